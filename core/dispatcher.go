@@ -1,0 +1,248 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Target is what a request path resolves to: the mount, the route's flags and
+// the function that serves it. Resolvers build it; only the Dispatcher calls
+// Serve.
+type Target struct {
+	Mount     *MountInfo // nil when no mount matches
+	MountPath string
+	// Found is false when no mount matches or the mount has no such route.
+	Found           bool
+	Unauthenticated bool
+	Unaudited       bool
+	SealedOK        bool
+	Sudo            bool
+	// Exists runs the route's existence check; nil when the route has none.
+	Exists func(ctx context.Context, req *Request) (bool, error)
+	// Serve runs the handler. It returns the resolver's "not found" error
+	// when Found is false.
+	Serve func(ctx context.Context, req *Request) (*Response, error)
+}
+
+// Resolver maps a request to its target.
+type Resolver interface {
+	Resolve(ctx context.Context, req *Request) (*Target, error)
+}
+
+// Authenticator turns a client token into a Principal. It returns an error
+// matching ErrPermissionDenied for a missing, unknown, expired or revoked
+// token. It consumes one use of a limited-use token.
+type Authenticator interface {
+	Authenticate(ctx context.Context, req *Request) (*Principal, error)
+}
+
+// Authorizer decides whether req (with Principal and Mount set) is allowed.
+// An error means the decision could not be made; the Dispatcher then denies.
+type Authorizer interface {
+	Authorize(ctx context.Context, req *Request) (*Decision, error)
+}
+
+// AuditEvent is one entry handed to the Auditor.
+type AuditEvent struct {
+	Type     string // "request" or "response"
+	Time     time.Time
+	Request  *Request
+	Response *Response // response events only
+	Err      error     // the error returned to the client, if any
+	// Sealed marks a best-effort record of a request rejected while sealed.
+	Sealed bool
+}
+
+// Auditor records audit events durably. LogRequest and LogResponse return
+// only after the event is recorded by at least one device (fail closed); an
+// error means it was not, and the request must not proceed (request) or its
+// response must be withheld (response). Sealed events are best effort.
+type Auditor interface {
+	LogRequest(ctx context.Context, ev *AuditEvent) error
+	LogResponse(ctx context.Context, ev *AuditEvent) error
+}
+
+// SealState reports whether the barrier is sealed.
+type SealState interface {
+	Sealed() bool
+}
+
+// PostHook runs after a handler succeeds and before the response is audited:
+// issuing tokens for logins, registering leases for secrets. An error fails
+// the request (and is audited).
+type PostHook func(ctx context.Context, req *Request, resp *Response) error
+
+// DispatcherConfig wires a Dispatcher.
+type DispatcherConfig struct {
+	Resolver      Resolver
+	Authenticator Authenticator
+	Authorizer    Authorizer
+	Auditor       Auditor
+	Seal          SealState
+	PostHooks     []PostHook
+	Now           func() time.Time
+	Logger        *slog.Logger
+}
+
+// Dispatcher is the one way in: every request — from HTTP or internal — is
+// authenticated, authorized and audited here before and after it is routed.
+// It is safe for concurrent use.
+type Dispatcher struct {
+	cfg DispatcherConfig
+}
+
+// NewDispatcher returns a dispatcher. Every interface in cfg must be set.
+func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
+	if cfg.Resolver == nil || cfg.Authenticator == nil || cfg.Authorizer == nil || cfg.Auditor == nil || cfg.Seal == nil {
+		return nil, errors.New("dispatcher: resolver, authenticator, authorizer, auditor and seal are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Dispatcher{cfg: cfg}, nil
+}
+
+func auditError(stage string, err error) error {
+	return &Error{Code: CodeAuditFailed, Msg: fmt.Sprintf("audit: %s entry could not be recorded, request refused: %v", stage, err), Err: err}
+}
+
+// IsAuditFailure reports whether err is an audit failure.
+func IsAuditFailure(err error) bool { return CodeOf(err) == CodeAuditFailed }
+
+// Handle serves req. The returned error is a *Error (or wraps one) whose code
+// gives the HTTP status. Steps: sealed check → resolve → authenticate →
+// authorize → audit request (fail closed) → route → post hooks → audit
+// response (fail closed; the response is withheld when it cannot be recorded).
+func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, err error) {
+	if req.ID == "" {
+		req.ID = uuid.NewString()
+	}
+	if req.Time.IsZero() {
+		req.Time = d.cfg.Now()
+	}
+	target, rerr := d.cfg.Resolver.Resolve(ctx, req)
+	if rerr != nil && target == nil {
+		target = &Target{}
+	}
+	req.Mount = target.Mount
+	req.MountPath = target.MountPath
+
+	if d.cfg.Seal.Sealed() {
+		if target.SealedOK && target.Found {
+			return d.serve(ctx, target, req)
+		}
+		_ = d.cfg.Auditor.LogRequest(ctx, &AuditEvent{Type: "request", Time: d.cfg.Now(), Request: req, Err: ErrSealed, Sealed: true})
+		return nil, ErrSealed
+	}
+	if target.Unaudited && target.Found {
+		return d.serve(ctx, target, req)
+	}
+	req.Unauthenticated = target.Unauthenticated && target.Found
+	req.SudoRequired = target.Sudo
+
+	// From here on every path is audited: a request entry, then a response
+	// entry for whatever outcome.
+	if !req.Internal && !req.Unauthenticated {
+		p, aerr := d.cfg.Authenticator.Authenticate(ctx, req)
+		if aerr != nil {
+			if CodeOf(aerr) != CodePermissionDenied && CodeOf(aerr) != CodeInvalid {
+				d.cfg.Logger.Error("authenticate", "error", aerr)
+				aerr = ErrPermissionDenied
+			}
+			return d.reject(ctx, req, aerr)
+		}
+		req.Principal = p
+	}
+	if target.Exists != nil && req.Operation == OpUpdate {
+		exists, xerr := target.Exists(ctx, req)
+		if xerr != nil {
+			if CodeOf(xerr) == CodeInvalid {
+				return d.reject(ctx, req, xerr)
+			}
+			return d.reject(ctx, req, Errorf(CodeInternal, "existence check failed: %w", xerr))
+		}
+		if !exists {
+			req.Operation = OpCreate
+		}
+	}
+	if !req.Internal && !req.Unauthenticated {
+		dec, zerr := d.cfg.Authorizer.Authorize(ctx, req)
+		if zerr != nil || dec == nil {
+			msg := "authorization failed"
+			if zerr != nil {
+				msg = zerr.Error()
+			}
+			d.cfg.Logger.Error("authorize", "path", req.Path, "error", msg)
+			dec = &Decision{Allowed: false, Operation: req.Operation, Error: msg, DenyReasons: []string{"policy evaluation failed: " + msg}}
+		}
+		req.Decision = dec
+		if !dec.Allowed {
+			return d.reject(ctx, req, ErrPermissionDenied)
+		}
+	}
+
+	if err := d.cfg.Auditor.LogRequest(ctx, &AuditEvent{Type: "request", Time: d.cfg.Now(), Request: req}); err != nil {
+		d.cfg.Logger.Error("audit request failed; request refused", "path", req.Path, "error", err)
+		return nil, auditError("request", err)
+	}
+
+	// The response entry is written whatever happens below, panics included.
+	defer func() {
+		if p := recover(); p != nil {
+			d.cfg.Logger.Error("dispatch panic", "path", req.Path, "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, Errorf(CodeInternal, "internal error")
+		}
+		if aerr := d.cfg.Auditor.LogResponse(ctx, &AuditEvent{Type: "response", Time: d.cfg.Now(), Request: req, Response: resp, Err: err}); aerr != nil {
+			d.cfg.Logger.Error("audit response failed; response withheld", "path", req.Path, "error", aerr)
+			resp, err = nil, auditError("response", aerr)
+		}
+	}()
+
+	if !target.Found {
+		if rerr == nil {
+			rerr = ErrUnsupportedPath
+		}
+		return nil, rerr
+	}
+	resp, err = d.serve(ctx, target, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range d.cfg.PostHooks {
+		if herr := h(ctx, req, resp); herr != nil {
+			return nil, herr
+		}
+	}
+	return resp, nil
+}
+
+// reject audits a request refused before routing: a request entry and a
+// response entry, both carrying the error.
+func (d *Dispatcher) reject(ctx context.Context, req *Request, rejectErr error) (*Response, error) {
+	if err := d.cfg.Auditor.LogRequest(ctx, &AuditEvent{Type: "request", Time: d.cfg.Now(), Request: req, Err: rejectErr}); err != nil {
+		return nil, auditError("request", err)
+	}
+	if err := d.cfg.Auditor.LogResponse(ctx, &AuditEvent{Type: "response", Time: d.cfg.Now(), Request: req, Err: rejectErr}); err != nil {
+		return nil, auditError("response", err)
+	}
+	return nil, rejectErr
+}
+
+func (d *Dispatcher) serve(ctx context.Context, t *Target, req *Request) (resp *Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.cfg.Logger.Error("handler panic", "path", req.Path, "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, Errorf(CodeInternal, "internal error")
+		}
+	}()
+	return t.Serve(ctx, req)
+}

@@ -1,0 +1,156 @@
+// Package framework is the small toolkit engines use to declare their HTTP
+// routes: path patterns, typed fields, per-operation handlers and the Env an
+// engine receives at setup. It mirrors the parts of Vault's logical framework
+// that engines need, and nothing of the router.
+package framework
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/storage"
+)
+
+// HandlerFunc handles one operation on one route. d holds the request's
+// fields, typed by the route's schema (path captures included).
+type HandlerFunc func(ctx context.Context, req *core.Request, d *FieldData) (*core.Response, error)
+
+// ExistenceFunc reports whether the target of a write exists. Authorization
+// uses it to check "create" instead of "update" for writes to new objects.
+type ExistenceFunc func(ctx context.Context, req *core.Request, d *FieldData) (bool, error)
+
+// Route is one path pattern of an engine.
+type Route struct {
+	// Pattern is a regular expression matched against the whole path
+	// relative to the mount (anchors are added). Named groups become fields.
+	Pattern    string
+	Fields     map[string]*FieldSchema
+	Operations map[core.Operation]HandlerFunc
+	// ExistenceCheck, when set, makes writes to missing objects "create".
+	ExistenceCheck ExistenceFunc
+	// Unauthenticated routes need no token (logins, public CA certs).
+	Unauthenticated bool
+	// Unaudited routes skip the audit log. Only the system mount may set it,
+	// for Vault's list of unaudited paths (health, seal status, init, unseal).
+	Unaudited bool
+	// SealedOK routes are served while the barrier is sealed. System only.
+	SealedOK bool
+	// Sudo routes require the sudo capability (root-protected in Vault terms).
+	Sudo bool
+	// Raw routes receive the unparsed body in Request.RawBody.
+	Raw bool
+	// MaxBody overrides the default request body limit for Raw routes.
+	MaxBody int64
+	// Help is a one-line description.
+	Help string
+
+	re *regexp.Regexp
+}
+
+// Compile prepares the route's pattern. It is called by the router once.
+func (r *Route) Compile() error {
+	re, err := regexp.Compile("^" + r.Pattern + "$")
+	if err != nil {
+		return fmt.Errorf("framework: route %q: %w", r.Pattern, err)
+	}
+	r.re = re
+	return nil
+}
+
+// Match reports whether path matches and returns the named captures.
+func (r *Route) Match(path string) (map[string]any, bool) {
+	if r.re == nil {
+		if err := r.Compile(); err != nil {
+			return nil, false
+		}
+	}
+	m := r.re.FindStringSubmatch(path)
+	if m == nil {
+		return nil, false
+	}
+	caps := map[string]any{}
+	for i, name := range r.re.SubexpNames() {
+		if name != "" && i < len(m) && m[i] != "" {
+			caps[name] = m[i]
+		}
+	}
+	return caps, true
+}
+
+// Env is what an engine receives at Setup. It never exposes the router, the
+// root key or the audit broker.
+type Env struct {
+	// Storage is the mount's private, encrypted view of storage.
+	Storage storage.Storage
+	// Now is the clock; never nil.
+	Now func() time.Time
+	// Logger is scoped to the mount.
+	Logger *slog.Logger
+	// Mount describes the mount the engine serves.
+	Mount core.MountInfo
+	// System exposes read-only facts about the server (lease TTL defaults).
+	System SystemView
+}
+
+// SystemView gives engines the effective lease TTLs of their mount (which
+// can change with tuning) and other server-wide facts.
+type SystemView interface {
+	// DefaultLeaseTTL and MaxLeaseTTL are the mount's effective values
+	// (mount tuning, else the server defaults).
+	DefaultLeaseTTL() time.Duration
+	MaxLeaseTTL() time.Duration
+	// MountOptions returns the mount's current options.
+	MountOptions() map[string]string
+}
+
+// StaticSystem is a SystemView with fixed values, for tests.
+type StaticSystem struct {
+	Default, Max time.Duration
+	Options      map[string]string
+}
+
+func (s StaticSystem) DefaultLeaseTTL() time.Duration  { return s.Default }
+func (s StaticSystem) MaxLeaseTTL() time.Duration      { return s.Max }
+func (s StaticSystem) MountOptions() map[string]string { return s.Options }
+
+// GenericNameRegex returns a named group matching one path segment name
+// (letters, digits, '-', '_', '.'), as Vault's framework does.
+func GenericNameRegex(name string) string {
+	return fmt.Sprintf(`(?P<%s>\w(([\w.@-]+)?\w)?)`, name)
+}
+
+// MatchAllRegex returns a named group matching the rest of the path.
+func MatchAllRegex(name string) string { return fmt.Sprintf(`(?P<%s>.*)`, name) }
+
+// OptionalTrailingSlash matches an optional "/" at the end of a list path.
+const OptionalTrailingSlash = `/?`
+
+// TTLs computes a lease's TTL from a requested TTL and the mount's limits,
+// as Vault does: 0 means the default; the result is capped by max (when set)
+// and by a role maximum (when set). It returns a warning when capped.
+func TTLs(requested, roleDefault, roleMax time.Duration, sys SystemView) (ttl time.Duration, warning string) {
+	ttl = requested
+	if ttl == 0 {
+		ttl = roleDefault
+	}
+	if ttl == 0 && sys != nil {
+		ttl = sys.DefaultLeaseTTL()
+	}
+	max := time.Duration(0)
+	if sys != nil {
+		max = sys.MaxLeaseTTL()
+	}
+	if roleMax > 0 && (max == 0 || roleMax < max) {
+		max = roleMax
+	}
+	if max > 0 && ttl > max {
+		return max, fmt.Sprintf("TTL of %s exceeded the effective max_ttl of %s; TTL value is capped accordingly", ttl, max)
+	}
+	return ttl, ""
+}
+
+var nameRe = regexp.MustCompile(`^\w(([\w.@-]+)?\w)?$`)

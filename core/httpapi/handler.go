@@ -1,0 +1,383 @@
+// Package httpapi translates HTTP to core.Request and core.Response to HTTP
+// in Vault's shapes: paths under /v1/, X-Vault-Token or Authorization:
+// Bearer, the LIST method, JSON envelopes and {"errors":[...]} bodies.
+//
+// It depends on package core only: every request goes through
+// core.Dispatcher.Handle. It never imports the router or an engine.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vigilsec/vigil/core"
+)
+
+// Handler is what the HTTP layer needs from the core.
+type Handler interface {
+	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
+}
+
+// Options configure the HTTP handler.
+type Options struct {
+	// MaxRequestSize caps JSON request bodies (default 32 MiB).
+	MaxRequestSize int64
+	// MaxRawSize caps raw bodies such as snapshot uploads (default 4 GiB).
+	MaxRawSize int64
+	// RawPaths are request paths (relative to /v1/) whose body is passed raw.
+	RawPaths []string
+	// UI, when set, serves the web UI under /ui/.
+	UI     http.Handler
+	Now    func() time.Time
+	Logger *slog.Logger
+	// ResponseHeaders are added to every response (e.g. audit degradation).
+	ResponseHeaders func(h http.Header)
+}
+
+// DefaultRawPaths are Vault's raw-body endpoints.
+var DefaultRawPaths = []string{"sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
+
+// New returns the HTTP handler serving /v1/ (and /ui/ when configured).
+func New(h Handler, opts Options) http.Handler {
+	if opts.MaxRequestSize == 0 {
+		opts.MaxRequestSize = 32 << 20
+	}
+	if opts.MaxRawSize == 0 {
+		opts.MaxRawSize = 4 << 30
+	}
+	if opts.RawPaths == nil {
+		opts.RawPaths = DefaultRawPaths
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &server{h: h, o: opts}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", s)
+	if opts.UI != nil {
+		mux.Handle("/ui/", opts.UI)
+		mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusTemporaryRedirect))
+		mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusTemporaryRedirect))
+	}
+	return noCleanPath(mux, s)
+}
+
+// noCleanPath stops ServeMux from redirecting unclean paths (/v1/a/../b):
+// such paths must be rejected, not silently rewritten.
+func noCleanPath(mux *http.ServeMux, s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/v1" {
+			s.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type server struct {
+	h Handler
+	o Options
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := uuid.NewString()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-Id", reqID)
+	if s.o.ResponseHeaders != nil {
+		s.o.ResponseHeaders(w.Header())
+	}
+	req, err := s.parse(r, reqID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := s.h.Handle(r.Context(), req)
+	if err != nil {
+		if resp != nil && resp.StatusCode != 0 {
+			// Errors that carry data (e.g. sys/health while sealed).
+			writeResponse(w, req, resp)
+			return
+		}
+		writeError(w, err)
+		return
+	}
+	if r.Method == http.MethodHead {
+		status := http.StatusOK
+		if resp != nil && resp.StatusCode != 0 {
+			status = resp.StatusCode
+		}
+		w.WriteHeader(status)
+		return
+	}
+	writeResponse(w, req, resp)
+}
+
+// ValidatePath rejects traversal and ambiguous paths. p is relative to /v1/.
+func ValidatePath(p string) error {
+	if p == "" {
+		return core.Invalid("missing request path")
+	}
+	if strings.Contains(p, "//") {
+		return core.Invalid("invalid request path %q: empty path segment", p)
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		if seg == "." || seg == ".." {
+			return core.Invalid("invalid request path %q: relative path segments are not allowed", p)
+		}
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f {
+			return core.Invalid("invalid request path: control characters are not allowed")
+		}
+	}
+	return nil
+}
+
+func (s *server) parse(r *http.Request, reqID string) (*core.Request, error) {
+	raw := r.URL.EscapedPath()
+	if i := strings.Index(raw, "/ocsp/"); i >= 0 && r.Method == http.MethodGet {
+		raw = raw[:i]
+	}
+	if strings.Contains(strings.ToLower(raw), "%2f") || strings.Contains(strings.ToLower(raw), "%5c") {
+		return nil, core.Invalid("invalid request path: encoded slashes are not allowed")
+	}
+	if !strings.HasPrefix(r.URL.Path, "/v1/") {
+		return nil, core.Errorf(core.CodeNotFound, "unsupported path")
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if i := strings.Index(path, "/ocsp/"); i >= 0 && r.Method == http.MethodGet {
+		// An OCSP GET request carries base64 (which may contain "/" or an
+		// encoded "%2F") after ocsp/: validate only the part before it.
+		if err := ValidatePath(path[:i+len("/ocsp")]); err != nil {
+			return nil, err
+		}
+		path = path[:i+len("/ocsp/")] + strings.TrimPrefix(r.URL.EscapedPath(), "/v1/"+path[:i+len("/ocsp/")])
+	} else if err := ValidatePath(path); err != nil {
+		return nil, err
+	}
+	req := &core.Request{
+		ID:      reqID,
+		Path:    path,
+		Headers: r.Header.Clone(),
+		Time:    s.o.Now(),
+	}
+	req.ClientToken = r.Header.Get("X-Vault-Token")
+	if req.ClientToken == "" {
+		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			req.ClientToken = strings.TrimSpace(a[7:])
+		}
+	}
+	req.Headers.Del("X-Vault-Token")
+	req.Headers.Del("Authorization")
+	host, port, err := net.SplitHostPort(r.RemoteAddr)
+	if err == nil {
+		req.RemoteAddr = host
+		req.RemotePort, _ = strconv.Atoi(port)
+	} else {
+		req.RemoteAddr = r.RemoteAddr
+	}
+	if r.Header.Get("X-Vault-Wrap-TTL") != "" {
+		return nil, core.Invalid("response wrapping is not supported by this server")
+	}
+
+	q := r.URL.Query()
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		req.Operation = core.OpRead
+		if lv := q.Get("list"); lv != "" {
+			if b, _ := strconv.ParseBool(lv); b {
+				req.Operation = core.OpList
+			}
+			q.Del("list")
+		}
+	case "LIST":
+		req.Operation = core.OpList
+	case http.MethodPost, http.MethodPut:
+		req.Operation = core.OpUpdate
+	case http.MethodPatch:
+		req.Operation = core.OpPatch
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/merge-patch+json") {
+			return nil, core.Errorf(core.CodeUnsupportedMedia, "PATCH requires Content-Type application/merge-patch+json, got %q", ct)
+		}
+	case http.MethodDelete:
+		req.Operation = core.OpDelete
+	default:
+		return nil, &core.Error{Code: core.CodeUnsupported, Msg: "unsupported operation: method " + r.Method}
+	}
+	if req.Operation == core.OpList && !strings.HasSuffix(req.Path, "/") {
+		req.Path += "/"
+	}
+	if req.Operation == core.OpRead || req.Operation == core.OpList || req.Operation == core.OpDelete {
+		if len(q) > 0 {
+			req.Data = map[string]any{}
+			for k, v := range q {
+				if len(v) == 1 {
+					req.Data[k] = v[0]
+				} else {
+					vals := make([]any, len(v))
+					for i := range v {
+						vals[i] = v[i]
+					}
+					req.Data[k] = vals
+				}
+			}
+		}
+	}
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == "LIST" {
+		return req, nil
+	}
+	if s.isRaw(r, path) {
+		b, err := readCapped(r.Body, s.o.MaxRawSize)
+		if err != nil {
+			return nil, err
+		}
+		req.RawBody = b
+		return req, nil
+	}
+	b, err := readCapped(r.Body, s.o.MaxRequestSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return req, nil
+	}
+	data, err := DecodeJSONObject(b)
+	if err != nil {
+		return nil, err
+	}
+	if req.Data != nil {
+		for k, v := range data {
+			req.Data[k] = v
+		}
+	} else {
+		req.Data = data
+	}
+	return req, nil
+}
+
+// DecodeJSONObject parses b as one JSON object, keeping numbers as
+// json.Number. Anything else is a CodeInvalid error.
+func DecodeJSONObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, core.Invalid("failed to parse JSON input: %v", err)
+	}
+	if dec.More() {
+		return nil, core.Invalid("failed to parse JSON input: unexpected data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, core.Invalid("failed to parse JSON input: unexpected data after the JSON object")
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		if v == nil {
+			return nil, nil
+		}
+		return nil, core.Invalid("failed to parse JSON input: the request body must be a JSON object")
+	}
+	return m, nil
+}
+
+func (s *server) isRaw(r *http.Request, path string) bool {
+	// OCSP requests (RFC 6960) POST a DER body to <mount>/ocsp.
+	if r.Method == http.MethodPost && (strings.HasSuffix(path, "/ocsp") || r.Header.Get("Content-Type") == "application/ocsp-request") {
+		return true
+	}
+	for _, p := range s.o.RawPaths {
+		if path == p {
+			return true
+		}
+	}
+	return false
+}
+
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, core.Invalid("failed to read request body: %v", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, core.Errorf(core.CodeTooLarge, "request body too large: the limit is %d bytes", limit)
+	}
+	return b, nil
+}
+
+// errorBody is Vault's error shape.
+type errorBody struct {
+	Errors []string `json:"errors"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := core.CodeOf(err)
+	status := core.HTTPStatus(code)
+	msgs := []string{}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		if m := ce.Error(); m != "" && !(code == core.CodeNotFound && ce.Msg == "" && ce.Err == nil) {
+			msgs = append(msgs, m)
+		}
+	} else {
+		msgs = append(msgs, "internal error")
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Errors: msgs})
+}
+
+func writeResponse(w http.ResponseWriter, req *core.Request, resp *core.Response) {
+	if resp != nil {
+		for k, vs := range resp.Headers {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+	}
+	status := http.StatusOK
+	if resp != nil && resp.StatusCode != 0 {
+		status = resp.StatusCode
+	}
+	if resp != nil && resp.Raw != nil {
+		if resp.Raw.ContentType != "" {
+			w.Header().Set("Content-Type", resp.Raw.ContentType)
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(resp.Raw.Body)
+		return
+	}
+	if resp.IsEmpty() {
+		if status == http.StatusOK {
+			status = http.StatusNoContent
+		}
+		w.WriteHeader(status)
+		return
+	}
+	var body any
+	if resp.Bare {
+		body = resp.Data
+	} else {
+		body = Envelope(req, resp)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		writeError(w, core.Errorf(core.CodeInternal, "failed to encode response: %v", err))
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

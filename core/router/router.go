@@ -1,0 +1,435 @@
+// Package router keeps the mount table and routes requests to the engine
+// mounted at the longest matching path prefix.
+//
+// The router owns the Engine interface: engines implement it, and optional
+// capabilities (lease revocation, renewal, periodic work) are separate small
+// interfaces found by type assertion. Engines never see the router.
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
+)
+
+// Engine is a secrets engine or auth method.
+type Engine interface {
+	// Routes lists the engine's paths. Called once, after Setup.
+	Routes() []framework.Route
+	// Setup prepares the engine for a mount. env.Storage is private to it.
+	Setup(ctx context.Context, env framework.Env) error
+	// Close releases resources when the mount is disabled or Vigil seals.
+	Close(ctx context.Context) error
+}
+
+// SecretRevoker is implemented by engines that issue leased secrets.
+// RevokeSecret must be idempotent: revoking twice is not an error.
+type SecretRevoker interface {
+	RevokeSecret(ctx context.Context, req *core.Request, s *core.Secret) error
+}
+
+// SecretRenewer is implemented by engines whose leases can be renewed. It
+// returns the new TTL granted (capped by the engine's own limits).
+type SecretRenewer interface {
+	RenewSecret(ctx context.Context, req *core.Request, s *core.Secret, increment time.Duration) (time.Duration, error)
+}
+
+// Periodic is implemented by engines with background work (key auto-rotation,
+// static credential rotation, tidy). It is called about once a minute on the
+// active node.
+type Periodic interface {
+	Periodic(ctx context.Context) error
+}
+
+// Factory makes a new, unconfigured engine.
+type Factory func() Engine
+
+// MountEntry is one row of the mount table.
+type MountEntry struct {
+	Path        string            `json:"path"`
+	Type        string            `json:"type"`
+	Class       string            `json:"class"` // "secret" or "auth"
+	Description string            `json:"description"`
+	Accessor    string            `json:"accessor"`
+	UUID        string            `json:"uuid"`
+	Config      core.MountConfig  `json:"config"`
+	Options     map[string]string `json:"options,omitempty"`
+	Local       bool              `json:"local,omitempty"`
+	SealWrap    bool              `json:"seal_wrap,omitempty"`
+	Created     time.Time         `json:"created"`
+	// Static mounts (sys/, auth/token/) are built in and never persisted.
+	Static bool `json:"-"`
+}
+
+// Info returns the entry as the core.MountInfo handed to the dispatcher.
+func (e *MountEntry) Info() core.MountInfo {
+	opts := map[string]string{}
+	tags := map[string]string{}
+	for k, v := range e.Options {
+		opts[k] = v
+		if k != "version" {
+			tags[k] = v
+		}
+	}
+	return core.MountInfo{Path: e.Path, Type: e.Type, Accessor: e.Accessor, UUID: e.UUID, Class: e.Class,
+		Description: e.Description, Options: opts, Tags: tags, Local: e.Local, SealWrap: e.SealWrap, Config: e.Config}
+}
+
+type mount struct {
+	entry  *MountEntry
+	engine Engine
+	routes []framework.Route
+}
+
+// Config configures a Router.
+type Config struct {
+	// Storage is the barrier; the mount table and each mount's view live in it.
+	Storage storage.Storage
+	// Factories maps a mount type to its engine (explicit list in cmd/vigil).
+	Factories map[string]Factory
+	// AuthFactories maps an auth method type to its engine.
+	AuthFactories map[string]Factory
+	// DefaultLeaseTTL and MaxLeaseTTL are the server defaults.
+	DefaultLeaseTTL, MaxLeaseTTL time.Duration
+	Now                          func() time.Time
+	Logger                       *slog.Logger
+}
+
+// Router routes requests to mounted engines. It is safe for concurrent use.
+type Router struct {
+	cfg    Config
+	mu     sync.RWMutex
+	mounts map[string]*mount // by path
+	order  []string          // paths, longest first
+	static map[string]*mount
+}
+
+const (
+	secretTableKey = "core/mounts"
+	authTableKey   = "core/auth"
+)
+
+// New returns a router with no mounts loaded.
+func New(cfg Config) *Router {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Router{cfg: cfg, mounts: map[string]*mount{}, static: map[string]*mount{}}
+}
+
+// MountStatic registers a built-in mount (sys/, auth/token/) that is never
+// persisted and stays mounted while sealed. setup runs immediately with a
+// view of storage under viewPrefix.
+func (r *Router) MountStatic(ctx context.Context, entry *MountEntry, e Engine, viewPrefix string) error {
+	entry.Static = true
+	if entry.Accessor == "" {
+		entry.Accessor = newAccessor(entry.Type)
+	}
+	if entry.UUID == "" {
+		entry.UUID = entry.Type
+	}
+	m := &mount{entry: entry, engine: e}
+	if err := r.setup(ctx, m, viewPrefix); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.static[entry.Path] = m
+	r.mounts[entry.Path] = m
+	r.reorder()
+	return nil
+}
+
+func (r *Router) setup(ctx context.Context, m *mount, viewPrefix string) error {
+	var view storage.Storage
+	if r.cfg.Storage != nil {
+		view = storage.NewView(r.cfg.Storage, viewPrefix)
+	}
+	env := framework.Env{
+		Storage: view,
+		Now:     r.cfg.Now,
+		Logger:  r.cfg.Logger.With("mount", m.entry.Path, "type", m.entry.Type),
+		Mount:   m.entry.Info(),
+		System:  &sysView{r: r, path: m.entry.Path},
+	}
+	if err := m.engine.Setup(ctx, env); err != nil {
+		return fmt.Errorf("mount %s: setup: %w", m.entry.Path, err)
+	}
+	routes := m.engine.Routes()
+	for i := range routes {
+		if err := routes[i].Compile(); err != nil {
+			return err
+		}
+		if !m.entry.Static && (routes[i].Unaudited || routes[i].SealedOK) {
+			return fmt.Errorf("mount %s: only system routes may be unaudited or served sealed", m.entry.Path)
+		}
+	}
+	// setup is never called with r.mu held.
+	r.mu.Lock()
+	m.routes = routes
+	r.mu.Unlock()
+	return nil
+}
+
+func viewPrefixFor(e *MountEntry) string {
+	if e.Class == "auth" {
+		return "auth/" + e.UUID + "/"
+	}
+	return "logical/" + e.UUID + "/"
+}
+
+func (r *Router) reorder() {
+	r.order = r.order[:0]
+	for p := range r.mounts {
+		r.order = append(r.order, p)
+	}
+	sort.Slice(r.order, func(i, j int) bool {
+		if len(r.order[i]) != len(r.order[j]) {
+			return len(r.order[i]) > len(r.order[j])
+		}
+		return r.order[i] < r.order[j]
+	})
+}
+
+// Load reads the mount tables from storage and sets up every engine. It is
+// called after unseal. Mounts whose engine fails to set up are logged and
+// left unmounted; the error of the first is returned after all were tried.
+func (r *Router) Load(ctx context.Context) error {
+	var firstErr error
+	for _, key := range []string{secretTableKey, authTableKey} {
+		var table []*MountEntry
+		if _, err := storage.GetJSON(ctx, r.cfg.Storage, key, &table); err != nil {
+			return fmt.Errorf("router: load %s: %w", key, err)
+		}
+		for _, e := range table {
+			eng, err := r.factory(e.Class, e.Type)
+			if err == nil {
+				m := &mount{entry: e, engine: eng}
+				err = r.setup(ctx, m, viewPrefixFor(e))
+				if err == nil {
+					r.mu.Lock()
+					r.mounts[e.Path] = m
+					r.reorder()
+					r.mu.Unlock()
+					continue
+				}
+			}
+			r.cfg.Logger.Error("mount failed to load", "path", e.Path, "type", e.Type, "error", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return firstErr
+}
+
+// Unload closes every non-static engine (on seal).
+func (r *Router) Unload(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, m := range r.mounts {
+		if m.entry.Static {
+			continue
+		}
+		if err := m.engine.Close(ctx); err != nil {
+			r.cfg.Logger.Warn("engine close", "path", p, "error", err)
+		}
+		delete(r.mounts, p)
+	}
+	r.reorder()
+}
+
+func (r *Router) factory(class, typ string) (Engine, error) {
+	f := r.cfg.Factories
+	if class == "auth" {
+		f = r.cfg.AuthFactories
+	}
+	fac, ok := f[typ]
+	if !ok {
+		if class == "auth" {
+			return nil, core.Invalid("unknown auth method type: %s", typ)
+		}
+		return nil, core.Invalid("plugin not found in the catalog: %s", typ)
+	}
+	return fac(), nil
+}
+
+// Types returns the known engine types for a class.
+func (r *Router) Types(class string) []string {
+	f := r.cfg.Factories
+	if class == "auth" {
+		f = r.cfg.AuthFactories
+	}
+	out := make([]string, 0, len(f))
+	for k := range f {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func newAccessor(typ string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return strings.ReplaceAll(typ, "-", "_") + "_" + hex.EncodeToString(b)
+}
+
+// Resolved is the result of matching a path.
+type Resolved struct {
+	Mount     core.MountInfo
+	MountPath string // path relative to the mount
+	Route     *framework.Route
+	Captures  map[string]any
+	engine    Engine
+}
+
+// Resolve finds the mount and route for path. It returns a CodeNotFound
+// error naming the path when no mount matches, and a Resolved with a nil
+// Route when the mount matches but no route does.
+func (r *Router) Resolve(path string) (*Resolved, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m, rel := r.match(path)
+	if m == nil {
+		return nil, core.Errorf(core.CodeNotFound, "no handler for route %q. route entry not found.", path)
+	}
+	res := &Resolved{Mount: m.entry.Info(), MountPath: rel, engine: m.engine}
+	for i := range m.routes {
+		if caps, ok := m.routes[i].Match(rel); ok {
+			res.Route = &m.routes[i]
+			res.Captures = caps
+			break
+		}
+	}
+	return res, nil
+}
+
+func (r *Router) match(path string) (*mount, string) {
+	for _, p := range r.order {
+		if strings.HasPrefix(path, p) {
+			return r.mounts[p], path[len(p):]
+		}
+		// "secret" (without slash) addresses the mount root, as in Vault.
+		if path+"/" == p {
+			return r.mounts[p], ""
+		}
+	}
+	return nil, ""
+}
+
+// FieldData builds the validated field data for req on res.
+func FieldData(res *Resolved, req *core.Request) (*framework.FieldData, error) {
+	raw := make(map[string]any, len(req.Data)+len(res.Captures))
+	for k, v := range req.Data {
+		raw[k] = v
+	}
+	for k, v := range res.Captures {
+		raw[k] = v
+	}
+	d := framework.NewFieldData(raw, res.Route.Fields)
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Exists runs the route's existence check, if any. ok is false when the
+// route has none.
+func (r *Router) Exists(ctx context.Context, res *Resolved, req *core.Request) (exists, ok bool, err error) {
+	if res.Route == nil || res.Route.ExistenceCheck == nil {
+		return false, false, nil
+	}
+	d, err := FieldData(res, req)
+	if err != nil {
+		return false, true, err
+	}
+	exists, err = res.Route.ExistenceCheck(ctx, req, d)
+	return exists, true, err
+}
+
+// Route runs the handler for req, which the dispatcher has resolved into res.
+// Panics in handlers are recovered into internal errors.
+func (r *Router) Route(ctx context.Context, res *Resolved, req *core.Request) (resp *core.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.cfg.Logger.Error("handler panic", "path", req.Path, "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, core.Errorf(core.CodeInternal, "internal error: handler panicked")
+		}
+	}()
+	switch req.Operation {
+	case core.OpRevoke:
+		rv, ok := res.engine.(SecretRevoker)
+		if !ok || req.Secret == nil {
+			return nil, core.Errorf(core.CodeInvalid, "mount %s cannot revoke leases", res.Mount.Path)
+		}
+		return nil, rv.RevokeSecret(ctx, req, req.Secret)
+	case core.OpRenew:
+		rn, ok := res.engine.(SecretRenewer)
+		if !ok || req.Secret == nil {
+			return nil, core.Errorf(core.CodeInvalid, "lease is not renewable")
+		}
+		inc, _ := framework.ParseDuration(req.Data["increment"])
+		ttl, err := rn.RenewSecret(ctx, req, req.Secret, inc)
+		if err != nil {
+			return nil, err
+		}
+		return &core.Response{Data: map[string]any{"ttl": int64(ttl / time.Second)}}, nil
+	}
+	if res.Route == nil {
+		return nil, core.ErrUnsupportedPath
+	}
+	h := res.Route.Operations[req.Operation]
+	if h == nil && req.Operation == core.OpCreate {
+		h = res.Route.Operations[core.OpUpdate]
+	}
+	if h == nil {
+		return nil, core.ErrUnsupportedOp
+	}
+	d, err := FieldData(res, req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err = h(ctx, req, d)
+	if err == nil && resp != nil && !res.Route.Raw {
+		if unk := d.Unknown(); len(unk) > 0 && req.Operation != core.OpRead && req.Operation != core.OpList {
+			resp.AddWarning(fmt.Sprintf("Endpoint ignored these unrecognized parameters: %v", unk))
+		}
+	}
+	return resp, err
+}
+
+// Periodic runs every engine's periodic function once.
+func (r *Router) Periodic(ctx context.Context) {
+	r.mu.RLock()
+	var ms []*mount
+	for _, m := range r.mounts {
+		ms = append(ms, m)
+	}
+	r.mu.RUnlock()
+	for _, m := range ms {
+		if p, ok := m.engine.(Periodic); ok {
+			if err := p.Periodic(ctx); err != nil {
+				r.cfg.Logger.Warn("periodic", "path", m.entry.Path, "error", err)
+			}
+		}
+	}
+}
+
+// newUUID returns a random UUID string.
+func newUUID() string { return uuid.NewString() }

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/system"
+	"github.com/vigilsec/vigil/core/token"
+)
+
+var _ system.Core = (*Server)(nil)
+
+// Initialized reports whether the seal has been initialised.
+func (s *Server) Initialized(ctx context.Context) (bool, error) { return s.barrier.Initialized(ctx) }
+
+// Init initialises the seal, creates the initial root token and leaves the
+// server sealed, as Vault does.
+func (s *Server) Init(ctx context.Context, shares, threshold int) (*system.InitResult, error) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: shares, SecretThreshold: threshold})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.seal.UnsealWithKey(ctx, res.UnsealKey); err != nil {
+		return nil, fmt.Errorf("init: unseal to create the root token: %w", err)
+	}
+	defer s.seal.Seal()
+	raw, _, err := s.tokens.Create(ctx, token.CreateParams{Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Path: "auth/token/root", Orphan: true})
+	if err != nil {
+		return nil, fmt.Errorf("init: create root token: %w", err)
+	}
+	return &system.InitResult{Keys: res.Keys, RootToken: raw}, nil
+}
+
+// Unseal submits one key share; when the threshold is reached the barrier
+// opens and every subsystem starts.
+func (s *Server) Unseal(ctx context.Context, key string, reset bool) (*system.SealStatus, error) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if reset {
+		s.seal.Reset()
+		return s.sealStatusLocked(ctx)
+	}
+	if init, err := s.barrier.Initialized(ctx); err != nil {
+		return nil, err
+	} else if !init {
+		return nil, core.Invalid("Vault is not initialized")
+	}
+	if !s.barrier.Sealed() {
+		return s.sealStatusLocked(ctx)
+	}
+	if _, err := s.seal.Unseal(ctx, key); err != nil {
+		return nil, err
+	}
+	if !s.barrier.Sealed() {
+		if err := s.unsealedLocked(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s.sealStatusLocked(ctx)
+}
+
+// UnsealWithKey unseals with the combined unseal key (dev mode).
+func (s *Server) UnsealWithKey(ctx context.Context, key []byte) error {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if !s.barrier.Sealed() {
+		return nil
+	}
+	if err := s.seal.UnsealWithKey(ctx, key); err != nil {
+		return err
+	}
+	return s.unsealedLocked(ctx)
+}
+
+// unsealedLocked runs after the barrier opens: load mounts, start subsystems.
+// On failure the server seals again.
+func (s *Server) unsealedLocked(ctx context.Context) error {
+	if err := s.router.Load(ctx); err != nil {
+		s.log.Error("some mounts failed to load", "error", err)
+	}
+	for _, sub := range s.opts.Subsystems {
+		if err := sub.Unsealed(ctx); err != nil {
+			s.log.Error("subsystem failed to start; sealing", "subsystem", sub.Name(), "error", err)
+			s.sealingLocked(ctx)
+			return core.Errorf(core.CodeInternal, "unseal: %s failed to start: %v", sub.Name(), err)
+		}
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s.stopBG = cancel
+	s.bgDone.Add(1)
+	go s.background(bg)
+	s.unsealed = true
+	s.activeSince = s.now()
+	s.log.Info("unsealed")
+	return nil
+}
+
+// Seal seals the server: subsystems stop, engines close, keys are dropped.
+func (s *Server) Seal(ctx context.Context) error {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if s.barrier.Sealed() {
+		return nil
+	}
+	s.sealingLocked(ctx)
+	return nil
+}
+
+func (s *Server) sealingLocked(ctx context.Context) {
+	if s.stopBG != nil {
+		s.stopBG()
+		s.bgDone.Wait()
+		s.stopBG = nil
+	}
+	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
+		s.opts.Subsystems[i].Sealing(ctx)
+	}
+	s.router.Unload(ctx)
+	s.seal.Seal()
+	s.unsealed = false
+	s.activeSince = time.Time{}
+	s.log.Info("sealed")
+}
+
+// background runs periodic work while unsealed: token tidy and engine
+// periodic functions.
+func (s *Server) background(ctx context.Context) {
+	defer s.bgDone.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !s.raft.IsLeader() {
+				continue
+			}
+			if n, err := s.tokens.Tidy(ctx); err != nil {
+				s.log.Warn("token tidy", "error", err)
+			} else if n > 0 {
+				s.log.Info("revoked expired tokens", "count", n)
+			}
+			s.router.Periodic(ctx)
+		}
+	}
+}
+
+// SealStatus reports Vault's sys/seal-status.
+func (s *Server) SealStatus(ctx context.Context) (*system.SealStatus, error) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.sealStatusLocked(ctx)
+}
+
+func (s *Server) sealStatusLocked(ctx context.Context) (*system.SealStatus, error) {
+	st, err := s.seal.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &system.SealStatus{
+		Type: "shamir", Initialized: st.Initialized, Sealed: st.Sealed, T: st.T, N: st.N,
+		Progress: st.Progress, Nonce: st.Nonce, Version: Version, StorageType: "raft",
+		ClusterName: s.clusterName(), BuildDate: "",
+	}, nil
+}
+
+func (s *Server) clusterName() string {
+	if s.cfg.ClusterName != "" {
+		return s.cfg.ClusterName
+	}
+	return "vigil-cluster"
+}
+
+// Health gathers extra sys/health facts.
+func (s *Server) Health(ctx context.Context) system.HealthInfo {
+	hi := system.HealthInfo{Standby: !s.raft.IsLeader(), ClusterName: s.clusterName()}
+	for _, f := range s.health {
+		f(ctx, &hi)
+	}
+	return hi
+}
+
+// Leader reports sys/leader.
+func (s *Server) Leader(ctx context.Context) system.LeaderInfo {
+	_, addr := s.raft.Leader()
+	li := system.LeaderInfo{HAEnabled: true, IsSelf: s.raft.IsLeader(), LeaderAddress: s.apiAddr(),
+		LeaderClusterAddress: addr, RaftAppliedIndex: s.raft.AppliedIndex(), RaftCommittedIndex: s.raft.AppliedIndex()}
+	s.stateMu.Lock()
+	if !s.activeSince.IsZero() {
+		li.ActiveTime = s.activeSince.UTC().Format(time.RFC3339Nano)
+	}
+	s.stateMu.Unlock()
+	return li
+}
+
+func (s *Server) apiAddr() string {
+	if s.cfg.APIAddr != "" {
+		return s.cfg.APIAddr
+	}
+	if a := s.Addr(); a != "" {
+		return "http://" + a
+	}
+	return ""
+}
+
+// Rotate adds a barrier key term.
+func (s *Server) Rotate(ctx context.Context) error {
+	_, err := s.barrier.Rotate(ctx)
+	return err
+}
+
+// KeyStatus reports the active barrier key term.
+func (s *Server) KeyStatus(ctx context.Context) (uint32, time.Time, error) {
+	if s.barrier.Sealed() {
+		return 0, time.Time{}, core.ErrSealed
+	}
+	term, at := s.barrier.ActiveTerm()
+	return term, at, nil
+}
+
+// RevokePrefix revokes all leases under prefix through every registered revoker.
+func (s *Server) RevokePrefix(ctx context.Context, prefix string) error {
+	for _, r := range s.revokers {
+		if err := r(ctx, prefix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type snapshotter struct{ s *Server }
+
+func (sn snapshotter) SaveSnapshot(ctx context.Context, w io.Writer) error {
+	return sn.s.raft.SaveSnapshot(ctx, w)
+}
+
+// RestoreSnapshot restores a snapshot and reloads everything that caches
+// storage state (keyring, mounts, subsystems).
+func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bool) error {
+	s := sn.s
+	if err := s.raft.RestoreSnapshotForce(ctx, r, force); err != nil {
+		return err
+	}
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if err := s.barrier.Reload(ctx); err != nil {
+		if errors.Is(err, core.ErrSealed) {
+			return nil
+		}
+		// The snapshot came from a cluster with different keys: seal so an
+		// operator unseals with that cluster's keys.
+		s.log.Error("restored snapshot does not open with the current keys; sealing", "error", err)
+		s.sealingLocked(ctx)
+		return nil
+	}
+	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
+		s.opts.Subsystems[i].Sealing(ctx)
+	}
+	s.router.Unload(ctx)
+	if err := s.router.Load(ctx); err != nil {
+		s.log.Error("mounts failed to reload after restore", "error", err)
+	}
+	for _, sub := range s.opts.Subsystems {
+		if err := sub.Unsealed(ctx); err != nil {
+			s.log.Error("subsystem failed to restart after restore; sealing", "subsystem", sub.Name(), "error", err)
+			s.sealingLocked(ctx)
+			return core.Errorf(core.CodeInternal, "restore: %s failed to restart: %v", sub.Name(), err)
+		}
+	}
+	return nil
+}

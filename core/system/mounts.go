@@ -1,0 +1,292 @@
+package system
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/router"
+)
+
+var mountFields = map[string]*framework.FieldSchema{
+	"path":                    {Type: framework.TypeString},
+	"type":                    {Type: framework.TypeString},
+	"description":             {Type: framework.TypeString},
+	"config":                  {Type: framework.TypeMap},
+	"options":                 {Type: framework.TypeKVPairs},
+	"local":                   {Type: framework.TypeBool},
+	"seal_wrap":               {Type: framework.TypeBool},
+	"external_entropy_access": {Type: framework.TypeBool},
+	"plugin_name":             {Type: framework.TypeString},
+	"plugin_version":          {Type: framework.TypeString},
+}
+
+var tuneFields = map[string]*framework.FieldSchema{
+	"path":                         {Type: framework.TypeString},
+	"default_lease_ttl":            {Type: framework.TypeString},
+	"max_lease_ttl":                {Type: framework.TypeString},
+	"description":                  {Type: framework.TypeString},
+	"options":                      {Type: framework.TypeKVPairs},
+	"listing_visibility":           {Type: framework.TypeString},
+	"audit_non_hmac_request_keys":  {Type: framework.TypeCommaStringSlice},
+	"audit_non_hmac_response_keys": {Type: framework.TypeCommaStringSlice},
+	"passthrough_request_headers":  {Type: framework.TypeCommaStringSlice},
+	"token_type":                   {Type: framework.TypeString},
+}
+
+func (b *Backend) mountRoutes() []framework.Route {
+	return []framework.Route{
+		{Pattern: `mounts/?`, Operations: one(core.OpRead, b.listMounts("secret"))},
+		{Pattern: `mounts/(?P<path>.+?)/tune/?`, Fields: tuneFields, Operations: map[core.Operation]framework.HandlerFunc{
+			core.OpRead: b.readTune("secret"), core.OpUpdate: b.writeTune("secret")}},
+		{Pattern: `mounts/(?P<path>.+?)/?`, Fields: mountFields, Operations: map[core.Operation]framework.HandlerFunc{
+			core.OpRead: b.readMount("secret"), core.OpUpdate: b.enable("secret"), core.OpDelete: b.disable("secret")}},
+		{Pattern: `internal/ui/mounts/?`, Operations: one(core.OpRead, b.uiMounts)},
+		{Pattern: `internal/ui/mounts/(?P<path>.+)`, Fields: map[string]*framework.FieldSchema{"path": {Type: framework.TypeString}},
+			Operations: one(core.OpRead, b.uiMount)},
+	}
+}
+
+func (b *Backend) authRoutes() []framework.Route {
+	return []framework.Route{
+		{Pattern: `auth/?`, Operations: one(core.OpRead, b.listMounts("auth"))},
+		{Pattern: `auth/(?P<path>.+?)/tune/?`, Fields: tuneFields, Operations: map[core.Operation]framework.HandlerFunc{
+			core.OpRead: b.readTune("auth"), core.OpUpdate: b.writeTune("auth")}},
+		{Pattern: `auth/(?P<path>.+?)/?`, Fields: mountFields, Sudo: true, Operations: map[core.Operation]framework.HandlerFunc{
+			core.OpRead: b.readMount("auth"), core.OpUpdate: b.enable("auth"), core.OpDelete: b.disable("auth")}},
+	}
+}
+
+// MountData renders a mount entry in Vault's sys/mounts shape.
+func MountData(e router.MountEntry) map[string]any {
+	opts := map[string]any(nil)
+	if len(e.Options) > 0 {
+		opts = map[string]any{}
+		for k, v := range e.Options {
+			opts[k] = v
+		}
+	}
+	cfg := map[string]any{
+		"default_lease_ttl": secs(e.Config.DefaultLeaseTTL),
+		"max_lease_ttl":     secs(e.Config.MaxLeaseTTL),
+		"force_no_cache":    false,
+	}
+	if e.Config.ListingVisibility != "" {
+		cfg["listing_visibility"] = e.Config.ListingVisibility
+	}
+	if len(e.Config.AuditNonHMACRequestKeys) > 0 {
+		cfg["audit_non_hmac_request_keys"] = e.Config.AuditNonHMACRequestKeys
+	}
+	if len(e.Config.AuditNonHMACResponseKeys) > 0 {
+		cfg["audit_non_hmac_response_keys"] = e.Config.AuditNonHMACResponseKeys
+	}
+	typ := e.Type
+	return map[string]any{
+		"type": typ, "description": e.Description, "accessor": e.Accessor, "uuid": e.UUID,
+		"config": cfg, "options": opts, "local": e.Local, "seal_wrap": e.SealWrap,
+		"external_entropy_access": false, "plugin_version": "", "running_plugin_version": "",
+		"running_sha256": "", "deprecation_status": "supported",
+	}
+}
+
+func relPath(class, p string) string {
+	if class == "auth" {
+		return strings.TrimPrefix(p, "auth/")
+	}
+	return p
+}
+
+func (b *Backend) listMounts(class string) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+		data := map[string]any{}
+		for _, e := range b.d.Router.Mounts(class) {
+			data[relPath(class, e.Path)] = MountData(e)
+		}
+		return &core.Response{Data: data}, nil
+	}
+}
+
+func fullPath(class, p string) (string, error) {
+	np, err := router.NormalizePath(p)
+	if err != nil {
+		return "", err
+	}
+	if class == "auth" {
+		return "auth/" + np, nil
+	}
+	return np, nil
+}
+
+func (b *Backend) readMount(class string) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		p, err := fullPath(class, d.String("path"))
+		if err != nil {
+			return nil, err
+		}
+		e, ok := b.d.Router.Entry(p)
+		if !ok {
+			return nil, core.Invalid("No %s engine mounted at %s", map[string]string{"secret": "secret", "auth": "auth"}[class], p)
+		}
+		return &core.Response{Data: MountData(e)}, nil
+	}
+}
+
+func ttlFromMap(m map[string]any, k string) (time.Duration, error) {
+	v, ok := m[k]
+	if !ok || v == nil {
+		return 0, nil
+	}
+	d, err := framework.ParseDuration(v)
+	if err != nil {
+		return 0, core.Invalid("invalid %s: %v", k, err)
+	}
+	return d, nil
+}
+
+func (b *Backend) enable(class string) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		typ := d.String("type")
+		if typ == "" {
+			typ = d.String("plugin_name")
+		}
+		if typ == "" {
+			return nil, core.Invalid("missing type")
+		}
+		e := &router.MountEntry{Path: d.String("path"), Type: typ, Class: class, Description: d.String("description"),
+			Options: d.KV("options"), Local: d.Bool("local"), SealWrap: d.Bool("seal_wrap")}
+		if cfg := d.Map("config"); cfg != nil {
+			var err error
+			if e.Config.DefaultLeaseTTL, err = ttlFromMap(cfg, "default_lease_ttl"); err != nil {
+				return nil, err
+			}
+			if e.Config.MaxLeaseTTL, err = ttlFromMap(cfg, "max_lease_ttl"); err != nil {
+				return nil, err
+			}
+			if lv, ok := cfg["listing_visibility"].(string); ok {
+				e.Config.ListingVisibility = lv
+			}
+			for k, dst := range map[string]*[]string{
+				"audit_non_hmac_request_keys": &e.Config.AuditNonHMACRequestKeys, "audit_non_hmac_response_keys": &e.Config.AuditNonHMACResponseKeys,
+				"passthrough_request_headers": &e.Config.PassthroughRequestHeaders} {
+				if raw, ok := cfg[k]; ok {
+					fd := framework.NewFieldData(map[string]any{"v": raw}, map[string]*framework.FieldSchema{"v": {Type: framework.TypeCommaStringSlice}})
+					if err := fd.Validate(); err != nil {
+						return nil, err
+					}
+					*dst = fd.Strings("v")
+				}
+			}
+		}
+		if err := b.d.Router.Mount(ctx, e); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+}
+
+func (b *Backend) disable(class string) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		p, err := fullPath(class, d.String("path"))
+		if err != nil {
+			return nil, err
+		}
+		return nil, b.d.Router.Unmount(ctx, p, b.d.Core.RevokePrefix)
+	}
+}
+
+func (b *Backend) readTune(class string) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		p, err := fullPath(class, d.String("path"))
+		if err != nil {
+			return nil, err
+		}
+		e, ok := b.d.Router.Entry(p)
+		if !ok {
+			return nil, core.Invalid("cannot fetch sysview for path %q", p)
+		}
+		def, max := b.d.Router.Effective(p)
+		data := map[string]any{"default_lease_ttl": secs(def), "max_lease_ttl": secs(max), "force_no_cache": false,
+			"description": e.Description}
+		if len(e.Options) > 0 {
+			data["options"] = e.Options
+		}
+		if e.Config.ListingVisibility != "" {
+			data["listing_visibility"] = e.Config.ListingVisibility
+		}
+		if e.Class == "auth" {
+			data["token_type"] = "default-service"
+		}
+		return &core.Response{Data: data}, nil
+	}
+}
+
+func (b *Backend) writeTune(class string) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		p, err := fullPath(class, d.String("path"))
+		if err != nil {
+			return nil, err
+		}
+		var t router.Tune
+		for k, dst := range map[string]**time.Duration{"default_lease_ttl": &t.DefaultLeaseTTL, "max_lease_ttl": &t.MaxLeaseTTL} {
+			s := d.String(k)
+			if !d.Has(k) || s == "" {
+				continue // empty means "leave as is", as in Vault
+			}
+			var v time.Duration
+			if s != "system" {
+				v, err = framework.ParseDuration(s)
+				if err != nil {
+					return nil, core.Invalid("invalid %s: %v", k, err)
+				}
+			}
+			*dst = &v
+		}
+		if d.Has("description") {
+			s := d.String("description")
+			t.Description = &s
+		}
+		if d.Has("options") {
+			t.Options = d.KV("options")
+		}
+		if d.Has("listing_visibility") {
+			s := d.String("listing_visibility")
+			t.ListingVisibility = &s
+		}
+		if d.Has("audit_non_hmac_request_keys") {
+			t.AuditNonHMACRequestKeys = d.Strings("audit_non_hmac_request_keys")
+		}
+		if d.Has("audit_non_hmac_response_keys") {
+			t.AuditNonHMACResponseKeys = d.Strings("audit_non_hmac_response_keys")
+		}
+		if d.Has("passthrough_request_headers") {
+			t.PassthroughRequestHeaders = d.Strings("passthrough_request_headers")
+		}
+		return nil, b.d.Router.TuneMount(ctx, p, t)
+	}
+}
+
+func (b *Backend) uiMounts(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	secret := map[string]any{}
+	for _, e := range b.d.Router.Mounts("secret") {
+		secret[e.Path] = MountData(e)
+	}
+	auth := map[string]any{}
+	for _, e := range b.d.Router.Mounts("auth") {
+		auth[relPath("auth", e.Path)] = MountData(e)
+	}
+	return &core.Response{Data: map[string]any{"secret": secret, "auth": auth}}, nil
+}
+
+func (b *Backend) uiMount(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	p := d.String("path")
+	res, err := b.d.Router.Resolve(p)
+	if err != nil || res.Mount.Path == "sys/" {
+		return nil, core.Errorf(core.CodePermissionDenied, "permission denied")
+	}
+	e, _ := b.d.Router.Entry(res.Mount.Path)
+	data := MountData(e)
+	data["path"] = relPath(e.Class, e.Path)
+	return &core.Response{Data: data}, nil
+}

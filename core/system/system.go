@@ -1,0 +1,140 @@
+// Package system implements the sys/ mount: seal lifecycle, health, mounts,
+// auth methods, key rotation and raft snapshots. Other subsystems (policies,
+// audit, leases) contribute their own sys/ routes as Parts.
+package system
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/router"
+)
+
+// Part contributes routes to the sys/ mount.
+type Part interface {
+	Routes() []framework.Route
+}
+
+// SealStatus is Vault's sys/seal-status body.
+type SealStatus struct {
+	Type         string `json:"type"`
+	Initialized  bool   `json:"initialized"`
+	Sealed       bool   `json:"sealed"`
+	T            int    `json:"t"`
+	N            int    `json:"n"`
+	Progress     int    `json:"progress"`
+	Nonce        string `json:"nonce"`
+	Version      string `json:"version"`
+	BuildDate    string `json:"build_date"`
+	Migration    bool   `json:"migration"`
+	ClusterName  string `json:"cluster_name,omitempty"`
+	ClusterID    string `json:"cluster_id,omitempty"`
+	RecoverySeal bool   `json:"recovery_seal"`
+	StorageType  string `json:"storage_type"`
+}
+
+// InitResult is what sys/init returns.
+type InitResult struct {
+	Keys      [][]byte
+	RootToken string
+}
+
+// Core is the seal lifecycle and cluster facts the sys/ mount needs.
+type Core interface {
+	Initialized(ctx context.Context) (bool, error)
+	Init(ctx context.Context, shares, threshold int) (*InitResult, error)
+	Unseal(ctx context.Context, key string, reset bool) (*SealStatus, error)
+	Seal(ctx context.Context) error
+	SealStatus(ctx context.Context) (*SealStatus, error)
+	// Health returns extra health facts (audit status) to merge into sys/health.
+	Health(ctx context.Context) HealthInfo
+	Leader(ctx context.Context) LeaderInfo
+	// Rotate adds a barrier key term; KeyStatus describes the active one.
+	Rotate(ctx context.Context) error
+	KeyStatus(ctx context.Context) (term uint32, installed time.Time, err error)
+	// RevokePrefix revokes every lease under a path prefix (used on unmount).
+	RevokePrefix(ctx context.Context, prefix string) error
+}
+
+// HealthInfo is extra state reported by sys/health.
+type HealthInfo struct {
+	Standby     bool
+	ClusterName string
+	ClusterID   string
+	// Audit describes audit pipeline health ("ok", "degraded", "critical").
+	AuditStatus string
+	AuditDetail map[string]any
+}
+
+// LeaderInfo is the sys/leader body.
+type LeaderInfo struct {
+	HAEnabled            bool   `json:"ha_enabled"`
+	IsSelf               bool   `json:"is_self"`
+	ActiveTime           string `json:"active_time,omitempty"`
+	LeaderAddress        string `json:"leader_address"`
+	LeaderClusterAddress string `json:"leader_cluster_address"`
+	PerformanceStandby   bool   `json:"performance_standby"`
+	RaftCommittedIndex   uint64 `json:"raft_committed_index"`
+	RaftAppliedIndex     uint64 `json:"raft_applied_index"`
+}
+
+// Snapshotter is the raft snapshot API.
+type Snapshotter interface {
+	SaveSnapshot(ctx context.Context, w io.Writer) error
+	RestoreSnapshot(ctx context.Context, r io.Reader, force bool) error
+}
+
+// Deps wires the sys/ mount.
+type Deps struct {
+	Core      Core
+	Router    *router.Router
+	Snapshots Snapshotter
+	Version   string
+	Now       func() time.Time
+	// Parts are other subsystems' sys/ routes.
+	Parts []Part
+}
+
+// Backend is the sys/ mount engine.
+type Backend struct {
+	d Deps
+}
+
+// New returns the sys/ backend.
+func New(d Deps) *Backend {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Backend{d: d}
+}
+
+// AddPart adds a subsystem's routes (before the backend is mounted).
+func (b *Backend) AddPart(p Part) { b.d.Parts = append(b.d.Parts, p) }
+
+var _ router.Engine = (*Backend)(nil)
+
+func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
+func (b *Backend) Close(context.Context) error                { return nil }
+
+// Routes implements router.Engine.
+func (b *Backend) Routes() []framework.Route {
+	var rs []framework.Route
+	rs = append(rs, b.sealRoutes()...)
+	rs = append(rs, b.mountRoutes()...)
+	rs = append(rs, b.authRoutes()...)
+	rs = append(rs, b.keyRoutes()...)
+	rs = append(rs, b.snapshotRoutes()...)
+	for _, p := range b.d.Parts {
+		rs = append(rs, p.Routes()...)
+	}
+	return rs
+}
+
+func one(op core.Operation, h framework.HandlerFunc) map[core.Operation]framework.HandlerFunc {
+	return map[core.Operation]framework.HandlerFunc{op: h}
+}
+
+func secs(d time.Duration) int64 { return int64(d / time.Second) }

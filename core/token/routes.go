@@ -1,0 +1,343 @@
+package token
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/router"
+)
+
+// Backend serves auth/token/. It is mounted statically by the server.
+type Backend struct {
+	store *Store
+}
+
+// NewBackend returns the auth/token/ engine for store.
+func NewBackend(s *Store) *Backend { return &Backend{store: s} }
+
+var _ router.Engine = (*Backend)(nil)
+
+func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
+func (b *Backend) Close(context.Context) error                { return nil }
+
+var createFields = map[string]*framework.FieldSchema{
+	"id":                {Type: framework.TypeString},
+	"policies":          {Type: framework.TypeCommaStringSlice},
+	"meta":              {Type: framework.TypeKVPairs},
+	"no_parent":         {Type: framework.TypeBool},
+	"no_default_policy": {Type: framework.TypeBool},
+	"renewable":         {Type: framework.TypeBool, Default: true},
+	"ttl":               {Type: framework.TypeDurationSecond},
+	"lease":             {Type: framework.TypeDurationSecond},
+	"explicit_max_ttl":  {Type: framework.TypeDurationSecond},
+	"display_name":      {Type: framework.TypeString},
+	"num_uses":          {Type: framework.TypeInt},
+	"period":            {Type: framework.TypeDurationSecond},
+	"type":              {Type: framework.TypeString},
+	"entity_alias":      {Type: framework.TypeString},
+}
+
+// Routes implements router.Engine.
+func (b *Backend) Routes() []framework.Route {
+	tokenField := map[string]*framework.FieldSchema{"token": {Type: framework.TypeString}}
+	renewFields := map[string]*framework.FieldSchema{"token": {Type: framework.TypeString}, "increment": {Type: framework.TypeDurationSecond}}
+	accField := map[string]*framework.FieldSchema{"accessor": {Type: framework.TypeString}, "increment": {Type: framework.TypeDurationSecond}}
+	return []framework.Route{
+		{Pattern: `create`, Fields: createFields, Operations: ops(core.OpUpdate, b.create(false))},
+		{Pattern: `create-orphan`, Fields: createFields, Sudo: true, Operations: ops(core.OpUpdate, b.create(true))},
+		{Pattern: `lookup`, Fields: tokenField, Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.lookup, core.OpRead: b.lookup}},
+		{Pattern: `lookup-self`, Fields: tokenField, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: b.lookupSelf, core.OpUpdate: b.lookupSelf}},
+		{Pattern: `lookup-accessor`, Fields: accField, Operations: ops(core.OpUpdate, b.lookupAccessor)},
+		{Pattern: `renew`, Fields: renewFields, Operations: ops(core.OpUpdate, b.renew)},
+		{Pattern: `renew-self`, Fields: renewFields, Operations: ops(core.OpUpdate, b.renewSelf)},
+		{Pattern: `renew-accessor`, Fields: accField, Operations: ops(core.OpUpdate, b.renewAccessor)},
+		{Pattern: `revoke`, Fields: tokenField, Operations: ops(core.OpUpdate, b.revoke(false))},
+		{Pattern: `revoke-orphan`, Fields: tokenField, Sudo: true, Operations: ops(core.OpUpdate, b.revoke(true))},
+		{Pattern: `revoke-self`, Operations: ops(core.OpUpdate, b.revokeSelf)},
+		{Pattern: `revoke-accessor`, Fields: accField, Operations: ops(core.OpUpdate, b.revokeAccessor)},
+		{Pattern: `accessors/?`, Sudo: true, Operations: ops(core.OpList, b.listAccessors)},
+		{Pattern: `tidy`, Operations: ops(core.OpUpdate, b.tidy)},
+	}
+}
+
+func ops(op core.Operation, h framework.HandlerFunc) map[core.Operation]framework.HandlerFunc {
+	return map[core.Operation]framework.HandlerFunc{op: h}
+}
+
+func (b *Backend) callerEntry(ctx context.Context, req *core.Request) (*Entry, error) {
+	if req.Principal == nil {
+		return nil, core.ErrPermissionDenied
+	}
+	e, err := b.store.Lookup(ctx, req.Principal.ClientToken)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		if req.Principal.NumUsesLeft == -1 {
+			// The caller's last use was this request; act on its snapshot.
+			return b.store.entryFromPrincipal(req.Principal), nil
+		}
+		return nil, core.ErrPermissionDenied
+	}
+	return e, nil
+}
+
+func (s *Store) entryFromPrincipal(p *core.Principal) *Entry {
+	return &Entry{Hash: Hash(p.ClientToken), Accessor: p.Accessor, Policies: p.Policies, Type: p.TokenType}
+}
+
+func (b *Backend) create(orphan bool) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		parent, err := b.callerEntry(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if parent.Type == "batch" {
+			return nil, core.Invalid("batch tokens cannot create more tokens")
+		}
+		isRoot := parent.IsRoot()
+		if d.String("id") != "" && !isRoot {
+			return nil, core.Errorf(core.CodePermissionDenied, "root or sudo privileges required to specify token id")
+		}
+		if d.Bool("no_parent") {
+			if !isRoot {
+				return nil, core.Errorf(core.CodePermissionDenied, "root or sudo privileges required to create orphan token")
+			}
+			orphan = true
+		}
+		pols := d.Strings("policies")
+		if !d.Has("policies") {
+			pols = slices.DeleteFunc(slices.Clone(parent.Policies), func(p string) bool { return p == "default" && d.Bool("no_default_policy") })
+		}
+		if !isRoot {
+			for _, p := range normalizePolicies(pols, false) {
+				if p == "default" {
+					continue
+				}
+				if !slices.Contains(parent.Policies, p) {
+					return nil, core.Errorf(core.CodePermissionDenied, "child policies must be subset of parent")
+				}
+			}
+		}
+		ttl := d.Duration("ttl")
+		if ttl == 0 {
+			ttl = d.Duration("lease")
+		}
+		name := "token"
+		if dn := d.String("display_name"); dn != "" {
+			name = "token-" + dn
+		}
+		p := CreateParams{
+			ID: d.String("id"), Policies: pols, NoDefault: d.Bool("no_default_policy"), Meta: d.KV("meta"),
+			DisplayName: name, NumUses: d.Int("num_uses"), TTL: ttl, ExplicitMaxTTL: d.Duration("explicit_max_ttl"),
+			Period: d.Duration("period"), Renewable: d.Bool("renewable"), Orphan: orphan, Type: d.String("type"),
+			Path: req.Path,
+		}
+		if !orphan {
+			p.Parent = parent
+		}
+		raw, e, err := b.store.Create(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		resp := &core.Response{Auth: AuthFor(raw, e)}
+		if ttl > 0 && e.TTL < ttl {
+			resp.AddWarning("TTL of \"" + ttl.String() + "\" exceeded the effective max_ttl of \"" + e.TTL.String() + "\"; TTL value is capped accordingly")
+		}
+		return resp, nil
+	}
+}
+
+// AuthFor builds the response Auth block for a created token.
+func AuthFor(raw string, e *Entry) *core.Auth {
+	return &core.Auth{
+		ClientToken: raw, Accessor: e.Accessor, DisplayName: e.DisplayName, Policies: e.Policies,
+		TokenPolicies: e.Policies, Metadata: e.Meta, TTL: e.TTL, ExplicitMaxTTL: e.ExplicitMaxTTL,
+		Period: e.Period, Renewable: e.Renewable, EntityID: e.EntityID, TokenType: e.Type,
+		Orphan: e.Orphan, NumUses: e.NumUses,
+	}
+}
+
+func (b *Backend) lookupData(raw string, e *Entry) map[string]any {
+	now := b.store.cfg.Now()
+	var expire any
+	ttl := int64(0)
+	if !e.ExpireTime.IsZero() {
+		expire = e.ExpireTime.UTC().Format(time.RFC3339Nano)
+		ttl = int64(e.ExpireTime.Sub(now).Round(time.Second) / time.Second)
+		if ttl < 0 {
+			ttl = 0
+		}
+	}
+	meta := any(nil)
+	if len(e.Meta) > 0 {
+		meta = e.Meta
+	}
+	d := map[string]any{
+		"accessor": e.Accessor, "creation_time": e.CreationTime.Unix(), "creation_ttl": int64(e.TTL / time.Second),
+		"display_name": e.DisplayName, "entity_id": e.EntityID, "expire_time": expire,
+		"explicit_max_ttl": int64(e.ExplicitMaxTTL / time.Second), "id": raw,
+		"issue_time": e.CreationTime.UTC().Format(time.RFC3339Nano), "meta": meta, "num_uses": e.NumUses,
+		"orphan": e.Orphan, "path": e.Path, "policies": e.Policies, "renewable": e.Renewable, "ttl": ttl,
+		"type": e.Type,
+	}
+	if e.Period > 0 {
+		d["period"] = int64(e.Period / time.Second)
+	}
+	if !e.LastRenewal.IsZero() {
+		d["last_renewal_time"] = e.LastRenewal.Unix()
+		d["last_renewal"] = e.LastRenewal.UTC().Format(time.RFC3339Nano)
+	}
+	return d
+}
+
+func (b *Backend) lookup(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	raw := d.String("token")
+	if raw == "" {
+		return b.lookupSelf(ctx, req, d)
+	}
+	e, err := b.store.Lookup(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, core.Errorf(core.CodePermissionDenied, "bad token")
+	}
+	return &core.Response{Data: b.lookupData(raw, e)}, nil
+}
+
+func (b *Backend) lookupSelf(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	e, err := b.callerEntry(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if e.CreationTime.IsZero() {
+		// Last use consumed; describe what we know.
+		e.NumUses = 0
+	}
+	return &core.Response{Data: b.lookupData(req.Principal.ClientToken, e)}, nil
+}
+
+func (b *Backend) byAccessor(ctx context.Context, d *framework.FieldData) (*Entry, error) {
+	acc := d.String("accessor")
+	if acc == "" {
+		return nil, core.Invalid("missing accessor")
+	}
+	e, err := b.store.LookupAccessor(ctx, acc)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, core.Invalid("invalid accessor")
+	}
+	return e, nil
+}
+
+func (b *Backend) lookupAccessor(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	e, err := b.byAccessor(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &core.Response{Data: b.lookupData("", e)}, nil
+}
+
+func (b *Backend) renewed(e *Entry) *core.Response {
+	a := AuthFor("", e)
+	a.TTL = e.ExpireTime.Sub(b.store.cfg.Now()).Round(time.Second)
+	return &core.Response{Auth: a}
+}
+
+func (b *Backend) renew(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	raw := d.String("token")
+	if raw == "" {
+		return nil, core.Invalid("missing token")
+	}
+	e, err := b.store.Lookup(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, core.Invalid("invalid token")
+	}
+	e, err = b.store.Renew(ctx, e, d.Duration("increment"))
+	if err != nil {
+		return nil, err
+	}
+	resp := b.renewed(e)
+	resp.Auth.ClientToken = raw
+	return resp, nil
+}
+
+func (b *Backend) renewSelf(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	e, err := b.callerEntry(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	e, err = b.store.Renew(ctx, e, d.Duration("increment"))
+	if err != nil {
+		return nil, err
+	}
+	resp := b.renewed(e)
+	resp.Auth.ClientToken = req.Principal.ClientToken
+	return resp, nil
+}
+
+func (b *Backend) renewAccessor(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	e, err := b.byAccessor(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	e, err = b.store.Renew(ctx, e, d.Duration("increment"))
+	if err != nil {
+		return nil, err
+	}
+	return b.renewed(e), nil
+}
+
+func (b *Backend) revoke(orphan bool) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		raw := d.String("token")
+		if raw == "" {
+			return nil, core.Invalid("missing token")
+		}
+		h := Hash(raw)
+		if orphan {
+			return nil, b.store.RevokeOrphan(ctx, h)
+		}
+		return nil, b.store.Revoke(ctx, h)
+	}
+}
+
+func (b *Backend) revokeSelf(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	if req.Principal == nil {
+		return nil, core.ErrPermissionDenied
+	}
+	return nil, b.store.Revoke(ctx, Hash(req.Principal.ClientToken))
+}
+
+func (b *Backend) revokeAccessor(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	e, err := b.byAccessor(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return nil, b.store.Revoke(ctx, e.Hash)
+}
+
+func (b *Backend) listAccessors(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	accs, err := b.store.Accessors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &core.Response{Data: map[string]any{"keys": accs}}, nil
+}
+
+func (b *Backend) tidy(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	n, err := b.store.Tidy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &core.Response{Data: map[string]any{"revoked": n}, Warnings: []string{"Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs."}}, nil
+}
