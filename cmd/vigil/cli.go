@@ -1,0 +1,314 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+// stdout and stderr are variables so tests can capture output.
+var (
+	stdout io.Writer = os.Stdout
+	stderr io.Writer = os.Stderr
+	stdin  io.Reader = os.Stdin
+)
+
+// clientFlags are the flags every client command accepts.
+type clientFlags struct {
+	address string
+	token   string
+	format  string
+	field   string
+}
+
+// newFlags returns a flag set with the common client flags.
+func newFlags(name string, cf *clientFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cf.address, "address", "", "server address (default $VIGIL_ADDR, $VAULT_ADDR or http://127.0.0.1:8200)")
+	fs.StringVar(&cf.token, "token", "", "token (default $VIGIL_TOKEN, $VAULT_TOKEN or the token file)")
+	fs.StringVar(&cf.format, "format", envOr("VIGIL_FORMAT", envOr("VAULT_FORMAT", "table")), "output format: table or json")
+	fs.StringVar(&cf.field, "field", "", "print only this field's value")
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments, as
+// Vault's CLI does.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// "--" ends flag parsing.
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// tokenFile is where `vigil login` stores the token.
+func tokenFile() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "."
+	}
+	return filepath.Join(home, ".vigil-token")
+}
+
+func storedToken() string {
+	home, _ := os.UserHomeDir()
+	for _, p := range []string{tokenFile(), filepath.Join(home, ".vault-token")} {
+		if b, err := os.ReadFile(p); err == nil {
+			if t := strings.TrimSpace(string(b)); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
+// client builds a vault/api client from flags and the environment.
+func (cf *clientFlags) client() (*vaultapi.Client, error) {
+	cfg := vaultapi.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, cfg.Error
+	}
+	addr := cf.address
+	if addr == "" {
+		addr = envOr("VIGIL_ADDR", envOr("VAULT_ADDR", "http://127.0.0.1:8200"))
+	}
+	cfg.Address = addr
+	tls := &vaultapi.TLSConfig{
+		CACert:   envOr("VIGIL_CACERT", os.Getenv("VAULT_CACERT")),
+		Insecure: envOr("VIGIL_SKIP_VERIFY", os.Getenv("VAULT_SKIP_VERIFY")) == "true" || envOr("VIGIL_SKIP_VERIFY", os.Getenv("VAULT_SKIP_VERIFY")) == "1",
+	}
+	if tls.CACert != "" || tls.Insecure {
+		if err := cfg.ConfigureTLS(tls); err != nil {
+			return nil, err
+		}
+	}
+	cfg.MaxRetries = 0
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tok := cf.token
+	if tok == "" {
+		tok = envOr("VIGIL_TOKEN", os.Getenv("VAULT_TOKEN"))
+	}
+	if tok == "" {
+		tok = storedToken()
+	}
+	c.SetToken(tok)
+	return c, nil
+}
+
+// fail prints an error the way Vault's CLI does and returns exit code 2.
+func fail(format string, args ...any) int {
+	fmt.Fprintf(stderr, "Error: "+format+"\n", args...)
+	return 2
+}
+
+// apiError renders a vault/api error: the server's messages when present.
+func apiError(op string, err error) int {
+	var re *vaultapi.ResponseError
+	if errors.As(err, &re) {
+		msgs := re.Errors
+		if len(msgs) == 0 {
+			msgs = []string{fmt.Sprintf("HTTP %d", re.StatusCode)}
+		}
+		fmt.Fprintf(stderr, "Error %s: Code: %d. Errors:\n\n", op, re.StatusCode)
+		for _, m := range msgs {
+			fmt.Fprintf(stderr, "* %s\n", m)
+		}
+		return 2
+	}
+	return fail("%s: %v", op, err)
+}
+
+// output prints v (a map or any JSON-able value) in the chosen format.
+func (cf *clientFlags) output(v any) int {
+	if cf.field != "" {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fail("-field requires a key/value result")
+		}
+		val, ok := m[cf.field]
+		if !ok {
+			return fail("field %q not present in the result", cf.field)
+		}
+		switch x := val.(type) {
+		case string:
+			fmt.Fprintln(stdout, x)
+		default:
+			b, _ := json.Marshal(x)
+			fmt.Fprintln(stdout, string(b))
+		}
+		return 0
+	}
+	switch cf.format {
+	case "json":
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fail("encode: %v", err)
+		}
+		fmt.Fprintln(stdout, string(b))
+	case "table", "":
+		printTable(v)
+	default:
+		return fail("unknown -format %q (want table or json)", cf.format)
+	}
+	return 0
+}
+
+// outputSecret prints a secret: the whole JSON response for -format=json,
+// otherwise a Key/Value table of the lease fields, auth and data.
+func (cf *clientFlags) outputSecret(s *vaultapi.Secret) int {
+	if s == nil {
+		return 0
+	}
+	if cf.format == "json" && cf.field == "" {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return 0
+	}
+	m := map[string]any{}
+	if s.LeaseID != "" {
+		m["lease_id"] = s.LeaseID
+		m["lease_duration"] = s.LeaseDuration
+		m["lease_renewable"] = s.Renewable
+	}
+	if s.Auth != nil {
+		m["token"] = s.Auth.ClientToken
+		m["token_accessor"] = s.Auth.Accessor
+		m["token_duration"] = s.Auth.LeaseDuration
+		m["token_renewable"] = s.Auth.Renewable
+		m["token_policies"] = s.Auth.TokenPolicies
+		m["policies"] = s.Auth.Policies
+		if len(s.Auth.Metadata) > 0 {
+			m["token_meta"] = s.Auth.Metadata
+		}
+	}
+	for k, v := range s.Data {
+		m[k] = v
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(stderr, "WARNING! %s\n", w)
+	}
+	return cf.output(m)
+}
+
+func printTable(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 4, ' ', 0)
+		fmt.Fprintln(tw, "Key\tValue")
+		fmt.Fprintln(tw, "---\t-----")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\n", k, cell(x[k]))
+		}
+		_ = tw.Flush()
+	case []string:
+		fmt.Fprintln(stdout, "Keys\n----")
+		for _, s := range x {
+			fmt.Fprintln(stdout, s)
+		}
+	case [][]string:
+		tw := tabwriter.NewWriter(stdout, 0, 4, 4, ' ', 0)
+		for _, row := range x {
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+		_ = tw.Flush()
+	default:
+		b, _ := json.MarshalIndent(v, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+	}
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "n/a"
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = cell(e)
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	case []string:
+		return "[" + strings.Join(x, " ") + "]"
+	case map[string]any, map[string]string:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+// parseKVArgs turns "k=v" arguments into a map. A value "@file" reads the
+// file; "-" as the only argument reads a JSON object from stdin.
+func parseKVArgs(args []string) (map[string]any, error) {
+	out := map[string]any{}
+	if len(args) == 1 && args[0] == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &out); err != nil {
+			return nil, fmt.Errorf("stdin must hold a JSON object: %w", err)
+		}
+		return out, nil
+	}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, fmt.Errorf("invalid key/value pair %q: expected key=value", a)
+		}
+		switch {
+		case strings.HasPrefix(v, "@"):
+			b, err := os.ReadFile(v[1:])
+			if err != nil {
+				return nil, err
+			}
+			out[k] = string(b)
+		case v == "-":
+			b, err := io.ReadAll(stdin)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = strings.TrimRight(string(b), "\n")
+		default:
+			out[k] = v
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,3 @@
+// Package itest holds end-to-end tests: real in-process Vigil servers on
+// random loopback ports, driven with the official vault/api client.
+package itest
