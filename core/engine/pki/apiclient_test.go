@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -143,7 +144,7 @@ func parsePEMCert(t testing.TB, s string) *x509.Certificate {
 
 // opensslHex is a serial as openssl prints it: upper-case hex, no colons,
 // no leading zeros.
-func opensslHex(n *big.Int) string { return strings.ToUpper(n.Text(16)) }
+func opensslHex(n *big.Int) string { return strings.ToUpper(hex.EncodeToString(n.Bytes())) }
 
 // buildHierarchy sets up pki/ (root) and pki_int/ (intermediate, signed by
 // the root through the API) and a role "web" on the intermediate.

@@ -1,0 +1,96 @@
+package router
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
+)
+
+type echo struct{ setups int }
+
+func (e *echo) Setup(context.Context, framework.Env) error { e.setups++; return nil }
+func (e *echo) Close(context.Context) error                { return nil }
+func (e *echo) Routes() []framework.Route {
+	return []framework.Route{{Pattern: `item/(?P<name>\w+)`, Fields: map[string]*framework.FieldSchema{"name": {Type: framework.TypeString}, "n": {Type: framework.TypeInt}},
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: func(_ context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+			return &core.Response{Data: map[string]any{"name": d.String("name"), "n": d.Int("n")}}, nil
+		}, core.OpUpdate: func(context.Context, *core.Request, *framework.FieldData) (*core.Response, error) {
+			panic("boom")
+		}}}}
+}
+
+func newRouter() *Router {
+	return New(Config{Storage: storage.NewMemory(), Factories: map[string]Factory{"echo": func() Engine { return &echo{} }}})
+}
+
+func TestMountResolveRoute(t *testing.T) {
+	ctx := context.Background()
+	r := newRouter()
+	for _, p := range []string{"a", "a-b/deep"} {
+		if err := r.Mount(ctx, &MountEntry{Path: p, Type: "echo"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []string{"a", "a/sub", "a-b", "sys/x", "auth/x", "../x", "x*"} {
+		if err := r.Mount(ctx, &MountEntry{Path: bad, Type: "echo"}); core.CodeOf(err) != core.CodeInvalid {
+			t.Errorf("mount %q: %v", bad, err)
+		}
+	}
+	if err := r.Mount(ctx, &MountEntry{Path: "z", Type: "nope"}); core.CodeOf(err) != core.CodeInvalid {
+		t.Errorf("unknown type: %v", err)
+	}
+	res, err := r.Resolve("a-b/deep/item/x")
+	if err != nil || res.Mount.Path != "a-b/deep/" || res.Route == nil {
+		t.Fatalf("resolve: %+v %v", res, err)
+	}
+	resp, err := r.Route(ctx, res, &core.Request{Operation: core.OpRead, Data: map[string]any{"n": "7"}})
+	if err != nil || resp.Data["name"] != "x" || resp.Data["n"] != 7 {
+		t.Fatalf("route: %+v %v", resp, err)
+	}
+	if _, err := r.Route(ctx, res, &core.Request{Operation: core.OpUpdate}); core.CodeOf(err) != core.CodeInternal {
+		t.Fatalf("handler panic not recovered into an internal error: %v", err)
+	}
+	if _, err := r.Route(ctx, res, &core.Request{Operation: core.OpDelete}); core.CodeOf(err) != core.CodeUnsupported {
+		t.Fatalf("unsupported op: %v", err)
+	}
+	if _, err := r.Route(ctx, res, &core.Request{Operation: core.OpRead, Data: map[string]any{"n": "x"}}); core.CodeOf(err) != core.CodeInvalid {
+		t.Fatalf("bad field: %v", err)
+	}
+	if _, err := r.Resolve("nothing/here"); core.CodeOf(err) != core.CodeNotFound {
+		t.Fatalf("unknown mount: %v", err)
+	}
+}
+
+func TestMountTablePersistsAndTuneValidates(t *testing.T) {
+	ctx := context.Background()
+	st := storage.NewMemory()
+	r := New(Config{Storage: st, Factories: map[string]Factory{"echo": func() Engine { return &echo{} }}, MaxLeaseTTL: 100})
+	if err := r.Mount(ctx, &MountEntry{Path: "m", Type: "echo", Options: map[string]string{"phi": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := New(Config{Storage: st, Factories: map[string]Factory{"echo": func() Engine { return &echo{} }}, MaxLeaseTTL: 100})
+	if err := r2.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := r2.Entry("m/")
+	if !ok || e.Options["phi"] != "true" || e.Info().Tags["phi"] != "true" {
+		t.Fatalf("reloaded entry: %+v", e)
+	}
+	d := int64(200)
+	dd := timeDur(d)
+	if err := r2.TuneMount(ctx, "m/", Tune{DefaultLeaseTTL: &dd}); core.CodeOf(err) != core.CodeInvalid {
+		t.Fatalf("default above max accepted: %v", err)
+	}
+	if err := r2.Unmount(ctx, "m/", nil); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := storage.ListAll(ctx, st, "logical/"); len(keys) != 0 {
+		t.Fatalf("unmount left storage: %v", keys)
+	}
+}
+
+func timeDur(n int64) time.Duration { return time.Duration(n) }
