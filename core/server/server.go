@@ -78,6 +78,8 @@ type Server struct {
 	health      []func(ctx context.Context, hi *system.HealthInfo)
 	revokers    []func(ctx context.Context, prefix string) error
 	metrics     *prometheus.Registry
+	applyMu     sync.RWMutex
+	applyHooks  []func(keys []string)
 	headerFuncs []func(h http.Header)
 
 	stateMu     sync.Mutex // serialises seal/unseal transitions
@@ -132,7 +134,7 @@ func New(opts Options) (*Server, error) {
 	}
 	rs, err := raftstore.Open(raftstore.Config{
 		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, Bootstrap: true,
-		Logger: opts.Logger.With("component", "raft"),
+		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: open raft storage: %w", err)
@@ -213,6 +215,25 @@ func (s *Server) Now() time.Time            { return s.now() }
 func (s *Server) NodeID() string            { return s.cfg.Storage.NodeID }
 func (s *Server) DataDir() string           { return s.cfg.Storage.Path }
 func (s *Server) Dev() bool                 { return s.opts.Dev }
+
+// AddApplyHook registers a function called (on raft's goroutine: it must not
+// block or write) with the storage keys changed by each applied batch on this
+// node, or nil after a snapshot restore. Caches use it to stay coherent
+// across cluster nodes.
+func (s *Server) AddApplyHook(f func(keys []string)) {
+	s.applyMu.Lock()
+	s.applyHooks = append(s.applyHooks, f)
+	s.applyMu.Unlock()
+}
+
+func (s *Server) onApply(keys []string) {
+	s.applyMu.RLock()
+	hooks := s.applyHooks
+	s.applyMu.RUnlock()
+	for _, h := range hooks {
+		h(keys)
+	}
+}
 
 // SetAuthorizer replaces the authorizer (default: root token only).
 func (s *Server) SetAuthorizer(a core.Authorizer) { s.authz = a }

@@ -96,3 +96,36 @@ func TestAppRoleLogin(t *testing.T) {
 	_, err = anon.Logical().Write("auth/approle/login", map[string]any{"role_id": rid.Data["role_id"], "secret_id": "nope"})
 	wantStatus(t, err, http.StatusBadRequest)
 }
+
+func TestChildTokenPoliciesMustBeSubset(t *testing.T) {
+	s := devServer(t)
+	c := s.Client
+	if err := c.Sys().PutPolicy("creator", `path "auth/token/create" { capabilities = ["update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := c.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"creator"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := s.NewClient(parent.Auth.ClientToken)
+	if _, err := pc.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"creator"}}); err != nil {
+		t.Fatalf("subset child refused: %v", err)
+	}
+	_, err = pc.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"admin"}})
+	wantStatus(t, err, http.StatusForbidden)
+	_, err = pc.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"root"}})
+	wantStatus(t, err, http.StatusForbidden)
+	// A non-root token cannot pick its child's ID or make orphans.
+	_, err = pc.Auth().Token().Create(&vaultapi.TokenCreateRequest{ID: "hvs.mine", Policies: []string{"creator"}})
+	wantStatus(t, err, http.StatusForbidden)
+	_, err = pc.Auth().Token().Create(&vaultapi.TokenCreateRequest{NoParent: true, Policies: []string{"creator"}})
+	wantStatus(t, err, http.StatusForbidden)
+	// Children inherit the parent's policies when none are given.
+	child, err := pc.Auth().Token().Create(&vaultapi.TokenCreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := child.Auth.Policies; len(got) != 2 || got[0] != "creator" && got[1] != "creator" {
+		t.Fatalf("inherited policies: %v", got)
+	}
+}

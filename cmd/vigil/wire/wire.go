@@ -6,6 +6,7 @@ package wire
 import (
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/userpass"
+	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/engine/database"
 	"github.com/vigilsec/vigil/core/engine/kv"
@@ -37,6 +38,7 @@ func AuthMethods() map[string]router.Factory {
 // Subsystems lists the pluggable server parts, in start order.
 func Subsystems(cfg *config.Config) ([]server.Subsystem, error) {
 	return []server.Subsystem{
+		authz.NewSubsystem(),
 		lease.NewSubsystem(),
 	}, nil
 }
