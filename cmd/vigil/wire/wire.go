@@ -4,6 +4,7 @@
 package wire
 
 import (
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/userpass"
 	"github.com/vigilsec/vigil/core/authz"
@@ -37,7 +38,9 @@ func AuthMethods() map[string]router.Factory {
 
 // Subsystems lists the pluggable server parts, in start order.
 func Subsystems(cfg *config.Config) ([]server.Subsystem, error) {
+	auditSub := audit.NewSubsystem(audit.Options{})
 	return []server.Subsystem{
+		auditSub, // first: devices open before the others start and close last
 		authz.NewSubsystem(),
 		lease.NewSubsystem(),
 	}, nil

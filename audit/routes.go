@@ -1,0 +1,205 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"strings"
+
+	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+)
+
+// routes are the audit subsystem's sys/ routes:
+//
+//	GET    sys/audit                       list devices (Vault's shape)
+//	PUT    sys/audit/:path                 enable {type, description, options, local}
+//	DELETE sys/audit/:path                 disable
+//	POST   sys/audit-hash/:path {"input"}  {"hash": "hmac-sha256:..."}
+//	GET    sys/audit/checkpoint-key        {key_id, public_key, public_key_pem, algorithm}
+//	GET    sys/audit/checkpoints/:device   this node's last stored checkpoint
+//	POST   sys/audit/verify                verify this node's file devices now
+//	GET    sys/audit/verify                the last verification result
+//
+// All are root-protected (sudo), as in Vault.
+type routes struct{ a *Subsystem }
+
+func (r routes) Routes() []framework.Route {
+	ops := func(m map[core.Operation]framework.HandlerFunc) map[core.Operation]framework.HandlerFunc { return m }
+	return []framework.Route{
+		{Pattern: `audit/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.list}),
+			Help: "List the enabled audit devices."},
+		{Pattern: `audit/checkpoint-key/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpointKey}),
+			Help: "The public key that verifies audit checkpoint signatures."},
+		{Pattern: `audit/checkpoints/(?P<device>[^/]+)/?`, Sudo: true,
+			Fields:     map[string]*framework.FieldSchema{"device": {Type: framework.TypeString}},
+			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpoint}),
+			Help:       "This node's last stored checkpoint of an audit device."},
+		{Pattern: `audit/verify/?`, Sudo: true,
+			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.lastVerify, core.OpUpdate: r.verify}),
+			Help:       "Verify this node's audit logs against the stored checkpoints and key."},
+		{Pattern: `audit/(?P<path>.+?)/?`, Sudo: true, Fields: map[string]*framework.FieldSchema{
+			"path": {Type: framework.TypeString}, "type": {Type: framework.TypeString},
+			"description": {Type: framework.TypeString}, "options": {Type: framework.TypeMap}, "local": {Type: framework.TypeBool},
+		}, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.enable, core.OpDelete: r.disable}),
+			Help: "Enable or disable an audit device."},
+		{Pattern: `audit-hash/(?P<path>.+?)/?`, Sudo: true, Fields: map[string]*framework.FieldSchema{
+			"path": {Type: framework.TypeString}, "input": {Type: framework.TypeString},
+		}, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.hash}),
+			Help: "Hash a value with an audit device's HMAC salt."},
+	}
+}
+
+func (r routes) list(_ context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	data := map[string]any{}
+	for _, d := range r.a.broker.Devices() {
+		opts := map[string]string{}
+		for k, v := range d.Config.Options {
+			opts[k] = v
+		}
+		data[d.Name()+"/"] = map[string]any{"type": d.Config.Type, "description": d.Config.Description,
+			"options": opts, "local": d.Config.Local, "path": d.Name() + "/"}
+	}
+	return &core.Response{Data: data}, nil
+}
+
+func (r routes) enable(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	name := strings.Trim(d.String("path"), "/")
+	typ := d.String("type")
+	if typ == "" {
+		return nil, core.Invalid("type is required")
+	}
+	opts := map[string]string{}
+	for k, v := range d.Map("options") {
+		switch x := v.(type) {
+		case string:
+			opts[k] = x
+		case nil:
+		default:
+			opts[k] = fmt.Sprint(x)
+		}
+	}
+	if err := r.a.Enable(ctx, name, typ, d.String("description"), opts, d.Bool("local")); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (r routes) disable(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return nil, r.a.Disable(ctx, strings.Trim(d.String("path"), "/"))
+}
+
+func (r routes) hash(_ context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	name := strings.Trim(d.String("path"), "/")
+	dev := r.a.broker.Device(name)
+	if dev == nil {
+		return nil, core.Invalid("unknown audit backend %q", name)
+	}
+	if dev.fopts.Salt == nil {
+		return nil, core.Errorf(core.CodeUnavailable, "audit device %q has no salt (it could not be opened)", name)
+	}
+	return &core.Response{Data: map[string]any{"hash": dev.fopts.Salt.Hash(d.String("input"))}}, nil
+}
+
+// PublicKey describes the checkpoint verification key.
+type PublicKey struct {
+	KeyID     string `json:"key_id"`
+	Algorithm string `json:"algorithm"`
+	PublicKey string `json:"public_key"`     // base64 of the 32-byte Ed25519 key
+	PEM       string `json:"public_key_pem"` // PKIX "PUBLIC KEY" PEM
+}
+
+// DescribeKey returns the PublicKey for pub.
+func DescribeKey(pub ed25519.PublicKey) PublicKey {
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	return PublicKey{KeyID: chain.KeyID(pub), Algorithm: "ed25519", PublicKey: base64.StdEncoding.EncodeToString(pub),
+		PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
+}
+
+// ParsePublicKey accepts a PKIX PEM, base64 of the raw 32 bytes, or the 32
+// raw bytes.
+func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
+	if blk, _ := pem.Decode(b); blk != nil {
+		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("public key: %w", err)
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("public key: not an Ed25519 key")
+		}
+		return pub, nil
+	}
+	if raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b))); err == nil && len(raw) == ed25519.PublicKeySize {
+		return ed25519.PublicKey(raw), nil
+	}
+	if len(b) == ed25519.PublicKeySize {
+		return ed25519.PublicKey(b), nil
+	}
+	return nil, fmt.Errorf("public key: expected a PEM public key, base64 or 32 raw bytes")
+}
+
+func (r routes) checkpointKey(context.Context, *core.Request, *framework.FieldData) (*core.Response, error) {
+	r.a.mu.Lock()
+	signer, created := r.a.signer, r.a.keyTime
+	r.a.mu.Unlock()
+	if signer == nil {
+		return nil, core.ErrSealed
+	}
+	k := DescribeKey(signer.Public().(ed25519.PublicKey))
+	return &core.Response{Data: map[string]any{"key_id": k.KeyID, "algorithm": k.Algorithm, "public_key": k.PublicKey,
+		"public_key_pem": k.PEM, "created": created.UTC()}}, nil
+}
+
+// PublicKey returns the checkpoint verification key (false while sealed).
+func (a *Subsystem) PublicKey() (ed25519.PublicKey, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.signer == nil {
+		return nil, false
+	}
+	return a.signer.Public().(ed25519.PublicKey), true
+}
+
+func (r routes) checkpoint(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	cj, err := r.a.st.checkpoint(ctx, r.a.nodeID, d.String("device"))
+	if err != nil {
+		return nil, err
+	}
+	if cj == nil {
+		return nil, core.ErrNotFound
+	}
+	return &core.Response{Data: map[string]any{"node_id": cj.NodeID, "seq": cj.Seq, "hash": cj.Hash, "time": cj.Time,
+		"signature": cj.Signature, "key_id": cj.KeyID, "device": cj.Device, "path": cj.Path}}, nil
+}
+
+func (r routes) verify(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	v, err := r.a.Verify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &core.Response{Data: verificationData(v)}, nil
+}
+
+func (r routes) lastVerify(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	v, err := r.a.st.verification(ctx, r.a.nodeID)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, core.ErrNotFound
+	}
+	return &core.Response{Data: verificationData(v)}, nil
+}
+
+func verificationData(v *Verification) map[string]any {
+	devs := map[string]any{}
+	for n, d := range v.Devices {
+		devs[n] = d
+	}
+	return map[string]any{"time": v.Time, "ok": v.OK, "node_id": v.NodeID, "devices": devs}
+}

@@ -1,0 +1,166 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/core"
+)
+
+// Sink is where one device's entries go: the pluggable part of a device.
+// Implementations are safe for concurrent use.
+type Sink interface {
+	// Write records body, a single-line JSON object, and returns once it
+	// is recorded per the sink's durability mode (for a file device with
+	// fsync "always": written and fsynced). It returns within ctx's
+	// deadline; an error means the entry may not have been recorded.
+	Write(ctx context.Context, body []byte) error
+	// Close flushes and releases the sink. Writes after Close fail.
+	Close() error
+}
+
+// ErrSinkClosed is returned by writes to a closed sink.
+var ErrSinkClosed = &core.Error{Code: core.CodeAuditFailed, Msg: "audit device closed"}
+
+// FileSink is a hash-chained file (audit/chain Writer).
+type FileSink struct {
+	W *chain.Writer
+}
+
+var _ Sink = (*FileSink)(nil)
+
+// fileEnv is what opening a file sink needs beyond the device's options.
+type fileEnv struct {
+	NodeID         string
+	Signer         ed25519.PrivateKey
+	LastCheckpoint *chain.Checkpoint
+	CheckpointSink func(chain.Checkpoint) error
+	OnSync         func(d time.Duration, lines, bytes int)
+	Now            func() time.Time
+	Logger         *slog.Logger
+	Faults         *chain.Faults
+	WatchInterval  time.Duration
+}
+
+// OpenFileSink opens the device's log (recovering a torn tail left by a
+// crash) and starts its writer.
+func openFileSink(dc *DeviceConfig, env fileEnv) (*FileSink, error) {
+	w, err := chain.Open(chain.Config{
+		Path: dc.Path, NodeID: env.NodeID, Fsync: dc.Fsync, FsyncInterval: dc.FsyncInterval,
+		MaxSizeMB: dc.MaxSizeMB, MaxAgeDays: dc.MaxAgeDays, Compress: dc.Compress,
+		Signer: env.Signer, CheckpointEvery: dc.CheckpointEvery, CheckpointInterval: dc.CheckpointInterval,
+		CheckpointSink: env.CheckpointSink, LastCheckpoint: env.LastCheckpoint,
+		WriteTimeout: dc.WriteTimeout, OnSync: env.OnSync, Now: env.Now, Logger: env.Logger, Faults: env.Faults,
+		WatchInterval: env.WatchInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &FileSink{W: w}, nil
+}
+
+// Write appends body to the chain.
+func (f *FileSink) Write(ctx context.Context, body []byte) error {
+	_, err := f.W.Append(ctx, body)
+	return err
+}
+
+// Close closes the chain writer (final checkpoint included).
+func (f *FileSink) Close() error { return f.W.Close() }
+
+// StreamSink writes one line per entry to an io.Writer (the stdout device).
+// A single goroutine owns the writer; Write waits at most the timeout, so a
+// blocked pipe makes the device fail instead of hanging the server.
+type StreamSink struct {
+	out     io.Writer
+	timeout time.Duration
+	reqs    chan streamReq
+	done    chan struct{}
+	once    sync.Once
+}
+
+type streamReq struct {
+	line []byte
+	res  chan error
+}
+
+var _ Sink = (*StreamSink)(nil)
+
+// NewStreamSink starts a sink writing to out.
+func NewStreamSink(out io.Writer, timeout time.Duration) *StreamSink {
+	if timeout <= 0 {
+		timeout = DefaultWriteTimeout
+	}
+	s := &StreamSink{out: out, timeout: timeout, reqs: make(chan streamReq, 1024), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *StreamSink) run() {
+	for {
+		select {
+		case r := <-s.reqs:
+			_, err := s.out.Write(r.line)
+			r.res <- err
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// Write writes body and a newline.
+func (s *StreamSink) Write(ctx context.Context, body []byte) error {
+	line := make([]byte, len(body)+1)
+	copy(line, body)
+	line[len(body)] = '\n'
+	r := streamReq{line: line, res: make(chan error, 1)}
+	t := time.NewTimer(s.timeout)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return ErrSinkClosed
+	default:
+	}
+	select {
+	case s.reqs <- r:
+	case <-s.done:
+		return ErrSinkClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("stdout: write timed out after %s: %w", s.timeout, chain.ErrTimeout)
+	}
+	select {
+	case err := <-r.res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("stdout: write timed out after %s: %w", s.timeout, chain.ErrTimeout)
+	}
+}
+
+// Close stops the sink.
+func (s *StreamSink) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return nil
+}
+
+// errorf formats device errors for clients, naming the device and the
+// well-known causes.
+func deviceError(name string, err error) error {
+	switch {
+	case errors.Is(err, chain.ErrDiskFull):
+		return fmt.Errorf("device %q: disk full (ENOSPC): %w; the request was not executed. Free space in the device's folder: service resumes by itself, no restart needed", name, err)
+	case errors.Is(err, chain.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("device %q: did not record the entry in time (device hung or too slow): %w", name, err)
+	}
+	return fmt.Errorf("device %q: %w", name, err)
+}

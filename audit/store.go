@@ -1,0 +1,203 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/audit/hmac"
+	"github.com/vigilsec/vigil/core/storage"
+)
+
+// Barrier keys. Everything the audit subsystem persists is encrypted by the
+// barrier and replicated by Raft.
+const (
+	keyDevices       = "sys/audit/config/devices"      // API-enabled devices
+	keyEverEnabled   = "sys/audit/config/ever-enabled" // set when any device was ever enabled
+	keySaltPrefix    = "sys/audit/salt/"               // + device name
+	keyCheckpointKey = "sys/audit/checkpoint-key"      // Ed25519 signing key
+	keyCheckpoints   = "sys/audit/checkpoints/"        // + node id + "/" + device name
+	keyVerification  = "sys/audit/verification/"       // + node id
+)
+
+// apiDevice is an API-enabled device as persisted.
+type apiDevice struct {
+	Type        string            `json:"type"`
+	Description string            `json:"description"`
+	Options     map[string]string `json:"options"`
+	Local       bool              `json:"local"`
+}
+
+// store persists audit state in the barrier.
+type store struct {
+	s    storage.Storage
+	rand io.Reader
+	now  func() time.Time
+}
+
+func (st store) devices(ctx context.Context) (map[string]apiDevice, error) {
+	out := map[string]apiDevice{}
+	if _, err := storage.GetJSON(ctx, st.s, keyDevices, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (st store) putDevices(ctx context.Context, m map[string]apiDevice) error {
+	return storage.PutJSON(ctx, st.s, keyDevices, m)
+}
+
+func (st store) everEnabled(ctx context.Context) (bool, error) {
+	b, err := st.s.Get(ctx, keyEverEnabled)
+	return b != nil, err
+}
+
+func (st store) setEverEnabled(ctx context.Context) error {
+	return st.s.Put(ctx, keyEverEnabled, []byte("true"))
+}
+
+// salt returns the device's salt, creating and storing it on first use.
+func (st store) salt(ctx context.Context, name string) (*hmac.Salt, error) {
+	var rec struct {
+		Key []byte `json:"key"`
+	}
+	ok, err := storage.GetJSON(ctx, st.s, keySaltPrefix+name, &rec)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return hmac.New(rec.Key)
+	}
+	s, err := hmac.Generate(st.rand)
+	if err != nil {
+		return nil, err
+	}
+	rec.Key = s.Key()
+	if err := storage.PutJSON(ctx, st.s, keySaltPrefix+name, rec); err != nil {
+		return nil, fmt.Errorf("store salt: %w", err)
+	}
+	return s, nil
+}
+
+func (st store) deleteSalt(ctx context.Context, name string) error {
+	return st.s.Delete(ctx, keySaltPrefix+name)
+}
+
+// signingKey returns the cluster's checkpoint key, creating it on first use.
+func (st store) signingKey(ctx context.Context) (ed25519.PrivateKey, time.Time, error) {
+	var rec struct {
+		Seed    []byte    `json:"seed"`
+		Created time.Time `json:"created"`
+	}
+	ok, err := storage.GetJSON(ctx, st.s, keyCheckpointKey, &rec)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if ok && len(rec.Seed) == ed25519.SeedSize {
+		return ed25519.NewKeyFromSeed(rec.Seed), rec.Created, nil
+	}
+	r := st.rand
+	if r == nil {
+		r = rand.Reader
+	}
+	_, priv, err := ed25519.GenerateKey(r)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	rec.Seed, rec.Created = priv.Seed(), st.now().UTC()
+	if err := storage.PutJSON(ctx, st.s, keyCheckpointKey, rec); err != nil {
+		return nil, time.Time{}, fmt.Errorf("store checkpoint key: %w", err)
+	}
+	return priv, rec.Created, nil
+}
+
+// CheckpointJSON is a checkpoint as stored in Raft storage, returned by
+// sys/audit/checkpoints/<device> and accepted by `vigil audit verify
+// -checkpoint`. Signature is standard base64.
+type CheckpointJSON struct {
+	NodeID    string    `json:"node_id"`
+	Seq       uint64    `json:"seq"`
+	Hash      string    `json:"hash"`
+	Time      time.Time `json:"time"`
+	Signature string    `json:"signature"`
+	KeyID     string    `json:"key_id"`
+	Device    string    `json:"device,omitempty"`
+	Path      string    `json:"path,omitempty"`
+}
+
+// ToJSON converts a checkpoint.
+func ToJSON(c chain.Checkpoint) CheckpointJSON {
+	return CheckpointJSON{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time.UTC(),
+		Signature: base64.StdEncoding.EncodeToString(c.Signature), KeyID: c.KeyID}
+}
+
+// Checkpoint converts back; it fails on a malformed signature.
+func (c CheckpointJSON) Checkpoint() (chain.Checkpoint, error) {
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	if err != nil {
+		return chain.Checkpoint{}, fmt.Errorf("checkpoint signature: %w", err)
+	}
+	return chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time, Signature: sig, KeyID: c.KeyID}, nil
+}
+
+func checkpointKey(node, device string) string { return keyCheckpoints + node + "/" + device }
+
+func (st store) checkpoint(ctx context.Context, node, device string) (*CheckpointJSON, error) {
+	var c CheckpointJSON
+	ok, err := storage.GetJSON(ctx, st.s, checkpointKey(node, device), &c)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (st store) putCheckpoint(ctx context.Context, node, device string, c CheckpointJSON) error {
+	return storage.PutJSON(ctx, st.s, checkpointKey(node, device), c)
+}
+
+// Verification is the outcome of the last server-side verification, kept
+// in the barrier for compliance checks (sys/audit/verify).
+type Verification struct {
+	Time    time.Time                     `json:"time"`
+	OK      bool                          `json:"ok"`
+	NodeID  string                        `json:"node_id"`
+	Devices map[string]DeviceVerification `json:"devices"`
+}
+
+// DeviceVerification is one device's result.
+type DeviceVerification struct {
+	OK                bool     `json:"ok"`
+	Path              string   `json:"path"`
+	Segments          int64    `json:"segments"`
+	Lines             int64    `json:"lines"`
+	Entries           int64    `json:"entries"`
+	Checkpoints       int64    `json:"checkpoints"`
+	FirstSeq          uint64   `json:"first_seq"`
+	LastSeq           uint64   `json:"last_seq"`
+	Anchor            string   `json:"anchor"`
+	SignaturesChecked bool     `json:"signatures_checked"`
+	CheckpointSeq     uint64   `json:"trusted_checkpoint_seq,omitempty"`
+	CheckpointOK      bool     `json:"trusted_checkpoint_verified"`
+	Failure           string   `json:"failure,omitempty"`
+	FailureKind       string   `json:"failure_kind,omitempty"`
+	Warnings          []string `json:"warnings,omitempty"`
+	Summary           string   `json:"summary"`
+}
+
+func (st store) verification(ctx context.Context, node string) (*Verification, error) {
+	var v Verification
+	ok, err := storage.GetJSON(ctx, st.s, keyVerification+node, &v)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func (st store) putVerification(ctx context.Context, v Verification) error {
+	return storage.PutJSON(ctx, st.s, keyVerification+v.NodeID, v)
+}

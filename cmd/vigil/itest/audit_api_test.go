@@ -1,0 +1,138 @@
+package itest
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/hmac"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/server/servertest"
+)
+
+// The Vault API client enables, lists, hashes with and disables devices;
+// API-enabled devices persist across restarts; the zero-devices policy
+// holds.
+func TestAuditAPIWithVaultClient(t *testing.T) {
+	dir := t.TempDir()
+	s := mustAuditServer(t, servertest.Options{Dir: dir}, audit.Options{Stdout: io.Discard})
+	sys := s.Client.Sys()
+
+	// Never configured: requests are served, health says critical.
+	h, err := sys.Health()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rawRequest(t, s.Client, http.MethodGet, "/v1/sys/health", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get(audit.HeaderStatus) != audit.StatusCritical || !strings.Contains(string(body), "no audit device configured") {
+		t.Fatalf("unconfigured audit not reported: %s %s", resp.Header.Get(audit.HeaderStatus), body)
+	}
+	_ = h
+
+	path := filepath.Join(dir, "logs", "api.log")
+	if err := sys.EnableAuditWithOptions("main", &vaultapi.EnableAuditOptions{Type: "file", Description: "primary",
+		Options: map[string]string{"file_path": path, "hmac_accessor": "false"}}); err != nil {
+		t.Fatal(err)
+	}
+	err = sys.EnableAuditWithOptions("bad", &vaultapi.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": path + "2", "fsync": "sometimes"}})
+	wantStatus(t, err, http.StatusBadRequest)
+	err = sys.EnableAuditWithOptions("bad", &vaultapi.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": path + "2", "colour": "red"}})
+	if err == nil || !strings.Contains(err.Error(), `unknown option "colour"`) {
+		t.Fatalf("unknown option: %v", err)
+	}
+	err = sys.EnableAuditWithOptions("main", &vaultapi.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": path + "3"}})
+	wantStatus(t, err, http.StatusBadRequest)
+
+	list, err := sys.ListAudit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := list["main/"]
+	if len(list) != 1 || m == nil || m.Type != "file" || m.Path != "main/" || m.Description != "primary" || m.Options["file_path"] != path {
+		t.Fatalf("list: %#v", list)
+	}
+	hash, err := sys.AuditHash("main", "s3cr3t")
+	if err != nil || !strings.HasPrefix(hash, hmac.Prefix) {
+		t.Fatalf("audit-hash: %q %v", hash, err)
+	}
+	// Disabling the last device is refused: audit is now required.
+	err = sys.DisableAudit("main")
+	wantStatus(t, err, http.StatusBadRequest)
+
+	// Persisted: after a restart (new unseal) the device is back, same salt.
+	s.Restart()
+	list, err = s.Client.Sys().ListAudit()
+	if err != nil || list["main/"] == nil {
+		t.Fatalf("after restart: %v %v", list, err)
+	}
+	if h2, _ := s.Client.Sys().AuditHash("main", "s3cr3t"); h2 != hash {
+		t.Fatalf("salt changed across restart: %s vs %s", h2, hash)
+	}
+	if err := s.Client.Sys().EnableAuditWithOptions("out", &vaultapi.EnableAuditOptions{Type: "stdout", Options: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client.Sys().DisableAudit("main/"); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = s.Client.Sys().ListAudit()
+	if len(list) != 1 || list["out/"] == nil {
+		t.Fatalf("after disable: %v", list)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"path":"sys/audit/main"`) {
+		t.Fatalf("the disable request is not in the disabled device's log: %v", err)
+	}
+}
+
+// audit_settings { allow_api_changes = false } switches the API off, and
+// devices declared in the configuration cannot be disabled through it.
+func TestAuditAPIChangesDisabled(t *testing.T) {
+	dir := t.TempDir()
+	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
+		c.Audit = []config.Block{fileDevice(dir, nil)}
+		c.AuditSettings = &config.Block{Type: "audit_settings", Options: map[string]config.Value{"allow_api_changes": {Value: "false"}}}
+	}}, audit.Options{})
+	err := s.Client.Sys().EnableAuditWithOptions("x", &vaultapi.EnableAuditOptions{Type: "stdout"})
+	wantStatus(t, err, http.StatusForbidden)
+	if !strings.Contains(err.Error(), "allow_api_changes = false") {
+		t.Fatalf("%v", err)
+	}
+	err = s.Client.Sys().DisableAudit("file")
+	wantStatus(t, err, http.StatusForbidden)
+	list, err := s.Client.Sys().ListAudit()
+	if err != nil || list["file/"] == nil || list["file/"].Options["path"] != auditLogPath(dir) {
+		t.Fatalf("declared device not listed: %v %v", list, err)
+	}
+}
+
+// Unknown keys in a device block are configuration errors naming the key
+// and its line.
+func TestAuditConfigUnknownKey(t *testing.T) {
+	cfg, err := config.Parse("vigil.hcl", []byte(`
+storage "raft" {
+  path = "/tmp/x"
+}
+audit "file" "main" {
+  path   = "/var/log/vigil/audit.log"
+  colour = "red"
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = audit.FromBlock(cfg.Audit[0])
+	if err == nil || !strings.Contains(err.Error(), "vigil.hcl:7") || !strings.Contains(err.Error(), `"colour"`) {
+		t.Fatalf("got %v", err)
+	}
+}
