@@ -19,7 +19,7 @@ import (
 
 // Defaults.
 const (
-	DefaultEvalTimeout = 50 * time.Millisecond
+	DefaultEvalTimeout = 500 * time.Millisecond
 	DefaultCacheSize   = 100_000
 )
 
@@ -31,7 +31,7 @@ type Config struct {
 	Now func() time.Time
 	// Logger; slog.Default() when nil.
 	Logger *slog.Logger
-	// EvalTimeout bounds one Rego evaluation (default 50 ms). A timeout
+	// EvalTimeout bounds one Rego evaluation (default 500 ms). A timeout
 	// denies the request.
 	EvalTimeout time.Duration
 	// CacheSize is the maximum number of cached decisions (default

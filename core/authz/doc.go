@@ -18,7 +18,7 @@
 //
 // Fail closed: a module that does not parse or compile is refused on write
 // with OPA's "file:line: message"; an evaluation error, a malformed decision
-// or a timeout (Config.EvalTimeout, 50 ms by default) denies, with the cause
+// or a timeout (Config.EvalTimeout, 500 ms by default) denies, with the cause
 // in Decision.Error and DenyReasons ("policy evaluation failed: ..."); policies
 // that cannot be loaded from storage deny every non-root request.
 //

@@ -31,7 +31,7 @@ var _ server.Subsystem = (*Subsystem)(nil)
 // Option configures the subsystem.
 type Option func(*Subsystem)
 
-// WithEvalTimeout bounds one policy evaluation (default 50 ms).
+// WithEvalTimeout bounds one policy evaluation (default 500 ms).
 func WithEvalTimeout(d time.Duration) Option { return func(s *Subsystem) { s.cfg.EvalTimeout = d } }
 
 // WithCacheSize sets the decision cache size (default 100,000; negative disables).

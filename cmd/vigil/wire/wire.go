@@ -5,6 +5,9 @@ package wire
 
 import (
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/ship"
+	"github.com/vigilsec/vigil/audit/ship/clickhouse"
+	"github.com/vigilsec/vigil/audit/ship/kafka"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/userpass"
 	"github.com/vigilsec/vigil/core/authz"
@@ -43,6 +46,9 @@ func Subsystems(cfg *config.Config) ([]server.Subsystem, error) {
 		auditSub, // first: devices open before the others start and close last
 		authz.NewSubsystem(),
 		lease.NewSubsystem(),
+		// Streams tail the audit device; they stop (saving cursors) before it closes.
+		ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
+			"kafka": kafka.New, "clickhouse": clickhouse.New}}),
 	}, nil
 }
 
