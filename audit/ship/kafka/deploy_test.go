@@ -10,7 +10,7 @@ import (
 // TestDeployConfigAuditBlocks keeps the audit and stream blocks of the
 // shipped example configuration valid.
 func TestDeployConfigAuditBlocks(t *testing.T) {
-	c, err := config.Load("../../../../deploy/vigil.hcl")
+	c, err := config.Load("../../../deploy/vigil.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
