@@ -40,8 +40,10 @@ type Device struct {
 
 	failed  atomic.Bool
 	lastErr atomic.Pointer[string]
-	okN     atomic.Uint64
-	failN   atomic.Uint64
+	// ctrs caches the device's entry counters (see Metrics.recordedOn).
+	ctrs  atomic.Pointer[deviceCounters]
+	okN   atomic.Uint64
+	failN atomic.Uint64
 }
 
 // NewDevice returns a device rendering with fopts into sink (which may be
@@ -265,6 +267,13 @@ func (b *Broker) log(ctx context.Context, ev *core.AuditEvent) error {
 		}
 		return err
 	}
+	return b.logMany(ctx, devs, ev)
+}
+
+// logMany writes ev to several devices concurrently and returns at the
+// first that records it. (Apart from log so that ctx does not escape
+// there.)
+func (b *Broker) logMany(ctx context.Context, devs []*Device, ev *core.AuditEvent) error {
 	bodies := make([][]byte, len(devs))
 	errs := make([]error, len(devs))
 	for i, d := range devs {
@@ -290,15 +299,30 @@ func (b *Broker) log(ctx context.Context, ev *core.AuditEvent) error {
 	return errors.Join(all...)
 }
 
+// bodyPool recycles entry buffers of single-device writes (the sinks copy
+// what they keep; see Sink).
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledBody caps the buffers kept in bodyPool.
+const maxPooledBody = 64 << 10
+
 func (b *Broker) write(ctx context.Context, d *Device, ev *core.AuditEvent) error {
-	body, err := vault.Format(ev, d.fopts)
+	bp := bodyPool.Get().(*[]byte)
+	body, err := vault.AppendFormat((*bp)[:0], ev, d.fopts)
 	if err != nil {
+		bodyPool.Put(bp)
 		d.note(err)
 		return deviceError(d.Name(), err)
 	}
-	return b.writeBody(ctx, d, ev.Type, body)
+	err = b.writeBody(ctx, d, ev.Type, body)
+	if cap(body) <= maxPooledBody {
+		*bp = body[:0]
+		bodyPool.Put(bp)
+	}
+	return err
 }
 
+// writeBody writes body, which vault.Format produced, to d's sink.
 func (b *Broker) writeBody(ctx context.Context, d *Device, typ string, body []byte) error {
 	d.mu.RLock()
 	sink, openErr := d.sink, d.openErr
@@ -312,12 +336,26 @@ func (b *Broker) writeBody(ctx context.Context, d *Device, typ string, body []by
 		b.cfg.Metrics.failure(d.Name())
 		return deviceError(d.Name(), err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, d.Config.WriteTimeout)
-	defer cancel()
-	err := sink.Write(wctx, body)
+	// Each write is bounded by the device's write_timeout: by a context
+	// deadline, or by the sink itself (a file sink's writer has the same
+	// timeout, and a deadline per entry costs a timer and allocations).
+	wctx, start := ctx, time.Time{}
+	if selfTimed(sink, d.Config.WriteTimeout) {
+		start = time.Now()
+	} else {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, d.Config.WriteTimeout)
+		defer cancel()
+	}
+	err := writeFormatted(wctx, sink, body)
 	if err != nil && errors.Is(err, chain.ErrDiskFull) && b.cfg.DiskFull != nil && b.cfg.DiskFull(d.Name()) {
 		b.cfg.Logger.Warn("audit device disk full: emergency reserve released, retrying", "device", d.Name())
-		err = sink.Write(wctx, body)
+		if !start.IsZero() { // the retry gets what is left of the write_timeout
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithDeadline(ctx, start.Add(d.Config.WriteTimeout))
+			defer cancel()
+		}
+		err = writeFormatted(wctx, sink, body)
 	}
 	d.note(err)
 	if err != nil {
@@ -325,7 +363,7 @@ func (b *Broker) writeBody(ctx context.Context, d *Device, typ string, body []by
 		b.cfg.Logger.Error("audit device write failed", "device", d.Name(), "error", err)
 		return deviceError(d.Name(), err)
 	}
-	b.cfg.Metrics.recorded(d.Name(), typ)
+	b.cfg.Metrics.recordedOn(d, typ)
 	return nil
 }
 

@@ -50,6 +50,34 @@ func (m *Metrics) recorded(device, typ string) {
 	}
 }
 
+// deviceCounters are a device's vigil_audit_entries_total children for
+// the two entry types, resolved once instead of per entry.
+type deviceCounters struct {
+	m         *Metrics
+	req, resp prometheus.Counter
+}
+
+// recordedOn is recorded(d.Name(), typ) with the counters cached on d.
+func (m *Metrics) recordedOn(d *Device, typ string) {
+	if m == nil {
+		return
+	}
+	c := d.ctrs.Load()
+	if c == nil || c.m != m {
+		c = &deviceCounters{m: m, req: m.entries.WithLabelValues(d.Name(), "request"),
+			resp: m.entries.WithLabelValues(d.Name(), "response")}
+		d.ctrs.Store(c)
+	}
+	switch typ {
+	case "request":
+		c.req.Inc()
+	case "response":
+		c.resp.Inc()
+	default:
+		m.recorded(d.Name(), typ)
+	}
+}
+
 func (m *Metrics) failure(device string) {
 	if m != nil {
 		m.failures.WithLabelValues(device).Inc()

@@ -235,14 +235,8 @@ var reservedKeys = [...]string{"seq", "node_id", "prev_hash", "hash"}
 // break the one-line-per-entry format), valid JSON, no top-level chain
 // member, and no top-level "type" starting with "vigil.".
 func validateBody(body []byte, max int) error {
-	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
-		return fmt.Errorf("%w: not a JSON object without surrounding whitespace", ErrInvalidBody)
-	}
-	if len(body) > max {
-		return fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrInvalidBody, len(body), max)
-	}
-	if bytes.IndexByte(body, '\n') >= 0 || bytes.IndexByte(body, '\r') >= 0 {
-		return fmt.Errorf("%w: contains a raw newline", ErrInvalidBody)
+	if err := checkFraming(body, max); err != nil {
+		return err
 	}
 	if !json.Valid(body) {
 		return fmt.Errorf("%w: not valid JSON", ErrInvalidBody)
@@ -269,6 +263,28 @@ func validateBody(body []byte, max int) error {
 	}
 	return nil
 }
+
+// checkFraming is the part of validateBody that keeps the line format
+// intact whatever the body: braces at both ends, no raw CR or LF, at most
+// max bytes. AppendTrusted checks only this.
+func checkFraming(body []byte, max int) error {
+	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
+		return fmt.Errorf("%w: not a JSON object without surrounding whitespace", ErrInvalidBody)
+	}
+	if len(body) > max {
+		return fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrInvalidBody, len(body), max)
+	}
+	if bytes.IndexByte(body, '\n') >= 0 || bytes.IndexByte(body, '\r') >= 0 {
+		return fmt.Errorf("%w: contains a raw newline", ErrInvalidBody)
+	}
+	return nil
+}
+
+// ValidateBody reports whether body may be passed to Append (nil) or not
+// (an error matching ErrInvalidBody), with the default MaxEntryBytes. It is
+// what Append checks, exported so producers of bodies for AppendTrusted
+// can test that they only ever produce valid ones.
+func ValidateBody(body []byte) error { return validateBody(body, DefaultMaxEntryBytes) }
 
 // mentionsReserved reports whether any JSON string in body starts with a
 // reserved member name (followed by its closing quote) or with "vigil.".

@@ -45,6 +45,7 @@ type loopState struct {
 	pending []*request
 	taken   []*request
 	acks    []Appended
+	hashes  []byte // the batch's entry hashes, back to back
 }
 
 // closeFile closes the active file and the Logger's descriptor.
@@ -268,7 +269,7 @@ func (w *Writer) flush(forceCP bool) error {
 		emit(eventBody(e))
 		counted()
 	}
-	taken, acks := s.taken[:0], s.acks[:0]
+	taken, acks, hashes := s.taken[:0], s.acks[:0], s.hashes[:0]
 	n := 0
 	for n < len(s.pending) && len(taken) < w.cfg.MaxBatchEntries {
 		r := s.pending[n]
@@ -283,10 +284,19 @@ func (w *Writer) flush(forceCP bool) error {
 		}
 		emit(r.body)
 		taken = append(taken, r)
-		acks = append(acks, Appended{Seq: seq, Hash: string(hash[:])})
+		acks = append(acks, Appended{Seq: seq})
+		hashes = append(hashes, hash[:]...)
 		entries++
 		counted()
 	}
+	// One string for the batch's hashes instead of one per entry.
+	if len(hashes) > 0 {
+		all := string(hashes)
+		for i := range acks {
+			acks[i].Hash = all[i*hashHexLen : (i+1)*hashHexLen]
+		}
+	}
+	s.hashes = hashes[:0]
 	s.pending = append(s.pending[:0], s.pending[n:]...)
 	s.taken, s.acks = taken, acks
 	if sinceCP > 0 && (forceCP || w.cfg.CheckpointInterval > 0 && now.Sub(s.lastCPTime) >= w.cfg.CheckpointInterval) {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Prefix starts every hashed value.
@@ -29,7 +30,14 @@ const SaltSize = 32
 // New or Generate. A Salt is immutable and safe for concurrent use.
 type Salt struct {
 	key  []byte
-	pool sync.Pool // of hash.Hash keyed with key; Reset restores the keyed state
+	pool sync.Pool // of *keyed; Reset restores the keyed state
+}
+
+// keyed is a pooled HMAC state with room for its sum (a sum buffer on the
+// stack would escape through the hash.Hash interface).
+type keyed struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // New returns a salt using key (at least 16 bytes), copied.
@@ -42,7 +50,7 @@ func New(key []byte) (*Salt, error) {
 
 func newSalt(key []byte) *Salt {
 	s := &Salt{key: key}
-	s.pool.New = func() any { return hmac.New(sha256.New, s.key) }
+	s.pool.New = func() any { return &keyed{h: hmac.New(sha256.New, s.key)} }
 	return s
 }
 
@@ -65,15 +73,26 @@ func (s *Salt) Key() []byte { return append([]byte(nil), s.key...) }
 // Hash returns Prefix + hex(HMAC-SHA256(salt, in)). It is deterministic: the
 // same salt and input always give the same output.
 func (s *Salt) Hash(in string) string {
-	m := s.pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(in))
-	var sum [sha256.Size]byte
-	var out [len(Prefix) + 2*sha256.Size]byte
-	copy(out[:], Prefix)
-	hex.Encode(out[len(Prefix):], m.Sum(sum[:0]))
-	s.pool.Put(m)
-	return string(out[:])
+	var out [HashLen]byte
+	return string(s.AppendHash(out[:0], in))
+}
+
+// HashLen is the length of every Hash result.
+const HashLen = len(Prefix) + 2*sha256.Size
+
+// AppendHash appends Hash(in) to dst and returns the extended slice. It
+// allocates nothing when dst has room for HashLen more bytes.
+func (s *Salt) AppendHash(dst []byte, in string) []byte {
+	k := s.pool.Get().(*keyed)
+	k.h.Reset()
+	// The hash only reads the bytes during the call and keeps no reference.
+	k.h.Write(unsafe.Slice(unsafe.StringData(in), len(in)))
+	dst = append(dst, Prefix...)
+	n := len(dst)
+	dst = append(dst, make([]byte, 2*sha256.Size)...)
+	hex.Encode(dst[n:], k.h.Sum(k.sum[:0]))
+	s.pool.Put(k)
+	return dst
 }
 
 // Data returns a copy of a request or response data map with every string

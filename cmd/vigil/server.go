@@ -5,9 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,6 +79,7 @@ func runServer(args []string) int {
 		cfg.LogLevel = *logLevel
 	}
 	logger := newLogger(cfg.LogLevel)
+	startPprof(logger)
 	opts, err := wire.Options(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
@@ -124,6 +130,43 @@ func runServer(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// startPprof serves net/http/pprof on the loopback address named by
+// VIGIL_PPROF_ADDR (e.g. 127.0.0.1:6060, or 127.0.0.1:0 for any free port;
+// the address is logged). Off unless set. VIGIL_PPROF_BLOCK_RATE and
+// VIGIL_PPROF_MUTEX_FRACTION, if set, enable the block profile (ns, see
+// runtime.SetBlockProfileRate) and the mutex profile
+// (runtime.SetMutexProfileFraction). For profiling only: never expose it.
+func startPprof(logger *slog.Logger) {
+	addr := os.Getenv("VIGIL_PPROF_ADDR")
+	if addr == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		logger.Error("VIGIL_PPROF_ADDR must be a loopback host:port; pprof not started", "addr", addr)
+		return
+	}
+	if v, err := strconv.Atoi(os.Getenv("VIGIL_PPROF_BLOCK_RATE")); err == nil {
+		runtime.SetBlockProfileRate(v)
+	}
+	if v, err := strconv.Atoi(os.Getenv("VIGIL_PPROF_MUTEX_FRACTION")); err == nil {
+		runtime.SetMutexProfileFraction(v)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		logger.Error("pprof listener", "addr", addr, "error", err)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	logger.Warn("pprof enabled (VIGIL_PPROF_ADDR); do not use in production", "addr", ln.Addr().String())
+	go func() { _ = http.Serve(ln, mux) }()
 }
 
 func newLogger(level string) *slog.Logger {

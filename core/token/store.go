@@ -77,6 +77,8 @@ type Store struct {
 	s   storage.Storage
 	// useMu serialises num_uses decrements.
 	useMu sync.Mutex
+	// decoded spares re-decoding unchanged entries (see decodeCache).
+	decoded decodeCache
 }
 
 // NewStore returns a token store over s (the barrier).
@@ -269,15 +271,23 @@ func (s *Store) put(ctx context.Context, e *Entry, fresh bool) error {
 }
 
 func (s *Store) get(ctx context.Context, hash string) (*Entry, error) {
-	var e Entry
-	ok, err := storage.GetJSON(ctx, s.s, idPrefix+hash, &e)
-	if err != nil || !ok {
+	b, err := s.s.Get(ctx, idPrefix+hash)
+	if err != nil {
+		s.decoded.purge()
+		return nil, err
+	}
+	if b == nil {
+		s.decoded.forget(hash)
+		return nil, nil
+	}
+	e, err := s.decoded.decode(hash, b)
+	if err != nil {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(e.Hash), []byte(hash)) != 1 {
 		return nil, errors.New("token: stored entry does not match its key")
 	}
-	return &e, nil
+	return e, nil
 }
 
 // Lookup returns the live entry for a raw token, or nil when the token is

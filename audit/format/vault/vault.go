@@ -168,11 +168,14 @@ var ErrNoRequest = errors.New("audit format: event has no request")
 // It never modifies ev. Errors: ErrNoRequest, or a JSON encoding error for
 // data that cannot be encoded.
 func Format(ev *core.AuditEvent, o Options) ([]byte, error) {
-	e, err := Build(ev, o)
-	if err != nil {
-		return nil, err
-	}
-	return appendEntry(make([]byte, 0, 1024), e)
+	return AppendFormat(make([]byte, 0, 2048), ev, o)
+}
+
+// AppendFormat appends what Format renders to dst and returns the extended
+// slice (dst's bytes are kept; on error the result is nil). With a reused
+// dst it allocates much less than Format.
+func AppendFormat(dst []byte, ev *core.AuditEvent, o Options) ([]byte, error) {
+	return appendEvent(dst, ev, o)
 }
 
 // Build returns the Entry Format would encode.
@@ -192,7 +195,19 @@ func Build(ev *core.AuditEvent, o Options) (*Entry, error) {
 	if ev.Err != nil {
 		e.Error = ev.Err.Error()
 	}
-	v := &Vigil{Sealed: ev.Sealed, RequestRawBytes: len(req.RawBody)}
+	if typ == "response" {
+		e.Response = f.response(req, ev.Response)
+	}
+	if v := vigilOf(ev, typ); !v.empty() {
+		e.Vigil = &v
+	}
+	return e, nil
+}
+
+// vigilOf returns the "vigil" member of an entry of type typ for ev.
+func vigilOf(ev *core.AuditEvent, typ string) Vigil {
+	req := ev.Request
+	v := Vigil{Sealed: ev.Sealed, RequestRawBytes: len(req.RawBody)}
 	if req.Internal {
 		v.Actor = req.InternalActor
 		if v.Actor == "" {
@@ -209,16 +224,12 @@ func Build(ev *core.AuditEvent, o Options) (*Entry, error) {
 		v.ErrorCode = string(core.CodeOf(ev.Err))
 	}
 	if typ == "response" {
-		e.Response = f.response(req, ev.Response)
 		v.Status = status(ev.Response, ev.Err)
 		if ev.Response != nil && ev.Response.Raw != nil {
 			v.ResponseRawBytes = len(ev.Response.Raw.Body)
 		}
 	}
-	if !v.empty() {
-		e.Vigil = v
-	}
-	return e, nil
+	return v
 }
 
 // status is the HTTP status the client gets, as core/httpapi computes it.
