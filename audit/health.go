@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"strings"
 
 	"github.com/vigilsec/vigil/audit/diskwatch"
@@ -23,7 +24,32 @@ func (a *Subsystem) health(_ context.Context, hi *system.HealthInfo) {
 	if !a.unsealed.Load() {
 		return
 	}
-	hi.AuditStatus, hi.AuditDetail = a.Status()
+	st, detail := a.Status()
+	hi.AuditStatus, hi.AuditDetail = st, redactPaths(detail).(map[string]any)
+}
+
+// redactPaths drops filesystem locations from the health detail:
+// sys/health is unauthenticated, and where the audit files live is for
+// operators (sys/audit lists it to authorised callers).
+func redactPaths(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			switch k {
+			case "path", "dir":
+				continue
+			case "held_segment":
+				if s, ok := e.(string); ok {
+					out[k] = filepath.Base(s)
+					continue
+				}
+			}
+			out[k] = redactPaths(e)
+		}
+		return out
+	}
+	return v
 }
 
 // header sets X-Vigil-Audit-Status on every response while unsealed. It
@@ -93,7 +119,7 @@ func (a *Subsystem) Status() (string, map[string]any) {
 		}
 		if s.Holder != "" {
 			e["held_by"], e["held_segment"] = s.Holder, s.HeldPath
-			reasons = append(reasons, "shipper "+s.Holder+" holds "+s.HeldPath+" on "+s.Name+"'s disk")
+			reasons = append(reasons, "shipper "+s.Holder+" holds segment "+filepath.Base(s.HeldPath)+" on "+s.Name+"'s disk")
 		}
 		if s.Level >= diskwatch.LevelWarn {
 			reasons = append(reasons, "device "+s.Name+" disk "+s.Level.String())
