@@ -1,0 +1,213 @@
+package main
+
+// `vigil audit query`: who accessed which secret, when, with what
+// operation, and was it allowed (GET sys/audit/query, reports/query).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/reports/query"
+)
+
+func init() {
+	register(&command{name: "audit query", synopsis: "Query the audit trail: who accessed what, when, and was it allowed", run: runAuditQuery})
+}
+
+// runAuditQuery is `vigil audit query [--since] [--until] [--actor] [--path]
+// [--operation] [--allowed] [--mount] [--flag] [--limit] [--format]`.
+func runAuditQuery(args []string) int {
+	var cf clientFlags
+	fs := newFlags("audit query", &cf)
+	setUsage(fs, "audit query [options]", `
+Lists audited requests matching the options, oldest first: time, actor
+(display name, entity id or token accessor), client address, operation,
+path, decision and granting policy. Results are computed against a signed
+checkpoint of the audit log, which is printed with them (table format: at
+the end; csv and ocsf: on stderr; json: in the document).
+
+--since and --until take RFC 3339 times (2024-05-01T00:00:00Z), dates
+(2024-05-01) or durations before now (24h, 7d, 2w). --path is a prefix
+(secret/data/prod/) or a glob matched against the whole path
+(secret/data/*/db, secret/**/password: "*" stays within one segment, "**"
+crosses "/"). --actor matches a display name, an entity id, or a token
+accessor (raw or as logged, hmac-sha256:...).
+
+The token needs read on sys/audit/query (see the auditor policy in the
+README). --format is table, csv (RFC 4180), json or ocsf (one OCSF 1.3
+event per line).
+
+    $ vigil audit query --since 24h --path secret/data/prod/ --allowed false
+    $ vigil audit query --actor userpass-alice --since 2024-05-01 --until 2024-06-01 --format csv > alice-may.csv`)
+	since := fs.String("since", "", "only records at or after this time (RFC 3339, date, or duration before now such as 24h, 7d)")
+	until := fs.String("until", "", "only records before this time (same forms as --since)")
+	actor := fs.String("actor", "", "display name, entity id, or token accessor")
+	path := fs.String("path", "", "path prefix, or glob (* ? [..], ** crosses /)")
+	op := fs.String("operation", "", "read, create, update, patch, delete, list (revoke, renew: lease expiry)")
+	allowed := fs.String("allowed", "", "true: only allowed requests; false: only denied or failed ones")
+	mount := fs.String("mount", "", "mount point, e.g. secret/")
+	node := fs.String("node-id", "", "only this node's records (ClickHouse tables may hold several)")
+	flagName := fs.String("flag", "", "only records carrying this decision flag (name or name=value, e.g. break_glass)")
+	limit := fs.Int("limit", 1000, "most records to print (0: all)")
+	pageSize := fs.Int("page-size", 1000, "records fetched per request")
+	after := fs.String("after", "", "continue after this cursor (printed when --limit cut the output)")
+	pos, code, ok := parseCmd(fs, args)
+	if !ok {
+		return code
+	}
+	if c := wantArgs(pos, 0, 0); c != 0 {
+		return c
+	}
+	format := cf.format
+	switch format {
+	case "", "table", "csv", "json", "ocsf":
+	default:
+		return usageError("Invalid output format: %s (want table, csv, json or ocsf)", format)
+	}
+	if *allowed != "" {
+		if _, err := strconv.ParseBool(*allowed); err != nil {
+			return usageError("--allowed must be true or false, got %q", *allowed)
+		}
+	}
+	if *limit < 0 || *pageSize <= 0 || *pageSize > query.MaxLimit {
+		return usageError("--limit must be >= 0 and --page-size between 1 and %d", query.MaxLimit)
+	}
+	client, err := cf.client()
+	if err != nil {
+		return fail("%v", err)
+	}
+	params := url.Values{}
+	for k, v := range map[string]string{"since": *since, "until": *until, "actor": *actor, "path": *path, "operation": *op,
+		"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName, "after": *after} {
+		if v != "" {
+			params.Set(k, v)
+		}
+	}
+	var all query.Result
+	var first *query.Result
+	next := ""
+	for {
+		size := *pageSize
+		if *limit > 0 {
+			size = min(size, *limit-len(all.Records))
+		}
+		params.Set("limit", strconv.Itoa(size))
+		s, err := client.Logical().ReadWithDataWithContext(context.Background(), "sys/audit/query", params)
+		if err != nil {
+			return apiError("querying the audit trail", err)
+		}
+		if s == nil || s.Data == nil {
+			return fail("querying the audit trail: empty response")
+		}
+		var page query.Result
+		b, _ := json.Marshal(s.Data)
+		if err := json.Unmarshal(b, &page); err != nil {
+			return fail("querying the audit trail: unexpected response: %v", err)
+		}
+		if first == nil {
+			first = &page
+		}
+		all.Records = append(all.Records, page.Records...)
+		all.Scanned += page.Scanned
+		next = page.Next
+		if next == "" || *limit > 0 && len(all.Records) >= *limit {
+			break
+		}
+		params.Set("after", next)
+	}
+	all.Backend, all.Checkpoint, all.Checkpoints = first.Backend, first.Checkpoint, first.Checkpoints
+	all.Verification, all.Warnings, all.Next = first.Verification, first.Warnings, next
+	for _, w := range all.Warnings {
+		fmt.Fprintf(stderr, "WARNING! %s\n", w)
+	}
+	if next != "" {
+		defer fmt.Fprintf(stderr, "More records match. Continue with: --after %s\n", next)
+	}
+	switch format {
+	case "json":
+		return printJSON(all)
+	case "csv":
+		if err := query.WriteCSV(stdout, all.Records); err != nil {
+			return fail("%v", err)
+		}
+		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+	case "ocsf":
+		for i := range all.Records {
+			ev, err := query.OCSF(&all.Records[i], version())
+			if err != nil {
+				return fail("%v", err)
+			}
+			fmt.Fprintln(stdout, string(ev))
+		}
+		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+	default:
+		printQueryTable(&all)
+	}
+	return 0
+}
+
+func printQueryTable(res *query.Result) {
+	if len(res.Records) == 0 {
+		fmt.Fprintln(stdout, "No matching audit records.")
+	} else {
+		rows := make([][]string, 0, len(res.Records))
+		for i := range res.Records {
+			r := &res.Records[i]
+			rows = append(rows, []string{r.Time.UTC().Format(time.RFC3339), queryActor(r), r.RemoteAddr, r.Operation, r.Path,
+				queryDecision(r), strings.Join(r.GrantingPolicies, ","), r.RequestID})
+		}
+		writeTable([]string{"Time", "Actor", "Remote Address", "Operation", "Path", "Decision", "Granting Policy", "Request ID"}, rows)
+	}
+	fmt.Fprintf(stdout, "\n%d records from the %s backend.\n%s\n", len(res.Records), res.Backend, queryCheckpointLine(res))
+	if res.Verification != "" {
+		fmt.Fprintf(stdout, "Verified: %s\n", res.Verification)
+	}
+}
+
+func queryActor(r *query.Record) string {
+	switch {
+	case r.DisplayName != "":
+		if r.Internal {
+			return r.DisplayName + " (vigil)"
+		}
+		return r.DisplayName
+	case r.EntityID != "":
+		return r.EntityID
+	case r.Accessor != "":
+		return r.Accessor
+	}
+	return "(no token)"
+}
+
+func queryDecision(r *query.Record) string {
+	d := "allowed"
+	if !r.Allowed {
+		d = "DENIED"
+		if r.ErrorCode != "" && r.ErrorCode != "permission_denied" {
+			d = "FAILED (" + r.ErrorCode + ")"
+		}
+	} else if r.Error != "" {
+		d = "allowed, error"
+	}
+	if len(r.Flags) > 0 {
+		d += " [" + query.FlagsString(r.Flags) + "]"
+	}
+	if r.Incomplete {
+		d += " (no response recorded)"
+	}
+	return d
+}
+
+func queryCheckpointLine(res *query.Result) string {
+	cp := res.Checkpoint
+	if cp == nil {
+		return "Checkpoint: none (no signed checkpoint covers the log yet)"
+	}
+	return fmt.Sprintf("Checkpoint: node %s seq %d hash %s at %s, Ed25519 signature %s (key %s)",
+		cp.NodeID, cp.Seq, cp.Hash, cp.Time.UTC().Format(time.RFC3339Nano), cp.Signature, cp.KeyID)
+}

@@ -1,0 +1,148 @@
+// NOTE for the reports engineer (changes to this interface, newest first):
+//
+//   - Record.Time is the time of the entry the record was built from (the
+//     response entry's time, or the request entry's for Incomplete records),
+//     not a separate "request time": a response entry does not repeat the
+//     request entry's time, and both backends must agree without joining the
+//     two entries. Filter.Since/Until apply to it. The difference is the
+//     request's duration (usually well under a second).
+//   - Results are computed over the log up to the checkpoint they name: a
+//     record is returned only if the entry it is built from has seq <=
+//     Checkpoint.Seq. A request entry counts as Incomplete when no response
+//     entry for its request id is in the log as indexed (embedded) or shipped
+//     (ClickHouse).
+//   - Added (no renames or removals): Record.Status, Record.ErrorCode;
+//     Result.Checkpoints (one per node, for a ClickHouse table fed by several
+//     nodes), Result.Verification (how the checkpoint and the records under
+//     it were verified), Result.Warnings (index lag, stopped index, ...).
+//   - Helpers in this package: FromLine/ParseLine (record building),
+//     Filter.Compile → *Matcher with Match(&rec) (the filter semantics
+//     below, exactly as both backends apply them — an in-memory test
+//     backend can use it instead of re-implementing them), Compare (result
+//     order), FilterFromParams (the API's parameters, since/until as
+//     ParseTime reads "24h", "7d", RFC 3339), EncodeCursor/DecodeCursor,
+//     WriteCSV/CSVHeader/CSVRow (RFC 4180), OCSF.
+//   - querysvc.Subsystem.Backend() hands the running backend to reports;
+//     querysvc.AuditorPolicy is the documented auditor policy;
+//     querytest.Run is the conformance suite (and querytest.Traffic /
+//     MustLog write realistic audited traffic through the real broker).
+//
+// Package query answers the auditor's question — who accessed which
+// secret, when, with what operation, and was it allowed — over the audit
+// trail, through one interface with two backends: an embedded index beside
+// the local audit segments (the default single node) and ClickHouse (when a
+// ClickHouse audit stream is configured). Both return identical results for
+// the same log.
+package query
+
+import (
+	"context"
+	"time"
+)
+
+// Filter selects audit records. Zero values match everything.
+type Filter struct {
+	// Since is inclusive, Until exclusive (Record.Time).
+	Since, Until time.Time
+	// Actor matches the display name, the entity ID, or the token accessor
+	// (either its HMAC'd form as stored, "hmac-sha256:…", or — when the
+	// backend can hash it with the device salt — the raw accessor).
+	Actor string
+	// Path is a prefix ("secret/data/prod/") or, when it contains any of
+	// * ? [, a glob matched against the whole path (path.Match semantics,
+	// with "*" also crossing "/" when written as "**").
+	Path string
+	// Operation is one of read, create, update, patch, delete, list.
+	Operation string
+	// Allowed filters on the authorization decision.
+	Allowed *bool
+	// Mount is a mount point such as "secret/".
+	Mount string
+	// NodeID restricts to one node's chain.
+	NodeID string
+	// Flag selects records carrying a decision flag (e.g. "break_glass").
+	Flag string
+	// Limit caps the records returned by Query (default 1000, max 100000).
+	Limit int
+	// After continues a previous Query (the Next cursor it returned).
+	After string
+}
+
+// Record is one audited request, built from its response entry (which
+// repeats the request and auth blocks) or, when the response entry is
+// missing (crash, or the response could not be recorded), from the request
+// entry alone (Incomplete is then true).
+type Record struct {
+	NodeID      string    `json:"node_id"`
+	Seq         uint64    `json:"seq"` // seq of the entry the record was built from
+	RequestID   string    `json:"request_id"`
+	Time        time.Time `json:"time"` // time of the entry the record was built from (see the note above)
+	DisplayName string    `json:"display_name"`
+	EntityID    string    `json:"entity_id,omitempty"`
+	Accessor    string    `json:"accessor,omitempty"` // as stored (HMAC'd unless hmac_accessor=false)
+	RemoteAddr  string    `json:"remote_address,omitempty"`
+	RemotePort  int       `json:"remote_port,omitempty"`
+	Operation   string    `json:"operation"`
+	Path        string    `json:"path"`
+	MountPoint  string    `json:"mount_point,omitempty"`
+	MountType   string    `json:"mount_type,omitempty"`
+	Allowed     bool      `json:"allowed"`
+	// Error is the error returned to the client ("" on success).
+	Error string `json:"error,omitempty"`
+	// Status is the HTTP status answered (response entries; 0 when not
+	// recorded) and ErrorCode the error's code (e.g. "permission_denied").
+	Status           int               `json:"status,omitempty"`
+	ErrorCode        string            `json:"error_code,omitempty"`
+	GrantingPolicies []string          `json:"granting_policies,omitempty"`
+	DenyReasons      []string          `json:"deny_reasons,omitempty"`
+	Flags            map[string]string `json:"flags,omitempty"`
+	Policies         []string          `json:"policies,omitempty"`
+	TokenType        string            `json:"token_type,omitempty"`
+	// Internal is set for requests Vigil made itself (lease expiry); Actor
+	// then names the subsystem.
+	Internal   bool `json:"internal,omitempty"`
+	Incomplete bool `json:"incomplete,omitempty"`
+}
+
+// CheckpointRef identifies the signed checkpoint a result was computed
+// against: every record returned has seq ≤ Seq on its node and the log up
+// to Seq verified against Hash and Signature when the result was built.
+type CheckpointRef struct {
+	NodeID    string    `json:"node_id"`
+	Seq       uint64    `json:"seq"`
+	Hash      string    `json:"hash"`
+	Time      time.Time `json:"time"`
+	Signature string    `json:"signature"`
+	KeyID     string    `json:"key_id"`
+}
+
+// Result is one page of records.
+type Result struct {
+	Records    []Record       `json:"records"`
+	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
+	Backend    string         `json:"backend"` // "embedded" or "clickhouse"
+	Next       string         `json:"next,omitempty"`
+	Scanned    int64          `json:"scanned"`
+	// Checkpoints has one checkpoint per node whose records were searched
+	// (ClickHouse tables may hold several nodes' chains); Checkpoint is the
+	// one for this node (or the only one).
+	Checkpoints []CheckpointRef `json:"checkpoints,omitempty"`
+	// Verification says how the checkpoint and the records under it were
+	// verified, in one sentence an auditor can quote.
+	Verification string `json:"verification,omitempty"`
+	// Warnings report conditions that limit the result (an index catching
+	// up or stopped, records older than the oldest segment dropped, ...).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Backend answers queries. Implementations are safe for concurrent use.
+// Records are returned in (time, node_id, seq) order.
+type Backend interface {
+	// Query returns up to f.Limit records and a cursor for the next page.
+	Query(ctx context.Context, f Filter) (*Result, error)
+	// Scan calls fn for every matching record (no limit), in order, and
+	// returns the checkpoint the scan was computed against. Reports use it.
+	Scan(ctx context.Context, f Filter, fn func(Record) error) (*CheckpointRef, error)
+	// Name is "embedded" or "clickhouse".
+	Name() string
+}

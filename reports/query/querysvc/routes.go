@@ -1,0 +1,109 @@
+package querysvc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/reports/query"
+)
+
+const routePattern = `audit/query/?`
+
+// Response headers of the csv and ocsf formats (the json format carries
+// the same facts in its body).
+const (
+	HeaderNext       = "X-Vigil-Query-Next"
+	HeaderBackend    = "X-Vigil-Query-Backend"
+	HeaderCheckpoint = "X-Vigil-Query-Checkpoint" // the checkpoint, as JSON
+)
+
+type routes struct{ s *Subsystem }
+
+func (r routes) Routes() []framework.Route {
+	str := func() *framework.FieldSchema { return &framework.FieldSchema{Type: framework.TypeString} }
+	return []framework.Route{{
+		Pattern: routePattern,
+		Fields: map[string]*framework.FieldSchema{
+			"since": str(), "until": str(), "actor": str(), "path": str(), "operation": str(), "allowed": str(),
+			"mount": str(), "node_id": str(), "flag": str(), "limit": {Type: framework.TypeInt}, "after": str(), "format": str(),
+		},
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.query},
+		Help:       "Who accessed which secret, when, with what operation, and was it allowed: audited requests matching a filter, with the checkpoint they were verified against.",
+	}}
+}
+
+func (r routes) query(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	s := r.s
+	format := strings.ToLower(d.String("format"))
+	switch format {
+	case "", "json", "csv", "ocsf":
+	default:
+		return nil, core.Invalid("audit query: format must be json, csv or ocsf, got %q", format)
+	}
+	if !validNode(d.String("node_id")) {
+		return nil, core.Invalid("audit query: %q is not a node id", d.String("node_id"))
+	}
+	f, err := query.FilterFromParams(d.String, d.Int("limit"), s.now())
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.Backend()
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.Query(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	resp := &core.Response{Headers: map[string][]string{HeaderBackend: {res.Backend}}}
+	if res.Next != "" {
+		resp.Headers[HeaderNext] = []string{res.Next}
+	}
+	if res.Checkpoint != nil {
+		cj, _ := json.Marshal(res.Checkpoint)
+		resp.Headers[HeaderCheckpoint] = []string{string(cj)}
+	}
+	var body bytes.Buffer
+	switch format {
+	case "csv":
+		if err := query.WriteCSV(&body, res.Records); err != nil {
+			return nil, err
+		}
+		resp.Raw = &core.RawBody{ContentType: "text/csv; charset=utf-8", Body: body.Bytes()}
+	case "ocsf":
+		for i := range res.Records {
+			ev, err := query.OCSF(&res.Records[i], server.Version)
+			if err != nil {
+				return nil, err
+			}
+			body.Write(ev)
+			body.WriteByte('\n')
+		}
+		resp.Raw = &core.RawBody{ContentType: "application/x-ndjson", Body: body.Bytes()}
+	default:
+		env := envelope{RequestID: req.ID, Data: res}
+		if err := json.NewEncoder(&body).Encode(env); err != nil {
+			return nil, err
+		}
+		resp.Raw = &core.RawBody{ContentType: "application/json", Body: body.Bytes()}
+	}
+	return resp, nil
+}
+
+// envelope is Vault's response envelope, so vault/api clients read the
+// body as a *Secret whose Data is the Result.
+type envelope struct {
+	RequestID     string        `json:"request_id"`
+	LeaseID       string        `json:"lease_id"`
+	Renewable     bool          `json:"renewable"`
+	LeaseDuration int           `json:"lease_duration"`
+	Data          *query.Result `json:"data"`
+	WrapInfo      any           `json:"wrap_info"`
+	Warnings      []string      `json:"warnings"`
+	Auth          any           `json:"auth"`
+}

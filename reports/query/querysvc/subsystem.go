@@ -1,0 +1,473 @@
+// Package querysvc plugs the audit query into a server: it picks the
+// backend (ClickHouse when an audit_stream "clickhouse" is configured,
+// else the embedded index over the local file device), runs it while the
+// server is unsealed, and serves
+//
+//	GET /v1/sys/audit/query?since=&until=&actor=&path=&operation=&allowed=&mount=&node_id=&flag=&limit=&after=&format=json|csv|ocsf
+//
+// The route is gated by ordinary policy capabilities on its path — not
+// root-protected — so an auditor needs only this policy:
+//
+//	# auditor.hcl: query the audit trail, nothing else
+//	path "sys/audit/query" {
+//	  capabilities = ["read"]
+//	}
+//
+// Responses are written as raw bodies (the JSON one in Vault's response
+// envelope, so vault/api clients read it as usual): the audit entry of a
+// query records who asked what (its parameters, HMAC'd like any request
+// data) and the response size, not the records it returned — otherwise each
+// query would copy part of the audit trail into it.
+//
+// Wire it before the audit subsystem (see NewSubsystem): the audit
+// subsystem's sys/audit/:path route would otherwise take sys/audit/query.
+package querysvc
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/audit/diskwatch"
+	chship "github.com/vigilsec/vigil/audit/ship/clickhouse"
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/core/storage"
+	"github.com/vigilsec/vigil/reports/query"
+	"github.com/vigilsec/vigil/reports/query/clickhouse"
+	"github.com/vigilsec/vigil/reports/query/embedded"
+)
+
+// AuditLog is what the query needs from the audit subsystem;
+// *audit.Subsystem implements it.
+type AuditLog interface {
+	Broker() *audit.Broker
+	PublicKey() (ed25519.PublicKey, bool)
+	Watcher() *diskwatch.Watcher
+}
+
+var _ AuditLog = (*audit.Subsystem)(nil)
+
+// Options configure the subsystem. Audit is required.
+type Options struct {
+	Audit AuditLog
+	// Backend forces "embedded" or "clickhouse" (default: ClickHouse when an
+	// audit_stream "clickhouse" block is configured, else embedded).
+	Backend string
+	// Device is the file audit device the embedded index follows and whose
+	// salt hashes raw accessors (default: the ClickHouse stream's device
+	// option, else the only file device).
+	Device string
+	// IndexDir overrides where the embedded index lives (default: beside
+	// the device's log, <path>.index).
+	IndexDir string
+	// VerifyHashes makes the embedded index recompute every line's hash
+	// (see embedded.Config.VerifyHashes).
+	VerifyHashes bool
+	// ChunkRows and Poll tune the embedded index (tests).
+	ChunkRows int
+	Poll      time.Duration
+	// Now overrides the clock used for relative times ("24h").
+	Now func() time.Time
+}
+
+// Subsystem serves audit queries (server.Subsystem).
+type Subsystem struct {
+	opts Options
+	srv  *server.Server
+	log  *slog.Logger
+	now  func() time.Time
+
+	ch       *chship.Config // the ClickHouse stream, when one is configured
+	chDevice string
+
+	mu        sync.Mutex
+	backend   query.Backend
+	index     *embedded.Index
+	cbe       *clickhouse.Backend
+	device    string
+	err       error
+	hashes    map[string]string
+	stopStart chan struct{}
+	active    bool // between Unsealed and Sealing
+}
+
+var _ server.Subsystem = (*Subsystem)(nil)
+
+// NewSubsystem returns the audit query subsystem. In cmd/vigil/wire, list
+// it BEFORE the audit subsystem, so that its sys/audit/query route is
+// matched before the audit subsystem's sys/audit/:path:
+//
+//	auditSub := audit.NewSubsystem(audit.Options{})
+//	return []server.Subsystem{
+//		querysvc.NewSubsystem(querysvc.Options{Audit: auditSub}), // before audit: route order
+//		auditSub,
+//		...
+//
+// It starts after the audit devices open on unseal regardless (the index
+// waits for the device), and stops before them on seal.
+func NewSubsystem(opts Options) *Subsystem {
+	return &Subsystem{opts: opts, hashes: map[string]string{}}
+}
+
+// Name implements server.Subsystem.
+func (s *Subsystem) Name() string { return "audit-query" }
+
+// Attach reads the configuration (the first audit_stream "clickhouse"
+// block, if any) and installs GET sys/audit/query.
+func (s *Subsystem) Attach(srv *server.Server) error {
+	if s.opts.Audit == nil {
+		return errors.New("audit query: the audit subsystem is required (querysvc.Options.Audit)")
+	}
+	s.srv = srv
+	s.log = srv.Logger().With("component", "audit-query")
+	s.now = s.opts.Now
+	if s.now == nil {
+		s.now = srv.Now
+	}
+	switch s.opts.Backend {
+	case "", "embedded", "clickhouse":
+	default:
+		return fmt.Errorf("audit query: unknown backend %q (embedded or clickhouse)", s.opts.Backend)
+	}
+	for _, b := range srv.Config().AuditStreams {
+		if b.Type != "clickhouse" {
+			continue
+		}
+		cfg, err := chship.ParseBlock(b)
+		if err != nil {
+			return err
+		}
+		s.ch = &cfg
+		s.chDevice, _ = b.Get("device")
+		break
+	}
+	if s.opts.Backend == "clickhouse" && s.ch == nil {
+		return errors.New("audit query: backend clickhouse needs an audit_stream \"clickhouse\" block")
+	}
+	srv.AddSysPart(routes{s})
+	return nil
+}
+
+// BackendName is the backend the configuration selects.
+func (s *Subsystem) BackendName() string {
+	if s.opts.Backend == "embedded" || s.opts.Backend == "" && s.ch == nil {
+		return "embedded"
+	}
+	return "clickhouse"
+}
+
+// Unsealed starts the backend (the embedded index indexes in the
+// background). It never fails the unseal: a backend that cannot start is
+// retried on the next query and its error returned meanwhile.
+func (s *Subsystem) Unsealed(ctx context.Context) error {
+	s.mu.Lock()
+	s.active = true
+	s.mu.Unlock()
+	s.checkRoute()
+	if _, err := s.Backend(); err == nil {
+		return nil
+	}
+	// Listed before the audit subsystem, this runs before the devices
+	// open: start as soon as they are.
+	stop := make(chan struct{})
+	s.mu.Lock()
+	s.stopStart = stop
+	s.mu.Unlock()
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		var err error
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if _, err = s.Backend(); err == nil {
+				return
+			}
+			if i == 200 {
+				s.log.Warn("audit query backend not ready; still retrying", "error", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// Sealing stops the backend.
+func (s *Subsystem) Sealing(context.Context) {
+	s.mu.Lock()
+	s.active = false
+	if s.stopStart != nil {
+		close(s.stopStart)
+		s.stopStart = nil
+	}
+	ix, cbe := s.index, s.cbe
+	s.backend, s.index, s.cbe, s.err = nil, nil, nil, nil
+	s.hashes = map[string]string{}
+	s.mu.Unlock()
+	if ix != nil {
+		_ = ix.Close()
+	}
+	if cbe != nil {
+		_ = cbe.Close()
+	}
+}
+
+// checkRoute logs an error when sys/audit/query is taken by another route
+// (the subsystem was wired after the audit subsystem).
+func (s *Subsystem) checkRoute() {
+	res, err := s.srv.Router().Resolve("sys/audit/query")
+	if err != nil || res.Route == nil || res.Route.Pattern != routePattern {
+		s.log.Error("sys/audit/query is served by another route: list the audit-query subsystem before the audit subsystem in the server's subsystems")
+	}
+}
+
+// Backend returns the running backend, starting it if needed (after
+// unseal). Reports use it to compute their figures.
+func (s *Subsystem) Backend() (query.Backend, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.backend != nil {
+		return s.backend, nil
+	}
+	if s.srv == nil {
+		return nil, errors.New("audit query: not attached")
+	}
+	if !s.active {
+		return nil, &core.Error{Code: core.CodeUnavailable, Msg: "audit query: the server is sealed"}
+	}
+	if _, ok := s.opts.Audit.PublicKey(); !ok {
+		return nil, &core.Error{Code: core.CodeUnavailable, Msg: "audit query: the server is sealed"}
+	}
+	var err error
+	if s.BackendName() == "clickhouse" {
+		err = s.startClickHouse()
+	} else {
+		err = s.startEmbedded()
+	}
+	s.err = err
+	if err != nil {
+		return nil, err
+	}
+	return s.backend, nil
+}
+
+// CatchUp makes the embedded index cover everything audited so far: it
+// writes a checkpoint on the followed device and waits (bounded by ctx)
+// until the index has reached it. Reports call it so their figures include
+// the requests made just before. With ClickHouse it does nothing: results
+// name the checkpoint the table holds.
+func (s *Subsystem) CatchUp(ctx context.Context) error {
+	b, err := s.Backend()
+	if err != nil {
+		return err
+	}
+	ix, ok := b.(*embedded.Index)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	dev := s.device
+	s.mu.Unlock()
+	br := s.opts.Audit.Broker()
+	if br == nil {
+		return &core.Error{Code: core.CodeUnavailable, Msg: "audit query: the audit broker is not running"}
+	}
+	d := br.Device(dev)
+	if d == nil {
+		return &core.Error{Code: core.CodeUnavailable, Msg: fmt.Sprintf("audit query: audit device %q is not enabled", dev)}
+	}
+	fs, ok := d.Sink().(*audit.FileSink)
+	if !ok || fs == nil || fs.W == nil {
+		return &core.Error{Code: core.CodeUnavailable, Msg: fmt.Sprintf("audit query: audit device %q is not open", dev)}
+	}
+	cp, err := fs.W.Checkpoint()
+	if err != nil {
+		return fmt.Errorf("audit query: checkpoint device %q: %w", dev, err)
+	}
+	if err := ix.WaitForCheckpoint(ctx, cp.Seq); err != nil {
+		return &core.Error{Code: core.CodeUnavailable, Msg: err.Error()}
+	}
+	return nil
+}
+
+// Index returns the embedded index (nil when another backend runs).
+func (s *Subsystem) Index() *embedded.Index {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index
+}
+
+func (s *Subsystem) startClickHouse() error {
+	dev, _ := s.fileDevice(s.chDevice)
+	s.device = dev.name
+	b, err := clickhouse.New(clickhouse.Config{CH: *s.ch, NodeID: s.srv.NodeID(), PublicKey: s.opts.Audit.PublicKey, Hash: s.hash, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.cbe, s.backend = b, b
+	return nil
+}
+
+type fileDev struct {
+	name, path string
+	head       func() (uint64, bool)
+}
+
+// fileDevice finds the file device to follow: the named one, else the
+// only one enabled.
+func (s *Subsystem) fileDevice(name string) (fileDev, error) {
+	if name == "" {
+		name = s.opts.Device
+	}
+	br := s.opts.Audit.Broker()
+	if br == nil {
+		return fileDev{}, errors.New("audit query: the audit broker is not running")
+	}
+	var d *audit.Device
+	if name != "" {
+		if d = br.Device(name); d == nil {
+			return fileDev{}, fmt.Errorf("audit query: audit device %q is not enabled", name)
+		}
+	} else {
+		var files []*audit.Device
+		for _, x := range br.Devices() {
+			if x.Config.Type == audit.TypeFile {
+				files = append(files, x)
+			}
+		}
+		if len(files) != 1 {
+			return fileDev{}, &core.Error{Code: core.CodeUnavailable, Msg: fmt.Sprintf("audit query: %d file audit devices are enabled; the embedded index needs exactly one (or querysvc.Options.Device)", len(files))}
+		}
+		d = files[0]
+	}
+	if d.Config.Type != audit.TypeFile || d.Config.Path == "" {
+		return fileDev{}, fmt.Errorf("audit query: audit device %q is not a file device", d.Name())
+	}
+	dn := d.Name()
+	head := func() (uint64, bool) {
+		dd := br.Device(dn)
+		if dd == nil {
+			return 0, false
+		}
+		fs, ok := dd.Sink().(*audit.FileSink)
+		if !ok || fs == nil || fs.W == nil {
+			return 0, false
+		}
+		seq, _ := fs.W.Head()
+		return seq, true
+	}
+	return fileDev{name: dn, path: d.Config.Path, head: head}, nil
+}
+
+func (s *Subsystem) startEmbedded() error {
+	dev, err := s.fileDevice("")
+	if err != nil {
+		return err
+	}
+	dir := s.opts.IndexDir
+	if dir == "" {
+		dir = dev.path + ".index"
+	}
+	diskOK := func() bool {
+		w := s.opts.Audit.Watcher()
+		if w == nil {
+			return true
+		}
+		for _, st := range w.States() {
+			if st.Dir == filepath.Dir(dev.path) && st.Level >= diskwatch.LevelWarn {
+				return false
+			}
+		}
+		return true
+	}
+	ix, err := embedded.Open(embedded.Config{Path: dev.path, Dir: dir, NodeID: s.srv.NodeID(), Head: dev.head,
+		PublicKey: s.opts.Audit.PublicKey, Hash: s.hash, DiskOK: diskOK, ChunkRows: s.opts.ChunkRows, Poll: s.opts.Poll,
+		VerifyHashes: s.opts.VerifyHashes, LastVerified: s.lastVerified(dev.name), Logger: s.log})
+	if err != nil {
+		return err
+	}
+	ix.Start()
+	s.device, s.index, s.backend = dev.name, ix, ix
+	return nil
+}
+
+// hash hashes a raw value (an accessor) with the device's salt, through
+// sys/audit-hash/<device> as an internal request: the audit subsystem keeps
+// the salt, and the lookup is itself audited (actor "audit-query").
+func (s *Subsystem) hash(ctx context.Context, input string) (string, error) {
+	s.mu.Lock()
+	dev := s.device
+	if h, ok := s.hashes[input]; ok {
+		s.mu.Unlock()
+		return h, nil
+	}
+	s.mu.Unlock()
+	if dev == "" {
+		return "", errors.New("no audit device to hash with")
+	}
+	resp, err := s.srv.Dispatcher().Handle(ctx, &core.Request{Operation: core.OpUpdate, Path: "sys/audit-hash/" + dev,
+		Data: map[string]any{"input": input}, Internal: true, InternalActor: "audit-query"})
+	if err != nil {
+		return "", err
+	}
+	h, _ := resp.Data["hash"].(string)
+	if h == "" {
+		return "", errors.New("sys/audit-hash returned no hash")
+	}
+	s.mu.Lock()
+	if len(s.hashes) > 4096 {
+		s.hashes = map[string]string{}
+	}
+	s.hashes[input] = h
+	s.mu.Unlock()
+	return h, nil
+}
+
+// validNode reports whether a node id can be in a chain (a filter naming
+// another is refused early).
+func validNode(n string) bool { return n == "" || chain.ValidNodeID(n) }
+
+// verificationKey is where the audit subsystem keeps its last verification
+// (documented on audit.Subsystem.Verify).
+const verificationKey = "sys/audit/verification/"
+
+// lastVerified reads the server's last full verification of a device's
+// log from the barrier (cached for a few seconds).
+func (s *Subsystem) lastVerified(device string) func() *embedded.ServerVerification {
+	var mu sync.Mutex
+	var at time.Time
+	var last *embedded.ServerVerification
+	return func() *embedded.ServerVerification {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) < 5*time.Second {
+			return last
+		}
+		at = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var v audit.Verification
+		ok, err := storage.GetJSON(ctx, s.srv.Barrier(), verificationKey+s.srv.NodeID(), &v)
+		if err != nil || !ok {
+			last = nil
+			return nil
+		}
+		d, found := v.Devices[device]
+		if !found {
+			last = nil
+			return nil
+		}
+		last = &embedded.ServerVerification{Time: v.Time, OK: d.OK, LastSeq: d.LastSeq, Failure: d.Failure}
+		return last
+	}
+}
