@@ -56,5 +56,12 @@ bench: build
 	  ./$(BIN) bench --standard --out bench/results/latest.json --md bench/results/latest.md $(BENCH_FLAGS); rc=$$?; \
 	  bash .ci/services/down.sh; exit $$rc
 
+# demo-report: start an in-process dev server, generate a week of realistic
+# traffic, and write the HIPAA and NRB reports (PDF, HTML) and the
+# compliance check results into docs/sample-reports/.
+DEMO_OUT ?= docs/sample-reports
+demo-report:
+	$(GO) run ./cmd/vigil-demo -out $(DEMO_OUT)
+
 clean:
 	rm -rf bin vigil-dev-data

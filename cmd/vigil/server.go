@@ -67,6 +67,7 @@ func runServer(args []string) int {
 			cfg.Storage = &config.Storage{Type: "raft", Path: filepath.Join(dir, "storage"), NodeID: "dev-node"}
 		}
 		cfg.Listeners = []config.Listener{{Type: "tcp", Address: *devListen, TLSDisable: true}}
+		cfg.UI = true
 		if len(cfg.Audit) == 0 && !*devNoAudit {
 			cfg.Audit = append(cfg.Audit, config.Block{Type: "file", Name: "file", File: "(dev)",
 				Options: map[string]config.Value{"path": {Value: filepath.Join(dir, "audit", "audit.log")}}})

@@ -45,6 +45,8 @@ type Options struct {
 	Now            func() time.Time
 	// Subsystems plug in audit, authorization, leases and more (see Subsystem).
 	Subsystems []Subsystem
+	// UI, when set, is served under /ui/ (config "ui = true").
+	UI http.Handler
 }
 
 // Subsystem is a pluggable part of the server (audit broker, authorization,
@@ -185,7 +187,7 @@ func New(opts Options) (*Server, error) {
 	if len(cfg.Listeners) > 0 {
 		maxReq = cfg.Listeners[0].MaxRequestSize
 	}
-	s.handler = httpapi.New(d, httpapi.Options{MaxRequestSize: maxReq, Now: opts.Now, Logger: opts.Logger, ResponseHeaders: s.responseHeaders})
+	s.handler = httpapi.New(d, httpapi.Options{MaxRequestSize: maxReq, Now: opts.Now, Logger: opts.Logger, ResponseHeaders: s.responseHeaders, UI: opts.UI})
 	return s, nil
 }
 

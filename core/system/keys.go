@@ -33,6 +33,7 @@ func (b *Backend) snapshotRoutes() []framework.Route {
 		{Pattern: `storage/raft/snapshot`, Sudo: true, Raw: true, Operations: map[core.Operation]framework.HandlerFunc{
 			core.OpRead: b.snapshotSave, core.OpUpdate: b.snapshotRestore(false)}},
 		{Pattern: `storage/raft/snapshot-force`, Sudo: true, Raw: true, Operations: one(core.OpUpdate, b.snapshotRestore(true))},
+		b.snapshotTestRoute(), // snapshot_test_route.go
 	}
 }
 
@@ -44,6 +45,7 @@ func (b *Backend) snapshotSave(ctx context.Context, _ *core.Request, _ *framewor
 	if err := b.d.Snapshots.SaveSnapshot(ctx, &buf); err != nil {
 		return nil, err
 	}
+	b.recordSnapshotSave(ctx, buf.Len()) // for the compliance check "no snapshot in 24 h"
 	return &core.Response{Raw: &core.RawBody{ContentType: "application/gzip", Body: buf.Bytes()}}, nil
 }
 

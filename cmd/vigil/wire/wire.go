@@ -8,6 +8,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/kafka"
+	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/userpass"
 	"github.com/vigilsec/vigil/core/authz"
@@ -19,6 +20,9 @@ import (
 	"github.com/vigilsec/vigil/core/lease"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/reports"
+	"github.com/vigilsec/vigil/reports/dashboard"
+	"github.com/vigilsec/vigil/reports/query/querysvc"
 )
 
 // Engines is the explicit list of mountable secrets engines.
@@ -39,24 +43,59 @@ func AuthMethods() map[string]router.Factory {
 	}
 }
 
+// Tuning adjusts subsystems for tests and tools; the zero value is what
+// the server runs with.
+type Tuning struct {
+	// Query tunes the audit query subsystem (its Audit field is set here).
+	Query querysvc.Options
+	// Audit tunes the audit subsystem.
+	Audit audit.Options
+}
+
 // Subsystems lists the pluggable server parts, in start order.
 func Subsystems(cfg *config.Config) ([]server.Subsystem, error) {
-	auditSub := audit.NewSubsystem(audit.Options{})
+	return SubsystemsWith(cfg, Tuning{})
+}
+
+// SubsystemsWith is Subsystems with tuning applied.
+func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Subsystem, error) {
+	auditSub := audit.NewSubsystem(t.Audit)
+	authzSub := authz.NewSubsystem()
+	shipSub := ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
+		"kafka": kafka.New, "clickhouse": clickhouse.New}})
+	qo := t.Query
+	qo.Audit = auditSub
+	querySub := querysvc.NewSubsystem(qo)
+	compSub := compliance.NewSubsystem(compliance.Options{Audit: auditSub, Authz: authzSub, Streams: shipSub})
+	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
 	return []server.Subsystem{
-		auditSub, // first: devices open before the others start and close last
-		authz.NewSubsystem(),
+		// Before audit: GET sys/audit/query must be matched before audit's
+		// sys/audit/:path routes. Its backend starts once the devices open.
+		querySub,
+		auditSub, // devices open before the others start and close last
+		authzSub,
 		lease.NewSubsystem(),
 		// Streams tail the audit device; they stop (saving cursors) before it closes.
-		ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
-			"kafka": kafka.New, "clickhouse": clickhouse.New}}),
+		shipSub,
+		compSub,
+		repSub,
 	}, nil
 }
 
 // Options returns server options with everything wired for cfg.
 func Options(cfg *config.Config) (server.Options, error) {
-	subs, err := Subsystems(cfg)
+	return OptionsWith(cfg, Tuning{})
+}
+
+// OptionsWith is Options with tuning applied.
+func OptionsWith(cfg *config.Config, t Tuning) (server.Options, error) {
+	subs, err := SubsystemsWith(cfg, t)
 	if err != nil {
 		return server.Options{}, err
 	}
-	return server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs}, nil
+	o := server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs}
+	if cfg.UI {
+		o.UI = dashboard.Handler()
+	}
+	return o, nil
 }

@@ -1,0 +1,407 @@
+package compliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/ship"
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/engine/kv"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/core/storage"
+	"github.com/vigilsec/vigil/core/system"
+)
+
+// RecoveryProcedureKey is where sys/compliance/recovery-procedure is kept
+// in the barrier.
+const RecoveryProcedureKey = "sys/compliance/recovery-procedure"
+
+// verificationKey mirrors audit's barrier key for the last verification
+// (audit keeps it unexported; audit.Verification is its exported shape).
+const verificationKey = "sys/audit/verification/"
+
+// StreamSource reports the audit streams; *ship.Subsystem implements it.
+type StreamSource interface {
+	Statuses() []ship.Status
+}
+
+var _ StreamSource = (*ship.Subsystem)(nil)
+
+// Options wire the compliance subsystem to the parts it inspects. Audit and
+// Authz are required; Streams is optional (nil: streams not wired).
+type Options struct {
+	Audit      *audit.Subsystem
+	Authz      *authz.Subsystem
+	Streams    StreamSource
+	Thresholds Thresholds
+	// Now overrides the server's clock.
+	Now func() time.Time
+}
+
+// Subsystem serves the compliance checks (server.Subsystem):
+//
+//	GET    sys/compliance/checks               run every check now
+//	GET    sys/compliance/controls             the controls catalogue
+//	GET    sys/compliance/recovery-procedure   the recorded recovery procedure
+//	PUT    sys/compliance/recovery-procedure   {document_url, owner, last_reviewed}
+//	DELETE sys/compliance/recovery-procedure
+//
+// None is root-protected: grant an auditor `read` on sys/compliance/*.
+type Subsystem struct {
+	opts Options
+	srv  *server.Server
+	now  func() time.Time
+}
+
+var _ server.Subsystem = (*Subsystem)(nil)
+
+// NewSubsystem returns the compliance subsystem. List it after the audit,
+// authz and stream subsystems.
+func NewSubsystem(opts Options) *Subsystem { return &Subsystem{opts: opts} }
+
+// Name implements server.Subsystem.
+func (s *Subsystem) Name() string { return "compliance" }
+
+// Attach installs the sys/compliance routes.
+func (s *Subsystem) Attach(srv *server.Server) error {
+	if s.opts.Audit == nil || s.opts.Authz == nil {
+		return fmt.Errorf("compliance: the audit and authz subsystems are required")
+	}
+	s.srv = srv
+	s.now = s.opts.Now
+	if s.now == nil {
+		s.now = srv.Now
+	}
+	srv.AddSysPart(routes{s})
+	return nil
+}
+
+// Unsealed implements server.Subsystem.
+func (s *Subsystem) Unsealed(context.Context) error { return nil }
+
+// Sealing implements server.Subsystem.
+func (s *Subsystem) Sealing(context.Context) {}
+
+// Thresholds returns the configured thresholds with defaults applied.
+func (s *Subsystem) Thresholds() Thresholds { return s.opts.Thresholds.WithDefaults() }
+
+// Gather collects the checks' evidence from the running server. It reads
+// only: it never changes state.
+func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
+	if s.srv == nil {
+		return nil, fmt.Errorf("compliance: not attached")
+	}
+	b := s.srv.Barrier()
+	if b.Sealed() {
+		return nil, core.ErrSealed
+	}
+	env := &Env{Now: s.now().UTC(), NodeID: s.srv.NodeID()}
+	if a := s.opts.Authz.A; a != nil {
+		for _, name := range a.ListACL() {
+			if name == authz.RootPolicy {
+				continue
+			}
+			raw, ok := a.GetACL(name)
+			if !ok {
+				continue
+			}
+			p, err := authz.ParseACL(name, raw)
+			if err != nil {
+				return nil, fmt.Errorf("compliance: policy %q: %w", name, err)
+			}
+			env.Policies = append(env.Policies, p)
+		}
+	}
+	toks, err := s.srv.Tokens().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compliance: tokens: %w", err)
+	}
+	env.Tokens = toks
+	if br := s.opts.Audit.Broker(); br != nil {
+		env.AuditRequired = br.Required()
+		for _, d := range br.Devices() {
+			failed, msg := d.Failed()
+			env.Devices = append(env.Devices, AuditDevice{Name: d.Name(), Type: d.Config.Type, Path: d.Config.Path,
+				Failed: failed, Error: msg, RetainDays: d.Config.RetainDays, MaxBackups: d.Config.MaxBackups})
+		}
+	}
+	if w := s.opts.Audit.Watcher(); w != nil {
+		env.Disk = w.States()
+	}
+	if s.opts.Streams != nil {
+		env.Streams, env.StreamsKnown = s.opts.Streams.Statuses(), true
+	}
+	var v audit.Verification
+	if ok, err := storage.GetJSON(ctx, b, verificationKey+env.NodeID, &v); err != nil {
+		return nil, fmt.Errorf("compliance: last verification: %w", err)
+	} else if ok {
+		env.Verification = &v
+	}
+	env.Mounts = s.srv.Router().Mounts("secret")
+	var save system.SnapshotSaveRecord
+	if ok, err := storage.GetJSON(ctx, b, system.SnapshotSaveKey, &save); err != nil {
+		return nil, err
+	} else if ok {
+		env.LastSnapshot = &save
+	}
+	var test system.SnapshotTestRecord
+	if ok, err := storage.GetJSON(ctx, b, system.SnapshotTestKey, &test); err != nil {
+		return nil, err
+	} else if ok {
+		env.LastRestore = &test
+	}
+	if cfg, err := s.srv.SealManager().Config(ctx); err == nil && cfg.SecretShares > 0 {
+		env.Seal = &cfg
+	}
+	rp, err := s.RecoveryProcedure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env.Recovery = rp
+	return env, nil
+}
+
+// Run gathers the evidence and runs every check with th (zero fields: the
+// subsystem's thresholds, then the defaults).
+func (s *Subsystem) Run(ctx context.Context, th Thresholds) (*Result, error) {
+	env, err := s.Gather(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Run(env, mergeThresholds(th, s.opts.Thresholds)), nil
+}
+
+func mergeThresholds(over, base Thresholds) Thresholds {
+	pick := func(a, b Duration) Duration {
+		if a > 0 {
+			return a
+		}
+		return b
+	}
+	out := base
+	out.MaxTokenTTL = pick(over.MaxTokenTTL, base.MaxTokenTTL)
+	out.OrphanMaxAge = pick(over.OrphanMaxAge, base.OrphanMaxAge)
+	out.VerifyMaxAge = pick(over.VerifyMaxAge, base.VerifyMaxAge)
+	out.MaxShipLag = pick(over.MaxShipLag, base.MaxShipLag)
+	out.SnapshotMaxAge = pick(over.SnapshotMaxAge, base.SnapshotMaxAge)
+	out.RestoreTestMaxAge = pick(over.RestoreTestMaxAge, base.RestoreTestMaxAge)
+	out.ReviewMaxAge = pick(over.ReviewMaxAge, base.ReviewMaxAge)
+	if over.MinDiskFreePercent > 0 {
+		out.MinDiskFreePercent = over.MinDiskFreePercent
+	}
+	return out.WithDefaults()
+}
+
+// RecoveryProcedure returns the recorded procedure (nil when none).
+func (s *Subsystem) RecoveryProcedure(ctx context.Context) (*RecoveryProcedure, error) {
+	var rp RecoveryProcedure
+	ok, err := storage.GetJSON(ctx, s.srv.Barrier(), RecoveryProcedureKey, &rp)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &rp, nil
+}
+
+type routes struct{ s *Subsystem }
+
+func (r routes) Routes() []framework.Route {
+	str := &framework.FieldSchema{Type: framework.TypeString}
+	return []framework.Route{
+		{Pattern: `compliance/checks/?`, Fields: map[string]*framework.FieldSchema{
+			"max_token_ttl": str, "orphan_max_age": str, "verify_max_age": str, "min_disk_free_percent": str,
+			"max_ship_lag": str, "snapshot_max_age": str, "restore_test_max_age": str, "review_max_age": str,
+		}, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.checks},
+			Help: "Run the compliance checks: findings with severity, object, control and fix."},
+		{Pattern: `compliance/controls/?`, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.controls},
+			Help: "The HIPAA and NRB controls catalogue with citation confidence labels."},
+		{Pattern: `compliance/recovery-procedure/?`, Fields: map[string]*framework.FieldSchema{
+			"document_url": str, "owner": str, "last_reviewed": str,
+		}, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.getRecovery, core.OpUpdate: r.putRecovery, core.OpDelete: r.deleteRecovery},
+			Help: "The documented unseal-key recovery procedure (a metadata record)."},
+	}
+}
+
+// ParseThresholds reads threshold overrides from string values (durations
+// such as "72h" or "30d"; a plain number for the disk percentage).
+func ParseThresholds(get func(key string) string) (Thresholds, error) {
+	var th Thresholds
+	durs := map[string]*Duration{"max_token_ttl": &th.MaxTokenTTL, "orphan_max_age": &th.OrphanMaxAge, "verify_max_age": &th.VerifyMaxAge,
+		"max_ship_lag": &th.MaxShipLag, "snapshot_max_age": &th.SnapshotMaxAge, "restore_test_max_age": &th.RestoreTestMaxAge, "review_max_age": &th.ReviewMaxAge}
+	for k, p := range durs {
+		v := strings.TrimSpace(get(k))
+		if v == "" {
+			continue
+		}
+		d, err := ParseDays(v)
+		if err != nil {
+			return th, core.Invalid("%s: %v", k, err)
+		}
+		*p = Duration(d)
+	}
+	if v := strings.TrimSpace(get("min_disk_free_percent")); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f >= 100 {
+			return th, core.Invalid("min_disk_free_percent: want a number between 0 and 100, got %q", v)
+		}
+		th.MinDiskFreePercent = f
+	}
+	return th, nil
+}
+
+// ParseDays parses a Go duration, also accepting a "d" (days) suffix.
+func ParseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		f, err := strconv.ParseFloat(n, 64)
+		if err != nil || f <= 0 {
+			return 0, fmt.Errorf("invalid duration %q", v)
+		}
+		return time.Duration(f * float64(day)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid duration %q", v)
+	}
+	return d, nil
+}
+
+func (r routes) checks(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	th, err := ParseThresholds(d.String)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.s.Run(ctx, th)
+	if err != nil {
+		return nil, err
+	}
+	return dataOf(res)
+}
+
+func (r routes) controls(context.Context, *core.Request, *framework.FieldData) (*core.Response, error) {
+	return dataOf(map[string]any{"controls": Controls(), "checks": Checks(), "hipaa_caveat": HIPAACaveat, "nrb_caveat": NRBCaveat})
+}
+
+func (r routes) getRecovery(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	rp, err := r.s.RecoveryProcedure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rp == nil {
+		return nil, core.ErrNotFound
+	}
+	return dataOf(rp)
+}
+
+func (r routes) putRecovery(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	rp := RecoveryProcedure{DocumentURL: strings.TrimSpace(d.String("document_url")), Owner: strings.TrimSpace(d.String("owner")),
+		UpdatedAt: r.s.now().UTC()}
+	if rp.DocumentURL == "" {
+		return nil, core.Invalid("document_url is required")
+	}
+	if rp.Owner == "" {
+		return nil, core.Invalid("owner is required")
+	}
+	if v := strings.TrimSpace(d.String("last_reviewed")); v != "" {
+		t, err := parseDate(v)
+		if err != nil {
+			return nil, core.Invalid("last_reviewed: %v", err)
+		}
+		if t.After(r.s.now().Add(24 * time.Hour)) {
+			return nil, core.Invalid("last_reviewed %s is in the future", v)
+		}
+		rp.LastReviewed = t
+	}
+	if err := storage.PutJSON(ctx, r.s.srv.Barrier(), RecoveryProcedureKey, rp); err != nil {
+		return nil, err
+	}
+	return dataOf(rp)
+}
+
+func (r routes) deleteRecovery(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	return nil, r.s.srv.Barrier().Delete(ctx, RecoveryProcedureKey)
+}
+
+func parseDate(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse("2006-01-02", v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want YYYY-MM-DD or RFC 3339, got %q", v)
+	}
+	return t, nil
+}
+
+// dataOf turns a JSON-able value into response data.
+func dataOf(v any) (*core.Response, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return &core.Response{Data: m}, nil
+}
+
+// ScopeTags are the mount options and KV v2 custom_metadata keys that put
+// a mount or a secret in a report's scope when set to true.
+var ScopeTags = []string{"phi", "regulated"}
+
+// maxTaggedSecrets bounds how many tagged secrets a report scopes to; tag
+// the mount when more of its secrets are regulated.
+const maxTaggedSecrets = 10000
+
+// TaggedSecret is a KV v2 secret tagged phi=true or regulated=true in its
+// custom_metadata.
+type TaggedSecret struct {
+	Mount string `json:"mount"` // "secret/"
+	Key   string `json:"key"`   // "patients/123"
+}
+
+// TaggedSecrets lists the KV v2 secrets whose custom_metadata tags them as
+// regulated, on mounts not tagged as a whole (at most maxTaggedSecrets;
+// truncated says more exist).
+func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, truncated bool, err error) {
+	if s.srv == nil {
+		return nil, false, errors.New("compliance: not attached")
+	}
+	if s.srv.Barrier().Sealed() {
+		return nil, false, core.ErrSealed
+	}
+	type tagger interface {
+		TaggedKeys(ctx context.Context, tags []string, limit int) ([]string, bool, error)
+	}
+	for _, m := range s.srv.Router().Mounts("secret") {
+		if m.Type != "kv" || kv.TrueTag(m.Options, ScopeTags) {
+			continue
+		}
+		e, ok := s.srv.Router().EngineAt(m.Path)
+		if !ok {
+			continue
+		}
+		tg, ok := e.(tagger)
+		if !ok {
+			continue
+		}
+		keys, _, err := tg.TaggedKeys(ctx, ScopeTags, maxTaggedSecrets-len(out)+1)
+		if err != nil {
+			return nil, false, fmt.Errorf("compliance: tagged secrets on %s: %w", m.Path, err)
+		}
+		for _, k := range keys {
+			if len(out) == maxTaggedSecrets {
+				return out, true, nil
+			}
+			out = append(out, TaggedSecret{Mount: m.Path, Key: k})
+		}
+	}
+	return out, false, nil
+}

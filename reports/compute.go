@@ -1,0 +1,453 @@
+package reports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/compliance"
+	"github.com/vigilsec/vigil/core/engine/kv"
+	"github.com/vigilsec/vigil/reports/query"
+)
+
+// maxListed caps the event lists (break-glass, privileged operations, root
+// token use) printed in a report; the counts are always complete.
+const maxListed = 200
+
+// ErrInvalid wraps parameter errors.
+var ErrInvalid = errors.New("reports: invalid parameters")
+
+type counts struct{ total, denied, errors, off int64 }
+
+// secretScope is one tagged secret: its scope name and path matcher.
+type secretScope struct {
+	name string
+	m    *query.Matcher
+}
+
+type pathStat struct {
+	counts
+	buckets []int64
+}
+
+type loginStat struct {
+	fails int64
+	other map[string]bool // sources (per user) or users (per source)
+}
+
+// gen holds one report's aggregation state.
+type gen struct {
+	p     Params
+	src   Source
+	env   *compliance.Env
+	scope []string
+	inSc  map[string]bool
+	// secrets are the tagged KV v2 secrets in scope: mount -> key.
+	secrets     map[string]map[string]secretScope
+	secretNames []string
+	// scopeQ is the query parameter selecting each scope entry's records.
+	scopeQ map[string][2]string
+
+	buckets  []time.Time // bucket starts
+	bucketW  string      // "day" or "week"
+	cp       *query.CheckpointRef
+	backend  string
+	oldest   *query.Record
+	scanned  bool
+	all      counts
+	incompl  int64
+	withAddr int64
+	withAct  int64
+	byMount  map[string]*counts
+	byActor  map[string]*counts
+	byPath   map[string]*pathStat
+	dayAllow []int64
+	dayDeny  []int64
+	dayBG    []int64
+	dayDenyA []int64 // denials on every path
+
+	breakGlass []query.Record
+	bgCount    int64
+	priv       map[string]int64
+	privList   []query.Record
+	privActor  map[string]int64
+	rootCount  int64
+	rootList   []query.Record
+	rootPaths  map[string]int64
+	loginOK    int64
+	loginFail  int64
+	failByUser map[string]*loginStat
+	failByAddr map[string]*loginStat
+}
+
+func (p *Params) defaults() error {
+	switch p.Kind {
+	case KindHIPAA, KindNRB:
+	default:
+		return fmt.Errorf("%w: unknown report %q (want hipaa or nrb)", ErrInvalid, p.Kind)
+	}
+	if p.From.IsZero() || p.To.IsZero() || !p.From.Before(p.To) {
+		return fmt.Errorf("%w: from must be before to", ErrInvalid)
+	}
+	if p.To.Sub(p.From) > 3*366*24*time.Hour {
+		return fmt.Errorf("%w: the period may not exceed 3 years", ErrInvalid)
+	}
+	if p.BusinessHours == (BusinessHours{}) {
+		p.BusinessHours = BusinessHours{Start: 8, End: 18, Location: "UTC"}
+	}
+	if p.BusinessHours.Location == "" {
+		p.BusinessHours.Location = "UTC"
+	}
+	if _, err := time.LoadLocation(p.BusinessHours.Location); err != nil {
+		return fmt.Errorf("%w: business hours location: %v", ErrInvalid, err)
+	}
+	if p.BusinessHours.Start < 0 || p.BusinessHours.End > 24 || p.BusinessHours.Start >= p.BusinessHours.End {
+		return fmt.Errorf("%w: business hours %d-%d", ErrInvalid, p.BusinessHours.Start, p.BusinessHours.End)
+	}
+	if p.Top <= 0 {
+		p.Top = 10
+	}
+	if p.GeneratedAt.IsZero() {
+		p.GeneratedAt = time.Now()
+	}
+	p.From, p.To, p.GeneratedAt = p.From.UTC(), p.To.UTC(), p.GeneratedAt.UTC()
+	return nil
+}
+
+// ScopeTags are the mount options (and KV v2 custom_metadata keys) that
+// put a mount (a secret) in a report's scope.
+var ScopeTags = compliance.ScopeTags
+
+func tagged(opts map[string]string) bool { return kv.TrueTag(opts, ScopeTags) }
+
+// secretGlob is the query path glob matching every request on a KV v2
+// secret: <mount><one segment>/<key>, glob characters in the key escaped.
+func secretGlob(mount, key string) string {
+	var b strings.Builder
+	b.WriteString(mount)
+	b.WriteString("*/")
+	for _, c := range key {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Generate computes a report. Every record-derived figure comes from
+// src.Backend; server facts come from src.Env. It reads only.
+func Generate(ctx context.Context, src Source, p Params) (*Report, error) {
+	if src.Backend == nil {
+		return nil, errors.New("reports: no query backend")
+	}
+	if src.Env == nil {
+		src.Env = &compliance.Env{}
+	}
+	if err := p.defaults(); err != nil {
+		return nil, err
+	}
+	g := &gen{p: p, src: src, env: src.Env, inSc: map[string]bool{}, byMount: map[string]*counts{}, byActor: map[string]*counts{},
+		byPath: map[string]*pathStat{}, priv: map[string]int64{}, privActor: map[string]int64{}, rootPaths: map[string]int64{},
+		failByUser: map[string]*loginStat{}, failByAddr: map[string]*loginStat{},
+		scopeQ: map[string][2]string{}, secrets: map[string]map[string]secretScope{}}
+	for _, m := range src.Env.Mounts {
+		if tagged(m.Options) {
+			g.inSc[m.Path] = true
+		}
+	}
+	for _, m := range p.ScopeMounts {
+		m = strings.Trim(strings.TrimSpace(m), "/")
+		if m != "" {
+			g.inSc[m+"/"] = true
+		}
+	}
+	for m := range g.inSc {
+		g.scope = append(g.scope, m)
+		g.byMount[m] = &counts{}
+		g.scopeQ[m] = [2]string{"mount", m}
+	}
+	for _, ts := range src.Tagged {
+		if g.inSc[ts.Mount] {
+			continue
+		}
+		name := ts.Mount + ts.Key
+		if _, dup := g.byMount[name]; dup {
+			continue
+		}
+		glob := secretGlob(ts.Mount, ts.Key)
+		m, err := query.Filter{Path: glob}.Compile()
+		if err != nil {
+			return nil, fmt.Errorf("reports: scope %s: %w", name, err)
+		}
+		if g.secrets[ts.Mount] == nil {
+			g.secrets[ts.Mount] = map[string]secretScope{}
+		}
+		g.secrets[ts.Mount][ts.Key] = secretScope{name: name, m: m}
+		g.scope = append(g.scope, name)
+		g.secretNames = append(g.secretNames, name)
+		g.byMount[name] = &counts{}
+		g.scopeQ[name] = [2]string{"path", glob}
+	}
+	sort.Strings(g.scope)
+	sort.Strings(g.secretNames)
+	g.makeBuckets()
+	if err := g.scan(ctx); err != nil {
+		return nil, err
+	}
+	return g.build(), nil
+}
+
+func (g *gen) makeBuckets() {
+	start := time.Date(g.p.From.Year(), g.p.From.Month(), g.p.From.Day(), 0, 0, 0, 0, time.UTC)
+	step := 24 * time.Hour
+	g.bucketW = "day"
+	if g.p.To.Sub(start) > 92*24*time.Hour {
+		step, g.bucketW = 7*24*time.Hour, "week"
+	}
+	for t := start; t.Before(g.p.To); t = t.Add(step) {
+		g.buckets = append(g.buckets, t)
+	}
+	n := len(g.buckets)
+	g.dayAllow, g.dayDeny, g.dayBG, g.dayDenyA = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+}
+
+func (g *gen) bucket(t time.Time) int {
+	i := sort.Search(len(g.buckets), func(i int) bool { return g.buckets[i].After(t) }) - 1
+	return max(0, min(i, len(g.buckets)-1))
+}
+
+func (g *gen) bucketLabel(i int) string {
+	if g.bucketW == "week" {
+		return "wk " + g.buckets[i].Format("01-02")
+	}
+	return g.buckets[i].Format("01-02")
+}
+
+func (g *gen) scan(ctx context.Context) error {
+	f := query.Filter{Since: g.p.From, Until: g.p.To}
+	cp, err := g.src.Backend.Scan(ctx, f, g.add)
+	if err != nil {
+		return fmt.Errorf("reports: scan audit records: %w", err)
+	}
+	g.cp, g.backend = cp, g.src.Backend.Name()
+	res, err := g.src.Backend.Query(ctx, query.Filter{Limit: 1})
+	if err != nil {
+		return fmt.Errorf("reports: oldest record: %w", err)
+	}
+	if len(res.Records) > 0 {
+		g.oldest = &res.Records[0]
+	}
+	return nil
+}
+
+// add folds one record into the aggregates (called by Scan, in order).
+func (g *gen) add(r query.Record) error {
+	bh := g.p.BusinessHours
+	b := g.bucket(r.Time)
+	g.all.total++
+	if !r.Allowed {
+		g.all.denied++
+		g.dayDenyA[b]++
+	}
+	if r.Incomplete {
+		g.incompl++
+	}
+	if r.RemoteAddr != "" {
+		g.withAddr++
+	}
+	if Match("has_actor", r, bh) {
+		g.withAct++
+	}
+	if _, ok := r.Flags["break_glass"]; ok {
+		g.bgCount++
+		g.dayBG[b]++
+		if len(g.breakGlass) < maxListed {
+			g.breakGlass = append(g.breakGlass, r)
+		}
+	}
+	if c := PrivilegedCategory(r); c != "" {
+		g.priv[c]++
+		g.privActor[Actor(r)]++
+		if len(g.privList) < maxListed {
+			g.privList = append(g.privList, r)
+		}
+	}
+	if HasRoot(r) {
+		g.rootCount++
+		g.rootPaths[r.Path]++
+		if len(g.rootList) < maxListed {
+			g.rootList = append(g.rootList, r)
+		}
+	}
+	if IsLogin(r.Path) {
+		if LoginFailed(r) {
+			g.loginFail++
+			u, a := LoginUser(r.Path), r.RemoteAddr
+			if g.failByUser[u] == nil {
+				g.failByUser[u] = &loginStat{other: map[string]bool{}}
+			}
+			if g.failByAddr[a] == nil {
+				g.failByAddr[a] = &loginStat{other: map[string]bool{}}
+			}
+			g.failByUser[u].fails++
+			g.failByUser[u].other[a] = true
+			g.failByAddr[a].fails++
+			g.failByAddr[a].other[u] = true
+		} else {
+			g.loginOK++
+		}
+	}
+	entry := g.scopeOf(r)
+	if entry == "" {
+		return nil
+	}
+	off := bh.OffHours(r.Time)
+	for _, c := range []*counts{g.byMount[entry], g.actor(Actor(r)), &g.path(r.Path).counts} {
+		c.total++
+		if !r.Allowed {
+			c.denied++
+		}
+		if r.Allowed && r.Error != "" {
+			c.errors++
+		}
+		if off {
+			c.off++
+		}
+	}
+	g.path(r.Path).buckets[b]++
+	if r.Allowed {
+		g.dayAllow[b]++
+	} else {
+		g.dayDeny[b]++
+	}
+	return nil
+}
+
+// scopeOf returns the scope entry a record falls in ("" when none): its
+// mount, or the tagged secret its path names.
+func (g *gen) scopeOf(r query.Record) string {
+	if g.inSc[r.MountPoint] {
+		return r.MountPoint
+	}
+	keys := g.secrets[r.MountPoint]
+	if keys == nil || !strings.HasPrefix(r.Path, r.MountPoint) {
+		return ""
+	}
+	_, key, ok := strings.Cut(r.Path[len(r.MountPoint):], "/")
+	if !ok {
+		return ""
+	}
+	if s, ok := keys[key]; ok && s.m.MatchPath(r.Path) {
+		return s.name
+	}
+	return ""
+}
+
+func (g *gen) actor(a string) *counts {
+	c := g.byActor[a]
+	if c == nil {
+		c = &counts{}
+		g.byActor[a] = c
+	}
+	return c
+}
+
+func (g *gen) path(p string) *pathStat {
+	s := g.byPath[p]
+	if s == nil {
+		s = &pathStat{buckets: make([]int64, len(g.buckets))}
+		g.byPath[p] = s
+	}
+	return s
+}
+
+// scoped sums a counts field over the scoped mounts.
+func (g *gen) scoped(field func(*counts) int64) int64 {
+	var n int64
+	for _, m := range g.scope {
+		n += field(g.byMount[m])
+	}
+	return n
+}
+
+// scopeQueries returns one query per scoped mount, with extra kv pairs.
+func (g *gen) scopeQueries(kv ...string) []string {
+	out := make([]string, 0, len(g.scope))
+	for _, m := range g.scope {
+		q := g.scopeQ[m]
+		out = append(out, g.queryString(append([]string{q[0], q[1]}, kv...)...))
+	}
+	return out
+}
+
+func (g *gen) scopeCheck(match string, kv ...string) *Check {
+	return &Check{Queries: g.scopeQueries(kv...), Match: match}
+}
+
+func (g *gen) allCheck(match string, kv ...string) *Check {
+	return &Check{Queries: []string{g.queryString(kv...)}, Match: match}
+}
+
+type kc struct {
+	k string
+	n int64
+}
+
+// topN sorts a map by count (descending, then key) and keeps n.
+func topN(m map[string]int64, n int) []kc {
+	out := make([]kc, 0, len(m))
+	for k, v := range m {
+		out = append(out, kc{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].n != out[j].n {
+			return out[i].n > out[j].n
+		}
+		return out[i].k < out[j].k
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return itoa(n) + " " + many
+}
+
+func ref(id string) ControlRef {
+	c := compliance.MustLookup(id)
+	return ControlRef{ID: c.ID, Citation: c.Citation, Title: c.Title, Confidence: c.Confidence}
+}
+
+func refs(ids ...string) []ControlRef {
+	out := make([]ControlRef, len(ids))
+	for i, id := range ids {
+		out[i] = ref(id)
+	}
+	return out
+}

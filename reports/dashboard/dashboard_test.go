@@ -1,0 +1,66 @@
+package dashboard
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, h http.Handler, method, path string) *http.Response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec.Result()
+}
+
+func TestServesEmbeddedAssets(t *testing.T) {
+	h := Handler()
+	for path, ctype := range map[string]string{"/ui/": "text/html", "/ui/index.html": "text/html", "/ui/app.js": "javascript", "/ui/app.css": "text/css"} {
+		resp := get(t, h, http.MethodGet, path)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), ctype) || len(body) == 0 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "connect-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Fatalf("%s: CSP %q", path, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatal("nosniff missing")
+		}
+	}
+	if resp := get(t, h, http.MethodGet, "/ui/missing.js"); resp.StatusCode != 404 {
+		t.Fatalf("missing file: %d", resp.StatusCode)
+	}
+	if resp := get(t, h, http.MethodPost, "/ui/"); resp.StatusCode != 405 {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+}
+
+// The dashboard must not load anything from elsewhere, must only read, and
+// must not put server data into the page as HTML.
+func TestNoExternalResourcesAndReadOnly(t *testing.T) {
+	h := Handler()
+	var all strings.Builder
+	for _, p := range []string{"/ui/index.html", "/ui/app.js", "/ui/app.css"} {
+		b, _ := io.ReadAll(get(t, h, http.MethodGet, p).Body)
+		all.Write(b)
+	}
+	s := all.String()
+	if regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/`).MatchString(strings.ReplaceAll(s, "http://www.w3.org", "")) {
+		t.Fatal("an external URL is referenced")
+	}
+	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "method: \"POST\"", "method:\"POST\"", "localStorage"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("dashboard uses %s", bad)
+		}
+	}
+	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "X-Vault-Token"} {
+		if !strings.Contains(s, api) {
+			t.Errorf("dashboard does not call %s", api)
+		}
+	}
+}

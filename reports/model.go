@@ -1,0 +1,198 @@
+// Package reports builds the auditor's reports — HIPAA Security Rule and
+// Nepal Rastra Bank — from the audit trail, and renders them as JSON, CSV
+// (RFC 4180), HTML (with inline SVG charts) and PDF.
+//
+// Every figure taken from audit records is computed from query.Backend
+// (Scan and Query) and carries the query that reproduces it through
+// GET /v1/sys/audit/query, plus, where the query API cannot express the
+// whole rule, the name of a predicate (see Match) applied to the records
+// the query returns. An auditor — and the end-to-end test — can recompute
+// every number.
+package reports
+
+import (
+	"time"
+
+	"github.com/vigilsec/vigil/compliance"
+	"github.com/vigilsec/vigil/reports/query"
+)
+
+// Report kinds.
+const (
+	KindHIPAA = "hipaa"
+	KindNRB   = "nrb"
+)
+
+// Section results.
+const (
+	ResultPass      = "pass"      // the evidence meets the control's technical side
+	ResultAttention = "attention" // reviewable events or weaknesses the reviewer must look at
+	ResultFail      = "fail"      // the evidence shows the control is not met
+	ResultManual    = "manual"    // Vigil cannot show it; the reviewer must attach evidence
+	ResultInfo      = "info"      // facts for the review, no judgement
+)
+
+// Report is a generated report. It is deterministic for a given log,
+// server state and Params.
+type Report struct {
+	Kind        string    `json:"kind"`
+	Title       string    `json:"title"`
+	Regulation  string    `json:"regulation"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	GeneratedAt time.Time `json:"generated_at"`
+	NodeID      string    `json:"node_id,omitempty"`
+	// Backend is the query backend the figures came from.
+	Backend string `json:"backend"`
+	// Checkpoint is the signed checkpoint the record scan was computed
+	// against.
+	Checkpoint    *query.CheckpointRef `json:"checkpoint,omitempty"`
+	Scope         Scope                `json:"scope"`
+	BusinessHours BusinessHours        `json:"business_hours"`
+	Caveats       []string             `json:"caveats"`
+	Summary       []Figure             `json:"summary"`
+	Sections      []Section            `json:"sections"`
+	Charts        []Chart              `json:"charts"`
+	// Controls are the cited controls, with their confidence labels.
+	Controls []compliance.Control `json:"controls"`
+}
+
+// Scope is what the report's access figures cover.
+type Scope struct {
+	// Tags are the mount options that put a mount in scope (phi=true,
+	// regulated=true).
+	Tags []string `json:"tags"`
+	// Mounts are the mounts in scope, e.g. "phi/".
+	Mounts []string `json:"mounts"`
+	// Secrets are the KV v2 secrets in scope through their custom_metadata
+	// (on mounts not in scope as a whole), as mount + key, e.g.
+	// "secret/patients/123"; a request is theirs when its path is
+	// <mount><one segment>/<key> (data/, metadata/, delete/, ...).
+	Secrets []string `json:"secrets,omitempty"`
+	Note    string   `json:"note"`
+}
+
+// Check reproduces a number: the sum, over Queries, of the records GET
+// /v1/sys/audit/query?<query> returns (every page) that satisfy the
+// predicate Match ("" = all).
+type Check struct {
+	Queries []string `json:"queries,omitempty"`
+	Match   string   `json:"match,omitempty"`
+}
+
+// Figure is one number (or fact) of a section.
+type Figure struct {
+	Key   string `json:"key"`
+	Label string `json:"label"`
+	Count int64  `json:"count"`
+	// Text, when set, is shown instead of Count (facts that are not counts).
+	Text  string `json:"text,omitempty"`
+	Check *Check `json:"check,omitempty"`
+}
+
+// Display is the figure as printed.
+func (f Figure) Display() string {
+	if f.Text != "" {
+		return f.Text
+	}
+	return itoa(f.Count)
+}
+
+// Table is a table of a section. When RowChecks is set, RowChecks[i]
+// reproduces the number in column CountCol of row i.
+type Table struct {
+	ID        string     `json:"id"`
+	Title     string     `json:"title"`
+	Columns   []string   `json:"columns"`
+	Rows      [][]string `json:"rows"`
+	CountCol  int        `json:"count_col,omitempty"`
+	RowChecks []*Check   `json:"row_checks,omitempty"`
+	// Empty is printed when Rows is empty.
+	Empty string `json:"empty,omitempty"`
+}
+
+// ControlRef is a cited control, as printed in a section.
+type ControlRef struct {
+	ID         string `json:"id"`
+	Citation   string `json:"citation"`
+	Title      string `json:"title"`
+	Confidence string `json:"confidence"`
+}
+
+// Section is one control area: the regulation and control, the evidence
+// and the result.
+type Section struct {
+	ID         string       `json:"id"`
+	Title      string       `json:"title"`
+	Controls   []ControlRef `json:"controls"`
+	Result     string       `json:"result"`
+	ResultText string       `json:"result_text"`
+	Figures    []Figure     `json:"figures"`
+	Tables     []Table      `json:"tables,omitempty"`
+	Notes      []string     `json:"notes,omitempty"`
+	// Charts are IDs of Report.Charts shown with this section.
+	Charts []string `json:"charts,omitempty"`
+}
+
+// Chart kinds.
+const (
+	ChartStacked = "stacked" // vertical bars per label, series stacked
+	ChartBars    = "hbars"   // horizontal bars, one series
+	ChartLines   = "lines"   // one line per series
+	ChartHeat    = "heat"    // rows = series, columns = labels
+)
+
+// Chart is data for a chart; the renderers draw it.
+type Chart struct {
+	ID     string   `json:"id"`
+	Title  string   `json:"title"`
+	Kind   string   `json:"kind"`
+	Labels []string `json:"labels"`
+	Series []Series `json:"series"`
+}
+
+// Series is one named row of values (len = len(Labels)).
+type Series struct {
+	Name   string  `json:"name"`
+	Values []int64 `json:"values"`
+}
+
+// BusinessHours define off-hours access: outside [Start, End) local hours
+// on Monday to Friday in Location.
+type BusinessHours struct {
+	Start    int    `json:"start_hour"`
+	End      int    `json:"end_hour"`
+	Location string `json:"location"`
+}
+
+// Params choose what a report covers.
+type Params struct {
+	Kind string
+	// From is inclusive, To exclusive.
+	From, To time.Time
+	// ScopeMounts adds mounts to the scope besides those tagged phi=true
+	// or regulated=true.
+	ScopeMounts []string
+	// BusinessHours default to 08-18 Monday-Friday UTC.
+	BusinessHours BusinessHours
+	// GeneratedAt is stamped on the report (default: now).
+	GeneratedAt time.Time
+	// Top caps the actor and path tables (default 10 actors, 15 paths).
+	Top int
+}
+
+// RetentionYears is HIPAA 164.316(b)(2)(i)'s documentation period, applied
+// to the logs by interpretation.
+const RetentionYears = 6
+
+// Source is what a report is computed from: the records through the query
+// backend, and the server's state (devices, streams, verification, mounts,
+// snapshots, tokens, policies) as the compliance checks gather it.
+type Source struct {
+	Backend query.Backend
+	Env     *compliance.Env
+	// Tagged are the KV v2 secrets tagged phi=true or regulated=true in
+	// their custom_metadata; TaggedTruncated says the list was cut.
+	Tagged          []compliance.TaggedSecret
+	TaggedTruncated bool
+}

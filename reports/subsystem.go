@@ -1,0 +1,216 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/compliance"
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/reports/query"
+)
+
+// Options wire the report endpoints.
+type Options struct {
+	// Compliance gathers the server facts (devices, streams, verification,
+	// mounts, snapshots, tokens, policies). Required.
+	Compliance *compliance.Subsystem
+	// Query returns the query backend (an error while it is unavailable,
+	// e.g. sealed). Required.
+	Query func() (query.Backend, error)
+	// CatchUp, when set, brings the query backend up to date with the
+	// audit log before a report is computed (querysvc.Subsystem.CatchUp).
+	CatchUp func(context.Context) error
+	// Audit, when set, lets a request ask for a fresh chain verification
+	// (verify=true) before the report is computed.
+	Audit *audit.Subsystem
+	// Now overrides the server's clock.
+	Now func() time.Time
+}
+
+// Subsystem serves the reports (server.Subsystem):
+//
+//	GET sys/reports/hipaa?from=&to=&format=pdf|html|csv|json&scope=&business_hours=08-18&tz=UTC&top=10&verify=false
+//	GET sys/reports/nrb?...
+//
+// The body is the report file itself (Content-Type per format). Not
+// root-protected: grant an auditor `read` on sys/reports/*.
+type Subsystem struct {
+	opts Options
+	now  func() time.Time
+}
+
+var _ server.Subsystem = (*Subsystem)(nil)
+
+// NewSubsystem returns the reports subsystem. List it after the compliance
+// subsystem (and the query subsystem).
+func NewSubsystem(opts Options) *Subsystem { return &Subsystem{opts: opts} }
+
+// Name implements server.Subsystem.
+func (s *Subsystem) Name() string { return "reports" }
+
+// Attach installs the sys/reports routes.
+func (s *Subsystem) Attach(srv *server.Server) error {
+	if s.opts.Compliance == nil || s.opts.Query == nil {
+		return errors.New("reports: the compliance subsystem and a query backend are required")
+	}
+	s.now = s.opts.Now
+	if s.now == nil {
+		s.now = srv.Now
+	}
+	srv.AddSysPart(routes{s})
+	return nil
+}
+
+// Unsealed implements server.Subsystem.
+func (s *Subsystem) Unsealed(context.Context) error { return nil }
+
+// Sealing implements server.Subsystem.
+func (s *Subsystem) Sealing(context.Context) {}
+
+// Generate computes a report on the running server.
+func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool) (*Report, error) {
+	if verify && s.opts.Audit != nil {
+		if _, err := s.opts.Audit.Verify(ctx); err != nil {
+			return nil, fmt.Errorf("reports: verify the audit chain: %w", err)
+		}
+	}
+	env, err := s.opts.Compliance.Gather(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.opts.Query()
+	if err != nil {
+		return nil, core.Errorf(core.CodeUnavailable, "reports: query backend: %v", err)
+	}
+	if s.opts.CatchUp != nil {
+		cctx, cancel := context.WithTimeout(ctx, catchUpWait)
+		err := s.opts.CatchUp(cctx)
+		cancel()
+		if err != nil {
+			return nil, core.Errorf(core.CodeUnavailable, "reports: bring the audit index up to date: %v", err)
+		}
+	}
+	if p.GeneratedAt.IsZero() {
+		p.GeneratedAt = s.now()
+	}
+	tagged, truncated, err := s.opts.Compliance.TaggedSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Generate(ctx, Source{Backend: b, Env: env, Tagged: tagged, TaggedTruncated: truncated}, p)
+}
+
+// catchUpWait bounds how long a report waits for the audit index.
+const catchUpWait = time.Minute
+
+type routes struct{ s *Subsystem }
+
+func (r routes) Routes() []framework.Route {
+	str := &framework.FieldSchema{Type: framework.TypeString}
+	return []framework.Route{{
+		Pattern: `reports/(?P<kind>hipaa|nrb)/?`,
+		Fields: map[string]*framework.FieldSchema{"kind": str, "from": str, "to": str, "format": str, "scope": str,
+			"business_hours": str, "tz": str, "top": str, "verify": str},
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.report},
+		Help:       "A HIPAA or NRB audit report over a period, as pdf, html, csv or json.",
+	}}
+}
+
+// ParseTime accepts RFC 3339 or a date (YYYY-MM-DD, midnight UTC).
+func ParseTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse("2006-01-02", v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want YYYY-MM-DD or RFC 3339, got %q", v)
+	}
+	return t, nil
+}
+
+// ParamsFrom builds Params from string values (the API's query parameters
+// and the CLI's flags): from/to (default: the 30 days before now), scope
+// (comma-separated extra mounts), business_hours "HH-HH", tz, top.
+func ParamsFrom(kind string, get func(string) string, now time.Time) (Params, error) {
+	p := Params{Kind: kind, To: now.UTC()}
+	if v := strings.TrimSpace(get("to")); v != "" {
+		t, err := ParseTime(v)
+		if err != nil {
+			return p, fmt.Errorf("%w: to: %v", ErrInvalid, err)
+		}
+		p.To = t
+	}
+	p.From = p.To.Add(-30 * 24 * time.Hour)
+	if v := strings.TrimSpace(get("from")); v != "" {
+		t, err := ParseTime(v)
+		if err != nil {
+			return p, fmt.Errorf("%w: from: %v", ErrInvalid, err)
+		}
+		p.From = t
+	}
+	for _, m := range strings.Split(get("scope"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			p.ScopeMounts = append(p.ScopeMounts, m)
+		}
+	}
+	p.BusinessHours = BusinessHours{Start: 8, End: 18, Location: "UTC"}
+	if v := strings.TrimSpace(get("business_hours")); v != "" {
+		a, b, ok := strings.Cut(v, "-")
+		s, err1 := strconv.Atoi(strings.TrimSpace(a))
+		e, err2 := strconv.Atoi(strings.TrimSpace(b))
+		if !ok || err1 != nil || err2 != nil {
+			return p, fmt.Errorf("%w: business_hours: want HH-HH, e.g. 08-18, got %q", ErrInvalid, v)
+		}
+		p.BusinessHours.Start, p.BusinessHours.End = s, e
+	}
+	if v := strings.TrimSpace(get("tz")); v != "" {
+		p.BusinessHours.Location = v
+	}
+	if v := strings.TrimSpace(get("top")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return p, fmt.Errorf("%w: top: want 1-100, got %q", ErrInvalid, v)
+		}
+		p.Top = n
+	}
+	return p, nil
+}
+
+func (r routes) report(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	format := strings.ToLower(strings.TrimSpace(d.String("format")))
+	if format == "" {
+		format = FormatJSON
+	}
+	if ContentType(format) == "application/json" && format != FormatJSON {
+		return nil, core.Invalid("unknown format %q (want %s)", format, strings.Join(Formats, ", "))
+	}
+	p, err := ParamsFrom(d.String("kind"), d.String, r.s.now())
+	p.GeneratedAt = r.s.now()
+	if err == nil {
+		err = p.defaults()
+	}
+	if err != nil {
+		return nil, core.Invalid("%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	}
+	verify, _ := strconv.ParseBool(d.String("verify"))
+	rep, err := r.s.Generate(ctx, p, verify)
+	if err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return nil, core.Invalid("%v", err)
+		}
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, rep, format); err != nil {
+		return nil, err
+	}
+	return &core.Response{Raw: &core.RawBody{ContentType: ContentType(format), Body: buf.Bytes()}}, nil
+}
