@@ -18,8 +18,8 @@ import (
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
 
-// auditServer is a test server with the audit subsystem wired as the lead
-// wires it in cmd/vigil/wire, plus the test's audit.Options. Sub returns
+// auditServer is a test server with the audit subsystem wired as
+// cmd/vigil/wire wires it, plus the test's audit.Options. Sub returns
 // the subsystem of the current incarnation (a Restart builds a new one).
 type auditServer struct {
 	*servertest.Server

@@ -21,8 +21,8 @@ import (
 // mountPath is where the tests mount the engine.
 const mountPath = "db"
 
-// build wires a server with the database engine registered (the lead adds
-// it to wire.Engines; registering it here keeps the tests independent).
+// build wires a server with the database engine registered (wire.Engines
+// lists it too; registering it here keeps the tests independent of that).
 func build(cfg *config.Config) (server.Options, error) {
 	o, err := wire.Options(cfg)
 	if err != nil {
