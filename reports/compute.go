@@ -247,6 +247,9 @@ func (g *gen) scan(ctx context.Context) error {
 
 // add folds one record into the aggregates (called by Scan, in order).
 func (g *gen) add(r query.Record) error {
+	if r.Incomplete && g.src.Exclude != "" && r.RequestID == g.src.Exclude {
+		return nil
+	}
 	bh := g.p.BusinessHours
 	b := g.bucket(r.Time)
 	g.all.total++

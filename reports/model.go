@@ -195,4 +195,7 @@ type Source struct {
 	// their custom_metadata; TaggedTruncated says the list was cut.
 	Tagged          []compliance.TaggedSecret
 	TaggedTruncated bool
+	// Exclude is a request id left out of every figure: the unanswered
+	// request entry of the request asking for the report.
+	Exclude string
 }

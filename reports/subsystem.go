@@ -26,8 +26,9 @@ type Options struct {
 	// e.g. sealed). Required.
 	Query func() (query.Backend, error)
 	// CatchUp, when set, brings the query backend up to date with the
-	// audit log before a report is computed (querysvc.Subsystem.CatchUp).
-	CatchUp func(context.Context) error
+	// audit log before a report is computed (querysvc.Subsystem.CatchUp;
+	// the string is the report request's own id).
+	CatchUp func(ctx context.Context, own string) error
 	// Audit, when set, lets a request ask for a fresh chain verification
 	// (verify=true) before the report is computed.
 	Audit *audit.Subsystem
@@ -76,7 +77,9 @@ func (s *Subsystem) Unsealed(context.Context) error { return nil }
 func (s *Subsystem) Sealing(context.Context) {}
 
 // Generate computes a report on the running server.
-func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool) (*Report, error) {
+// own is the id of the request asking for it (its own, still unanswered
+// request entry is left out of the figures).
+func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool, own string) (*Report, error) {
 	if verify && s.opts.Audit != nil {
 		if _, err := s.opts.Audit.Verify(ctx); err != nil {
 			return nil, fmt.Errorf("reports: verify the audit chain: %w", err)
@@ -92,7 +95,7 @@ func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool) (*Repor
 	}
 	if s.opts.CatchUp != nil {
 		cctx, cancel := context.WithTimeout(ctx, catchUpWait)
-		err := s.opts.CatchUp(cctx)
+		err := s.opts.CatchUp(cctx, own)
 		cancel()
 		if err != nil {
 			return nil, core.Errorf(core.CodeUnavailable, "reports: bring the audit index up to date: %v", err)
@@ -105,7 +108,7 @@ func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool) (*Repor
 	if err != nil {
 		return nil, err
 	}
-	return Generate(ctx, Source{Backend: b, Env: env, Tagged: tagged, TaggedTruncated: truncated}, p)
+	return Generate(ctx, Source{Backend: b, Env: env, Tagged: tagged, TaggedTruncated: truncated, Exclude: own}, p)
 }
 
 // catchUpWait bounds how long a report waits for the audit index.
@@ -184,7 +187,7 @@ func ParamsFrom(kind string, get func(string) string, now time.Time) (Params, er
 	return p, nil
 }
 
-func (r routes) report(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (r routes) report(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	format := strings.ToLower(strings.TrimSpace(d.String("format")))
 	if format == "" {
 		format = FormatJSON
@@ -201,7 +204,7 @@ func (r routes) report(ctx context.Context, _ *core.Request, d *framework.FieldD
 		return nil, core.Invalid("%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 	}
 	verify, _ := strconv.ParseBool(d.String("verify"))
-	rep, err := r.s.Generate(ctx, p, verify)
+	rep, err := r.s.Generate(ctx, p, verify, req.ID)
 	if err != nil {
 		if errors.Is(err, ErrInvalid) {
 			return nil, core.Invalid("%v", err)

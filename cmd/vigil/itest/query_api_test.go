@@ -93,7 +93,11 @@ func TestQueryAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines := querytest.ReadLines(t, auditLogPath(dir)) // after the query: its checkpoint is in them
+		// After the query, and after a checkpoint that flushes its response
+		// entry (fsync "interval"): the query's checkpoint and every line
+		// it covers are in them.
+		s.checkpointNow(t)
+		lines := querytest.ReadLines(t, auditLogPath(dir))
 		want := referenceAt(t, lines, res.Checkpoint, f, actorHashes(t, s.Client, f)...)
 		if d := querytest.Diff(want, res.Records); d != "" {
 			t.Fatalf("%s: %s", name, d)

@@ -301,3 +301,65 @@ func TestReportScopesTaggedSecret(t *testing.T) {
 		t.Fatalf("query API gives %d for %v, the report %d", got, scoped.Check, scoped.Count)
 	}
 }
+
+// TestReportAndQuerySeeLatestRequests: on a server with the default
+// settings, a query and a report made right after some requests include
+// them, and neither lists its own, still unanswered request as a request
+// without a response entry.
+func TestReportAndQuerySeeLatestRequests(t *testing.T) {
+	dir := t.TempDir()
+	srv := servertest.MustStart(t, wire.Options, servertest.Options{Dir: dir, Dev: true, Configure: func(cfg *config.Config) {
+		cfg.Audit = []config.Block{fileDevice(dir, map[string]string{"checkpoint_interval": "1h", "checkpoint_every": "100000"})}
+	}})
+	c := srv.Client
+	if err := c.Sys().TuneMount("secret", vaultapi.MountConfigInput{Options: map[string]string{"phi": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := c.KVv2("secret").Put(context.Background(), fmt.Sprintf("p/%d", i), map[string]any{"v": "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sec, err := c.Logical().ReadWithData("sys/audit/query", map[string][]string{"path": {"secret/data/p/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(sec.Data)
+	var res query.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != 5 {
+		t.Fatalf("query right after the writes: %d records, want 5 (checkpoint %+v)", len(res.Records), res.Checkpoint)
+	}
+	all, err := c.Logical().ReadWithData("sys/audit/query", map[string][]string{"path": {"sys/audit/query"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(all.Data)
+	res = query.Result{}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Records {
+		if r.Incomplete {
+			t.Fatalf("a query lists an unanswered query: %+v", r)
+		}
+	}
+	var rep reports.Report
+	if err := json.Unmarshal(getReport(t, c, "hipaa", "json", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, s := range rep.Sections {
+		for _, f := range s.Figures {
+			got[s.ID+"/"+f.Key] = f.Count
+		}
+	}
+	if got["hipaa-164.312(b)/incomplete"] != 0 || rep.Sections[0].Result == reports.ResultAttention && strings.Contains(rep.Sections[0].ResultText, "without a response") {
+		t.Fatalf("the report counts unanswered requests: %d, %s", got["hipaa-164.312(b)/incomplete"], rep.Sections[0].ResultText)
+	}
+	if got["hipaa-164.312(b)/scoped_accesses"] < 5 {
+		t.Fatalf("the report misses the latest writes: %v", got)
+	}
+}

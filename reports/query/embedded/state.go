@@ -288,3 +288,18 @@ func (ix *Index) WaitForCheckpoint(ctx context.Context, seq uint64) error {
 		}
 	}
 }
+
+// PendingAt returns the ids of the requests at or before seq that have no
+// response entry in the log as indexed so far (in flight, or never
+// answered).
+func (ix *Index) PendingAt(seq uint64) []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []string
+	for _, p := range ix.pend {
+		if p.Seq <= seq {
+			out = append(out, p.ID)
+		}
+	}
+	return out
+}

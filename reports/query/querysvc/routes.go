@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
@@ -21,6 +22,10 @@ const (
 	HeaderBackend    = "X-Vigil-Query-Backend"
 	HeaderCheckpoint = "X-Vigil-Query-Checkpoint" // the checkpoint, as JSON
 )
+
+// queryCatchUpWait bounds how long a query waits for the index to reach
+// a fresh checkpoint.
+const queryCatchUpWait = 5 * time.Second
 
 type routes struct{ s *Subsystem }
 
@@ -56,9 +61,34 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 	if err != nil {
 		return nil, err
 	}
+	// A first page covers everything audited up to this request: the
+	// index catches up to a fresh checkpoint (bounded; on timeout the
+	// answer stands at the last checkpoint indexed, with a warning).
+	var warn string
+	if f.After == "" {
+		cctx, cancel := context.WithTimeout(ctx, queryCatchUpWait)
+		if err := s.CatchUp(cctx, req.ID); err != nil {
+			warn = "the answer may miss the latest requests: " + err.Error()
+		}
+		cancel()
+	}
 	res, err := b.Query(ctx, f)
 	if err != nil {
 		return nil, err
+	}
+	if warn != "" {
+		res.Warnings = append(res.Warnings, warn)
+	}
+	// This query's own request entry is in the log, without its response
+	// yet: leave it out rather than list it as Incomplete.
+	if f.After == "" {
+		kept := res.Records[:0]
+		for _, rec := range res.Records {
+			if rec.RequestID != req.ID || !rec.Incomplete {
+				kept = append(kept, rec)
+			}
+		}
+		res.Records = kept
 	}
 	resp := &core.Response{Headers: map[string][]string{HeaderBackend: {res.Backend}}}
 	if res.Next != "" {

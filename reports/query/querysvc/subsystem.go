@@ -263,10 +263,13 @@ func (s *Subsystem) Backend() (query.Backend, error) {
 
 // CatchUp makes the embedded index cover everything audited so far: it
 // writes a checkpoint on the followed device and waits (bounded by ctx)
-// until the index has reached it. Reports call it so their figures include
-// the requests made just before. With ClickHouse it does nothing: results
+// until the index answers against it. Requests still in flight at that
+// checkpoint would read as Incomplete, so while any (other than own, the
+// caller's own request id) is, it waits a little and checkpoints again, a
+// few times. Reports and first query pages call it so they include the
+// requests made just before. With ClickHouse it does nothing: results
 // name the checkpoint the table holds.
-func (s *Subsystem) CatchUp(ctx context.Context) error {
+func (s *Subsystem) CatchUp(ctx context.Context, own string) error {
 	b, err := s.Backend()
 	if err != nil {
 		return err
@@ -290,15 +293,35 @@ func (s *Subsystem) CatchUp(ctx context.Context) error {
 	if !ok || fs == nil || fs.W == nil {
 		return &core.Error{Code: core.CodeUnavailable, Msg: fmt.Sprintf("audit query: audit device %q is not open", dev)}
 	}
-	cp, err := fs.W.Checkpoint()
-	if err != nil {
-		return fmt.Errorf("audit query: checkpoint device %q: %w", dev, err)
+	for attempt := 0; ; attempt++ {
+		cp, err := fs.W.Checkpoint()
+		if err != nil {
+			return fmt.Errorf("audit query: checkpoint device %q: %w", dev, err)
+		}
+		if err := ix.WaitForCheckpoint(ctx, cp.Seq); err != nil {
+			return &core.Error{Code: core.CodeUnavailable, Msg: err.Error()}
+		}
+		inFlight := false
+		for _, id := range ix.PendingAt(cp.Seq) {
+			if id != own {
+				inFlight = true
+				break
+			}
+		}
+		if !inFlight || attempt == catchUpRetries {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // the checkpoint reached stands
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
 	}
-	if err := ix.WaitForCheckpoint(ctx, cp.Seq); err != nil {
-		return &core.Error{Code: core.CodeUnavailable, Msg: err.Error()}
-	}
-	return nil
 }
+
+// catchUpRetries bounds the extra checkpoints CatchUp writes while
+// requests are in flight.
+const catchUpRetries = 4
 
 // Index returns the embedded index (nil when another backend runs).
 func (s *Subsystem) Index() *embedded.Index {
