@@ -362,7 +362,7 @@ type Row struct {
 func RowOf(r ship.Record) Row {
 	row := Row{NodeID: r.NodeID, Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Raw: string(r.Line), Policies: []string{}}
 	at := r.Time
-	l, err := logline.Parse(r.Line)
+	l, err := logline.ParseSummary(r.Line)
 	if err == nil {
 		if !l.At.IsZero() {
 			at = l.At
