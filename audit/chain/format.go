@@ -82,6 +82,23 @@ func (lh *lineHasher) hash(dst []byte, prevHex, canonNoBrace []byte) {
 
 var closeBrace = []byte{'}'}
 
+// hashTail is the length of a line's last member and closing brace:
+// ,"hash":"<64 hex>"}
+const hashTail = len(`,"hash":"`) + 64 + 2
+
+// LineHashOK reports whether hash = SHA-256(prevHex || canonical bytes of
+// line), the line's own integrity (docs/audit-format.md section 4). line
+// is a whole chain line without its newline whose members have been found
+// (its last member is "hash"); prevHex is its prev_hash, hash its hash.
+func LineHashOK(line, prevHex, hash []byte) bool {
+	if len(line) < hashTail {
+		return false
+	}
+	var got [64]byte
+	newLineHasher().hash(got[:], prevHex, line[:len(line)-hashTail])
+	return bytes.Equal(got[:], hash)
+}
+
 // appendLine appends the complete line for body (a validated JSON object)
 // at seq, chained to prevHex, to dst, and returns the extended slice and the
 // new line's hash (64 lowercase hex bytes, written into hashOut).

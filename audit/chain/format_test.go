@@ -1,7 +1,9 @@
 package chain
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,45 @@ func TestCheckpointCanonicalAndSignature(t *testing.T) {
 	cp.Seq = 43
 	if err := cp.Verify(pub(k)); err == nil {
 		t.Fatal("altered checkpoint verified")
+	}
+}
+
+// LineHashOK accepts every line a writer wrote and rejects an edited one
+// or the wrong prev_hash.
+func TestLineHashOK(t *testing.T) {
+	cfg := testConfig(t)
+	w, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	MustAppend(t, w, `{"n":1,"s":"x"}`)
+	MustAppend(t, w, `{"n":2}`)
+	w.Close()
+	b, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) < 3 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for i, l := range lines {
+		f, err := parseChain(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !LineHashOK(l, f.PrevHash, f.Hash) {
+			t.Fatalf("line %d rejected: %s", i, l)
+		}
+		edited := bytes.Replace(append([]byte(nil), l...), []byte(`"n":`), []byte(`"m":`), 1)
+		if bytes.Contains(l, []byte(`"n":`)) && LineHashOK(edited, f.PrevHash, f.Hash) {
+			t.Fatalf("edited line %d accepted", i)
+		}
+		if LineHashOK(l, f.Hash, f.Hash) {
+			t.Fatalf("line %d accepted with the wrong prev_hash", i)
+		}
+	}
+	if LineHashOK([]byte("{}"), nil, nil) {
+		t.Fatal("short line accepted")
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -342,26 +340,12 @@ func (t *Tailer) record(line []byte) (Record, bool, error) {
 				ErrChainMismatch, t.seg.Path, m.Seq, short(m.PrevHash), m.Seq-1, short(t.prev))
 		}
 	}
-	if !hashOK(line, m) {
+	if !chain.LineHashOK(line, []byte(m.PrevHash), []byte(m.Hash)) {
 		return Record{}, false, fmt.Errorf("%w: %s: seq %d does not match its hash", ErrChainMismatch, t.seg.Path, m.Seq)
 	}
 	t.next, t.prev, t.lastRead = m.Seq+1, m.Hash, m.Seq
 	at, _ := logline.Time(line)
 	return Record{Seq: m.Seq, NodeID: m.NodeID, PrevHash: m.PrevHash, Hash: m.Hash, Line: append([]byte(nil), line...), Time: at}, true, nil
-}
-
-// hashOK checks hash = SHA-256(prev_hash || canonical bytes), the line's
-// own integrity (docs/audit-format.md section 4).
-func hashOK(line []byte, m logline.Members) bool {
-	canonEnd := len(line) - len(`,"hash":"`) - 64 - 2
-	h := sha256.New()
-	h.Write([]byte(m.PrevHash))
-	h.Write(line[:canonEnd])
-	h.Write([]byte{'}'})
-	var sum [sha256.Size]byte
-	var hexSum [64]byte
-	hex.Encode(hexSum[:], h.Sum(sum[:0]))
-	return string(hexSum[:]) == m.Hash
 }
 
 func short(h string) string {
@@ -419,91 +403,28 @@ func (t *Tailer) closeSeg() {
 // open opens the segment to read next. ok is false when there is nothing
 // to open yet.
 func (t *Tailer) open() (bool, error) {
-	infos, err := chain.ListSegments(t.cfg.Path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
+	seg, ok, err := OpenSegment(t.cfg.Path, t.wantIndex, t.next)
+	if err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("audit stream: %w", err)
 		}
-		return false, fmt.Errorf("audit stream: list segments of %s: %w", t.cfg.Path, err)
+		return false, err
 	}
-	if len(infos) == 0 {
-		return false, nil
-	}
-	var pick *chain.SegmentInfo
-	switch {
-	case t.wantIndex != 0:
-		for i := range infos {
-			if infos[i].Index >= t.wantIndex {
-				pick = &infos[i]
-				break
-			}
-		}
-		if pick == nil {
-			return false, nil // the next segment is not there yet
-		}
-	case t.next == 0:
-		pick = &infos[0]
-	default:
-		pick = &infos[0]
-		for i := range infos {
-			if infos[i].FirstSeq <= t.next {
-				pick = &infos[i]
-			}
-		}
-	}
-	if t.next != 0 && pick.FirstSeq > t.next {
-		g := Gap{From: t.next, To: pick.FirstSeq - 1, At: t.cfg.Now()}
+	if t.next != 0 && seg.Info.FirstSeq > t.next {
+		g := Gap{From: t.next, To: seg.Info.FirstSeq - 1, At: t.cfg.Now()}
 		t.gaps = append(t.gaps, g)
-		t.next, t.prev = pick.FirstSeq, ""
+		t.next, t.prev = seg.Info.FirstSeq, ""
 		t.commitNext, t.commitPrev = t.next, t.prev
 	}
-	var rc io.ReadCloser
-	var f *os.File
-	if pick.Compressed {
-		rc, err = chain.FileSource(pick.Path).Open()
-	} else {
-		f, err = os.Open(pick.Path)
-		rc = f
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil // compressed or rotated meanwhile: list again
-		}
-		return false, fmt.Errorf("audit stream: open %s: %w", pick.Path, err)
-	}
-	if pick.Active {
-		// The writer may have rotated between listing and opening: make
-		// sure the file opened is the segment picked.
-		if ok, err := startsAt(f, pick.FirstSeq); err != nil || !ok {
-			_ = f.Close()
-			return false, err
-		}
-	}
-	seg := *pick
-	t.seg, t.rc, t.file = &seg, rc, f
-	t.active = pick.Active
+	t.seg, t.rc, t.file = &seg.Info, seg.RC, seg.File
+	t.active = seg.Info.Active
 	if t.br == nil {
-		t.br = bufio.NewReaderSize(rc, 1<<20)
+		t.br = bufio.NewReaderSize(seg.RC, 1<<20)
 	} else {
-		t.br.Reset(rc)
+		t.br.Reset(seg.RC)
 	}
 	t.readOff, t.commitOff = 0, 0
 	t.commitNext, t.commitPrev = t.next, t.prev
 	t.wantIndex = 0
 	return true, nil
-}
-
-// startsAt reports whether the file's first line has seq first.
-func startsAt(f *os.File, first uint64) (bool, error) {
-	buf := make([]byte, 4096)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("audit stream: read %s: %w", f.Name(), err)
-	}
-	i := bytes.IndexByte(buf[:n], '\n')
-	if i < 0 {
-		return false, nil
-	}
-	m, err := logline.ScanMembers(buf[:i])
-	return err == nil && m.Seq == first, nil
 }

@@ -25,13 +25,14 @@
 //
 // # Build, restarts, rotation, torn tails
 //
-// The index tails the device's segments with audit/ship's Tailer — rotated,
-// gzip'd and active segments, following rotation, compression and
-// replacement of the active file, and holding back lines past the writer's
-// durable head or not yet complete (a torn tail is never indexed; when the
-// writer truncates it on restart the tailer rewinds). It never touches the
-// audit write path: it only reads files and the writer's head. The tailer
-// checks every line's hash and its link to the line before, and the index
+// The index tails the device's segments with its own reader (reader.go: the
+// shippers' Tailer semantics without a copy per line) — rotated, gzip'd and
+// active segments, following rotation, compression and replacement of the
+// active file, and holding back lines past the writer's durable head or not
+// yet complete (a torn tail is never indexed; when the writer truncates it
+// on restart the reader rewinds). It never touches the audit write path: it
+// only reads files and the writer's head. The reader checks every line's
+// link to the line before (and its hash with VerifyHashes), and the index
 // checks every checkpoint record against the line it covers and its Ed25519
 // signature: the index verifies the chain incrementally, from genesis (or
 // from the first segment retention kept), as it builds. A query result is

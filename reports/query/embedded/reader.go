@@ -2,8 +2,6 @@ package embedded
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +21,8 @@ import (
 // verifyHashes is set. Every line is checked against the chain: node id,
 // seq continuity, and prev_hash equal to the previous line's hash (so a
 // deleted, inserted or reordered line, or a splice from another log, stops
-// the index); the hash check adds detection of an edited line.
+// the index); the hash check adds detection of an edited line. Segments
+// are found and opened with ship.OpenSegment, as the Tailer does.
 //
 // Like the Tailer it never returns a line past the writer's durable head
 // (a batch whose fsync may still fail and be truncated), never returns an
@@ -186,7 +185,7 @@ func (r *reader) check(raw []byte) (rline, bool, error) {
 			return rline{}, false, fmt.Errorf("%w: %s: seq %d has prev_hash %.12s, but seq %d has hash %.12s", ship.ErrChainMismatch, r.seg.Path, seq, prev, seq-1, r.prev)
 		}
 	}
-	if r.verifyHashes && !hashOK(raw, prev, hash) {
+	if r.verifyHashes && !chain.LineHashOK(raw, prev, hash) {
 		return rline{}, false, fmt.Errorf("%w: %s: seq %d does not match its hash", ship.ErrChainMismatch, r.seg.Path, seq)
 	}
 	return rline{seq: seq, prevHash: prev, hash: hash, raw: raw}, true, nil
@@ -270,85 +269,18 @@ func (r *reader) rewind(off int64) error {
 
 // open opens the segment to read next; ok is false when there is none yet.
 func (r *reader) open() (bool, error) {
-	infos, err := chain.ListSegments(r.path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil // a file vanished while listing (compression): next time
+	seg, ok, err := ship.OpenSegment(r.path, r.wantIndex, r.next)
+	if err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("audit query index: %w", err)
 		}
-		return false, fmt.Errorf("audit query index: list segments of %s: %w", r.path, err)
+		return false, err
 	}
-	if len(infos) == 0 {
-		return false, nil
+	if r.next != 0 && seg.Info.FirstSeq > r.next {
+		r.gaps = append(r.gaps, ship.Gap{From: r.next, To: seg.Info.FirstSeq - 1, At: r.now()})
+		r.next, r.prev = seg.Info.FirstSeq, nil
 	}
-	var pick *chain.SegmentInfo
-	switch {
-	case r.wantIndex != 0:
-		for i := range infos {
-			if infos[i].Index >= r.wantIndex {
-				pick = &infos[i]
-				break
-			}
-		}
-		if pick == nil {
-			return false, nil
-		}
-	default:
-		pick = &infos[0]
-		for i := range infos {
-			if r.next != 0 && infos[i].FirstSeq <= r.next {
-				pick = &infos[i]
-			}
-		}
-	}
-	if r.next != 0 && pick.FirstSeq > r.next {
-		r.gaps = append(r.gaps, ship.Gap{From: r.next, To: pick.FirstSeq - 1, At: r.now()})
-		r.next, r.prev = pick.FirstSeq, nil
-	}
-	var rc io.ReadCloser
-	var f *os.File
-	if pick.Compressed {
-		rc, err = chain.FileSource(pick.Path).Open()
-	} else {
-		f, err = os.Open(pick.Path)
-		rc = f
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		return false, fmt.Errorf("audit query index: open %s: %w", pick.Path, err)
-	}
-	seg := *pick
-	r.seg, r.rc, r.f, r.active = &seg, rc, f, pick.Active
+	r.seg, r.rc, r.f, r.active = &seg.Info, seg.RC, seg.File, seg.Info.Active
 	r.start, r.end, r.startOff, r.wantIndex = 0, 0, 0, 0
-	if pick.Active {
-		// The writer may have rotated between listing and opening: the file
-		// opened must start with the segment picked.
-		ok := false
-		if more, err := r.fill(); err == nil && more {
-			if i := bytes.IndexByte(r.buf[:r.end], '\n'); i >= 0 {
-				seq, _, _, _, good := query.ChainMembers(r.buf[:i])
-				ok = good && seq == pick.FirstSeq
-			}
-		}
-		if !ok {
-			r.close()
-			r.start, r.end = 0, 0
-			return false, nil
-		}
-	}
 	return true, nil
-}
-
-// hashOK checks hash = SHA-256(prev_hash || canonical bytes).
-func hashOK(line, prev, hash []byte) bool {
-	canonEnd := len(line) - len(`,"hash":"`) - 64 - 2
-	h := sha256.New()
-	h.Write(prev)
-	h.Write(line[:canonEnd])
-	h.Write([]byte{'}'})
-	var sum [sha256.Size]byte
-	var hexSum [64]byte
-	hex.Encode(hexSum[:], h.Sum(sum[:0]))
-	return bytes.Equal(hexSum[:], hash)
 }
