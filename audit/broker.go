@@ -437,3 +437,58 @@ func (b *Broker) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// FileDevice returns the file device named name or, with name "", the only
+// file device enabled (an error when there are none or several). Streams
+// and the query index follow it.
+func (b *Broker) FileDevice(name string) (*Device, error) {
+	var d *Device
+	if name != "" {
+		if d = b.Device(name); d == nil {
+			return nil, fmt.Errorf("audit device %q is not enabled", name)
+		}
+	} else {
+		var files []*Device
+		for _, x := range b.Devices() {
+			if x.Config.Type == TypeFile {
+				files = append(files, x)
+			}
+		}
+		if len(files) != 1 {
+			return nil, fmt.Errorf("%d file audit devices are enabled; name the one to follow", len(files))
+		}
+		d = files[0]
+	}
+	if d.Config.Type != TypeFile || d.Config.Path == "" {
+		return nil, fmt.Errorf("audit device %q is not a file device", d.Name())
+	}
+	return d, nil
+}
+
+// FileWriter returns the open chain writer of the file device named name
+// (false while it is not enabled or not open).
+func (b *Broker) FileWriter(name string) (*chain.Writer, bool) {
+	d := b.Device(name)
+	if d == nil {
+		return nil, false
+	}
+	fs, ok := d.Sink().(*FileSink)
+	if !ok || fs == nil || fs.W == nil {
+		return nil, false
+	}
+	return fs.W, true
+}
+
+// FileHead returns a function reporting the durable head seq of the file
+// device named name, wherever the device is reopened (false while it is
+// not open).
+func (b *Broker) FileHead(name string) func() (uint64, bool) {
+	return func() (uint64, bool) {
+		w, ok := b.FileWriter(name)
+		if !ok {
+			return 0, false
+		}
+		seq, _ := w.Head()
+		return seq, true
+	}
+}

@@ -206,41 +206,11 @@ func (s *Subsystem) resolver(device string) func() (Log, error) {
 		if b == nil {
 			return Log{}, errors.New("audit stream: the audit broker is not running")
 		}
-		var d *audit.Device
-		if device != "" {
-			d = b.Device(device)
-			if d == nil {
-				return Log{}, fmt.Errorf("audit stream: audit device %q is not enabled", device)
-			}
-		} else {
-			var files []*audit.Device
-			for _, x := range b.Devices() {
-				if x.Config.Type == audit.TypeFile {
-					files = append(files, x)
-				}
-			}
-			if len(files) != 1 {
-				return Log{}, fmt.Errorf("audit stream: %d file audit devices are enabled; name one with device = \"...\"", len(files))
-			}
-			d = files[0]
+		d, err := b.FileDevice(device)
+		if err != nil {
+			return Log{}, fmt.Errorf("audit stream: %w", err)
 		}
-		if d.Config.Type != audit.TypeFile || d.Config.Path == "" {
-			return Log{}, fmt.Errorf("audit stream: audit device %q is not a file device", d.Name())
-		}
-		name := d.Name()
-		head := func() (uint64, bool) {
-			dd := b.Device(name)
-			if dd == nil {
-				return 0, false
-			}
-			fs, ok := dd.Sink().(*audit.FileSink)
-			if !ok || fs == nil || fs.W == nil {
-				return 0, false
-			}
-			seq, _ := fs.W.Head()
-			return seq, true
-		}
-		return Log{Device: name, Path: d.Config.Path, Head: head}, nil
+		return Log{Device: d.Name(), Path: d.Config.Path, Head: b.FileHead(d.Name())}, nil
 	}
 }
 

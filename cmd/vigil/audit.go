@@ -112,15 +112,9 @@ Lists the enabled audit devices.
 
     $ vigil audit list -detailed`)
 	detailed := fs.Bool("detailed", false, "show options and replication")
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {

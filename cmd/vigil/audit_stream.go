@@ -26,15 +26,9 @@ grows the lag: requests are never blocked by it.
 
     $ vigil audit stream status
     $ vigil audit stream status -format=json siem`)
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 0, 1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {

@@ -84,6 +84,22 @@ func (cf *clientFlags) checkFormat() int {
 	return usageError("Invalid output format: %s (want table or json)", cf.format)
 }
 
+// parse is a client command's preamble: parse the flags, check the number
+// of positional arguments (min..max, max < 0 for no limit) and the output
+// format. When ok is false the command returns code.
+func (cf *clientFlags) parse(fs *flag.FlagSet, args []string, min, max int) (pos []string, code int, ok bool) {
+	if pos, code, ok = parseCmd(fs, args); !ok {
+		return nil, code, false
+	}
+	if c := wantArgs(pos, min, max); c != 0 {
+		return nil, c, false
+	}
+	if c := cf.checkFormat(); c != 0 {
+		return nil, c, false
+	}
+	return pos, 0, true
+}
+
 func (cf *clientFlags) isTable() bool { return cf.format == "" || cf.format == "table" }
 
 // success prints a "Success! ..." line; like Vault, only in table format.

@@ -38,15 +38,9 @@ it maps to and a fix. Needs read on sys/compliance/checks.
 
     $ vigil compliance check
     $ vigil compliance check -format json -fail-on high`)
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	if *failOn != "" && compliance.SeverityRank(*failOn) > 3 {
 		return usageError("unknown -fail-on %q (want critical, high, medium or low)", *failOn)

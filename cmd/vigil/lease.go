@@ -27,15 +27,9 @@ Shows a lease: when it was issued, when it expires, its TTL and whether it
 is renewable.
 
     $ vigil lease lookup database/creds/app/2f6a614c...`)
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 1, 1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {
@@ -61,15 +55,9 @@ max TTL may grant less).
 	var inc durationFlag
 	fs.Var(&inc, "increment", "requested extension (default: the lease's TTL)")
 	fs.Var(&inc, "i", "shorthand for -increment")
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 1, 1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {

@@ -48,15 +48,9 @@ With -status, only reports whether the server is initialised (exit 0 if so,
 	rootPGP := fs.String("root-token-pgp-key", "", "PGP public key to encrypt the root token with (not supported by Vigil)")
 	recShares := fs.Int("recovery-shares", 0, "recovery key shares (auto-unseal only; not supported by Vigil)")
 	recThreshold := fs.Int("recovery-threshold", 0, "recovery key threshold (auto-unseal only; not supported by Vigil)")
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {
@@ -129,15 +123,9 @@ prompt on a terminal), which keeps it out of the shell history.
     $ vigil operator unseal -reset`)
 	reset := fs.Bool("reset", false, "discard the shares provided so far")
 	migrate := fs.Bool("migrate", false, "seal migration (not supported by Vigil; accepted for compatibility)")
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 0, 1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {

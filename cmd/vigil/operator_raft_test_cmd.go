@@ -22,15 +22,9 @@ it and records the result (POST sys/storage/raft/snapshot-test). Requires a
 root (sudo) token. Exits 2 when the test fails.
 
     $ vigil operator raft snapshot test`)
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {

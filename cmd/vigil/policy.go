@@ -108,15 +108,9 @@ func runPolicyRead(args []string) int {
 	fs := newFlags("policy read", &cf)
 	prefix := policyType(fs)
 	setUsage(fs, "policy read [options] NAME", "Prints the rules of the policy NAME.\n\n    $ vigil policy read default")
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 1, 1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	p, err := prefix()
 	if err != nil {
@@ -149,15 +143,9 @@ func runPolicyList(args []string) int {
 	fs := newFlags("policy list", &cf)
 	prefix := policyType(fs)
 	setUsage(fs, "policy list [options]", "Lists the policies.\n\n    $ vigil policy list\n    $ vigil policy list -type=rego")
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	p, err := prefix()
 	if err != nil {
@@ -276,15 +264,9 @@ advisories and audit flags. Needs update on sys/policies/explain.
 
     $ vigil policy explain -token-accessor=8f2c... secret/data/prod/db read
     $ vigil policy explain -token-accessor=8f2c... -header=X-Vigil-Reason=INC-1 secret/data/prod/db read`)
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 2, 2)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 2, 2); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	if (*accessor == "") == (*tok == "") {
 		return usageError("exactly one of -token-accessor and -explain-token is required")

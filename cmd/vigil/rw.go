@@ -46,15 +46,9 @@ that is not JSON (a PEM certificate, say) is printed as is.
 
     $ vigil read secret/data/foo
     $ vigil read -field=keys sys/init`)
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 1, -1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 1, -1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	params, err := stringLists(pos[1:])
 	if err != nil {
@@ -100,15 +94,9 @@ Writes data to PATH. Values may come from a file (K=@FILE) or stdin (K=-);
 	var force bool
 	fs.BoolVar(&force, "force", false, "allow a write with no data")
 	fs.BoolVar(&force, "f", false, "shorthand for -force")
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 1, -1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 1, -1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	data, err := parseKVArgs(pos[1:])
 	if err != nil {
@@ -141,15 +129,9 @@ Lists the keys under PATH (folders end in "/").
 
     $ vigil list secret/metadata/
     $ vigil list auth/token/accessors`)
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 1, 1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {
@@ -187,15 +169,9 @@ func runDelete(args []string) int {
 Deletes the data at PATH. K=V pairs are sent as query parameters.
 
     $ vigil delete secret/data/foo`)
-	pos, code, ok := parseCmd(fs, args)
+	pos, code, ok := cf.parse(fs, args, 1, -1)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 1, -1); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	params, err := stringLists(pos[1:])
 	if err != nil {

@@ -172,15 +172,9 @@ Lists the mounted secrets engines.
 
     $ vigil secrets list -detailed`)
 	detailed := fs.Bool("detailed", false, "show TTLs, options, replication and UUIDs")
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {

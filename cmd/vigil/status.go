@@ -61,15 +61,9 @@ Prints the current state of the server: whether it is initialised and
 sealed, the unseal progress and threshold, and its HA (raft) status.
 
 The exit code reflects the seal status: 0 unsealed, 1 error, 2 sealed.`)
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	client, err := cf.client()
 	if err != nil {

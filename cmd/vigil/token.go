@@ -56,15 +56,9 @@ token has a TTL: without -ttl the server's default applies.
 	typ := fs.String("type", "service", `token type: "service" or "batch"`)
 	role := fs.String("role", "", "token role to create the token against")
 	entityAlias := fs.String("entity-alias", "", "entity alias to associate with the token")
-	pos, code, ok := parseCmd(fs, args)
+	_, code, ok := cf.parse(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if c := wantArgs(pos, 0, 0); c != 0 {
-		return c
-	}
-	if c := cf.checkFormat(); c != 0 {
-		return c
 	}
 	if *typ == "batch" {
 		*renewable = false

@@ -285,16 +285,12 @@ func (s *Subsystem) CatchUp(ctx context.Context, own string) error {
 	if br == nil {
 		return &core.Error{Code: core.CodeUnavailable, Msg: "audit query: the audit broker is not running"}
 	}
-	d := br.Device(dev)
-	if d == nil {
-		return &core.Error{Code: core.CodeUnavailable, Msg: fmt.Sprintf("audit query: audit device %q is not enabled", dev)}
-	}
-	fs, ok := d.Sink().(*audit.FileSink)
-	if !ok || fs == nil || fs.W == nil {
+	w, ok := br.FileWriter(dev)
+	if !ok {
 		return &core.Error{Code: core.CodeUnavailable, Msg: fmt.Sprintf("audit query: audit device %q is not open", dev)}
 	}
 	for attempt := 0; ; attempt++ {
-		cp, err := fs.W.Checkpoint()
+		cp, err := w.Checkpoint()
 		if err != nil {
 			return fmt.Errorf("audit query: checkpoint device %q: %w", dev, err)
 		}
@@ -356,40 +352,11 @@ func (s *Subsystem) fileDevice(name string) (fileDev, error) {
 	if br == nil {
 		return fileDev{}, errors.New("audit query: the audit broker is not running")
 	}
-	var d *audit.Device
-	if name != "" {
-		if d = br.Device(name); d == nil {
-			return fileDev{}, fmt.Errorf("audit query: audit device %q is not enabled", name)
-		}
-	} else {
-		var files []*audit.Device
-		for _, x := range br.Devices() {
-			if x.Config.Type == audit.TypeFile {
-				files = append(files, x)
-			}
-		}
-		if len(files) != 1 {
-			return fileDev{}, &core.Error{Code: core.CodeUnavailable, Msg: fmt.Sprintf("audit query: %d file audit devices are enabled; the embedded index needs exactly one (or querysvc.Options.Device)", len(files))}
-		}
-		d = files[0]
+	d, err := br.FileDevice(name)
+	if err != nil {
+		return fileDev{}, &core.Error{Code: core.CodeUnavailable, Msg: "audit query: " + err.Error()}
 	}
-	if d.Config.Type != audit.TypeFile || d.Config.Path == "" {
-		return fileDev{}, fmt.Errorf("audit query: audit device %q is not a file device", d.Name())
-	}
-	dn := d.Name()
-	head := func() (uint64, bool) {
-		dd := br.Device(dn)
-		if dd == nil {
-			return 0, false
-		}
-		fs, ok := dd.Sink().(*audit.FileSink)
-		if !ok || fs == nil || fs.W == nil {
-			return 0, false
-		}
-		seq, _ := fs.W.Head()
-		return seq, true
-	}
-	return fileDev{name: dn, path: d.Config.Path, head: head}, nil
+	return fileDev{name: d.Name(), path: d.Config.Path, head: br.FileHead(d.Name())}, nil
 }
 
 func (s *Subsystem) startEmbedded() error {
