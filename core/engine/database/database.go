@@ -176,6 +176,19 @@ func (b *Backend) Routes() []framework.Route {
 }
 
 // state returns the Setup state, or an unavailable error before Setup.
+// existsByName is the existence check of a route whose "name" field names
+// an object load reads from the mount's storage.
+func existsByName[T any](b *Backend, load func(context.Context, storage.Storage, string) (*T, error)) framework.ExistenceFunc {
+	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (bool, error) {
+		st, err := b.state()
+		if err != nil {
+			return false, err
+		}
+		v, err := load(ctx, st.storage, d.String("name"))
+		return v != nil, err
+	}
+}
+
 func (b *Backend) state() (*state, error) {
 	st := b.st.Load()
 	if st == nil {

@@ -61,15 +61,8 @@ func (b *Backend) roleRoute() framework.Route {
 			core.OpUpdate: b.roleWrite,
 			core.OpDelete: b.roleDelete,
 		},
-		ExistenceCheck: func(ctx context.Context, _ *core.Request, d *framework.FieldData) (bool, error) {
-			st, err := b.state()
-			if err != nil {
-				return false, err
-			}
-			r, err := loadRole(ctx, st.storage, d.String("name"))
-			return r != nil, err
-		},
-		Help: "Manages roles that create database users on demand.",
+		ExistenceCheck: existsByName(b, loadRole),
+		Help:           "Manages roles that create database users on demand.",
 	}
 }
 

@@ -73,15 +73,8 @@ func (b *Backend) staticRoleRoute() framework.Route {
 			core.OpUpdate: b.staticRoleWrite,
 			core.OpDelete: b.staticRoleDelete,
 		},
-		ExistenceCheck: func(ctx context.Context, _ *core.Request, d *framework.FieldData) (bool, error) {
-			st, err := b.state()
-			if err != nil {
-				return false, err
-			}
-			r, err := loadStaticRole(ctx, st.storage, d.String("name"))
-			return r != nil, err
-		},
-		Help: "Manages roles whose existing database user's password Vigil rotates.",
+		ExistenceCheck: existsByName(b, loadStaticRole),
+		Help:           "Manages roles whose existing database user's password Vigil rotates.",
 	}
 }
 
