@@ -275,29 +275,8 @@ warning, not a failure.
 		return c
 	}
 	opts := chain.VerifyOptions{NodeID: *node}
-	if *pubkey != "" {
-		b, err := os.ReadFile(*pubkey)
-		if err != nil {
-			return fail("%v", err)
-		}
-		if opts.PublicKey, err = audit.ParsePublicKey(b); err != nil {
-			return fail("%s: %v", *pubkey, err)
-		}
-	}
-	if *cpArg != "" {
-		raw := []byte(*cpArg)
-		if !strings.HasPrefix(strings.TrimSpace(*cpArg), "{") {
-			b, err := os.ReadFile(*cpArg)
-			if err != nil {
-				return fail("-checkpoint: %v", err)
-			}
-			raw = b
-		}
-		cp, err := parseCheckpointArg(raw)
-		if err != nil {
-			return fail("-checkpoint: %v", err)
-		}
-		opts.Checkpoint = &cp
+	if err := verifyTrust(&opts, *pubkey, *cpArg); err != nil {
+		return fail("%v", err)
 	}
 	paths, err := chain.OrderSegments(pos)
 	if err != nil {
@@ -362,3 +341,38 @@ func parseCheckpointArg(b []byte) (chain.Checkpoint, error) {
 }
 
 func readAllStdin() ([]byte, error) { return io.ReadAll(stdin) }
+
+// verifyTrust loads -pubkey (a PEM file) and -checkpoint (JSON, or a file
+// holding it) into opts. A checkpoint also fixes the node id when none is
+// given: a checkpoint is about one node's chain.
+func verifyTrust(opts *chain.VerifyOptions, pubkey, cpArg string) error {
+	if pubkey != "" {
+		b, err := os.ReadFile(pubkey)
+		if err != nil {
+			return err
+		}
+		if opts.PublicKey, err = audit.ParsePublicKey(b); err != nil {
+			return fmt.Errorf("%s: %w", pubkey, err)
+		}
+	}
+	if cpArg == "" {
+		return nil
+	}
+	raw := []byte(cpArg)
+	if !strings.HasPrefix(strings.TrimSpace(cpArg), "{") {
+		b, err := os.ReadFile(cpArg)
+		if err != nil {
+			return fmt.Errorf("-checkpoint: %w", err)
+		}
+		raw = b
+	}
+	cp, err := parseCheckpointArg(raw)
+	if err != nil {
+		return fmt.Errorf("-checkpoint: %w", err)
+	}
+	opts.Checkpoint = &cp
+	if opts.NodeID == "" {
+		opts.NodeID = cp.NodeID
+	}
+	return nil
+}

@@ -27,7 +27,6 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
-	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
@@ -121,32 +120,8 @@ exits 1 when a chain fails or has a gap, 2 on errors.
 		return usageError("-kafka needs -topic")
 	}
 	opts := chain.VerifyOptions{NodeID: *node, TrustFirst: *partial}
-	if *pubkey != "" {
-		b, err := os.ReadFile(*pubkey)
-		if err != nil {
-			return fail("%v", err)
-		}
-		if opts.PublicKey, err = audit.ParsePublicKey(b); err != nil {
-			return fail("%s: %v", *pubkey, err)
-		}
-	}
-	if *cpArg != "" {
-		raw := []byte(*cpArg)
-		if !strings.HasPrefix(strings.TrimSpace(*cpArg), "{") {
-			b, err := os.ReadFile(*cpArg)
-			if err != nil {
-				return fail("-checkpoint: %v", err)
-			}
-			raw = b
-		}
-		cp, err := parseCheckpointArg(raw)
-		if err != nil {
-			return fail("-checkpoint: %v", err)
-		}
-		opts.Checkpoint = &cp
-		if opts.NodeID == "" {
-			opts.NodeID = cp.NodeID // a checkpoint is about one node's chain
-		}
+	if err := verifyTrust(&opts, *pubkey, *cpArg); err != nil {
+		return fail("%v", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
