@@ -1,0 +1,52 @@
+package testsvc
+
+import (
+	"os"
+	"testing"
+)
+
+// fakeTB records whether the helper skipped or failed.
+type fakeTB struct {
+	testing.TB
+	skipped, failed bool
+}
+
+func (f *fakeTB) Helper()               {}
+func (f *fakeTB) Skipf(string, ...any)  { f.skipped = true }
+func (f *fakeTB) Fatalf(string, ...any) { f.failed = true }
+
+func TestMissingFailsWhenRequired(t *testing.T) {
+	t.Setenv(EnvRequire, "1")
+	f := &fakeTB{}
+	Env(f, "VIGIL_TEST_SURELY_UNSET_VARIABLE")
+	if !f.failed || f.skipped {
+		t.Fatalf("required: failed=%v skipped=%v, want a failure", f.failed, f.skipped)
+	}
+	f = &fakeTB{}
+	Tool(f, "vigil-no-such-tool")
+	if !f.failed {
+		t.Fatal("a missing tool must fail when required")
+	}
+}
+
+func TestMissingSkipsOtherwise(t *testing.T) {
+	t.Setenv(EnvRequire, "")
+	f := &fakeTB{}
+	Env(f, "VIGIL_TEST_SURELY_UNSET_VARIABLE")
+	if f.failed || !f.skipped {
+		t.Fatalf("not required: failed=%v skipped=%v, want a skip", f.failed, f.skipped)
+	}
+}
+
+func TestPresent(t *testing.T) {
+	t.Setenv("VIGIL_TEST_PRESENT", "x")
+	f := &fakeTB{}
+	if v := Env(f, "VIGIL_TEST_PRESENT"); v != "x" || f.failed || f.skipped {
+		t.Fatalf("Env = %q failed=%v skipped=%v", v, f.failed, f.skipped)
+	}
+	if _, err := os.Stat("/bin/sh"); err == nil {
+		if p := Tool(f, "sh"); p == "" || f.failed {
+			t.Fatal("sh should be found")
+		}
+	}
+}
