@@ -173,6 +173,20 @@ type Auth struct {
 	NumUses        int
 	// InternalData is kept with the token (e.g. the login role) and never returned.
 	InternalData map[string]any
+	// Alias is the external identity a login authenticated (for userpass the
+	// user name, for OIDC the configured user claim). The identity store
+	// maps (mount accessor, Alias.Name) to an entity. Nil for token creation.
+	Alias *Alias
+	// GroupAliases are external group names the login asserted (OIDC groups
+	// claim, LDAP groups); the identity store maps them to external groups.
+	GroupAliases []*Alias
+}
+
+// Alias is one external identity (or external group) name an auth method
+// vouches for, with metadata to keep on the entity alias.
+type Alias struct {
+	Name     string
+	Metadata map[string]string
 }
 
 // WrapInfo is present for wrapped responses. Vigil does not wrap responses
