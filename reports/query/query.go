@@ -44,10 +44,17 @@ import (
 type Filter struct {
 	// Since is inclusive, Until exclusive (Record.Time).
 	Since, Until time.Time
-	// Actor matches the display name, the entity ID, or the token accessor
-	// (either its HMAC'd form as stored, "hmac-sha256:…", or — when the
-	// backend can hash it with the device salt — the raw accessor).
+	// Actor matches the canonical actor name (Record.Actor), the entity
+	// name, the display name, the entity ID, or the token accessor (either
+	// its HMAC'd form as stored, "hmac-sha256:…", or — when the backend can
+	// hash it with the device salt — the raw accessor).
 	Actor string
+	// ActorEntityIDs are further entity ids Actor stands for, filled in by
+	// the server from its identity store: the entity Actor names (by name
+	// or id) and every entity merged into it. Records of those entities
+	// match, whatever name they were recorded under and whichever auth
+	// method the person used. Ignored when Actor is empty.
+	ActorEntityIDs []string
 	// Path is a prefix ("secret/data/prod/") or, when it contains any of
 	// * ? [, a glob matched against the whole path (path.Match semantics,
 	// with "*" also crossing "/" when written as "**").
@@ -78,7 +85,13 @@ type Record struct {
 	RequestID   string    `json:"request_id"`
 	Time        time.Time `json:"time"` // time of the entry the record was built from (see the note above)
 	DisplayName string    `json:"display_name"`
-	EntityID    string    `json:"entity_id,omitempty"`
+	// Actor is the canonical name of the person behind the request (the
+	// entity's name, or "<mount>/<alias>" for an entity nobody named, else
+	// the display name; see logline.Line.Actor), and EntityName the
+	// entity's name when the entry recorded one.
+	Actor       string `json:"actor,omitempty"`
+	EntityName  string `json:"entity_name,omitempty"`
+	EntityID    string `json:"entity_id,omitempty"`
 	Accessor    string    `json:"accessor,omitempty"` // as stored (HMAC'd unless hmac_accessor=false)
 	RemoteAddr  string    `json:"remote_address,omitempty"`
 	RemotePort  int       `json:"remote_port,omitempty"`
