@@ -89,17 +89,17 @@ type Record struct {
 	// entity's name, or "<mount>/<alias>" for an entity nobody named, else
 	// the display name; see logline.Line.Actor), and EntityName the
 	// entity's name when the entry recorded one.
-	Actor       string `json:"actor,omitempty"`
-	EntityName  string `json:"entity_name,omitempty"`
-	EntityID    string `json:"entity_id,omitempty"`
-	Accessor    string    `json:"accessor,omitempty"` // as stored (HMAC'd unless hmac_accessor=false)
-	RemoteAddr  string    `json:"remote_address,omitempty"`
-	RemotePort  int       `json:"remote_port,omitempty"`
-	Operation   string    `json:"operation"`
-	Path        string    `json:"path"`
-	MountPoint  string    `json:"mount_point,omitempty"`
-	MountType   string    `json:"mount_type,omitempty"`
-	Allowed     bool      `json:"allowed"`
+	Actor      string `json:"actor,omitempty"`
+	EntityName string `json:"entity_name,omitempty"`
+	EntityID   string `json:"entity_id,omitempty"`
+	Accessor   string `json:"accessor,omitempty"` // as stored (HMAC'd unless hmac_accessor=false)
+	RemoteAddr string `json:"remote_address,omitempty"`
+	RemotePort int    `json:"remote_port,omitempty"`
+	Operation  string `json:"operation"`
+	Path       string `json:"path"`
+	MountPoint string `json:"mount_point,omitempty"`
+	MountType  string `json:"mount_type,omitempty"`
+	Allowed    bool   `json:"allowed"`
 	// Error is the error returned to the client ("" on success).
 	Error string `json:"error,omitempty"`
 	// Status is the HTTP status answered (response entries; 0 when not
