@@ -116,15 +116,15 @@ type Principal struct {
 	CreatorEntityID string
 	// Identity is the entity behind the token, resolved by the server on
 	// every request; nil when the token has no entity.
-	Identity *Identity
-	TokenType     string        // "service" or "batch"
-	TTL           time.Duration // TTL the token was created with (0 = none, root only)
-	IssueTime     time.Time
-	ExpireTime    time.Time // zero when the token never expires (root only)
-	Root          bool      // carries the root policy
-	Orphan        bool
-	NumUsesLeft   int    // 0 = unlimited; -1 = this was the last use
-	CreationPath  string // e.g. "auth/token/create" or "auth/userpass/login/alice"
+	Identity     *Identity
+	TokenType    string        // "service" or "batch"
+	TTL          time.Duration // TTL the token was created with (0 = none, root only)
+	IssueTime    time.Time
+	ExpireTime   time.Time // zero when the token never expires (root only)
+	Root         bool      // carries the root policy
+	Orphan       bool
+	NumUsesLeft  int    // 0 = unlimited; -1 = this was the last use
+	CreationPath string // e.g. "auth/token/create" or "auth/userpass/login/alice"
 }
 
 // PolicyRef names a policy that contributed to a decision.

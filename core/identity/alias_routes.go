@@ -28,7 +28,7 @@ func (b *Backend) aliasRoutes() []framework.Route {
 		{Pattern: `entity-alias/id/?`, Operations: ops{core.OpList: b.aliasList}, Help: "List entity alias ids."},
 		{Pattern: `entity-alias/id/(?P<id>[^/]+)`, Fields: aliasFields(),
 			Operations: ops{core.OpRead: b.aliasRead, core.OpUpdate: b.aliasWrite, core.OpDelete: b.aliasDelete},
-			Help: "Read, update or delete an entity alias."},
+			Help:       "Read, update or delete an entity alias."},
 	}
 }
 

@@ -27,11 +27,11 @@ func (b *Backend) entityRoutes() []framework.Route {
 		{Pattern: `entity/id/?`, Operations: ops{core.OpList: b.entityList(true)}, Help: "List entity ids."},
 		{Pattern: `entity/id/(?P<id>[^/]+)`, Fields: entityFields(),
 			Operations: ops{core.OpRead: b.entityRead("id"), core.OpUpdate: b.entityWrite("id"), core.OpDelete: b.entityDelete("id")},
-			Help: "Read, update or delete an entity by id."},
+			Help:       "Read, update or delete an entity by id."},
 		{Pattern: `entity/name/?`, Operations: ops{core.OpList: b.entityList(false)}, Help: "List entity names."},
 		{Pattern: `entity/name/(?P<name>.+)`, Fields: entityFields(),
 			Operations: ops{core.OpRead: b.entityRead("name"), core.OpUpdate: b.entityWrite("name"), core.OpDelete: b.entityDelete("name")},
-			Help: "Read, create or update, or delete an entity by name."},
+			Help:       "Read, create or update, or delete an entity by name."},
 		{Pattern: `entity/batch-delete`, Fields: map[string]*framework.FieldSchema{"entity_ids": {Type: framework.TypeCommaStringSlice}},
 			Operations: ops{core.OpUpdate: b.entityBatchDelete}, Help: "Delete several entities."},
 		{Pattern: `entity/merge/?`, Fields: map[string]*framework.FieldSchema{

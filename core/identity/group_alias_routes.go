@@ -25,7 +25,7 @@ func (b *Backend) groupAliasRoutes() []framework.Route {
 		{Pattern: `group-alias/id/?`, Operations: ops{core.OpList: b.groupAliasList}, Help: "List group alias ids."},
 		{Pattern: `group-alias/id/(?P<id>[^/]+)`, Fields: groupAliasFields(),
 			Operations: ops{core.OpRead: b.groupAliasRead, core.OpUpdate: b.groupAliasWrite, core.OpDelete: b.groupAliasDelete},
-			Help: "Read, update or delete a group alias."},
+			Help:       "Read, update or delete a group alias."},
 	}
 }
 

@@ -29,11 +29,11 @@ func (b *Backend) groupRoutes() []framework.Route {
 		{Pattern: `group/id/?`, Operations: ops{core.OpList: b.groupList(true)}, Help: "List group ids."},
 		{Pattern: `group/id/(?P<id>[^/]+)`, Fields: groupFields(),
 			Operations: ops{core.OpRead: b.groupRead("id"), core.OpUpdate: b.groupWrite("id"), core.OpDelete: b.groupDelete("id")},
-			Help: "Read, update or delete a group by id."},
+			Help:       "Read, update or delete a group by id."},
 		{Pattern: `group/name/?`, Operations: ops{core.OpList: b.groupList(false)}, Help: "List group names."},
 		{Pattern: `group/name/(?P<name>.+)`, Fields: groupFields(),
 			Operations: ops{core.OpRead: b.groupRead("name"), core.OpUpdate: b.groupWrite("name"), core.OpDelete: b.groupDelete("name")},
-			Help: "Read, create or update, or delete a group by name."},
+			Help:       "Read, create or update, or delete a group by name."},
 	}
 }
 
