@@ -97,15 +97,22 @@ type MountConfig struct {
 
 // Principal is the authenticated caller, derived from its token.
 type Principal struct {
-	ClientToken string // raw token, kept in memory only (audit HMACs it)
-	Accessor    string
-	DisplayName string
-	// Policies are the effective policies: the token's plus, once the
-	// server resolved the token's entity, its identity policies.
-	Policies      []string
+	ClientToken   string // raw token, kept in memory only (audit HMACs it)
+	Accessor      string
+	DisplayName   string
+	Policies      []string // effective policies (the token's plus, once resolved, its identity policies)
 	TokenPolicies []string // policies attached to the token
 	Metadata      map[string]string
 	EntityID      string
+	TokenType     string        // "service" or "batch"
+	TTL           time.Duration // TTL the token was created with (0 = none, root only)
+	IssueTime     time.Time
+	ExpireTime    time.Time // zero when the token never expires (root only)
+	Root          bool      // carries the root policy
+	Orphan        bool
+	NumUsesLeft   int    // 0 = unlimited; -1 = this was the last use
+	CreationPath  string // e.g. "auth/token/create" or "auth/userpass/login/alice"
+
 	// AliasID is the entity alias the token's login authenticated ("" for
 	// tokens not issued by a login).
 	AliasID string
@@ -116,15 +123,7 @@ type Principal struct {
 	CreatorEntityID string
 	// Identity is the entity behind the token, resolved by the server on
 	// every request; nil when the token has no entity.
-	Identity     *Identity
-	TokenType    string        // "service" or "batch"
-	TTL          time.Duration // TTL the token was created with (0 = none, root only)
-	IssueTime    time.Time
-	ExpireTime   time.Time // zero when the token never expires (root only)
-	Root         bool      // carries the root policy
-	Orphan       bool
-	NumUsesLeft  int    // 0 = unlimited; -1 = this was the last use
-	CreationPath string // e.g. "auth/token/create" or "auth/userpass/login/alice"
+	Identity *Identity
 }
 
 // PolicyRef names a policy that contributed to a decision.
