@@ -1,5 +1,10 @@
 // NOTE for the reports engineer (changes to this interface, newest first):
 //
+//   - Added Record.Actor (the canonical actor name, logline.Line.Actor)
+//     and Record.EntityName; Filter.Actor also matches them, and
+//     Filter.ActorEntityIDs (filled by querysvc from the identity store)
+//     adds the entity ids the actor stands for. CSV gains two trailing
+//     columns, actor and entity_name. Matcher.MatchActor takes the record.
 //   - Record.Time is the time of the entry the record was built from (the
 //     response entry's time, or the request entry's for Incomplete records),
 //     not a separate "request time": a response entry does not repeat the
