@@ -315,7 +315,10 @@ func (s *Server) Listen(addr string) error {
 			_ = ln.Close()
 			return fmt.Errorf("server: tls: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		// A client certificate is asked for but not required or verified
+		// here: the cert auth method verifies it against its own CAs.
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.RequestClientCert}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	s.httpSrv, s.listener = srv, ln
