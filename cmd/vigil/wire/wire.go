@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/jwtauth"
+	"github.com/vigilsec/vigil/core/auth/kubernetes"
 	"github.com/vigilsec/vigil/core/auth/userpass"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/config"
@@ -42,8 +43,9 @@ func AuthMethods() map[string]router.Factory {
 		"userpass": userpass.New,
 		"approle":  approle.New,
 		// One implementation under both of Vault's names.
-		"jwt":  jwtauth.New,
-		"oidc": jwtauth.New,
+		"jwt":        jwtauth.New,
+		"oidc":       jwtauth.New,
+		"kubernetes": kubernetes.New,
 	}
 }
 
