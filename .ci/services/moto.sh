@@ -27,8 +27,9 @@ ours_running() { pid_alive "$MOTO_PID" moto_server; }
 # moto_ok: does the port answer an STS GetCallerIdentity call?
 moto_ok() {
   command -v curl >/dev/null || { port_open 127.0.0.1 "$MOTO_PORT"; return; }
-  curl -fsS -m 3 -d 'Action=GetCallerIdentity&Version=2011-06-15' "http://127.0.0.1:$MOTO_PORT/" 2>/dev/null \
-    | grep -q '<Arn>'
+  # moto routes by the service named in the (unchecked) signature scope.
+  curl -fsS -m 3 -H "Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/$MOTO_REGION/sts/aws4_request, SignedHeaders=host, Signature=0" \
+    -d 'Action=GetCallerIdentity&Version=2011-06-15' "http://127.0.0.1:$MOTO_PORT/" 2>/dev/null | grep -q '<Arn>'
 }
 
 cmd_packages() { echo python3 python3-venv curl; }

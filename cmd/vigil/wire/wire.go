@@ -10,8 +10,10 @@ import (
 	"github.com/vigilsec/vigil/audit/ship/kafka"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
+	"github.com/vigilsec/vigil/core/auth/awsauth"
 	"github.com/vigilsec/vigil/core/auth/jwtauth"
 	"github.com/vigilsec/vigil/core/auth/kubernetes"
+	"github.com/vigilsec/vigil/core/auth/ldap"
 	"github.com/vigilsec/vigil/core/auth/userpass"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/config"
@@ -46,6 +48,8 @@ func AuthMethods() map[string]router.Factory {
 		"jwt":        jwtauth.New,
 		"oidc":       jwtauth.New,
 		"kubernetes": kubernetes.New,
+		"aws":        awsauth.New,
+		"ldap":       ldap.New,
 	}
 }
 
