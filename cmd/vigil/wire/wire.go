@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/awsauth"
+	"github.com/vigilsec/vigil/core/auth/cert"
 	"github.com/vigilsec/vigil/core/auth/jwtauth"
 	"github.com/vigilsec/vigil/core/auth/kubernetes"
 	"github.com/vigilsec/vigil/core/auth/ldap"
@@ -50,6 +51,7 @@ func AuthMethods() map[string]router.Factory {
 		"kubernetes": kubernetes.New,
 		"aws":        awsauth.New,
 		"ldap":       ldap.New,
+		"cert":       cert.New,
 	}
 }
 
