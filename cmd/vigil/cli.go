@@ -24,10 +24,12 @@ var (
 
 // clientFlags are the flags every client command accepts.
 type clientFlags struct {
-	address string
-	token   string
-	format  string
-	field   string
+	address    string
+	token      string
+	format     string
+	field      string
+	clientCert string
+	clientKey  string
 }
 
 // newFlags returns a flag set with the common client flags.
@@ -38,6 +40,8 @@ func newFlags(name string, cf *clientFlags) *flag.FlagSet {
 	fs.StringVar(&cf.token, "token", "", "token (default $VIGIL_TOKEN, $VAULT_TOKEN or the token file)")
 	fs.StringVar(&cf.format, "format", envOr("VIGIL_FORMAT", envOr("VAULT_FORMAT", "table")), "output format: table or json")
 	fs.StringVar(&cf.field, "field", "", "print only this field's value")
+	fs.StringVar(&cf.clientCert, "client-cert", envOr("VIGIL_CLIENT_CERT", os.Getenv("VAULT_CLIENT_CERT")), "PEM client certificate for TLS (cert auth)")
+	fs.StringVar(&cf.clientKey, "client-key", envOr("VIGIL_CLIENT_KEY", os.Getenv("VAULT_CLIENT_KEY")), "PEM key of -client-cert")
 	return fs
 }
 
@@ -105,7 +109,8 @@ func (cf *clientFlags) client() (*vaultapi.Client, error) {
 		CACert:   envOr("VIGIL_CACERT", os.Getenv("VAULT_CACERT")),
 		Insecure: envOr("VIGIL_SKIP_VERIFY", os.Getenv("VAULT_SKIP_VERIFY")) == "true" || envOr("VIGIL_SKIP_VERIFY", os.Getenv("VAULT_SKIP_VERIFY")) == "1",
 	}
-	if tls.CACert != "" || tls.Insecure {
+	tls.ClientCert, tls.ClientKey = cf.clientCert, cf.clientKey
+	if tls.CACert != "" || tls.Insecure || tls.ClientCert != "" {
 		if err := cfg.ConfigureTLS(tls); err != nil {
 			return nil, err
 		}

@@ -211,7 +211,8 @@ func (l *Line) Vigil() *vault.Vigil {
 }
 
 // IsLogin reports whether the entry is a login: a request to an auth
-// method's login path (auth/<mount>/login or auth/<mount>/login/<name>).
+// method's login path (auth/<mount>/login or auth/<mount>/login/<name>)
+// or the OIDC callback (auth/<mount>/oidc/callback).
 func (l *Line) IsLogin() bool {
 	p := l.Request().Path
 	if len(p) < len("auth/x/login") || p[:5] != "auth/" {
@@ -221,7 +222,8 @@ func (l *Line) IsLogin() bool {
 	for i := 0; i < len(rest); i++ {
 		if rest[i] == '/' {
 			tail := rest[i+1:]
-			return tail == "login" || len(tail) > 6 && tail[:6] == "login/"
+			// The OIDC callback is where a person's browser login ends.
+			return tail == "login" || len(tail) > 6 && tail[:6] == "login/" || tail == "oidc/callback"
 		}
 	}
 	return false

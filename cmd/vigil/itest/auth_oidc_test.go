@@ -2,16 +2,13 @@ package itest
 
 import (
 	"context"
-	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/vigilsec/vigil/core/auth/jwtauth/oidctest"
 	"github.com/vigilsec/vigil/core/server/servertest"
 	"github.com/vigilsec/vigil/core/testsvc"
 )
@@ -29,63 +26,10 @@ func oidcProvider(t *testing.T) opEnv {
 		secret: testsvc.Env(t, "VIGIL_TEST_OIDC_CLIENT_SECRET")}
 }
 
-var opFormID = regexp.MustCompile(`name="id" value="([^"]+)"`)
-
-// opAuthorize plays the browser: it opens authURL at the provider, fills
-// its login form with user and password, and follows redirects until the
-// provider sends the browser back to a /oidc/callback URL, which it
-// returns (with code and state) without visiting it.
+// opAuthorize plays the browser up to the redirect back to the client.
 func opAuthorize(t *testing.T, authURL, user, password string) *url.URL {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back *url.URL
-	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if strings.HasSuffix(req.URL.Path, "/oidc/callback") {
-			back = req.URL
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := hc.Get(authURL)
-	if err != nil {
-		t.Fatalf("provider authorization endpoint: %v", err)
-	}
-	page := readBody(t, resp)
-	m := opFormID.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no login form at %s (HTTP %d):\n%s", resp.Request.URL, resp.StatusCode, page)
-	}
-	formURL := resp.Request.URL.ResolveReference(&url.URL{Path: "/login/username"})
-	resp, err = hc.PostForm(formURL.String(), url.Values{"id": {m[1]}, "username": {user}, "password": {password}})
-	if err != nil {
-		t.Fatalf("provider login form: %v", err)
-	}
-	body := readBody(t, resp)
-	if back == nil {
-		t.Fatalf("the provider did not redirect back after the login (HTTP %d):\n%s", resp.StatusCode, body)
-	}
-	if back.Query().Get("code") == "" {
-		t.Fatalf("redirect without a code: %s", back)
-	}
-	return back
-}
-
-func readBody(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	defer resp.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return sb.String()
+	return oidctest.Authorize(t, authURL, user, password, false)
 }
 
 // opIDToken runs the code flow as its own client and returns the ID token
