@@ -345,7 +345,8 @@ func (l *Line) UserName() string {
 			}
 		}
 		p := l.Request().Path
-		if i := bytes.LastIndexByte([]byte(p), '/'); i >= 0 && p[i+1:] != "login" {
+		// auth/<mount>/login/<name> names the user in its path.
+		if i := bytes.LastIndexByte([]byte(p), '/'); i >= 0 && bytes.HasSuffix([]byte(p[:i]), []byte("/login")) {
 			return p[i+1:]
 		}
 	}
