@@ -28,8 +28,14 @@ services-up:
 services-down:
 	bash .ci/services/down.sh
 
+# staticcheck is pinned here and run through `go run`, so it needs no
+# install step and does not enter go.mod.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
 vet:
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 # test: start every service the tests need, run all tests, stop the services.
 test: build

@@ -29,7 +29,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/vigilsec/vigil/core"
-	"go.etcd.io/bbolt"
+
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Config configures a Store. Zero values take the documented defaults.
@@ -246,7 +247,7 @@ func (s *Store) open() error {
 }
 
 func lockErr(err error) error {
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return core.Errorf(core.CodeUnavailable, "raft: data folder is locked by another process: %w", err)
 	}
 	return core.Errorf(core.CodeInternal, "%w", err)

@@ -66,7 +66,7 @@ type failingSealer struct{}
 
 var errNoSealKey = errors.New("sealer key unavailable")
 
-func (failingSealer) Seal([]byte) ([]byte, error)  { return nil, errNoSealKey }
+func (failingSealer) Seal([]byte) ([]byte, error) { return nil, errNoSealKey }
 func (failingSealer) Verify([]byte, []byte) error { return errNoSealKey }
 
 // A snapshot whose SHA256SUMS cannot be sealed is not restorable without

@@ -312,7 +312,7 @@ func TestReportAndQuerySeeLatestRequests(t *testing.T) {
 		cfg.Audit = []config.Block{fileDevice(dir, map[string]string{"checkpoint_interval": "1h", "checkpoint_every": "100000"})}
 	}})
 	c := srv.Client
-	if err := c.Sys().TuneMount("secret", vaultapi.MountConfigInput{Options: map[string]string{"phi": "true"}}); err != nil {
+	if err := c.Sys().TuneMountAllowNil("secret", vaultapi.TuneMountConfigInput{Options: &map[string]string{"phi": "true"}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {

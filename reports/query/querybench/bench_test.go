@@ -52,11 +52,10 @@ type dataset struct {
 	indexTime time.Duration
 	indexCPU  time.Duration
 
-	ch        *clickhouse.Backend
-	chCfg     chship.Config
-	chErr     error
-	chLoad    time.Duration
-	chDropped bool
+	ch     *clickhouse.Backend
+	chCfg  chship.Config
+	chErr  error
+	chLoad time.Duration
 }
 
 var (
