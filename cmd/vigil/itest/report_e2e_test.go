@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/server/servertest"
+	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/reports/query"
 	"github.com/vigilsec/vigil/reports/query/querysvc"
@@ -221,13 +222,13 @@ func TestReportsEndToEnd(t *testing.T) {
 		t.Fatalf("only %d figures checked", n)
 	}
 	// The PDF carries the same figures.
-	if _, err := exec.LookPath("pdftotext"); err == nil {
+	if pdftotext := testsvc.Tool(t, "pdftotext"); pdftotext != "" {
 		pdf := getReport(t, srv.Client, "hipaa", "pdf", start, end)
 		p := filepath.Join(t.TempDir(), "hipaa.pdf")
 		if err := os.WriteFile(p, pdf, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("pdftotext", "-layout", p, "-").Output()
+		out, err := exec.Command(pdftotext, "-layout", p, "-").Output()
 		if err != nil {
 			t.Fatal(err)
 		}
