@@ -101,7 +101,9 @@ env_file="$VIGIL_SERVICES_DIR/env.sh"
   echo "export VIGIL_CACHE_DIR=$(shq "$VIGIL_CACHE_DIR")"
   for svc in "${services[@]}"; do
     if [[ -v "reason[$svc]" ]]; then
-      echo "export VIGIL_TEST_${svc^^}_SKIP_REASON=$(shq "${reason[$svc]:-$svc could not be started here}")"
+      var="${svc^^}"
+      var="${var//[^A-Z0-9_]/_}"
+      echo "export VIGIL_TEST_${var}_SKIP_REASON=$(shq "${reason[$svc]:-$svc could not be started here}")"
     else
       bash "$HERE/$svc.sh" env
     fi
