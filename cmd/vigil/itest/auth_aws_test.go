@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/google/uuid"
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vigilsec/vigil/core/auth/awsauth/awslogin"
@@ -89,7 +90,8 @@ func TestAWSIAMLogin(t *testing.T) {
 	acc := enableAuth(t, c, "aws", "aws")
 	mustWriteAPI(t, c, "auth/aws/config/client", map[string]any{"sts_endpoint": moto})
 	mustWriteAPI(t, c, "auth/aws/config/identity", map[string]any{"iam_alias": "full_arn"})
-	user := "carol-" + strings.ReplaceAll(t.Name(), "/", "-")
+	// moto keeps its state while it runs: names are new on every run.
+	user := "carol-" + uuid.NewString()[:8]
 	userARN := "arn:aws:iam::" + motoAccount + ":user/" + user
 	mustWriteAPI(t, c, "auth/aws/role/people", map[string]any{"auth_type": "iam", "bound_iam_principal_arn": userARN,
 		"token_policies": "app"})
