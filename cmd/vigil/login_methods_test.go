@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/vigilsec/vigil/core/auth/awsauth/mototest"
 	"github.com/vigilsec/vigil/core/auth/jwtauth/oidctest"
 	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/reports/query"
@@ -119,4 +122,36 @@ func TestLoginLDAPAndOIDCOnePerson(t *testing.T) {
 	if logins["ldap"] != 2 || logins["oidc"] != 1 {
 		t.Fatalf("logins found by --actor carol: %v\n%s", logins, out)
 	}
+}
+
+// TestLoginAWSCLI: `vigil login -method=aws` signs GetCallerIdentity with
+// the AWS SDK's credentials (here from the environment: an IAM user made
+// in moto_server) and logs in; a role whose ARN binding excludes the user
+// refuses it.
+func TestLoginAWSCLI(t *testing.T) {
+	moto := testsvc.Env(t, "VIGIL_TEST_MOTO_ENDPOINT")
+	s := mustCLIServer(t)
+	c := s.Client
+	mustOK(t, "auth", "enable", "aws")
+	user := "cli-" + uuid.NewString()[:8]
+	if _, err := c.Logical().Write("auth/aws/config/client", map[string]any{"sts_endpoint": moto, "iam_server_id_header_value": "vigil.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("auth/aws/role/people", map[string]any{"bound_iam_principal_arn": "arn:aws:iam::" + mototest.Account + ":user/" + user, "token_policies": "default"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("auth/aws/role/apps", map[string]any{"bound_iam_principal_arn": "arn:aws:iam::" + mototest.Account + ":role/*"}); err != nil {
+		t.Fatal(err)
+	}
+	creds := mototest.User(t, moto, user)
+	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	out := mustOK(t, "login", "-method=aws", "-format=json", "-no-store", "role=people", "header_value=vigil.test")
+	if !strings.Contains(out, `"canonical_arn": "arn:aws:iam::`+mototest.Account+`:user/`+user+`"`) {
+		t.Fatalf("login output:\n%s", out)
+	}
+	runCLI(t, "login", "-method=aws", "-no-store", "role=apps", "header_value=vigil.test").wantCode(t, 2, "does not belong to the role")
+	runCLI(t, "login", "-method=aws", "-no-store", "role=people").wantCode(t, 2, "X-Vault-AWS-IAM-Server-ID")
 }

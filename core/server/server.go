@@ -94,9 +94,9 @@ type Server struct {
 	listeners      []net.Listener
 	handler        http.Handler
 	maxRequestSize int64
-	stopBG    context.CancelFunc
-	bgDone    sync.WaitGroup
-	closeOnce sync.Once
+	stopBG         context.CancelFunc
+	bgDone         sync.WaitGroup
+	closeOnce      sync.Once
 }
 
 // New builds a server from options; it opens storage but does not listen.

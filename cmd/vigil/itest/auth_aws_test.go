@@ -2,10 +2,6 @@ package itest
 
 import (
 	"context"
-	"encoding/xml"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -14,68 +10,12 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vigilsec/vigil/core/auth/awsauth/awslogin"
+	"github.com/vigilsec/vigil/core/auth/awsauth/mototest"
 	"github.com/vigilsec/vigil/core/server/servertest"
 	"github.com/vigilsec/vigil/core/testsvc"
 )
 
-// motoAccount is moto's default AWS account.
-const motoAccount = "123456789012"
-
-// motoCall posts an AWS Query API call to moto_server (which does not
-// check signatures, but routes by the service named in the signature's
-// scope) and decodes the XML answer into out.
-func motoCall(t *testing.T, endpoint, service string, params url.Values, out any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, endpoint+"/", strings.NewReader(params.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/"+service+
-		"/aws4_request, SignedHeaders=host, Signature=0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("moto %s: %v", params.Get("Action"), err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("moto %s: HTTP %d: %s", params.Get("Action"), resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := xml.Unmarshal(b, out); err != nil {
-			t.Fatalf("moto %s: %v\n%s", params.Get("Action"), err, b)
-		}
-	}
-}
-
-// motoUser creates an IAM user with an access key in moto.
-func motoUser(t *testing.T, endpoint, name string) aws.Credentials {
-	t.Helper()
-	motoCall(t, endpoint, "iam", url.Values{"Action": {"CreateUser"}, "UserName": {name}, "Version": {"2010-05-08"}}, nil)
-	var k struct {
-		ID     string `xml:"CreateAccessKeyResult>AccessKey>AccessKeyId"`
-		Secret string `xml:"CreateAccessKeyResult>AccessKey>SecretAccessKey"`
-	}
-	motoCall(t, endpoint, "iam", url.Values{"Action": {"CreateAccessKey"}, "UserName": {name}, "Version": {"2010-05-08"}}, &k)
-	return aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}
-}
-
-// motoAssumedRole creates an IAM role and returns session credentials for it.
-func motoAssumedRole(t *testing.T, endpoint, role string) aws.Credentials {
-	t.Helper()
-	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}`
-	motoCall(t, endpoint, "iam", url.Values{"Action": {"CreateRole"}, "RoleName": {role}, "Path": {"/apps/"},
-		"AssumeRolePolicyDocument": {trust}, "Version": {"2010-05-08"}}, nil)
-	var c struct {
-		ID      string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
-		Secret  string `xml:"AssumeRoleResult>Credentials>SecretAccessKey"`
-		Session string `xml:"AssumeRoleResult>Credentials>SessionToken"`
-	}
-	motoCall(t, endpoint, "sts", url.Values{"Action": {"AssumeRole"}, "RoleArn": {"arn:aws:iam::" + motoAccount + ":role/apps/" + role},
-		"RoleSessionName": {"i-0abc"}, "Version": {"2011-06-15"}}, &c)
-	return aws.Credentials{AccessKeyID: c.ID, SecretAccessKey: c.Secret, SessionToken: c.Session}
-}
+const motoAccount = mototest.Account
 
 // TestAWSIAMLogin: clients sign sts:GetCallerIdentity with their AWS
 // credentials (awslogin, what `vigil login -method=aws` sends, in Vault's
@@ -98,8 +38,8 @@ func TestAWSIAMLogin(t *testing.T) {
 	mustWriteAPI(t, c, "auth/aws/role/apps", map[string]any{"bound_iam_principal_arn": "arn:aws:iam::" + motoAccount + ":role/app-*",
 		"bound_account_id": motoAccount, "token_policies": "app"})
 	mustWriteAPI(t, c, "auth/aws/role/other-account", map[string]any{"bound_account_id": "999999999999", "token_policies": "app"})
-	carol := motoUser(t, moto, user)
-	app := motoAssumedRole(t, moto, "app-"+strings.ToLower(user))
+	carol := mototest.User(t, moto, user)
+	app := mototest.AssumedRole(t, moto, "app-"+strings.ToLower(user), "i-0abc")
 
 	anon := s.NewClient("")
 	const path = "auth/aws/login"
