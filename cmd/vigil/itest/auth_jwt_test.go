@@ -66,7 +66,7 @@ func TestJWTLoginStaticKeys(t *testing.T) {
 		"claim_mappings": map[string]any{"name": "full_name", "/team/id": "team"},
 		"groups_claim":   "groups", "token_policies": "app", "token_ttl": "1h",
 	})
-	externalGroup(t, c, "icu-clinicians", "icu", "icu", acc)
+	groupID := externalGroup(t, c, "icu-clinicians", "icu", "icu", acc)
 
 	now := time.Now()
 	good := func() map[string]any {
@@ -103,6 +103,23 @@ func TestJWTLoginStaticKeys(t *testing.T) {
 	if err := login(good()); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("group change applies to the next request", func(t *testing.T) {
+		sec, err := anon.Logical().Write("auth/jwt/login", map[string]any{"role": "ci", "jwt": iss.sign(t, good())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := s.NewClient(sec.Auth.ClientToken)
+		if _, err := tok.Logical().Read("secret/data/icu/beds"); err != nil {
+			t.Fatal(err)
+		}
+		mustWriteAPI(t, c, "identity/group/id/"+groupID, map[string]any{"policies": ""})
+		_, err = tok.Logical().Read("secret/data/icu/beds")
+		wantStatus(t, err, 403)
+		mustWriteAPI(t, c, "identity/group/id/"+groupID, map[string]any{"policies": "icu"})
+		if _, err := tok.Logical().Read("secret/data/icu/beds"); err != nil {
+			t.Fatalf("policy given back: %v", err)
+		}
+	})
 
 	const path = "auth/jwt/login"
 	for name, tc := range map[string]struct {
