@@ -103,6 +103,9 @@ func (b *Backend) writeConfig(ctx context.Context, _ *core.Request, d *framework
 	if d.Has("pem_keys") {
 		c.PEMKeys = d.Strings("pem_keys")
 	}
+	if c.UseAnnotationsMD {
+		return nil, core.Invalid("use_annotations_as_alias_metadata is not supported: it needs reading service accounts from the API server")
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
