@@ -139,7 +139,7 @@ func (c *config) validate() error {
 		return core.Invalid("only one of oidc_discovery_url, jwks_url or jwt_validation_pubkeys may be set")
 	case c.OIDCClientID != "" && c.OIDCDiscoveryURL == "":
 		return core.Invalid("oidc_client_id is only used with oidc_discovery_url")
-	case (c.OIDCClientID == "") != (c.OIDCClientSecret == "") && c.OIDCClientSecret != "":
+	case c.OIDCClientSecret != "" && c.OIDCClientID == "":
 		return core.Invalid("oidc_client_secret needs oidc_client_id")
 	}
 	switch c.OIDCResponseMode {
