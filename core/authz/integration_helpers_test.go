@@ -15,7 +15,6 @@ import (
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/server/servertest"
 	"github.com/vigilsec/vigil/core/storage"
@@ -130,8 +129,8 @@ func mustServer(t *testing.T, opts ...authz.Option) *env {
 	build := func(cfg *config.Config) (server.Options, error) {
 		return server.Options{
 			Config:      cfg,
-			Engines:     map[string]router.Factory{"memkv": func() router.Engine { return &memkv{} }},
-			AuthMethods: map[string]router.Factory{},
+			Engines:     map[string]framework.Factory{"memkv": func() framework.Engine { return &memkv{} }},
+			AuthMethods: map[string]framework.Factory{},
 			Subsystems:  []server.Subsystem{tapSubsystem{e.tap}, e.sub},
 		}, nil
 	}

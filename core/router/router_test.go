@@ -24,7 +24,7 @@ func (e *echo) Routes() []framework.Route {
 }
 
 func newRouter() *Router {
-	return New(Config{Storage: storage.NewMemory(), Factories: map[string]Factory{"echo": func() Engine { return &echo{} }}})
+	return New(Config{Storage: storage.NewMemory(), Factories: map[string]framework.Factory{"echo": func() framework.Engine { return &echo{} }}})
 }
 
 func TestMountResolveRoute(t *testing.T) {
@@ -68,11 +68,11 @@ func TestMountResolveRoute(t *testing.T) {
 func TestMountTablePersistsAndTuneValidates(t *testing.T) {
 	ctx := context.Background()
 	st := storage.NewMemory()
-	r := New(Config{Storage: st, Factories: map[string]Factory{"echo": func() Engine { return &echo{} }}, MaxLeaseTTL: 100})
+	r := New(Config{Storage: st, Factories: map[string]framework.Factory{"echo": func() framework.Engine { return &echo{} }}, MaxLeaseTTL: 100})
 	if err := r.Mount(ctx, &MountEntry{Path: "m", Type: "echo", Options: map[string]string{"phi": "true"}}); err != nil {
 		t.Fatal(err)
 	}
-	r2 := New(Config{Storage: st, Factories: map[string]Factory{"echo": func() Engine { return &echo{} }}, MaxLeaseTTL: 100})
+	r2 := New(Config{Storage: st, Factories: map[string]framework.Factory{"echo": func() framework.Engine { return &echo{} }}, MaxLeaseTTL: 100})
 	if err := r2.Load(ctx); err != nil {
 		t.Fatal(err)
 	}

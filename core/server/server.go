@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/httpapi"
 	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/router"
@@ -36,8 +37,8 @@ var Version = "0.1.0"
 type Options struct {
 	Config *config.Config
 	// Engines and AuthMethods are the mountable types (cmd/vigil lists them).
-	Engines     map[string]router.Factory
-	AuthMethods map[string]router.Factory
+	Engines     map[string]framework.Factory
+	AuthMethods map[string]framework.Factory
 	// Dev mode: initialise, unseal and mount secret/ automatically.
 	Dev            bool
 	DevRootTokenID string

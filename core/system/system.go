@@ -114,12 +114,12 @@ func New(d Deps) *Backend {
 // AddPart adds a subsystem's routes (before the backend is mounted).
 func (b *Backend) AddPart(p Part) { b.d.Parts = append(b.d.Parts, p) }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
 func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
 func (b *Backend) Close(context.Context) error                { return nil }
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	var rs []framework.Route
 	rs = append(rs, b.sealRoutes()...)

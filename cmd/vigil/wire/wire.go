@@ -17,8 +17,8 @@ import (
 	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/engine/pki"
 	"github.com/vigilsec/vigil/core/engine/transit"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/lease"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/reports/dashboard"
@@ -26,8 +26,8 @@ import (
 )
 
 // Engines is the explicit list of mountable secrets engines.
-func Engines() map[string]router.Factory {
-	return map[string]router.Factory{
+func Engines() map[string]framework.Factory {
+	return map[string]framework.Factory{
 		"kv":       kv.New,
 		"pki":      pki.New,
 		"database": database.New,
@@ -36,8 +36,8 @@ func Engines() map[string]router.Factory {
 }
 
 // AuthMethods is the explicit list of auth methods.
-func AuthMethods() map[string]router.Factory {
-	return map[string]router.Factory{
+func AuthMethods() map[string]framework.Factory {
+	return map[string]framework.Factory{
 		"userpass": userpass.New,
 		"approle":  approle.New,
 	}
