@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
@@ -38,7 +39,7 @@ var _ StreamSource = (*ship.Subsystem)(nil)
 // Options wire the compliance subsystem to the parts it inspects. Audit and
 // Authz are required; Streams is optional (nil: streams not wired).
 type Options struct {
-	Audit      *audit.Subsystem
+	Audit      *auditsvc.Subsystem
 	Authz      *authz.Subsystem
 	Streams    StreamSource
 	Thresholds Thresholds

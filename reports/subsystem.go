@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
@@ -31,7 +31,7 @@ type Options struct {
 	CatchUp func(ctx context.Context, own string) error
 	// Audit, when set, lets a request ask for a fresh chain verification
 	// (verify=true) before the report is computed.
-	Audit *audit.Subsystem
+	Audit *auditsvc.Subsystem
 	// Now overrides the server's clock.
 	Now func() time.Time
 }

@@ -1,4 +1,4 @@
-package audit
+package auditsvc
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/format/vault"
@@ -57,12 +58,12 @@ type Subsystem struct {
 	now      func() time.Time
 	nodeID   string
 	settings Settings
-	declared []*DeviceConfig
+	declared []*audit.DeviceConfig
 	st       store
 
-	broker  *Broker
+	broker  *audit.Broker
 	watch   *diskwatch.Watcher
-	metrics *Metrics
+	metrics *audit.Metrics
 
 	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify
 	unsealed  atomic.Bool
@@ -80,7 +81,7 @@ var (
 
 // NewSubsystem returns the audit subsystem. In cmd/vigil/wire:
 //
-//	audit.NewSubsystem(audit.Options{})
+//	auditsvc.NewSubsystem(auditsvc.Options{})
 func NewSubsystem(opts Options) *Subsystem {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
@@ -98,7 +99,7 @@ func NewSubsystem(opts Options) *Subsystem {
 func (a *Subsystem) Name() string { return "audit" }
 
 // Broker returns the broker (after Attach).
-func (a *Subsystem) Broker() *Broker { return a.broker }
+func (a *Subsystem) Broker() *audit.Broker { return a.broker }
 
 // Watcher returns the disk watcher (after Attach).
 func (a *Subsystem) Watcher() *diskwatch.Watcher { return a.watch }
@@ -115,7 +116,7 @@ func (a *Subsystem) AddSegmentGuard(g diskwatch.SegmentGuard) {
 
 // DeclaredDevices returns the devices declared in the configuration (after
 // Attach); shippers use it to find segment paths.
-func (a *Subsystem) DeclaredDevices() []*DeviceConfig { return a.declared }
+func (a *Subsystem) DeclaredDevices() []*audit.DeviceConfig { return a.declared }
 
 // Attach validates the audit configuration (unknown keys are errors naming
 // the key and line) and installs the broker, the sys/ routes, the health
@@ -155,8 +156,8 @@ func (a *Subsystem) Attach(s *server.Server) error {
 	b := s.Barrier()
 	a.st = store{s: b, rand: a.opts.Rand, now: a.now}
 	a.watch = diskwatch.New(diskwatch.Config{Statfs: a.opts.Statfs, Now: a.now, Logger: a.log, Guards: a.opts.Guards, Allocate: a.opts.Allocate})
-	a.metrics = NewMetrics(func() []*Device { return a.broker.Devices() }, a.watch.States, a.now)
-	a.broker = NewBroker(BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
+	a.metrics = audit.NewMetrics(func() []*audit.Device { return a.broker.Devices() }, a.watch.States, a.now)
+	a.broker = audit.NewBroker(audit.BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
 		BarrierSealed: b.Sealed})
 	a.broker.SetRequired(len(a.declared) > 0)
 	a.broker.SetSealed(true)
@@ -208,11 +209,11 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	sort.Strings(names)
 	for _, n := range names {
 		ad := api[n]
-		dc, err := ParseDeviceOptions(n, ad.Type, ad.Options, nil)
+		dc, err := audit.ParseDeviceOptions(n, ad.Type, ad.Options, nil)
 		if err != nil {
 			a.log.Error("stored audit device is invalid", "device", n, "error", err)
-			dc = &DeviceConfig{Name: n, Type: ad.Type, Options: ad.Options, WriteTimeout: DefaultWriteTimeout}
-			a.broker.Add(NewDevice(dc, "api", vault.Options{}, nil, err))
+			dc = &audit.DeviceConfig{Name: n, Type: ad.Type, Options: ad.Options, WriteTimeout: audit.DefaultWriteTimeout}
+			a.broker.Add(audit.NewDevice(dc, "api", vault.Options{}, nil, err))
 			continue
 		}
 		dc.Description, dc.Local = ad.Description, ad.Local
@@ -259,7 +260,7 @@ func (a *Subsystem) Sealing(context.Context) {
 // deleted or moved is noticed and a new one started (recorded in the chain).
 func (a *Subsystem) Reload() {
 	for _, d := range a.broker.Devices() {
-		if fs, ok := d.Sink().(*FileSink); ok {
+		if fs, ok := d.Sink().(*audit.FileSink); ok {
 			if err := fs.W.Reopen(); err != nil {
 				a.log.Error("audit device reopen failed", "device", d.Name(), "error", err)
 			}
@@ -268,22 +269,22 @@ func (a *Subsystem) Reload() {
 }
 
 // open opens dc and adds it to the broker (failed when it cannot be opened).
-func (a *Subsystem) open(ctx context.Context, dc *DeviceConfig, source string) *Device {
+func (a *Subsystem) open(ctx context.Context, dc *audit.DeviceConfig, source string) *audit.Device {
 	sink, fopts, err := a.openSink(ctx, dc)
 	if err != nil {
 		a.log.Error("audit device cannot be opened; requests fail closed unless another device records", "device", dc.Name, "error", err)
 	}
-	d := NewDevice(dc, source, fopts, sink, err)
+	d := audit.NewDevice(dc, source, fopts, sink, err)
 	if old := a.broker.Add(d); old != nil {
-		_ = old.close()
+		_ = old.Close()
 	}
-	if dc.Type == TypeFile {
+	if dc.Type == audit.TypeFile {
 		a.watch.Add(a.target(d))
 	}
 	return d
 }
 
-func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault.Options, error) {
+func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit.Sink, vault.Options, error) {
 	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
@@ -291,9 +292,9 @@ func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault
 	}
 	fopts.Salt = salt
 	switch dc.Type {
-	case TypeStdout:
-		return NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
-	case TypeFile:
+	case audit.TypeStdout:
+		return audit.NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
+	case audit.TypeFile:
 		s, err := a.openFile(ctx, dc)
 		if err != nil {
 			return nil, fopts, err // not a typed nil in the interface
@@ -303,7 +304,7 @@ func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault
 	return nil, fopts, fmt.Errorf("unknown device type %q", dc.Type)
 }
 
-func (a *Subsystem) openFile(ctx context.Context, dc *DeviceConfig) (*FileSink, error) {
+func (a *Subsystem) openFile(ctx context.Context, dc *audit.DeviceConfig) (*audit.FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
 		return nil, err
 	}
@@ -321,28 +322,28 @@ func (a *Subsystem) openFile(ctx context.Context, dc *DeviceConfig) (*FileSink, 
 		faults = a.opts.Faults(dc.Name)
 	}
 	name, path, node := dc.Name, dc.Path, a.nodeID
-	return openFileSink(dc, fileEnv{
+	return audit.OpenFileSink(dc, audit.FileEnv{
 		NodeID: a.nodeID, Signer: a.signer, LastCheckpoint: last,
 		CheckpointSink: func(cp chain.Checkpoint) error {
-			cj := ToJSON(cp)
+			cj := audit.ToJSON(cp)
 			cj.Device, cj.Path = name, path
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			return a.st.putCheckpoint(ctx, node, name, cj)
 		},
-		OnSync: a.metrics.onSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
+		OnSync: a.metrics.OnSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
 		WatchInterval: a.opts.WatchInterval,
 	})
 }
 
 // target describes a file device to the disk watcher.
-func (a *Subsystem) target(d *Device) diskwatch.Target {
+func (a *Subsystem) target(d *audit.Device) diskwatch.Target {
 	dc := d.Config
 	return diskwatch.Target{
 		Name: dc.Name, Dir: filepath.Dir(dc.Path), Thresholds: dc.Thresholds, ReserveBytes: dc.ReserveBytes,
 		MaxBackups: dc.MaxBackups, MaxAge: time.Duration(dc.RetainDays) * 24 * time.Hour,
 		Rotate: func() error {
-			if fs, ok := d.Sink().(*FileSink); ok {
+			if fs, ok := d.Sink().(*audit.FileSink); ok {
 				return fs.W.Rotate()
 			}
 			return nil
@@ -405,9 +406,9 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		nd := NewDevice(d.Config, d.Source, fopts, sink, nil)
+		nd := audit.NewDevice(d.Config, d.Source, fopts, sink, nil)
 		a.broker.Add(nd)
-		if nd.Config.Type == TypeFile {
+		if nd.Config.Type == audit.TypeFile {
 			a.watch.Add(a.target(nd))
 		}
 		a.log.Info("audit device opened after earlier failure", "device", d.Name())
@@ -425,13 +426,13 @@ func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, o
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := validName(name); err != nil {
+	if err := audit.ValidName(name); err != nil {
 		return err
 	}
 	if a.broker.Device(name) != nil {
 		return core.Invalid("path already in use: an audit device is enabled at %q", name+"/")
 	}
-	dc, err := ParseDeviceOptions(name, typ, opts, nil)
+	dc, err := audit.ParseDeviceOptions(name, typ, opts, nil)
 	if err != nil {
 		return err
 	}
@@ -458,10 +459,10 @@ func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, o
 		_ = sink.Close()
 		return fmt.Errorf("audit: persist device: %w", err)
 	}
-	d := NewDevice(dc, "api", fopts, sink, nil)
+	d := audit.NewDevice(dc, "api", fopts, sink, nil)
 	a.broker.Add(d)
 	a.broker.SetRequired(true)
-	if dc.Type == TypeFile {
+	if dc.Type == audit.TypeFile {
 		a.watch.Add(a.target(d))
 	}
 	a.log.Info("audit device enabled", "device", name, "type", typ)
@@ -497,7 +498,7 @@ func (a *Subsystem) Disable(ctx context.Context, name string) error {
 	}
 	a.broker.Remove(name)
 	a.watch.Remove(name)
-	if err := d.close(); err != nil {
+	if err := d.Close(); err != nil {
 		a.log.Error("closing disabled audit device", "device", name, "error", err)
 	}
 	err = errors.Join(a.st.deleteSalt(ctx, name), a.st.s.Delete(ctx, checkpointKey(a.nodeID, name)))

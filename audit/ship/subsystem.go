@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/system"
 )
 
-// AuditLog is what streams need from the audit subsystem; *audit.Subsystem
+// AuditLog is what streams need from the audit subsystem; *auditsvc.Subsystem
 // implements it. Broker finds the file device a stream tails (its path and
 // its writer's durable head), AddSegmentGuard keeps unshipped segments
 // from retention, and Watcher reports which stream holds a full disk.
@@ -26,7 +27,7 @@ type AuditLog interface {
 	Watcher() *diskwatch.Watcher
 }
 
-var _ AuditLog = (*audit.Subsystem)(nil)
+var _ AuditLog = (*auditsvc.Subsystem)(nil)
 
 // Options configure the stream subsystem.
 type Options struct {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server"
@@ -20,10 +20,10 @@ func mustAuditCLIServer(t *testing.T, dir string) *servertest.Server {
 	t.Helper()
 	build := func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.Options(cfg)
-		sub := audit.NewSubsystem(audit.Options{Stdout: io.Discard})
+		sub := auditsvc.NewSubsystem(auditsvc.Options{Stdout: io.Discard})
 		replaced := false
 		for i, x := range o.Subsystems {
-			if _, ok := x.(*audit.Subsystem); ok {
+			if _, ok := x.(*auditsvc.Subsystem); ok {
 				o.Subsystems[i], replaced = sub, true
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
@@ -30,7 +31,7 @@ import (
 type queryServer struct {
 	*servertest.Server
 	mu    sync.Mutex
-	audit *audit.Subsystem
+	audit *auditsvc.Subsystem
 	query *querysvc.Subsystem
 	ship  *ship.Subsystem
 }
@@ -41,7 +42,7 @@ func (s *queryServer) Query() *querysvc.Subsystem {
 	return s.query
 }
 
-func (s *queryServer) Audit() *audit.Subsystem {
+func (s *queryServer) Audit() *auditsvc.Subsystem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.audit
@@ -58,12 +59,12 @@ func (s *queryServer) Ship() *ship.Subsystem {
 func (s *queryServer) builder(qo querysvc.Options) servertest.Builder {
 	return func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.OptionsWith(cfg, wire.Tuning{Query: qo})
-		var as *audit.Subsystem
+		var as *auditsvc.Subsystem
 		var qs *querysvc.Subsystem
 		var shs *ship.Subsystem
 		for _, sub := range o.Subsystems {
 			switch x := sub.(type) {
-			case *audit.Subsystem:
+			case *auditsvc.Subsystem:
 				as = x
 			case *querysvc.Subsystem:
 				qs = x

@@ -4,7 +4,7 @@
 package wire
 
 import (
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/kafka"
@@ -49,7 +49,7 @@ type Tuning struct {
 	// Query tunes the audit query subsystem (its Audit field is set here).
 	Query querysvc.Options
 	// Audit tunes the audit subsystem.
-	Audit audit.Options
+	Audit auditsvc.Options
 }
 
 // Subsystems lists the pluggable server parts, in start order.
@@ -59,7 +59,7 @@ func Subsystems(cfg *config.Config) ([]server.Subsystem, error) {
 
 // SubsystemsWith is Subsystems with tuning applied.
 func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Subsystem, error) {
-	auditSub := audit.NewSubsystem(t.Audit)
+	auditSub := auditsvc.NewSubsystem(t.Audit)
 	authzSub := authz.NewSubsystem()
 	shipSub := ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
 		"kafka": kafka.New, "clickhouse": clickhouse.New}})

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	chship "github.com/vigilsec/vigil/audit/ship/clickhouse"
@@ -46,14 +47,14 @@ import (
 )
 
 // AuditLog is what the query needs from the audit subsystem;
-// *audit.Subsystem implements it.
+// *auditsvc.Subsystem implements it.
 type AuditLog interface {
 	Broker() *audit.Broker
 	PublicKey() (ed25519.PublicKey, bool)
 	Watcher() *diskwatch.Watcher
 }
 
-var _ AuditLog = (*audit.Subsystem)(nil)
+var _ AuditLog = (*auditsvc.Subsystem)(nil)
 
 // Options configure the subsystem. Audit is required.
 type Options struct {
@@ -105,7 +106,7 @@ var _ server.Subsystem = (*Subsystem)(nil)
 // it BEFORE the audit subsystem, so that its sys/audit/query route is
 // matched before the audit subsystem's sys/audit/:path:
 //
-//	auditSub := audit.NewSubsystem(audit.Options{})
+//	auditSub := auditsvc.NewSubsystem(auditsvc.Options{})
 //	return []server.Subsystem{
 //		querysvc.NewSubsystem(querysvc.Options{Audit: auditSub}), // before audit: route order
 //		auditSub,
@@ -428,7 +429,7 @@ func (s *Subsystem) hash(ctx context.Context, input string) (string, error) {
 func validNode(n string) bool { return n == "" || chain.ValidNodeID(n) }
 
 // verificationKey is where the audit subsystem keeps its last verification
-// (documented on audit.Subsystem.Verify).
+// (documented on auditsvc.Subsystem.Verify).
 const verificationKey = "sys/audit/verification/"
 
 // lastVerified reads the server's last full verification of a device's
