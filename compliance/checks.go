@@ -7,10 +7,10 @@ import (
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/ship"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
-	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -182,8 +182,8 @@ type Env struct {
 	Disk         []diskwatch.State
 	Verification *audit.Verification
 	Mounts       []router.MountEntry
-	LastSnapshot *system.SnapshotSaveRecord
-	LastRestore  *system.SnapshotTestRecord
+	LastSnapshot *core.SnapshotSaveRecord
+	LastRestore  *core.SnapshotTestRecord
 	Seal         *seal.Config
 	Recovery     *RecoveryProcedure
 }

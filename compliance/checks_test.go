@@ -8,10 +8,10 @@ import (
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/ship"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
-	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -49,8 +49,8 @@ path "*" { capabilities = ["deny"] }`)},
 		Disk:          []diskwatch.State{{Name: "file", Dir: "/var/log/vigil", Level: diskwatch.LevelOK, Usage: diskwatch.Usage{Total: 100, Free: 60, Avail: 60}}},
 		Verification:  &audit.Verification{Time: now.Add(-day), OK: true, NodeID: "node1"},
 		Mounts:        []router.MountEntry{{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}, {Path: "transit/", Type: "transit"}},
-		LastSnapshot:  &system.SnapshotSaveRecord{Time: now.Add(-2 * time.Hour)},
-		LastRestore:   &system.SnapshotTestRecord{Time: now.Add(-10 * day), OK: true},
+		LastSnapshot:  &core.SnapshotSaveRecord{Time: now.Add(-2 * time.Hour)},
+		LastRestore:   &core.SnapshotTestRecord{Time: now.Add(-10 * day), OK: true},
 		Seal:          &seal.Config{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
 		Recovery:      &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
 	}

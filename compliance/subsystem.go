@@ -14,11 +14,9 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/storage"
-	"github.com/vigilsec/vigil/core/system"
 )
 
 // RecoveryProcedureKey is where sys/compliance/recovery-procedure is kept
@@ -147,14 +145,14 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 		env.Verification = &v
 	}
 	env.Mounts = s.srv.Router().Mounts("secret")
-	var save system.SnapshotSaveRecord
-	if ok, err := storage.GetJSON(ctx, b, system.SnapshotSaveKey, &save); err != nil {
+	var save core.SnapshotSaveRecord
+	if ok, err := storage.GetJSON(ctx, b, core.SnapshotSaveKey, &save); err != nil {
 		return nil, err
 	} else if ok {
 		env.LastSnapshot = &save
 	}
-	var test system.SnapshotTestRecord
-	if ok, err := storage.GetJSON(ctx, b, system.SnapshotTestKey, &test); err != nil {
+	var test core.SnapshotTestRecord
+	if ok, err := storage.GetJSON(ctx, b, core.SnapshotTestKey, &test); err != nil {
 		return nil, err
 	} else if ok {
 		env.LastRestore = &test
@@ -353,10 +351,6 @@ func dataOf(v any) (*core.Response, error) {
 	return &core.Response{Data: m}, nil
 }
 
-// ScopeTags are the mount options and KV v2 custom_metadata keys that put
-// a mount or a secret in a report's scope when set to true.
-var ScopeTags = []string{"phi", "regulated"}
-
 // maxTaggedSecrets bounds how many tagged secrets a report scopes to; tag
 // the mount when more of its secrets are regulated.
 const maxTaggedSecrets = 10000
@@ -382,7 +376,7 @@ func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, trun
 		TaggedKeys(ctx context.Context, tags []string, limit int) ([]string, bool, error)
 	}
 	for _, m := range s.srv.Router().Mounts("secret") {
-		if m.Type != "kv" || kv.TrueTag(m.Options, ScopeTags) {
+		if m.Type != "kv" || core.TrueTag(m.Options, core.ScopeTags()) {
 			continue
 		}
 		e, ok := s.srv.Router().EngineAt(m.Path)
@@ -393,7 +387,7 @@ func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, trun
 		if !ok {
 			continue
 		}
-		keys, _, err := tg.TaggedKeys(ctx, ScopeTags, maxTaggedSecrets-len(out)+1)
+		keys, _, err := tg.TaggedKeys(ctx, core.ScopeTags(), maxTaggedSecrets-len(out)+1)
 		if err != nil {
 			return nil, false, fmt.Errorf("compliance: tagged secrets on %s: %w", m.Path, err)
 		}

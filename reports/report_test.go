@@ -17,9 +17,9 @@ import (
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/compliance"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/router"
-	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 	"github.com/vigilsec/vigil/reports/query"
 )
@@ -132,8 +132,8 @@ path "sys/audit/*" { capabilities = ["read", "update", "sudo"] }`)
 			"file": {OK: true, Path: "/var/log/vigil/audit.log", Entries: 240, FirstSeq: 1, LastSeq: 240, CheckpointSeq: 230, CheckpointOK: true, SignaturesChecked: true}}},
 		Mounts: []router.MountEntry{{Path: "phi/", Type: "kv", Options: map[string]string{"version": "2", "phi": "true"}},
 			{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}},
-		LastSnapshot: &system.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
-		LastRestore:  &system.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},
+		LastSnapshot: &core.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
+		LastRestore:  &core.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},
 	}
 }
 

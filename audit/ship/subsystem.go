@@ -13,8 +13,8 @@ import (
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/diskwatch"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/server"
-	"github.com/vigilsec/vigil/core/system"
 )
 
 // AuditLog is what streams need from the audit subsystem; *auditsvc.Subsystem
@@ -216,7 +216,7 @@ func (s *Subsystem) resolver(device string) func() (Log, error) {
 }
 
 // health adds each stream's state to the audit details of sys/health.
-func (s *Subsystem) health(_ context.Context, hi *system.HealthInfo) {
+func (s *Subsystem) health(_ context.Context, hi *core.HealthInfo) {
 	if hi.AuditDetail == nil || len(s.ships) == 0 {
 		return
 	}

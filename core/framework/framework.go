@@ -81,6 +81,12 @@ func (r *Route) Match(path string) (map[string]any, bool) {
 	return caps, true
 }
 
+// Part is a set of routes another package contributes to a built-in
+// mount: policies, audit, leases and reports add their routes to sys/.
+type Part interface {
+	Routes() []Route
+}
+
 // Env is what an engine receives at Setup. It never exposes the router, the
 // root key or the audit broker.
 type Env struct {

@@ -77,8 +77,8 @@ type Server struct {
 	authz       core.Authorizer
 	auditor     core.Auditor
 	postHooks   []core.PostHook
-	parts       []system.Part
-	health      []func(ctx context.Context, hi *system.HealthInfo)
+	parts       []framework.Part
+	health      []func(ctx context.Context, hi *core.HealthInfo)
 	revokers    []func(ctx context.Context, prefix string) error
 	metrics     *prometheus.Registry
 	applyMu     sync.RWMutex
@@ -161,7 +161,7 @@ func New(opts Options) (*Server, error) {
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
-	s.parts = []system.Part{metricsPart{s}}
+	s.parts = []framework.Part{metricsPart{s}}
 	for _, sub := range opts.Subsystems {
 		if err := sub.Attach(s); err != nil {
 			_ = rs.Close()
@@ -248,10 +248,10 @@ func (s *Server) SetAuditor(a core.Auditor) { s.auditor = a }
 func (s *Server) AddPostHook(h core.PostHook) { s.postHooks = append(s.postHooks, h) }
 
 // AddSysPart adds routes to the sys/ mount (only during Attach).
-func (s *Server) AddSysPart(p system.Part) { s.parts = append(s.parts, p) }
+func (s *Server) AddSysPart(p framework.Part) { s.parts = append(s.parts, p) }
 
 // AddHealth adds a contributor to sys/health.
-func (s *Server) AddHealth(f func(ctx context.Context, hi *system.HealthInfo)) {
+func (s *Server) AddHealth(f func(ctx context.Context, hi *core.HealthInfo)) {
 	s.health = append(s.health, f)
 }
 

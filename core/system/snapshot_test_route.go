@@ -16,36 +16,6 @@ import (
 	"github.com/vigilsec/vigil/core/storage"
 )
 
-// Barrier keys of the snapshot records the compliance checks read ("no
-// snapshot taken in 24 h", "no snapshot restore test recorded").
-const (
-	SnapshotSaveKey = "sys/compliance/snapshot/last-save"
-	SnapshotTestKey = "sys/compliance/snapshot/last-test"
-)
-
-// SnapshotSaveRecord is written to SnapshotSaveKey each time a snapshot is
-// taken through sys/storage/raft/snapshot.
-type SnapshotSaveRecord struct {
-	Time  time.Time `json:"time"`
-	Bytes int       `json:"bytes"`
-}
-
-// SnapshotTestRecord is the outcome of the last restore test
-// (sys/storage/raft/snapshot-test), kept at SnapshotTestKey.
-type SnapshotTestRecord struct {
-	Time          time.Time `json:"time"`
-	OK            bool      `json:"ok"`
-	SnapshotBytes int       `json:"snapshot_bytes"`
-	// LiveKeys is the number of storage keys on this node when the
-	// snapshot was taken; RestoredKeys the number in the scratch store.
-	LiveKeys     int    `json:"live_keys"`
-	RestoredKeys int    `json:"restored_keys"`
-	Keyring      bool   `json:"keyring_present"`
-	SealConfig   bool   `json:"seal_config_present"`
-	DurationMS   int64  `json:"duration_ms"`
-	Error        string `json:"error,omitempty"`
-}
-
 // snapshotHost is what the restore test needs from the server beyond Core:
 // *server.Server implements it. It is found by type assertion so that the
 // sys/ mount's Deps stay unchanged.
@@ -68,7 +38,7 @@ func (b *Backend) recordSnapshotSave(ctx context.Context, size int) {
 	if !ok {
 		return
 	}
-	_ = storage.PutJSON(context.WithoutCancel(ctx), h.Barrier(), SnapshotSaveKey, SnapshotSaveRecord{Time: b.d.Now().UTC(), Bytes: size})
+	_ = storage.PutJSON(context.WithoutCancel(ctx), h.Barrier(), core.SnapshotSaveKey, core.SnapshotSaveRecord{Time: b.d.Now().UTC(), Bytes: size})
 }
 
 // snapshotTestRoute is POST sys/storage/raft/snapshot-test (sudo): take a
@@ -87,8 +57,8 @@ func (b *Backend) lastSnapshotTest(ctx context.Context, _ *core.Request, _ *fram
 	if !ok {
 		return nil, core.Invalid("raft storage is not in use")
 	}
-	var rec SnapshotTestRecord
-	found, err := storage.GetJSON(ctx, h.Barrier(), SnapshotTestKey, &rec)
+	var rec core.SnapshotTestRecord
+	found, err := storage.GetJSON(ctx, h.Barrier(), core.SnapshotTestKey, &rec)
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +74,13 @@ func (b *Backend) snapshotTest(ctx context.Context, _ *core.Request, _ *framewor
 		return nil, core.Invalid("raft storage is not in use")
 	}
 	rec := RunSnapshotTest(ctx, b.d.Snapshots, h.Raft(), h.DataDir(), b.d.Now)
-	if err := storage.PutJSON(context.WithoutCancel(ctx), h.Barrier(), SnapshotTestKey, rec); err != nil {
+	if err := storage.PutJSON(context.WithoutCancel(ctx), h.Barrier(), core.SnapshotTestKey, rec); err != nil {
 		return nil, fmt.Errorf("snapshot test: record the result: %w", err)
 	}
 	return &core.Response{Data: snapshotTestData(rec)}, nil
 }
 
-func snapshotTestData(r SnapshotTestRecord) map[string]any {
+func snapshotTestData(r core.SnapshotTestRecord) map[string]any {
 	d := map[string]any{"time": r.Time.UTC().Format(time.RFC3339Nano), "ok": r.OK, "snapshot_bytes": r.SnapshotBytes,
 		"live_keys": r.LiveKeys, "restored_keys": r.RestoredKeys, "keyring_present": r.Keyring,
 		"seal_config_present": r.SealConfig, "duration_ms": r.DurationMS}
@@ -123,13 +93,13 @@ func snapshotTestData(r SnapshotTestRecord) map[string]any {
 // RunSnapshotTest takes a snapshot through snaps, restores it into a
 // scratch raft store under dir (removed afterwards) and compares it with
 // live. It never returns an error: failures are in the record.
-func RunSnapshotTest(ctx context.Context, snaps Snapshotter, live storage.Storage, dir string, now func() time.Time) SnapshotTestRecord {
+func RunSnapshotTest(ctx context.Context, snaps Snapshotter, live storage.Storage, dir string, now func() time.Time) core.SnapshotTestRecord {
 	if now == nil {
 		now = time.Now
 	}
 	start := now()
-	rec := SnapshotTestRecord{Time: start.UTC()}
-	fail := func(format string, args ...any) SnapshotTestRecord {
+	rec := core.SnapshotTestRecord{Time: start.UTC()}
+	fail := func(format string, args ...any) core.SnapshotTestRecord {
 		rec.OK, rec.Error = false, fmt.Sprintf(format, args...)
 		rec.DurationMS = now().Sub(start).Milliseconds()
 		return rec

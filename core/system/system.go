@@ -13,11 +13,6 @@ import (
 	"github.com/vigilsec/vigil/core/router"
 )
 
-// Part contributes routes to the sys/ mount.
-type Part interface {
-	Routes() []framework.Route
-}
-
 // SealStatus is Vault's sys/seal-status body.
 type SealStatus struct {
 	Type         string `json:"type"`
@@ -50,23 +45,13 @@ type Core interface {
 	Seal(ctx context.Context) error
 	SealStatus(ctx context.Context) (*SealStatus, error)
 	// Health returns extra health facts (audit status) to merge into sys/health.
-	Health(ctx context.Context) HealthInfo
+	Health(ctx context.Context) core.HealthInfo
 	Leader(ctx context.Context) LeaderInfo
 	// Rotate adds a barrier key term; KeyStatus describes the active one.
 	Rotate(ctx context.Context) error
 	KeyStatus(ctx context.Context) (term uint32, installed time.Time, err error)
 	// RevokePrefix revokes every lease under a path prefix (used on unmount).
 	RevokePrefix(ctx context.Context, prefix string) error
-}
-
-// HealthInfo is extra state reported by sys/health.
-type HealthInfo struct {
-	Standby     bool
-	ClusterName string
-	ClusterID   string
-	// Audit describes audit pipeline health ("ok", "degraded", "critical").
-	AuditStatus string
-	AuditDetail map[string]any
 }
 
 // LeaderInfo is the sys/leader body.
@@ -95,7 +80,7 @@ type Deps struct {
 	Version   string
 	Now       func() time.Time
 	// Parts are other subsystems' sys/ routes.
-	Parts []Part
+	Parts []framework.Part
 }
 
 // Backend is the sys/ mount engine.
@@ -112,7 +97,7 @@ func New(d Deps) *Backend {
 }
 
 // AddPart adds a subsystem's routes (before the backend is mounted).
-func (b *Backend) AddPart(p Part) { b.d.Parts = append(b.d.Parts, p) }
+func (b *Backend) AddPart(p framework.Part) { b.d.Parts = append(b.d.Parts, p) }
 
 var _ framework.Engine = (*Backend)(nil)
 
