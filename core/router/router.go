@@ -268,7 +268,11 @@ type Resolved struct {
 	engine    framework.Engine
 }
 
-// Resolve finds the mount and route for path. It returns a CodeNotFound
+// Resolve finds the mount and route for path: the mount with the longest
+// matching prefix, and among its routes that match, the most specific one
+// (framework.Route.MatchSpecific), the first declared on a tie. Route
+// precedence thus never depends on the order in which subsystems
+// contribute sys/ routes. It returns a CodeNotFound
 // error naming the path when no mount matches, and a Resolved with a nil
 // Route when the mount matches but no route does.
 func (r *Router) Resolve(path string) (*Resolved, error) {
@@ -279,11 +283,13 @@ func (r *Router) Resolve(path string) (*Resolved, error) {
 		return nil, core.Errorf(core.CodeNotFound, "no handler for route %q. route entry not found.", path)
 	}
 	res := &Resolved{Mount: m.entry.Info(), MountPath: rel, engine: m.engine}
+	best := -1
 	for i := range m.routes {
-		if caps, ok := m.routes[i].Match(rel); ok {
-			res.Route = &m.routes[i]
-			res.Captures = caps
-			break
+		if caps, spec, ok := m.routes[i].MatchSpecific(rel); ok && spec > best {
+			res.Route, res.Captures, best = &m.routes[i], caps, spec
+			if spec == len(rel) { // nothing captured: none can be more specific
+				break
+			}
 		}
 	}
 	return res, nil
