@@ -9,7 +9,6 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -181,7 +180,7 @@ type Env struct {
 	StreamsKnown bool
 	Disk         []diskwatch.State
 	Verification *audit.Verification
-	Mounts       []router.MountEntry
+	Mounts       []core.MountInfo
 	LastSnapshot *core.SnapshotSaveRecord
 	LastRestore  *core.SnapshotTestRecord
 	Seal         *seal.Config

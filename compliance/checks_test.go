@@ -10,7 +10,6 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -48,7 +47,7 @@ path "*" { capabilities = ["deny"] }`)},
 		StreamsKnown:  true,
 		Disk:          []diskwatch.State{{Name: "file", Dir: "/var/log/vigil", Level: diskwatch.LevelOK, Usage: diskwatch.Usage{Total: 100, Free: 60, Avail: 60}}},
 		Verification:  &audit.Verification{Time: now.Add(-day), OK: true, NodeID: "node1"},
-		Mounts:        []router.MountEntry{{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}, {Path: "transit/", Type: "transit"}},
+		Mounts:        []core.MountInfo{{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}, {Path: "transit/", Type: "transit"}},
 		LastSnapshot:  &core.SnapshotSaveRecord{Time: now.Add(-2 * time.Hour)},
 		LastRestore:   &core.SnapshotTestRecord{Time: now.Add(-10 * day), OK: true},
 		Seal:          &seal.Config{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
@@ -118,7 +117,7 @@ func TestEachCheckFails(t *testing.T) {
 			e.Verification.Devices = map[string]audit.DeviceVerification{"file": {Failure: "hash mismatch at seq 7"}}
 		}},
 		{CheckKVv1, Low, "mount kv1/", func(t *testing.T, e *Env) {
-			e.Mounts = append(e.Mounts, router.MountEntry{Path: "kv1/", Type: "kv", Options: map[string]string{"version": "1"}})
+			e.Mounts = append(e.Mounts, core.MountInfo{Path: "kv1/", Type: "kv", Options: map[string]string{"version": "1"}})
 		}},
 		{CheckSnapshot, High, "raft", func(t *testing.T, e *Env) { e.LastSnapshot = nil }},
 		{CheckSnapshot, High, "raft", func(t *testing.T, e *Env) { e.LastSnapshot.Time = now.Add(-25 * time.Hour) }},

@@ -19,7 +19,6 @@ import (
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/token"
 	"github.com/vigilsec/vigil/reports/query"
 )
@@ -130,7 +129,7 @@ path "sys/audit/*" { capabilities = ["read", "update", "sudo"] }`)
 		Streams: []ship.Status{{Name: "ch", Type: "clickhouse", State: ship.StateShipping, LagEntries: 3, LagSeconds: 1, Cursor: ship.CursorStatus{Seq: 120}}},
 		Verification: &audit.Verification{Time: tGen.Add(-2 * time.Hour), OK: true, NodeID: "node1", Devices: map[string]audit.DeviceVerification{
 			"file": {OK: true, Path: "/var/log/vigil/audit.log", Entries: 240, FirstSeq: 1, LastSeq: 240, CheckpointSeq: 230, CheckpointOK: true, SignaturesChecked: true}}},
-		Mounts: []router.MountEntry{{Path: "phi/", Type: "kv", Options: map[string]string{"version": "2", "phi": "true"}},
+		Mounts: []core.MountInfo{{Path: "phi/", Type: "kv", Options: map[string]string{"version": "2", "phi": "true"}},
 			{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}},
 		LastSnapshot: &core.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
 		LastRestore:  &core.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,12 +15,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/format/vault"
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
 )
 
 // Options tune the audit subsystem. The zero value is production's.
@@ -49,9 +54,27 @@ type Options struct {
 	WatchInterval time.Duration
 }
 
-// Subsystem plugs the audit broker into a server (server.Subsystem,
-// server.Reloader). Build it with NewSubsystem and add it to
-// server.Options.Subsystems.
+// Host is what the audit subsystem uses of the server: its configuration
+// blocks, encrypted storage for salts, the checkpoint key and records, and
+// the registration of the broker, routes, health, header and metrics.
+type Host interface {
+	Logger() *slog.Logger
+	Now() time.Time
+	NodeID() string
+	Config() *config.Config
+	Storage() storage.Storage
+	Sealed() bool
+	Metrics() prometheus.Registerer
+	SetAuditor(core.Auditor)
+	AddSysPart(framework.Part)
+	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
+	AddResponseHeaders(f func(http.Header))
+}
+
+// Subsystem plugs the audit broker into a server. Build it with
+// NewSubsystem; the wiring (cmd/vigil/wire) provisions it first among the
+// subsystems, so its devices open before the others start and close after
+// they stop. Reload reopens the files on SIGHUP.
 type Subsystem struct {
 	opts     Options
 	log      *slog.Logger
@@ -74,11 +97,6 @@ type Subsystem struct {
 	diskLevel atomic.Int32
 }
 
-var (
-	_ server.Subsystem = (*Subsystem)(nil)
-	_ server.Reloader  = (*Subsystem)(nil)
-)
-
 // NewSubsystem returns the audit subsystem. In cmd/vigil/wire:
 //
 //	auditsvc.NewSubsystem(auditsvc.Options{})
@@ -95,17 +113,17 @@ func NewSubsystem(opts Options) *Subsystem {
 	return &Subsystem{opts: opts}
 }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (a *Subsystem) Name() string { return "audit" }
 
-// Broker returns the broker (after Attach).
+// Broker returns the broker (after Provision).
 func (a *Subsystem) Broker() *audit.Broker { return a.broker }
 
-// Watcher returns the disk watcher (after Attach).
+// Watcher returns the disk watcher (after Provision).
 func (a *Subsystem) Watcher() *diskwatch.Watcher { return a.watch }
 
 // AddSegmentGuard registers a streaming shipper's guard: retention never
-// deletes a segment a guard reports busy. Call it before or after Attach.
+// deletes a segment a guard reports busy. Call it before or after Provision.
 func (a *Subsystem) AddSegmentGuard(g diskwatch.SegmentGuard) {
 	if a.watch != nil {
 		a.watch.AddGuard(g)
@@ -115,13 +133,13 @@ func (a *Subsystem) AddSegmentGuard(g diskwatch.SegmentGuard) {
 }
 
 // DeclaredDevices returns the devices declared in the configuration (after
-// Attach); shippers use it to find segment paths.
+// Provision); shippers use it to find segment paths.
 func (a *Subsystem) DeclaredDevices() []*audit.DeviceConfig { return a.declared }
 
-// Attach validates the audit configuration (unknown keys are errors naming
+// Provision validates the audit configuration (unknown keys are errors naming
 // the key and line) and installs the broker, the sys/ routes, the health
 // contribution, the X-Vigil-Audit-Status header and the metrics.
-func (a *Subsystem) Attach(s *server.Server) error {
+func (a *Subsystem) Provision(s Host) error {
 	a.log = s.Logger().With("component", "audit")
 	a.now = a.opts.Now
 	if a.now == nil {
@@ -153,12 +171,11 @@ func (a *Subsystem) Attach(s *server.Server) error {
 		seenName[dc.Name], seenPath[dc.Path] = true, dc.Name
 		a.declared = append(a.declared, dc)
 	}
-	b := s.Barrier()
-	a.st = store{s: b, rand: a.opts.Rand, now: a.now}
+	a.st = store{s: s.Storage(), rand: a.opts.Rand, now: a.now}
 	a.watch = diskwatch.New(diskwatch.Config{Statfs: a.opts.Statfs, Now: a.now, Logger: a.log, Guards: a.opts.Guards, Allocate: a.opts.Allocate})
 	a.metrics = audit.NewMetrics(func() []*audit.Device { return a.broker.Devices() }, a.watch.States, a.now)
 	a.broker = audit.NewBroker(audit.BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
-		BarrierSealed: b.Sealed})
+		BarrierSealed: s.Sealed})
 	a.broker.SetRequired(len(a.declared) > 0)
 	a.broker.SetSealed(true)
 	if err := s.Metrics().Register(a.metrics); err != nil {

@@ -2,6 +2,7 @@ package auditsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -58,4 +59,13 @@ func (a *Subsystem) Verify(ctx context.Context) (*audit.Verification, error) {
 		return v, fmt.Errorf("audit: store verification result: %w", err)
 	}
 	return v, nil
+}
+
+// LastVerification returns this node's last stored verification (nil when
+// none was run). Compliance checks and the audit query read it.
+func (a *Subsystem) LastVerification(ctx context.Context) (*audit.Verification, error) {
+	if a.st.s == nil {
+		return nil, errors.New("audit: not provisioned")
+	}
+	return a.st.verification(ctx, a.nodeID)
 }

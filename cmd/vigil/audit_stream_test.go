@@ -37,22 +37,22 @@ func mustStreamCLIServer(t *testing.T, dir string, streams ...config.Block) (*se
 		as := auditsvc.NewSubsystem(auditsvc.Options{Stdout: io.Discard})
 		sub = ship.NewSubsystem(ship.Options{Audit: as, Sinks: map[string]ship.Factory{"kafka": kafka.New, "clickhouse": clickhouse.New},
 			Poll: 2 * time.Millisecond, MinBackoff: 50 * time.Millisecond})
-		var subs []server.Subsystem
+		var subs []server.Plug
 		haveAudit, haveShip := false, false
 		for _, x := range o.Subsystems {
-			switch x.(type) {
+			switch x.Subsystem.(type) {
 			case *auditsvc.Subsystem:
-				x, haveAudit = as, true
+				x, haveAudit = wire.Plug(as), true
 			case *ship.Subsystem:
-				x, haveShip = sub, true
+				x, haveShip = wire.Plug(sub), true
 			}
 			subs = append(subs, x)
 		}
 		if !haveAudit {
-			subs = append(subs, as)
+			subs = append(subs, wire.Plug(as))
 		}
 		if !haveShip {
-			subs = append(subs, sub)
+			subs = append(subs, wire.Plug(sub))
 		}
 		o.Subsystems = subs
 		return o, err

@@ -23,12 +23,12 @@ func mustAuditCLIServer(t *testing.T, dir string) *servertest.Server {
 		sub := auditsvc.NewSubsystem(auditsvc.Options{Stdout: io.Discard})
 		replaced := false
 		for i, x := range o.Subsystems {
-			if _, ok := x.(*auditsvc.Subsystem); ok {
-				o.Subsystems[i], replaced = sub, true
+			if _, ok := x.Subsystem.(*auditsvc.Subsystem); ok {
+				o.Subsystems[i], replaced = wire.Plug(sub), true
 			}
 		}
 		if !replaced {
-			o.Subsystems = append([]server.Subsystem{sub}, o.Subsystems...)
+			o.Subsystems = append([]server.Plug{wire.Plug(sub)}, o.Subsystems...)
 		}
 		return o, err
 	}

@@ -44,20 +44,11 @@ type Options struct {
 	DevRootTokenID string
 	Logger         *slog.Logger
 	Now            func() time.Time
-	// Subsystems plug in audit, authorization, leases and more (see Subsystem).
-	Subsystems []Subsystem
+	// Subsystems plug in audit, authorization, leases and more (see Plug),
+	// in start order.
+	Subsystems []Plug
 	// UI, when set, is served under /ui/ (config "ui = true").
 	UI http.Handler
-}
-
-// Subsystem is a pluggable part of the server (audit broker, authorization,
-// lease manager). Attach is called once the core pieces exist; Unsealed and
-// Sealing bracket each unsealed period.
-type Subsystem interface {
-	Name() string
-	Attach(s *Server) error
-	Unsealed(ctx context.Context) error
-	Sealing(ctx context.Context)
 }
 
 // Server is one Vigil node.
@@ -162,13 +153,22 @@ func New(opts Options) (*Server, error) {
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
 	s.parts = []framework.Part{metricsPart{s}}
+	host := &Host{s}
 	for _, sub := range opts.Subsystems {
-		if err := sub.Attach(s); err != nil {
+		if sub.Subsystem == nil || sub.Provision == nil {
 			_ = rs.Close()
-			return nil, fmt.Errorf("server: attach %s: %w", sub.Name(), err)
+			return nil, errors.New("server: a subsystem plug needs a subsystem and its Provision")
+		}
+		if err := sub.Provision(host); err != nil {
+			_ = rs.Close()
+			return nil, fmt.Errorf("server: provision %s: %w", sub.Name(), err)
 		}
 	}
-	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts})
+	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
+		Records: barrierStorage{s.barrier},
+		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
+			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
+		}})
 	bg := context.Background()
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging"}, s.sys, "sys/"); err != nil {
 		return nil, err
@@ -205,29 +205,13 @@ func (s *Server) Dispatcher() *core.Dispatcher { return s.dispatcher }
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Router, Tokens, Barrier, Raft, Config and Logger give subsystems access to
-// the core pieces at Attach time.
-func (s *Server) Router() *router.Router    { return s.router }
-func (s *Server) Tokens() *token.Store      { return s.tokens }
-func (s *Server) Barrier() *barrier.Barrier { return s.barrier }
-func (s *Server) Raft() *raftstore.Store    { return s.raft }
-func (s *Server) SealManager() *seal.Seal   { return s.seal }
-func (s *Server) Config() *config.Config    { return s.cfg }
-func (s *Server) Logger() *slog.Logger      { return s.log }
-func (s *Server) Now() time.Time            { return s.now() }
-func (s *Server) NodeID() string            { return s.cfg.Storage.NodeID }
-func (s *Server) DataDir() string           { return s.cfg.Storage.Path }
-func (s *Server) Dev() bool                 { return s.opts.Dev }
-
-// AddApplyHook registers a function called (on raft's goroutine: it must not
-// block or write) with the storage keys changed by each applied batch on this
-// node, or nil after a snapshot restore. Caches use it to stay coherent
-// across cluster nodes.
-func (s *Server) AddApplyHook(f func(keys []string)) {
-	s.applyMu.Lock()
-	s.applyHooks = append(s.applyHooks, f)
-	s.applyMu.Unlock()
-}
+// Config, Logger, Now, NodeID, DataDir and Dev describe the server.
+func (s *Server) Config() *config.Config { return s.cfg }
+func (s *Server) Logger() *slog.Logger   { return s.log }
+func (s *Server) Now() time.Time         { return s.now() }
+func (s *Server) NodeID() string         { return s.cfg.Storage.NodeID }
+func (s *Server) DataDir() string        { return s.cfg.Storage.Path }
+func (s *Server) Dev() bool              { return s.opts.Dev }
 
 func (s *Server) onApply(keys []string) {
 	s.applyMu.RLock()
@@ -236,28 +220,6 @@ func (s *Server) onApply(keys []string) {
 	for _, h := range hooks {
 		h(keys)
 	}
-}
-
-// SetAuthorizer replaces the authorizer (default: root token only).
-func (s *Server) SetAuthorizer(a core.Authorizer) { s.authz = a }
-
-// SetAuditor replaces the auditor (default: records nothing).
-func (s *Server) SetAuditor(a core.Auditor) { s.auditor = a }
-
-// AddPostHook adds a hook run after successful handlers (e.g. lease registration).
-func (s *Server) AddPostHook(h core.PostHook) { s.postHooks = append(s.postHooks, h) }
-
-// AddSysPart adds routes to the sys/ mount (only during Attach).
-func (s *Server) AddSysPart(p framework.Part) { s.parts = append(s.parts, p) }
-
-// AddHealth adds a contributor to sys/health.
-func (s *Server) AddHealth(f func(ctx context.Context, hi *core.HealthInfo)) {
-	s.health = append(s.health, f)
-}
-
-// AddPrefixRevoker registers a function revoking leases under a path prefix.
-func (s *Server) AddPrefixRevoker(f func(ctx context.Context, prefix string) error) {
-	s.revokers = append(s.revokers, f)
 }
 
 func (s *Server) authorize(ctx context.Context, req *core.Request) (*core.Decision, error) {
@@ -363,7 +325,7 @@ type Reloader interface{ Reload() }
 // Reload handles SIGHUP: subsystems reopen their files.
 func (s *Server) Reload() {
 	for _, sub := range s.opts.Subsystems {
-		if r, ok := sub.(Reloader); ok {
+		if r, ok := sub.Subsystem.(Reloader); ok {
 			r.Reload()
 		}
 	}

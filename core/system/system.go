@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/router"
+	"github.com/vigilsec/vigil/core/storage"
 )
 
 // SealStatus is Vault's sys/seal-status body.
@@ -77,8 +78,16 @@ type Deps struct {
 	Core      Core
 	Router    *router.Router
 	Snapshots Snapshotter
-	Version   string
-	Now       func() time.Time
+	// Records is the encrypted storage where the snapshot records the
+	// compliance checks read are kept (core.SnapshotSaveKey,
+	// core.SnapshotTestKey). nil: none are kept.
+	Records storage.Storage
+	// SnapshotTest takes a snapshot, restores it into a scratch store and
+	// checks it (sys/storage/raft/snapshot-test). nil: raft storage is not
+	// in use.
+	SnapshotTest func(ctx context.Context) core.SnapshotTestRecord
+	Version      string
+	Now          func() time.Time
 	// Parts are other subsystems' sys/ routes.
 	Parts []framework.Part
 }

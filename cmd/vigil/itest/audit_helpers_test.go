@@ -154,12 +154,12 @@ func fileContains(t testing.TB, dir, needle string) []string {
 // withAudit puts sub in subs: in place of an audit subsystem the wiring
 // already has (one audit subsystem per server), else at the front so it
 // opens its devices before, and closes them after, the other subsystems.
-func withAudit(subs []server.Subsystem, sub *auditsvc.Subsystem) []server.Subsystem {
+func withAudit(subs []server.Plug, sub *auditsvc.Subsystem) []server.Plug {
 	for i, x := range subs {
-		if _, ok := x.(*auditsvc.Subsystem); ok {
-			subs[i] = sub
+		if _, ok := x.Subsystem.(*auditsvc.Subsystem); ok {
+			subs[i] = wire.Plug(sub)
 			return subs
 		}
 	}
-	return append([]server.Subsystem{sub}, subs...)
+	return append([]server.Plug{wire.Plug(sub)}, subs...)
 }

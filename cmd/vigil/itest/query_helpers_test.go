@@ -63,7 +63,7 @@ func (s *queryServer) builder(qo querysvc.Options) servertest.Builder {
 		var qs *querysvc.Subsystem
 		var shs *ship.Subsystem
 		for _, sub := range o.Subsystems {
-			switch x := sub.(type) {
+			switch x := sub.Subsystem.(type) {
 			case *auditsvc.Subsystem:
 				as = x
 			case *querysvc.Subsystem:

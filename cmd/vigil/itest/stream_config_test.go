@@ -68,7 +68,7 @@ audit_stream "clickhouse" "s" { addr = ["c:9000"] }`, `audit_stream "s" declared
 			var as *auditsvc.Subsystem
 			hasShip := false
 			for _, sub := range o.Subsystems {
-				switch x := sub.(type) {
+				switch x := sub.Subsystem.(type) {
 				case *auditsvc.Subsystem:
 					as = x
 				case *ship.Subsystem:
@@ -77,10 +77,10 @@ audit_stream "clickhouse" "s" { addr = ["c:9000"] }`, `audit_stream "s" declared
 			}
 			if as == nil {
 				as = auditsvc.NewSubsystem(auditsvc.Options{Stdout: io.Discard})
-				o.Subsystems = append(o.Subsystems, as)
+				o.Subsystems = append(o.Subsystems, wire.Plug(as))
 			}
 			if !hasShip {
-				o.Subsystems = append(o.Subsystems, ship.NewSubsystem(ship.Options{Audit: as, Sinks: streamSinks()}))
+				o.Subsystems = append(o.Subsystems, wire.Plug(ship.NewSubsystem(ship.Options{Audit: as, Sinks: streamSinks()})))
 			}
 			o.Logger = slog.New(slog.DiscardHandler)
 			srv, err := server.New(o)

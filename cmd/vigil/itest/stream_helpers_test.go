@@ -68,15 +68,15 @@ func mustStreamServer(t testing.TB, dir string, deviceOpts map[string]string, st
 		replaced := false
 		var shs *ship.Subsystem
 		for i, sub := range o.Subsystems {
-			switch x := sub.(type) {
+			switch x := sub.Subsystem.(type) {
 			case *auditsvc.Subsystem:
-				o.Subsystems[i], replaced = as, true
+				o.Subsystems[i], replaced = wire.Plug(as), true
 			case *ship.Subsystem:
 				shs = x
 			}
 		}
 		if !replaced {
-			o.Subsystems = append(o.Subsystems, as)
+			o.Subsystems = append(o.Subsystems, wire.Plug(as))
 		}
 		so.Audit = as
 		if so.Sinks == nil {
@@ -93,19 +93,19 @@ func mustStreamServer(t testing.TB, dir string, deviceOpts map[string]string, st
 		// default 50 ms Rego deadline would fail requests closed (403) for
 		// reasons that have nothing to do with streaming.
 		for i, sub := range o.Subsystems {
-			if _, ok := sub.(*authz.Subsystem); ok {
-				o.Subsystems[i] = authz.NewSubsystem(authz.WithEvalTimeout(10 * time.Second))
+			if _, ok := sub.Subsystem.(*authz.Subsystem); ok {
+				o.Subsystems[i] = wire.Plug(authz.NewSubsystem(authz.WithEvalTimeout(10 * time.Second)))
 			}
 		}
 		nshs := ship.NewSubsystem(so)
 		if shs != nil { // wire lists it: put ours (on our audit subsystem) in its place
 			for i, sub := range o.Subsystems {
-				if sub == shs {
-					o.Subsystems[i] = nshs
+				if sub.Subsystem == shs {
+					o.Subsystems[i] = wire.Plug(nshs)
 				}
 			}
 		} else {
-			o.Subsystems = append(o.Subsystems, nshs)
+			o.Subsystems = append(o.Subsystems, wire.Plug(nshs))
 		}
 		ss.mu.Lock()
 		ss.audit, ss.ship = as, nshs
