@@ -9,7 +9,6 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/seal"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -183,7 +182,7 @@ type Env struct {
 	Mounts       []core.MountInfo
 	LastSnapshot *core.SnapshotSaveRecord
 	LastRestore  *core.SnapshotTestRecord
-	Seal         *seal.Config
+	Seal         *core.SealShares
 	Recovery     *RecoveryProcedure
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/seal"
 	"github.com/vigilsec/vigil/core/storage"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -50,7 +49,7 @@ type Host interface {
 	Tokens(ctx context.Context) ([]*token.Entry, error)
 	Mounts(class string) []core.MountInfo
 	EngineAt(path string) (framework.Engine, bool)
-	SealConfig(ctx context.Context) (seal.Config, error)
+	SealShares(ctx context.Context) (core.SealShares, error)
 	AddSysPart(framework.Part)
 }
 
@@ -174,7 +173,7 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 	} else if ok {
 		env.LastRestore = &test
 	}
-	if cfg, err := s.host.SealConfig(ctx); err == nil && cfg.SecretShares > 0 {
+	if cfg, err := s.host.SealShares(ctx); err == nil && cfg.SecretShares > 0 {
 		env.Seal = &cfg
 	}
 	rp, err := s.RecoveryProcedure(ctx)

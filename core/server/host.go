@@ -13,7 +13,6 @@ import (
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/seal"
 	"github.com/vigilsec/vigil/core/storage"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -83,8 +82,15 @@ func (h *Host) Storage() storage.Storage { return barrierStorage{h.s.barrier} }
 // Sealed reports whether the barrier is sealed.
 func (h *Host) Sealed() bool { return h.s.barrier.Sealed() }
 
-// SealConfig returns the seal configuration (shares, threshold).
-func (h *Host) SealConfig(ctx context.Context) (seal.Config, error) { return h.s.seal.Config(ctx) }
+// SealShares returns how the unseal key is split (shares, threshold, key
+// holders). It fails when the server is not initialised.
+func (h *Host) SealShares(ctx context.Context) (core.SealShares, error) {
+	c, err := h.s.seal.Config(ctx)
+	if err != nil {
+		return core.SealShares{}, err
+	}
+	return core.SealShares{Type: c.Type, SecretShares: c.SecretShares, SecretThreshold: c.SecretThreshold, KeyHolders: c.KeyHolders}, nil
+}
 
 // barrierStorage exposes the barrier's storage operations only, so that
 // what a subsystem receives cannot be converted back into the barrier.
