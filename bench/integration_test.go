@@ -92,7 +92,7 @@ func TestHarnessAgainstVigil(t *testing.T) {
 	if pg == "" && requireServices {
 		t.Fatal("VIGIL_REQUIRE_SERVICES=1 but VIGIL_TEST_PG_URL is unset: db-creds cannot run")
 	}
-	scenarios := slices.Clone(bench.ScenarioOrder)
+	scenarios := slices.Clone(bench.ScenarioOrder())
 	if pg == "" {
 		scenarios = slices.DeleteFunc(scenarios, func(s string) bool { return s == "db-creds" })
 	}
@@ -129,7 +129,7 @@ func TestHarnessAgainstVigil(t *testing.T) {
 	}
 	byTag := taggedEntries(t, logPath)
 
-	for _, name := range bench.ScenarioOrder {
+	for _, name := range bench.ScenarioOrder() {
 		t.Run(name, func(t *testing.T) {
 			if name == "db-creds" && pg == "" {
 				t.Skip("db-creds needs PostgreSQL: VIGIL_TEST_PG_URL is unset (make test sets it)")

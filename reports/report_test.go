@@ -344,12 +344,12 @@ func TestCSVIsRFC4180(t *testing.T) {
 		t.Fatal("records must end in CRLF")
 	}
 	cr := csv.NewReader(strings.NewReader(raw))
-	cr.FieldsPerRecord = len(CSVHeader) // same field count on every record
+	cr.FieldsPerRecord = len(csvHeader) // same field count on every record
 	rows, err := cr.ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(rows[0], ",") != strings.Join(CSVHeader, ",") {
+	if strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") {
 		t.Fatalf("header %v", rows[0])
 	}
 	found := false
@@ -462,7 +462,7 @@ func TestParamsValidation(t *testing.T) {
 		t.Fatalf("empty scope not explained: %+v", r.Scope)
 	}
 	var buf bytes.Buffer
-	for _, f := range Formats {
+	for _, f := range formatNames {
 		buf.Reset()
 		if err := Render(&buf, r, f); err != nil || buf.Len() == 0 {
 			t.Fatalf("%s on an empty log: %v", f, err)

@@ -204,7 +204,7 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 		format = FormatJSON
 	}
 	if ContentType(format) == "application/json" && format != FormatJSON {
-		return nil, core.Invalid("unknown format %q (want %s)", format, strings.Join(Formats, ", "))
+		return nil, core.Invalid("unknown format %q (want %s)", format, strings.Join(formatNames, ", "))
 	}
 	p, err := ParamsFrom(d.String("kind"), d.String, r.s.now())
 	p.GeneratedAt = r.s.now()

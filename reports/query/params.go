@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// Params are the names of the query parameters of GET sys/audit/query
+// paramNames are the names of the query parameters of GET sys/audit/query
 // (and of the CLI's flags without their dashes).
-var Params = []string{"since", "until", "actor", "path", "operation", "allowed", "mount", "node_id", "flag", "limit", "after", "format"}
+var paramNames = []string{"since", "until", "actor", "path", "operation", "allowed", "mount", "node_id", "flag", "limit", "after", "format"}
 
 // FilterFromParams builds a Filter from string parameters (get returns ""
 // for an absent one): since/until as ParseTime reads them, relative to
