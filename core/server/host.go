@@ -153,23 +153,43 @@ func (h *Host) ResolvePath(path string) (*core.MountInfo, bool, error) {
 
 // --- tokens ---
 
-// PrincipalByToken returns the principal of a token (nil when unknown).
+// PrincipalByToken returns the principal of a token as the dispatcher
+// would see it, identity policies and entity included (nil when unknown).
 func (h *Host) PrincipalByToken(ctx context.Context, raw string) (*core.Principal, error) {
 	e, err := h.s.tokens.Lookup(ctx, raw)
 	if err != nil || e == nil {
 		return nil, err
 	}
-	return h.s.tokens.Principal(raw, e), nil
+	return h.withIdentity(h.s.tokens.Principal(raw, e))
 }
 
 // PrincipalByAccessor returns the principal of the token with accessor acc
-// (nil when unknown).
+// as the dispatcher would see it (nil when unknown).
 func (h *Host) PrincipalByAccessor(ctx context.Context, acc string) (*core.Principal, error) {
 	e, err := h.s.tokens.LookupAccessor(ctx, acc)
 	if err != nil || e == nil {
 		return nil, err
 	}
-	return h.s.tokens.Principal("", e), nil
+	return h.withIdentity(h.s.tokens.Principal("", e))
+}
+
+func (h *Host) withIdentity(p *core.Principal) (*core.Principal, error) {
+	if h.s.ident == nil {
+		return p, nil
+	}
+	if err := h.s.ident.Resolve(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// EntityIDs returns the entity ids an actor (an entity's name or id) may
+// appear under in audit records: the entity's own and those merged into it.
+func (h *Host) EntityIDs(actor string) []string {
+	if h.s.ident == nil {
+		return nil
+	}
+	return h.s.ident.EntityIDs(actor)
 }
 
 // Tokens lists every token entry (read-only copies).

@@ -23,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/httpapi"
+	"github.com/vigilsec/vigil/core/identity"
 	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
@@ -62,6 +63,7 @@ type Server struct {
 	seal    *seal.Seal
 	router  *router.Router
 	tokens  *token.Store
+	ident   *identity.Store
 	sys     *system.Backend
 
 	dispatcher  *core.Dispatcher
@@ -149,6 +151,8 @@ func New(opts Options) (*Server, error) {
 		Logger: opts.Logger,
 	})
 	s.tokens = token.NewStore(s.barrier, token.Config{DefaultTTL: cfg.TokenDefaultTTL, MaxTTL: cfg.TokenMaxTTL, Now: opts.Now, Logger: opts.Logger})
+	s.ident = identity.New(identity.Config{Storage: s.barrier, Mounts: s.router, Now: opts.Now, Logger: opts.Logger.With("component", "identity")})
+	s.applyHooks = append(s.applyHooks, s.ident.Invalidate)
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
@@ -176,8 +180,11 @@ func New(opts Options) (*Server, error) {
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "auth/token/", Type: "token", Class: "auth", Description: "token based credentials"}, token.NewBackend(s.tokens), "sys/token-backend/"); err != nil {
 		return nil, err
 	}
+	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "identity/", Type: "identity", Class: "secret", Description: "identity store"}, identity.NewBackend(s.ident), "sys/identity-backend/"); err != nil {
+		return nil, err
+	}
 	d, err := core.NewDispatcher(core.DispatcherConfig{
-		Resolver: resolver{s}, Authenticator: s.tokens, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
+		Resolver: resolver{s}, Authenticator: authenticator{s}, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
 		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {

@@ -65,6 +65,7 @@ type Host interface {
 	Version() string
 	Config() *config.Config
 	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
+	EntityResolver
 	AddSysPart(framework.Part)
 }
 
@@ -93,12 +94,13 @@ type Options struct {
 
 // Subsystem serves audit queries.
 type Subsystem struct {
-	opts    Options
-	host    Host
-	nodeID  string
-	version string
-	log     *slog.Logger
-	now     func() time.Time
+	opts     Options
+	host     Host
+	nodeID   string
+	version  string
+	log      *slog.Logger
+	now      func() time.Time
+	entities EntityResolver // nil: actor filters are not resolved
 
 	ch       *chship.Config // the ClickHouse stream, when one is configured
 	chDevice string
@@ -132,6 +134,7 @@ func (s *Subsystem) Provision(srv Host) error {
 	}
 	s.host, s.nodeID, s.version = srv, srv.NodeID(), srv.Version()
 	s.log = srv.Logger().With("component", "audit-query")
+	s.entities = srv
 	s.now = s.opts.Now
 	if s.now == nil {
 		s.now = srv.Now
@@ -226,8 +229,18 @@ func (s *Subsystem) Sealing(context.Context) {
 }
 
 // Backend returns the running backend, starting it if needed (after
-// unseal). Reports use it to compute their figures.
+// unseal). Reports use it to compute their figures. An actor filter it is
+// given also matches the entity ids the identity store resolves for the
+// actor (see resolvingBackend).
 func (s *Subsystem) Backend() (query.Backend, error) {
+	b, err := s.rawBackend()
+	if err != nil || s.entities == nil {
+		return b, err
+	}
+	return resolvingBackend{Backend: b, r: s.entities}, nil
+}
+
+func (s *Subsystem) rawBackend() (query.Backend, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.backend != nil {
@@ -264,7 +277,7 @@ func (s *Subsystem) Backend() (query.Backend, error) {
 // requests made just before. With ClickHouse it does nothing: results
 // name the checkpoint the table holds.
 func (s *Subsystem) CatchUp(ctx context.Context, own string) error {
-	b, err := s.Backend()
+	b, err := s.rawBackend()
 	if err != nil {
 		return err
 	}
