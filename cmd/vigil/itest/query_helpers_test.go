@@ -25,9 +25,8 @@ import (
 	"github.com/vigilsec/vigil/reports/query/querysvc"
 )
 
-// queryServer is a dev server with a file audit device, the audit query
-// subsystem (added before the audit subsystem unless wire already lists
-// it) and, when streams are configured, the stream subsystem.
+// queryServer is a dev server with a file audit device and wire's audit,
+// audit query and stream subsystems.
 type queryServer struct {
 	*servertest.Server
 	mu    sync.Mutex
