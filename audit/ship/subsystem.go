@@ -65,10 +65,12 @@ type Options struct {
 
 // Subsystem runs the configured audit streams. Build it with
 // NewSubsystem; Provision reads the audit_stream blocks.
+//
+// The streams are fixed at Provision: ships and byName are only read after
+// it, so they need no lock.
 type Subsystem struct {
 	opts   Options
 	log    *slog.Logger
-	mu     sync.Mutex
 	ships  []*Shipper
 	byName map[string]*Shipper
 }
