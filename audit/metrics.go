@@ -96,8 +96,8 @@ func (m *Metrics) unaudited() {
 	}
 }
 
-// onSync returns the chain OnSync callback for a device.
-func (m *Metrics) onSync(device string) func(d time.Duration, lines, bytes int) {
+// OnSync returns the chain OnSync callback for a device.
+func (m *Metrics) OnSync(device string) func(d time.Duration, lines, bytes int) {
 	if m == nil {
 		return nil
 	}

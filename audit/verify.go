@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/vigilsec/vigil/audit/chain"
-	"github.com/vigilsec/vigil/core"
 )
 
 // SegmentStart reads the header of a segment file (plain or gzip): the seq
@@ -69,54 +67,4 @@ func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey
 		return rep, nil
 	}
 	return nil, lastErr
-}
-
-// Verify checks every file device's log on this node against the stored
-// checkpoint and the checkpoint key, stores the outcome in the barrier
-// (sys/audit/verification/<node>) and returns it. A device whose log
-// cannot be read counts as failed.
-func (a *Subsystem) Verify(ctx context.Context) (*Verification, error) {
-	pub, ok := a.PublicKey()
-	if !ok {
-		return nil, core.ErrSealed
-	}
-	v := &Verification{Time: a.now().UTC(), OK: true, NodeID: a.nodeID, Devices: map[string]DeviceVerification{}}
-	for _, d := range a.broker.Devices() {
-		if d.Config.Type != TypeFile {
-			continue
-		}
-		dv := DeviceVerification{Path: d.Config.Path}
-		var cp *chain.Checkpoint
-		if cj, err := a.st.checkpoint(ctx, a.nodeID, d.Name()); err == nil && cj != nil && cj.Path == d.Config.Path {
-			if c, err := cj.Checkpoint(); err == nil {
-				cp = &c
-				dv.CheckpointSeq = c.Seq
-			}
-		}
-		rep, err := VerifyFileLog(ctx, d.Config.Path, a.nodeID, pub, cp)
-		if err != nil {
-			dv.Failure, dv.Summary = err.Error(), "cannot read the log: "+err.Error()
-		} else {
-			dv.OK, dv.Summary = rep.OK, rep.String()
-			dv.Segments, dv.Lines, dv.Entries, dv.Checkpoints = rep.Segments, rep.Lines, rep.Entries, rep.Checkpoints
-			dv.FirstSeq, dv.LastSeq, dv.Anchor = rep.FirstSeq, rep.LastSeq, rep.Anchor
-			dv.SignaturesChecked, dv.CheckpointOK = rep.SignaturesChecked, rep.TrustedCheckpointVerified
-			if rep.Failure != nil {
-				dv.Failure, dv.FailureKind = rep.Failure.Error(), string(rep.Failure.Kind)
-			}
-			for _, w := range rep.Warnings {
-				dv.Warnings = append(dv.Warnings, fmt.Sprintf("%s: %s:%d: %s", w.Kind, w.File, w.Line, w.Detail))
-			}
-		}
-		if !dv.OK {
-			v.OK = false
-		}
-		v.Devices[d.Name()] = dv
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := a.st.putVerification(sctx, *v); err != nil {
-		return v, fmt.Errorf("audit: store verification result: %w", err)
-	}
-	return v, nil
 }

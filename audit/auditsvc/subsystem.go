@@ -1,4 +1,4 @@
-package audit
+package auditsvc
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,11 +15,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/format/vault"
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
 )
 
 // Options tune the audit subsystem. The zero value is production's.
@@ -48,21 +54,39 @@ type Options struct {
 	WatchInterval time.Duration
 }
 
-// Subsystem plugs the audit broker into a server (server.Subsystem,
-// server.Reloader). Build it with NewSubsystem and add it to
-// server.Options.Subsystems.
+// Host is what the audit subsystem uses of the server: its configuration
+// blocks, encrypted storage for salts, the checkpoint key and records, and
+// the registration of the broker, routes, health, header and metrics.
+type Host interface {
+	Logger() *slog.Logger
+	Now() time.Time
+	NodeID() string
+	Config() *config.Config
+	Storage() storage.Storage
+	Sealed() bool
+	Metrics() prometheus.Registerer
+	SetAuditor(core.Auditor)
+	AddSysPart(framework.Part)
+	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
+	AddResponseHeaders(f func(http.Header))
+}
+
+// Subsystem plugs the audit broker into a server. Build it with
+// NewSubsystem; the wiring (cmd/vigil/wire) provisions it first among the
+// subsystems, so its devices open before the others start and close after
+// they stop. Reload reopens the files on SIGHUP.
 type Subsystem struct {
 	opts     Options
 	log      *slog.Logger
 	now      func() time.Time
 	nodeID   string
 	settings Settings
-	declared []*DeviceConfig
+	declared []*audit.DeviceConfig
 	st       store
 
-	broker  *Broker
+	broker  *audit.Broker
 	watch   *diskwatch.Watcher
-	metrics *Metrics
+	metrics *audit.Metrics
 
 	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify
 	unsealed  atomic.Bool
@@ -73,14 +97,9 @@ type Subsystem struct {
 	diskLevel atomic.Int32
 }
 
-var (
-	_ server.Subsystem = (*Subsystem)(nil)
-	_ server.Reloader  = (*Subsystem)(nil)
-)
-
 // NewSubsystem returns the audit subsystem. In cmd/vigil/wire:
 //
-//	audit.NewSubsystem(audit.Options{})
+//	auditsvc.NewSubsystem(auditsvc.Options{})
 func NewSubsystem(opts Options) *Subsystem {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
@@ -94,17 +113,17 @@ func NewSubsystem(opts Options) *Subsystem {
 	return &Subsystem{opts: opts}
 }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (a *Subsystem) Name() string { return "audit" }
 
-// Broker returns the broker (after Attach).
-func (a *Subsystem) Broker() *Broker { return a.broker }
+// Broker returns the broker (after Provision).
+func (a *Subsystem) Broker() *audit.Broker { return a.broker }
 
-// Watcher returns the disk watcher (after Attach).
+// Watcher returns the disk watcher (after Provision).
 func (a *Subsystem) Watcher() *diskwatch.Watcher { return a.watch }
 
 // AddSegmentGuard registers a streaming shipper's guard: retention never
-// deletes a segment a guard reports busy. Call it before or after Attach.
+// deletes a segment a guard reports busy. Call it before or after Provision.
 func (a *Subsystem) AddSegmentGuard(g diskwatch.SegmentGuard) {
 	if a.watch != nil {
 		a.watch.AddGuard(g)
@@ -114,13 +133,13 @@ func (a *Subsystem) AddSegmentGuard(g diskwatch.SegmentGuard) {
 }
 
 // DeclaredDevices returns the devices declared in the configuration (after
-// Attach); shippers use it to find segment paths.
-func (a *Subsystem) DeclaredDevices() []*DeviceConfig { return a.declared }
+// Provision); shippers use it to find segment paths.
+func (a *Subsystem) DeclaredDevices() []*audit.DeviceConfig { return a.declared }
 
-// Attach validates the audit configuration (unknown keys are errors naming
+// Provision validates the audit configuration (unknown keys are errors naming
 // the key and line) and installs the broker, the sys/ routes, the health
 // contribution, the X-Vigil-Audit-Status header and the metrics.
-func (a *Subsystem) Attach(s *server.Server) error {
+func (a *Subsystem) Provision(s Host) error {
 	a.log = s.Logger().With("component", "audit")
 	a.now = a.opts.Now
 	if a.now == nil {
@@ -152,12 +171,11 @@ func (a *Subsystem) Attach(s *server.Server) error {
 		seenName[dc.Name], seenPath[dc.Path] = true, dc.Name
 		a.declared = append(a.declared, dc)
 	}
-	b := s.Barrier()
-	a.st = store{s: b, rand: a.opts.Rand, now: a.now}
+	a.st = store{s: s.Storage(), rand: a.opts.Rand, now: a.now}
 	a.watch = diskwatch.New(diskwatch.Config{Statfs: a.opts.Statfs, Now: a.now, Logger: a.log, Guards: a.opts.Guards, Allocate: a.opts.Allocate})
-	a.metrics = NewMetrics(func() []*Device { return a.broker.Devices() }, a.watch.States, a.now)
-	a.broker = NewBroker(BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
-		BarrierSealed: b.Sealed})
+	a.metrics = audit.NewMetrics(func() []*audit.Device { return a.broker.Devices() }, a.watch.States, a.now)
+	a.broker = audit.NewBroker(audit.BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
+		BarrierSealed: s.Sealed})
 	a.broker.SetRequired(len(a.declared) > 0)
 	a.broker.SetSealed(true)
 	if err := s.Metrics().Register(a.metrics); err != nil {
@@ -208,11 +226,11 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	sort.Strings(names)
 	for _, n := range names {
 		ad := api[n]
-		dc, err := ParseDeviceOptions(n, ad.Type, ad.Options, nil)
+		dc, err := audit.ParseDeviceOptions(n, ad.Type, ad.Options, nil)
 		if err != nil {
 			a.log.Error("stored audit device is invalid", "device", n, "error", err)
-			dc = &DeviceConfig{Name: n, Type: ad.Type, Options: ad.Options, WriteTimeout: DefaultWriteTimeout}
-			a.broker.Add(NewDevice(dc, "api", vault.Options{}, nil, err))
+			dc = &audit.DeviceConfig{Name: n, Type: ad.Type, Options: ad.Options, WriteTimeout: audit.DefaultWriteTimeout}
+			a.broker.Add(audit.NewDevice(dc, "api", vault.Options{}, nil, err))
 			continue
 		}
 		dc.Description, dc.Local = ad.Description, ad.Local
@@ -259,7 +277,7 @@ func (a *Subsystem) Sealing(context.Context) {
 // deleted or moved is noticed and a new one started (recorded in the chain).
 func (a *Subsystem) Reload() {
 	for _, d := range a.broker.Devices() {
-		if fs, ok := d.Sink().(*FileSink); ok {
+		if fs, ok := d.Sink().(*audit.FileSink); ok {
 			if err := fs.W.Reopen(); err != nil {
 				a.log.Error("audit device reopen failed", "device", d.Name(), "error", err)
 			}
@@ -268,22 +286,22 @@ func (a *Subsystem) Reload() {
 }
 
 // open opens dc and adds it to the broker (failed when it cannot be opened).
-func (a *Subsystem) open(ctx context.Context, dc *DeviceConfig, source string) *Device {
+func (a *Subsystem) open(ctx context.Context, dc *audit.DeviceConfig, source string) *audit.Device {
 	sink, fopts, err := a.openSink(ctx, dc)
 	if err != nil {
 		a.log.Error("audit device cannot be opened; requests fail closed unless another device records", "device", dc.Name, "error", err)
 	}
-	d := NewDevice(dc, source, fopts, sink, err)
+	d := audit.NewDevice(dc, source, fopts, sink, err)
 	if old := a.broker.Add(d); old != nil {
-		_ = old.close()
+		_ = old.Close()
 	}
-	if dc.Type == TypeFile {
+	if dc.Type == audit.TypeFile {
 		a.watch.Add(a.target(d))
 	}
 	return d
 }
 
-func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault.Options, error) {
+func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit.Sink, vault.Options, error) {
 	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
@@ -291,9 +309,9 @@ func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault
 	}
 	fopts.Salt = salt
 	switch dc.Type {
-	case TypeStdout:
-		return NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
-	case TypeFile:
+	case audit.TypeStdout:
+		return audit.NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
+	case audit.TypeFile:
 		s, err := a.openFile(ctx, dc)
 		if err != nil {
 			return nil, fopts, err // not a typed nil in the interface
@@ -303,7 +321,7 @@ func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault
 	return nil, fopts, fmt.Errorf("unknown device type %q", dc.Type)
 }
 
-func (a *Subsystem) openFile(ctx context.Context, dc *DeviceConfig) (*FileSink, error) {
+func (a *Subsystem) openFile(ctx context.Context, dc *audit.DeviceConfig) (*audit.FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
 		return nil, err
 	}
@@ -321,28 +339,28 @@ func (a *Subsystem) openFile(ctx context.Context, dc *DeviceConfig) (*FileSink, 
 		faults = a.opts.Faults(dc.Name)
 	}
 	name, path, node := dc.Name, dc.Path, a.nodeID
-	return openFileSink(dc, fileEnv{
+	return audit.OpenFileSink(dc, audit.FileEnv{
 		NodeID: a.nodeID, Signer: a.signer, LastCheckpoint: last,
 		CheckpointSink: func(cp chain.Checkpoint) error {
-			cj := ToJSON(cp)
+			cj := audit.ToJSON(cp)
 			cj.Device, cj.Path = name, path
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			return a.st.putCheckpoint(ctx, node, name, cj)
 		},
-		OnSync: a.metrics.onSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
+		OnSync: a.metrics.OnSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
 		WatchInterval: a.opts.WatchInterval,
 	})
 }
 
 // target describes a file device to the disk watcher.
-func (a *Subsystem) target(d *Device) diskwatch.Target {
+func (a *Subsystem) target(d *audit.Device) diskwatch.Target {
 	dc := d.Config
 	return diskwatch.Target{
 		Name: dc.Name, Dir: filepath.Dir(dc.Path), Thresholds: dc.Thresholds, ReserveBytes: dc.ReserveBytes,
 		MaxBackups: dc.MaxBackups, MaxAge: time.Duration(dc.RetainDays) * 24 * time.Hour,
 		Rotate: func() error {
-			if fs, ok := d.Sink().(*FileSink); ok {
+			if fs, ok := d.Sink().(*audit.FileSink); ok {
 				return fs.W.Rotate()
 			}
 			return nil
@@ -405,9 +423,9 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		nd := NewDevice(d.Config, d.Source, fopts, sink, nil)
+		nd := audit.NewDevice(d.Config, d.Source, fopts, sink, nil)
 		a.broker.Add(nd)
-		if nd.Config.Type == TypeFile {
+		if nd.Config.Type == audit.TypeFile {
 			a.watch.Add(a.target(nd))
 		}
 		a.log.Info("audit device opened after earlier failure", "device", d.Name())
@@ -425,13 +443,13 @@ func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, o
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := validName(name); err != nil {
+	if err := audit.ValidName(name); err != nil {
 		return err
 	}
 	if a.broker.Device(name) != nil {
 		return core.Invalid("path already in use: an audit device is enabled at %q", name+"/")
 	}
-	dc, err := ParseDeviceOptions(name, typ, opts, nil)
+	dc, err := audit.ParseDeviceOptions(name, typ, opts, nil)
 	if err != nil {
 		return err
 	}
@@ -464,10 +482,10 @@ func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, o
 		_ = a.st.deleteSalt(ctx, name)
 		return fmt.Errorf("audit: persist device %q: %w", name, err)
 	}
-	d := NewDevice(dc, "api", fopts, sink, nil)
+	d := audit.NewDevice(dc, "api", fopts, sink, nil)
 	a.broker.Add(d)
 	a.broker.SetRequired(true)
-	if dc.Type == TypeFile {
+	if dc.Type == audit.TypeFile {
 		a.watch.Add(a.target(d))
 	}
 	a.log.Info("audit device enabled", "device", name, "type", typ)
@@ -503,7 +521,7 @@ func (a *Subsystem) Disable(ctx context.Context, name string) error {
 	}
 	a.broker.Remove(name)
 	a.watch.Remove(name)
-	if err := d.close(); err != nil {
+	if err := d.Close(); err != nil {
 		a.log.Error("closing disabled audit device", "device", name, "error", err)
 	}
 	err = errors.Join(a.st.deleteSalt(ctx, name), a.st.s.Delete(ctx, checkpointKey(a.nodeID, name)))

@@ -1,15 +1,14 @@
-package audit
+package auditsvc
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/hmac"
 	"github.com/vigilsec/vigil/core/storage"
 )
@@ -116,39 +115,10 @@ func (st store) signingKey(ctx context.Context) (ed25519.PrivateKey, time.Time, 
 	return priv, rec.Created, nil
 }
 
-// CheckpointJSON is a checkpoint as stored in Raft storage, returned by
-// sys/audit/checkpoints/<device> and accepted by `vigil audit verify
-// -checkpoint`. Signature is standard base64.
-type CheckpointJSON struct {
-	NodeID    string    `json:"node_id"`
-	Seq       uint64    `json:"seq"`
-	Hash      string    `json:"hash"`
-	Time      time.Time `json:"time"`
-	Signature string    `json:"signature"`
-	KeyID     string    `json:"key_id"`
-	Device    string    `json:"device,omitempty"`
-	Path      string    `json:"path,omitempty"`
-}
-
-// ToJSON converts a checkpoint.
-func ToJSON(c chain.Checkpoint) CheckpointJSON {
-	return CheckpointJSON{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time.UTC(),
-		Signature: base64.StdEncoding.EncodeToString(c.Signature), KeyID: c.KeyID}
-}
-
-// Checkpoint converts back; it fails on a malformed signature.
-func (c CheckpointJSON) Checkpoint() (chain.Checkpoint, error) {
-	sig, err := base64.StdEncoding.DecodeString(c.Signature)
-	if err != nil {
-		return chain.Checkpoint{}, fmt.Errorf("checkpoint signature: %w", err)
-	}
-	return chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time, Signature: sig, KeyID: c.KeyID}, nil
-}
-
 func checkpointKey(node, device string) string { return keyCheckpoints + node + "/" + device }
 
-func (st store) checkpoint(ctx context.Context, node, device string) (*CheckpointJSON, error) {
-	var c CheckpointJSON
+func (st store) checkpoint(ctx context.Context, node, device string) (*audit.CheckpointJSON, error) {
+	var c audit.CheckpointJSON
 	ok, err := storage.GetJSON(ctx, st.s, checkpointKey(node, device), &c)
 	if err != nil || !ok {
 		return nil, err
@@ -156,41 +126,12 @@ func (st store) checkpoint(ctx context.Context, node, device string) (*Checkpoin
 	return &c, nil
 }
 
-func (st store) putCheckpoint(ctx context.Context, node, device string, c CheckpointJSON) error {
+func (st store) putCheckpoint(ctx context.Context, node, device string, c audit.CheckpointJSON) error {
 	return storage.PutJSON(ctx, st.s, checkpointKey(node, device), c)
 }
 
-// Verification is the outcome of the last server-side verification, kept
-// in the barrier for compliance checks (sys/audit/verify).
-type Verification struct {
-	Time    time.Time                     `json:"time"`
-	OK      bool                          `json:"ok"`
-	NodeID  string                        `json:"node_id"`
-	Devices map[string]DeviceVerification `json:"devices"`
-}
-
-// DeviceVerification is one device's result.
-type DeviceVerification struct {
-	OK                bool     `json:"ok"`
-	Path              string   `json:"path"`
-	Segments          int64    `json:"segments"`
-	Lines             int64    `json:"lines"`
-	Entries           int64    `json:"entries"`
-	Checkpoints       int64    `json:"checkpoints"`
-	FirstSeq          uint64   `json:"first_seq"`
-	LastSeq           uint64   `json:"last_seq"`
-	Anchor            string   `json:"anchor"`
-	SignaturesChecked bool     `json:"signatures_checked"`
-	CheckpointSeq     uint64   `json:"trusted_checkpoint_seq,omitempty"`
-	CheckpointOK      bool     `json:"trusted_checkpoint_verified"`
-	Failure           string   `json:"failure,omitempty"`
-	FailureKind       string   `json:"failure_kind,omitempty"`
-	Warnings          []string `json:"warnings,omitempty"`
-	Summary           string   `json:"summary"`
-}
-
-func (st store) verification(ctx context.Context, node string) (*Verification, error) {
-	var v Verification
+func (st store) verification(ctx context.Context, node string) (*audit.Verification, error) {
+	var v audit.Verification
 	ok, err := storage.GetJSON(ctx, st.s, keyVerification+node, &v)
 	if err != nil || !ok {
 		return nil, err
@@ -198,6 +139,6 @@ func (st store) verification(ctx context.Context, node string) (*Verification, e
 	return &v, nil
 }
 
-func (st store) putVerification(ctx context.Context, v Verification) error {
+func (st store) putVerification(ctx context.Context, v audit.Verification) error {
 	return storage.PutJSON(ctx, st.s, keyVerification+v.NodeID, v)
 }

@@ -1,0 +1,71 @@
+package auditsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/core"
+)
+
+// Verify checks every file device's log on this node against the stored
+// checkpoint and the checkpoint key, stores the outcome in the barrier
+// (sys/audit/verification/<node>) and returns it. A device whose log
+// cannot be read counts as failed.
+func (a *Subsystem) Verify(ctx context.Context) (*audit.Verification, error) {
+	pub, ok := a.PublicKey()
+	if !ok {
+		return nil, core.ErrSealed
+	}
+	v := &audit.Verification{Time: a.now().UTC(), OK: true, NodeID: a.nodeID, Devices: map[string]audit.DeviceVerification{}}
+	for _, d := range a.broker.Devices() {
+		if d.Config.Type != audit.TypeFile {
+			continue
+		}
+		dv := audit.DeviceVerification{Path: d.Config.Path}
+		var cp *chain.Checkpoint
+		if cj, err := a.st.checkpoint(ctx, a.nodeID, d.Name()); err == nil && cj != nil && cj.Path == d.Config.Path {
+			if c, err := cj.Checkpoint(); err == nil {
+				cp = &c
+				dv.CheckpointSeq = c.Seq
+			}
+		}
+		rep, err := audit.VerifyFileLog(ctx, d.Config.Path, a.nodeID, pub, cp)
+		if err != nil {
+			dv.Failure, dv.Summary = err.Error(), "cannot read the log: "+err.Error()
+		} else {
+			dv.OK, dv.Summary = rep.OK, rep.String()
+			dv.Segments, dv.Lines, dv.Entries, dv.Checkpoints = rep.Segments, rep.Lines, rep.Entries, rep.Checkpoints
+			dv.FirstSeq, dv.LastSeq, dv.Anchor = rep.FirstSeq, rep.LastSeq, rep.Anchor
+			dv.SignaturesChecked, dv.CheckpointOK = rep.SignaturesChecked, rep.TrustedCheckpointVerified
+			if rep.Failure != nil {
+				dv.Failure, dv.FailureKind = rep.Failure.Error(), string(rep.Failure.Kind)
+			}
+			for _, w := range rep.Warnings {
+				dv.Warnings = append(dv.Warnings, fmt.Sprintf("%s: %s:%d: %s", w.Kind, w.File, w.Line, w.Detail))
+			}
+		}
+		if !dv.OK {
+			v.OK = false
+		}
+		v.Devices[d.Name()] = dv
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.st.putVerification(sctx, *v); err != nil {
+		return v, fmt.Errorf("audit: store verification result: %w", err)
+	}
+	return v, nil
+}
+
+// LastVerification returns this node's last stored verification (nil when
+// none was run). Compliance checks and the audit query read it.
+func (a *Subsystem) LastVerification(ctx context.Context) (*audit.Verification, error) {
+	if a.st.s == nil {
+		return nil, errors.New("audit: not provisioned")
+	}
+	return a.st.verification(ctx, a.nodeID)
+}
