@@ -7,7 +7,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
@@ -26,7 +26,7 @@ func loginServer(t *testing.T, o servertest.Options) (*auditServer, string) {
 			conf(c)
 		}
 	}
-	s := mustAuditServer(t, o, audit.Options{})
+	s := mustAuditServer(t, o, auditsvc.Options{})
 	c := s.Client
 	for name, src := range map[string]string{
 		"app": `path "secret/data/app/*" { capabilities = ["read"] }`,

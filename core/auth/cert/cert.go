@@ -17,7 +17,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/auth/tokenutil"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -28,17 +27,17 @@ type Backend struct {
 }
 
 // New returns a cert auth method.
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
-// Setup implements router.Engine.
+// Setup implements framework.Engine.
 func (b *Backend) Setup(_ context.Context, env framework.Env) error { b.env = env; return nil }
 
-// Close implements router.Engine.
+// Close implements framework.Engine.
 func (b *Backend) Close(context.Context) error { return nil }
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	return []framework.Route{
 		{Pattern: `certs/?`, Operations: map[core.Operation]framework.HandlerFunc{core.OpList: b.listRoles}},

@@ -16,7 +16,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -34,11 +33,11 @@ type Backend struct {
 }
 
 // New returns a JWT/OIDC auth method.
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
-// Setup implements router.Engine.
+// Setup implements framework.Engine.
 func (b *Backend) Setup(ctx context.Context, env framework.Env) error {
 	b.env = env
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -46,7 +45,7 @@ func (b *Backend) Setup(ctx context.Context, env framework.Env) error {
 	return nil
 }
 
-// Close implements router.Engine: it stops key fetches and forgets pending
+// Close implements framework.Engine: it stops key fetches and forgets pending
 // OIDC logins.
 func (b *Backend) Close(context.Context) error {
 	if b.cancel != nil {
@@ -55,7 +54,7 @@ func (b *Backend) Close(context.Context) error {
 	return nil
 }
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	return []framework.Route{
 		b.configRoute(),

@@ -15,7 +15,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/auth/tokenutil"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -30,18 +29,18 @@ type Backend struct {
 }
 
 // New returns a Kubernetes auth method.
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
-// Setup implements router.Engine.
+// Setup implements framework.Engine.
 func (b *Backend) Setup(_ context.Context, env framework.Env) error {
 	b.env = env
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return nil
 }
 
-// Close implements router.Engine.
+// Close implements framework.Engine.
 func (b *Backend) Close(context.Context) error {
 	if b.cancel != nil {
 		b.cancel()
@@ -49,7 +48,7 @@ func (b *Backend) Close(context.Context) error {
 	return nil
 }
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	return []framework.Route{
 		b.configRoute(),

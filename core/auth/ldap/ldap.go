@@ -13,7 +13,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -24,17 +23,17 @@ type Backend struct {
 }
 
 // New returns an LDAP auth method.
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
-// Setup implements router.Engine.
+// Setup implements framework.Engine.
 func (b *Backend) Setup(_ context.Context, env framework.Env) error { b.env = env; return nil }
 
-// Close implements router.Engine.
+// Close implements framework.Engine.
 func (b *Backend) Close(context.Context) error { return nil }
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	name := func() map[string]*framework.FieldSchema {
 		return map[string]*framework.FieldSchema{"name": {Type: framework.TypeString, Required: true}}
