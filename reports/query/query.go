@@ -111,6 +111,8 @@ type CheckpointRef struct {
 	NodeID    string    `json:"node_id"`
 	Seq       uint64    `json:"seq"`
 	Hash      string    `json:"hash"`
+	TreeSize  uint64    `json:"tree_size"`
+	Root      string    `json:"root"`
 	Time      time.Time `json:"time"`
 	Signature string    `json:"signature"`
 	KeyID     string    `json:"key_id"`
