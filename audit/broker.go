@@ -124,6 +124,10 @@ type BrokerConfig struct {
 	// SealedBuffer caps the requests rejected while sealed that are kept
 	// in memory until the devices open at unseal (default 1024).
 	SealedBuffer int
+	// Intercept, when set, sees every request event before it is written
+	// (the audit subsystem starts a relinked chain there, so that the
+	// acknowledgement is the new chain's first entry).
+	Intercept func(ctx context.Context, ev *core.AuditEvent)
 	// BarrierSealed reports whether the server's barrier is sealed. While
 	// the devices are closed (SetSealed) and the barrier is sealed, events
 	// are buffered; while they are closed but the barrier is open (the
@@ -249,6 +253,9 @@ func (b *Broker) log(ctx context.Context, ev *core.AuditEvent) error {
 	if b.closed.Load() && b.required.Load() {
 		b.cfg.Metrics.refused(ev.Type)
 		return ErrNotOpen
+	}
+	if b.cfg.Intercept != nil && ev.Type == "request" {
+		b.cfg.Intercept(ctx, ev)
 	}
 	devs := b.Devices()
 	if len(devs) == 0 {

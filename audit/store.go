@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/hmac"
+	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -21,7 +22,8 @@ const (
 	keyEverEnabled   = "sys/audit/config/ever-enabled" // set when any device was ever enabled
 	keySaltPrefix    = "sys/audit/salt/"               // + device name
 	keyCheckpointKey = "sys/audit/checkpoint-key"      // Ed25519 signing key
-	keyCheckpoints   = "sys/audit/checkpoints/"        // + node id + "/" + device name
+	keyRelinks       = "sys/audit/relinks/"            // + node id + "/" + device name + "/" + chain start: relinked chains
+	keyWitnessed     = "sys/audit/witnessed/"          // + node id + "/" + device: checkpoints this server keeps as a witness for others
 	keyVerification  = "sys/audit/verification/"       // + node id
 )
 
@@ -123,6 +125,8 @@ type CheckpointJSON struct {
 	NodeID    string    `json:"node_id"`
 	Seq       uint64    `json:"seq"`
 	Hash      string    `json:"hash"`
+	TreeSize  uint64    `json:"tree_size"`
+	Root      string    `json:"root"`
 	Time      time.Time `json:"time"`
 	Signature string    `json:"signature"`
 	KeyID     string    `json:"key_id"`
@@ -132,7 +136,7 @@ type CheckpointJSON struct {
 
 // ToJSON converts a checkpoint.
 func ToJSON(c chain.Checkpoint) CheckpointJSON {
-	return CheckpointJSON{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time.UTC(),
+	return CheckpointJSON{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: c.Time.UTC(),
 		Signature: base64.StdEncoding.EncodeToString(c.Signature), KeyID: c.KeyID}
 }
 
@@ -142,10 +146,11 @@ func (c CheckpointJSON) Checkpoint() (chain.Checkpoint, error) {
 	if err != nil {
 		return chain.Checkpoint{}, fmt.Errorf("checkpoint signature: %w", err)
 	}
-	return chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time, Signature: sig, KeyID: c.KeyID}, nil
+	return chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: c.Time,
+		Signature: sig, KeyID: c.KeyID}, nil
 }
 
-func checkpointKey(node, device string) string { return keyCheckpoints + node + "/" + device }
+func checkpointKey(node, device string) string { return witness.CheckpointKey(node, device) }
 
 func (st store) checkpoint(ctx context.Context, node, device string) (*CheckpointJSON, error) {
 	var c CheckpointJSON
@@ -187,6 +192,18 @@ type DeviceVerification struct {
 	FailureKind       string   `json:"failure_kind,omitempty"`
 	Warnings          []string `json:"warnings,omitempty"`
 	Summary           string   `json:"summary"`
+	// TrustedSources name every trusted checkpoint the log was held to.
+	TrustedSources []string `json:"trusted_sources,omitempty"`
+	// TreeChecked: every checkpoint's Merkle root was recomputed;
+	// TreeSize and Root are the tree over the verified lines.
+	TreeChecked bool   `json:"tree_checked"`
+	TreeSize    uint64 `json:"tree_size,omitempty"`
+	Root        string `json:"root,omitempty"`
+	// Uncovered counts lines after the last checkpoint.
+	Uncovered int64  `json:"uncovered_lines"`
+	KeyID     string `json:"key_id,omitempty"`
+	// Refused is set while the device is refused at start.
+	Refused string `json:"refused,omitempty"`
 }
 
 func (st store) verification(ctx context.Context, node string) (*Verification, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/format/vault"
+	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/server"
 )
@@ -46,6 +47,9 @@ type Options struct {
 	// WatchInterval overrides how often file devices check that their
 	// active file still exists (default 1s).
 	WatchInterval time.Duration
+	// WitnessTimeout bounds each read of a remote checkpoint witness when
+	// a device opens or is verified (default DefaultWitnessTimeout).
+	WitnessTimeout time.Duration
 }
 
 // Subsystem plugs the audit broker into a server (server.Subsystem,
@@ -64,13 +68,32 @@ type Subsystem struct {
 	watch   *diskwatch.Watcher
 	metrics *Metrics
 
-	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify
+	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify, relink
 	unsealed  atomic.Bool
 	signer    ed25519.PrivateKey
+	pub       atomic.Pointer[ed25519.PublicKey]
 	keyTime   time.Time
 	stopMaint context.CancelFunc
 	maintDone chan struct{}
 	diskLevel atomic.Int32
+
+	// Witnesses: the cluster (Raft storage, countersigned by the other
+	// nodes), HTTP witnesses, and the streams' checkpoint sources.
+	cluster     *witness.Cluster
+	witnesses   []*witness.HTTP
+	pushers     []*pusher
+	stopWitness context.CancelFunc
+	witnessDone []chan struct{}
+	srcMu       sync.Mutex
+	sources     []CheckpointSource
+
+	// Devices refused at start, and relinks done by acknowledgements
+	// (by request id, for the handler to report).
+	refMu      sync.Mutex
+	refused    map[string]*refusal
+	relinks    sync.Map // request id → *Relinked
+	relinkErrs sync.Map // request id → error
+	witnessMu  sync.Mutex // serialises this server's witness records
 }
 
 var (
@@ -91,7 +114,7 @@ func NewSubsystem(opts Options) *Subsystem {
 			return t.C, t.Stop
 		}
 	}
-	return &Subsystem{opts: opts}
+	return &Subsystem{opts: opts, refused: map[string]*refusal{}}
 }
 
 // Name implements server.Subsystem.
@@ -152,12 +175,27 @@ func (a *Subsystem) Attach(s *server.Server) error {
 		seenName[dc.Name], seenPath[dc.Path] = true, dc.Name
 		a.declared = append(a.declared, dc)
 	}
+	for _, wb := range cfg.AuditWitnesses {
+		w, err := ParseWitness(wb)
+		if err != nil {
+			return err
+		}
+		a.witnesses = append(a.witnesses, w)
+	}
 	b := s.Barrier()
 	a.st = store{s: b, rand: a.opts.Rand, now: a.now}
+	a.cluster = witness.NewCluster(witness.ClusterConfig{Storage: b, NodeID: a.nodeID, Now: a.now, Rand: a.opts.Rand,
+		Logger: a.log.With("component", "audit-witness"),
+		ClusterKey: func() ed25519.PublicKey {
+			k, _ := a.PublicKey()
+			return k
+		}})
+	s.AddApplyHook(a.cluster.OnApply)
 	a.watch = diskwatch.New(diskwatch.Config{Statfs: a.opts.Statfs, Now: a.now, Logger: a.log, Guards: a.opts.Guards, Allocate: a.opts.Allocate})
 	a.metrics = NewMetrics(func() []*Device { return a.broker.Devices() }, a.watch.States, a.now)
+	a.metrics.refusals = a.refusals
 	a.broker = NewBroker(BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
-		BarrierSealed: b.Sealed})
+		BarrierSealed: b.Sealed, Intercept: a.interceptRelink})
 	a.broker.SetRequired(len(a.declared) > 0)
 	a.broker.SetSealed(true)
 	if err := s.Metrics().Register(a.metrics); err != nil {
@@ -183,6 +221,27 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 		return fmt.Errorf("audit: checkpoint key: %w", err)
 	}
 	a.signer, a.keyTime = key, created
+	pub := key.Public().(ed25519.PublicKey)
+	a.pub.Store(&pub)
+	if _, err := a.cluster.LoadKey(ctx); err != nil {
+		// A standby cannot write until writes are forwarded to the leader:
+		// it then countersigns nothing, and says so.
+		a.log.Warn("audit: no countersigning key for this node; it will not witness other nodes' checkpoints", "error", err)
+	}
+	wctx, stopWitness := context.WithCancel(context.Background())
+	a.stopWitness = stopWitness
+	a.witnessDone = nil
+	cdone := make(chan struct{})
+	go func() { defer close(cdone); a.cluster.Run(wctx) }()
+	a.witnessDone = append(a.witnessDone, cdone)
+	a.pushers = a.pushers[:0]
+	for _, w := range a.witnesses {
+		p := &pusher{w: w, a: a, next: map[string]chain.Checkpoint{}, wake: make(chan struct{}, 1)}
+		done := make(chan struct{})
+		go p.run(wctx, done)
+		a.pushers = append(a.pushers, p)
+		a.witnessDone = append(a.witnessDone, done)
+	}
 	ever, err := a.st.everEnabled(ctx)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -253,6 +312,14 @@ func (a *Subsystem) Sealing(context.Context) {
 	if err := a.broker.Close(); err != nil {
 		a.log.Error("closing audit devices", "error", err)
 	}
+	// The final checkpoints were offered to the witnesses: push them, then stop.
+	if a.stopWitness != nil {
+		a.stopWitness()
+		for _, d := range a.witnessDone {
+			<-d
+		}
+		a.stopWitness = nil
+	}
 }
 
 // Reload reopens every file device's active file (SIGHUP). A file that was
@@ -284,6 +351,12 @@ func (a *Subsystem) open(ctx context.Context, dc *DeviceConfig, source string) *
 }
 
 func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault.Options, error) {
+	return a.openSinkWith(ctx, dc, nil, nil)
+}
+
+// openSinkWith opens dc; a file device is held to trusted (gathered from
+// every witness when nil) or, with relink, starts a new linked chain.
+func (a *Subsystem) openSinkWith(ctx context.Context, dc *DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (Sink, vault.Options, error) {
 	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
@@ -294,7 +367,14 @@ func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault
 	case TypeStdout:
 		return NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
 	case TypeFile:
-		s, err := a.openFile(ctx, dc)
+		if trusted == nil && relink == nil {
+			trusted = a.trustedCheckpoints(ctx, dc)
+		}
+		s, err := a.openFile(ctx, dc, trusted, relink)
+		var re *chain.RefusalError
+		if errors.As(err, &re) {
+			return nil, fopts, refusedError(dc.Name, a.noteRefusal(dc.Name, re))
+		}
 		if err != nil {
 			return nil, fopts, err // not a typed nil in the interface
 		}
@@ -303,18 +383,9 @@ func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault
 	return nil, fopts, fmt.Errorf("unknown device type %q", dc.Type)
 }
 
-func (a *Subsystem) openFile(ctx context.Context, dc *DeviceConfig) (*FileSink, error) {
+func (a *Subsystem) openFile(_ context.Context, dc *DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (*FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
 		return nil, err
-	}
-	var last *chain.Checkpoint
-	if cj, err := a.st.checkpoint(ctx, a.nodeID, dc.Name); err != nil {
-		return nil, fmt.Errorf("load last checkpoint: %w", err)
-	} else if cj != nil && cj.Path == dc.Path {
-		cp, err := cj.Checkpoint()
-		if err == nil {
-			last = &cp
-		}
 	}
 	var faults *chain.Faults
 	if a.opts.Faults != nil {
@@ -322,13 +393,18 @@ func (a *Subsystem) openFile(ctx context.Context, dc *DeviceConfig) (*FileSink, 
 	}
 	name, path, node := dc.Name, dc.Path, a.nodeID
 	return openFileSink(dc, fileEnv{
-		NodeID: a.nodeID, Signer: a.signer, LastCheckpoint: last,
+		NodeID: a.nodeID, Signer: a.signer, Trusted: trusted, Relink: relink,
 		CheckpointSink: func(cp chain.Checkpoint) error {
+			for _, p := range a.pushers {
+				p.offer(name, cp)
+			}
 			cj := ToJSON(cp)
 			cj.Device, cj.Path = name, path
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			return a.st.putCheckpoint(ctx, node, name, cj)
+			err := a.st.putCheckpoint(ctx, node, name, cj)
+			a.metrics.witnessed("raft storage", err)
+			return err
 		},
 		OnSync: a.metrics.onSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
 		WatchInterval: a.opts.WatchInterval,
@@ -346,6 +422,26 @@ func (a *Subsystem) target(d *Device) diskwatch.Target {
 				return fs.W.Rotate()
 			}
 			return nil
+		},
+		BeforeDelete: func(seg diskwatch.Segment) error {
+			fs, ok := d.Sink().(*FileSink)
+			if !ok {
+				return fmt.Errorf("audit device %q is not open: its chain cannot record the deletion", dc.Name)
+			}
+			infos, err := fs.W.Segments()
+			if err != nil {
+				return err
+			}
+			for _, si := range infos {
+				if si.Path == seg.Path {
+					if si.LastSeq == 0 {
+						return fmt.Errorf("the end of %s is not known (the next segment is missing)", filepath.Base(seg.Path))
+					}
+					return fs.W.RecordDeletion([]chain.DeletedSegment{{Index: si.Index, FirstSeq: si.FirstSeq, LastSeq: si.LastSeq,
+						LastHash: si.LastHash, Name: filepath.Base(si.Path)}}, "retention deleted "+filepath.Base(si.Path))
+				}
+			}
+			return fmt.Errorf("%s is not a segment of the log", filepath.Base(seg.Path))
 		},
 		Segments: func() ([]diskwatch.Segment, error) {
 			infos, err := chain.ListSegments(dc.Path)
@@ -398,8 +494,8 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		return
 	}
 	for _, d := range a.broker.Devices() {
-		if d.Sink() != nil || ctx.Err() != nil {
-			continue
+		if d.Sink() != nil || ctx.Err() != nil || a.refusalOf(d.Name()) != nil {
+			continue // a refused device waits for an operator's relink
 		}
 		sink, fopts, err := a.openSink(ctx, d.Config)
 		if err != nil {
@@ -500,6 +596,9 @@ func (a *Subsystem) Disable(ctx context.Context, name string) error {
 	if err := d.close(); err != nil {
 		a.log.Error("closing disabled audit device", "device", name, "error", err)
 	}
+	a.refMu.Lock()
+	delete(a.refused, name)
+	a.refMu.Unlock()
 	err = errors.Join(a.st.deleteSalt(ctx, name), a.st.s.Delete(ctx, checkpointKey(a.nodeID, name)))
 	a.log.Info("audit device disabled", "device", name)
 	return err

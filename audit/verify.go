@@ -37,12 +37,12 @@ func SegmentStart(path string) (index uint64, after chain.StartAfter, err error)
 	return h.Segment.Index, chain.StartAfter{Seq: h.Segment.PrevSegmentLastSeq, Hash: h.Segment.PrevSegmentLastHash}, nil
 }
 
-// VerifyFileLog verifies the log whose active file is path: every segment
-// in chain order, signatures against pub, the trusted checkpoint cp (may be
-// nil), node ids against node. When the oldest segment was deleted by
-// retention, verification is anchored at the first surviving segment's
-// header (Report.Anchor says "start_after").
-func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey, cp *chain.Checkpoint) (*chain.Report, error) {
+// VerifyFileLog verifies the log whose active file is path strictly (see
+// chain.VerifyOptions.Strict): every segment in chain order, signatures
+// against pub, each of the trusted checkpoints, node ids against node.
+// When the oldest segments were deleted, a covered segments_deleted record
+// must say retention deleted them (Report.Anchor "retention").
+func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey, trusted []chain.Checkpoint) (*chain.Report, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a rotation may rename files while listing
 		infos, err := chain.ListSegments(path)
@@ -57,10 +57,7 @@ func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey
 		for i, si := range infos {
 			paths[i] = si.Path
 		}
-		opts := chain.VerifyOptions{PublicKey: pub, Checkpoint: cp, NodeID: node}
-		if idx, after, err := SegmentStart(paths[0]); err == nil && idx > 1 && after.Seq > 0 {
-			opts.StartAfter = &after
-		}
+		opts := chain.VerifyOptions{PublicKey: pub, Checkpoints: trusted, NodeID: node, Strict: true}
 		rep, err := chain.Verify(ctx, chain.FileSources(paths), opts)
 		if err != nil {
 			lastErr = err
@@ -71,10 +68,13 @@ func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey
 	return nil, lastErr
 }
 
-// Verify checks every file device's log on this node against the stored
-// checkpoint and the checkpoint key, stores the outcome in the barrier
-// (sys/audit/verification/<node>) and returns it. A device whose log
-// cannot be read counts as failed.
+// Verify checks every file device's log on this node strictly against
+// every trusted checkpoint the witnesses hold (Raft storage, the other
+// nodes' countersignatures, the streams, HTTP witnesses) and the
+// checkpoint key. An open device first writes a checkpoint, so the lines
+// written up to the call are covered and compared too. The outcome is
+// stored in the barrier (sys/audit/verification/<node>) and returned. A
+// device whose log cannot be read counts as failed.
 func (a *Subsystem) Verify(ctx context.Context) (*Verification, error) {
 	pub, ok := a.PublicKey()
 	if !ok {
@@ -86,14 +86,18 @@ func (a *Subsystem) Verify(ctx context.Context) (*Verification, error) {
 			continue
 		}
 		dv := DeviceVerification{Path: d.Config.Path}
-		var cp *chain.Checkpoint
-		if cj, err := a.st.checkpoint(ctx, a.nodeID, d.Name()); err == nil && cj != nil && cj.Path == d.Config.Path {
-			if c, err := cj.Checkpoint(); err == nil {
-				cp = &c
-				dv.CheckpointSeq = c.Seq
+		trusted := a.trustedCheckpoints(ctx, d.Config)
+		if fs, ok := d.Sink().(*FileSink); ok {
+			if cp, err := fs.W.Checkpoint(); err == nil {
+				cp.Source = "this server's writer, now"
+				trusted = append(trusted, cp)
 			}
 		}
-		rep, err := VerifyFileLog(ctx, d.Config.Path, a.nodeID, pub, cp)
+		for _, cp := range trusted {
+			dv.CheckpointSeq = max(dv.CheckpointSeq, cp.Seq)
+			dv.TrustedSources = append(dv.TrustedSources, fmt.Sprintf("%s (seq %d)", cp.Source, cp.Seq))
+		}
+		rep, err := VerifyFileLog(ctx, d.Config.Path, a.nodeID, pub, trusted)
 		if err != nil {
 			dv.Failure, dv.Summary = err.Error(), "cannot read the log: "+err.Error()
 		} else {
@@ -101,12 +105,20 @@ func (a *Subsystem) Verify(ctx context.Context) (*Verification, error) {
 			dv.Segments, dv.Lines, dv.Entries, dv.Checkpoints = rep.Segments, rep.Lines, rep.Entries, rep.Checkpoints
 			dv.FirstSeq, dv.LastSeq, dv.Anchor = rep.FirstSeq, rep.LastSeq, rep.Anchor
 			dv.SignaturesChecked, dv.CheckpointOK = rep.SignaturesChecked, rep.TrustedCheckpointVerified
+			dv.TreeChecked, dv.Uncovered, dv.KeyID = rep.TreeChecked, rep.Uncovered, rep.KeyID
+			if rep.Tree.Size > 0 {
+				dv.TreeSize, dv.Root = rep.Tree.Size, rep.Tree.Root().String()
+			}
 			if rep.Failure != nil {
 				dv.Failure, dv.FailureKind = rep.Failure.Error(), string(rep.Failure.Kind)
+				a.metrics.tampered(d.Name(), dv.FailureKind, "verify")
 			}
 			for _, w := range rep.Warnings {
 				dv.Warnings = append(dv.Warnings, fmt.Sprintf("%s: %s:%d: %s", w.Kind, w.File, w.Line, w.Detail))
 			}
+		}
+		if r := a.refusalOf(d.Name()); r != nil {
+			dv.Refused = fmt.Sprintf("%s at seq %d: %s", r.Failure.Kind, r.Failure.Seq, r.Failure.Detail)
 		}
 		if !dv.OK {
 			v.OK = false
