@@ -203,8 +203,8 @@ func (r routes) checkpoint(ctx context.Context, _ *core.Request, d *framework.Fi
 	if cj == nil {
 		return nil, core.ErrNotFound
 	}
-	return &core.Response{Data: map[string]any{"node_id": cj.NodeID, "seq": cj.Seq, "hash": cj.Hash, "time": cj.Time,
-		"signature": cj.Signature, "key_id": cj.KeyID, "device": cj.Device, "path": cj.Path}}, nil
+	return &core.Response{Data: map[string]any{"node_id": cj.NodeID, "seq": cj.Seq, "hash": cj.Hash, "tree_size": cj.TreeSize,
+		"root": cj.Root, "time": cj.Time, "signature": cj.Signature, "key_id": cj.KeyID, "device": cj.Device, "path": cj.Path}}, nil
 }
 
 func (r routes) verify(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {

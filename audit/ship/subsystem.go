@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/system"
@@ -24,6 +25,7 @@ type AuditLog interface {
 	Broker() *audit.Broker
 	AddSegmentGuard(g diskwatch.SegmentGuard)
 	Watcher() *diskwatch.Watcher
+	AddCheckpointSource(s audit.CheckpointSource)
 }
 
 var _ AuditLog = (*audit.Subsystem)(nil)
@@ -129,6 +131,20 @@ func (s *Subsystem) Attach(srv *server.Server) error {
 		s.ships = append(s.ships, sh)
 		s.byName[b.Name] = sh
 		s.opts.Audit.AddSegmentGuard(sh.Guard)
+		if cr, ok := sink.(CheckpointReader); ok {
+			s.opts.Audit.AddCheckpointSource(audit.CheckpointSource{Name: b.Type + " stream " + b.Name, Device: c.Device,
+				Latest: func(ctx context.Context, node string) (*chain.Checkpoint, error) {
+					line, err := cr.LatestCheckpoint(ctx, node)
+					if err != nil || line == nil {
+						return nil, err
+					}
+					cp, err := chain.ParseCheckpointLine(line)
+					if err != nil {
+						return nil, fmt.Errorf("the newest checkpoint line in the stream: %w", err)
+					}
+					return &cp, nil
+				}})
+		}
 	}
 	if err := srv.Metrics().Register(collector{s}); err != nil {
 		return fmt.Errorf("audit stream: register metrics: %w", err)
