@@ -27,7 +27,7 @@ import (
 //	POST   sys/audit/relink/:device {"reason"}   acknowledge a refused log: new linked chain
 //	GET    sys/audit/proof/inclusion?seq=N[&device=D][&checkpoint=S]
 //	GET    sys/audit/proof/consistency?from=A[&to=B][&device=D]
-//	GET    sys/audit/witnesses/:device     what every witness holds for this node's device
+//	GET    sys/audit/witnesses[/:device]   what every witness holds for this node's file devices
 //	PUT    sys/audit/witness/:node/:device this server as a witness of another's checkpoints
 //	GET    sys/audit/witness/:node/:device what this server holds as a witness
 //
@@ -63,7 +63,7 @@ func (r routes) Routes() []framework.Route {
 			"from": {Type: framework.TypeInt64}, "to": {Type: framework.TypeInt64}, "device": {Type: framework.TypeString}},
 			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.proveConsistency}),
 			Help:       "An RFC 9162 consistency proof that one audit checkpoint extends another."},
-		{Pattern: `audit/witnesses/(?P<device>[^/]+)/?`,
+		{Pattern: `audit/witnesses(?:/(?P<device>[^/]+))?/?`,
 			Fields:     map[string]*framework.FieldSchema{"device": {Type: framework.TypeString}},
 			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.witnesses}),
 			Help:       "What every witness (Raft storage, other nodes, streams, HTTP witnesses) holds for this node's audit device."},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -115,21 +116,48 @@ func (r routes) proveConsistency(_ context.Context, _ *core.Request, d *framewor
 	return &core.Response{Data: structMap(bundle)}, nil
 }
 
-// witnesses lists what every witness holds for one of this node's devices.
+// witnesses lists what every witness holds for this node's file devices
+// (or the one named), newest first, with the checkpoint key.
 func (r routes) witnesses(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	dev := r.a.broker.Device(d.String("device"))
-	if dev == nil || dev.Config.Type != TypeFile {
-		return nil, core.Invalid("no file audit device %q", d.String("device"))
+	name := d.String("device")
+	devs := map[string]any{}
+	for _, dev := range r.a.broker.Devices() {
+		if dev.Config.Type != TypeFile || name != "" && dev.Name() != name {
+			continue
+		}
+		cps := r.a.trustedCheckpoints(ctx, dev.Config)
+		if fs, ok := dev.Sink().(*FileSink); ok {
+			// Cover what was written up to now, so a verifier also
+			// catches the end of the log being cut off.
+			if cp, err := fs.W.Checkpoint(); err == nil && cp.Seq > 0 {
+				cp.Source = "this server's writer, now"
+				cps = append(cps, cp)
+			}
+		}
+		sort.Slice(cps, func(i, j int) bool { return cps[i].Seq > cps[j].Seq })
+		list := make([]any, 0, len(cps))
+		for _, cp := range cps {
+			m := structMap(cp.JSON())
+			m["source"] = cp.Source
+			list = append(list, m)
+		}
+		entry := map[string]any{"checkpoints": list, "file": filepath.Base(dev.Config.Path), "startup_verification": r.a.bgState(dev.Name())}
+		if rf := r.a.refusalOf(dev.Name()); rf != nil {
+			entry["refused"] = fmt.Sprintf("%s at seq %d: %s", rf.Failure.Kind, rf.Failure.Seq, rf.Failure.Detail)
+		}
+		devs[dev.Name()] = entry
 	}
-	cps := r.a.trustedCheckpoints(ctx, dev.Config)
-	sort.Slice(cps, func(i, j int) bool { return cps[i].Seq > cps[j].Seq })
-	list := make([]any, 0, len(cps))
-	for _, cp := range cps {
-		m := structMap(cp.JSON())
-		m["source"] = cp.Source
-		list = append(list, m)
+	if name != "" && len(devs) == 0 {
+		return nil, core.Invalid("no file audit device %q", name)
 	}
-	return &core.Response{Data: map[string]any{"node_id": r.a.nodeID, "device": dev.Name(), "checkpoints": list}}, nil
+	return &core.Response{Data: map[string]any{"node_id": r.a.nodeID, "key_id": r.keyID(), "devices": devs}}, nil
+}
+
+func (r routes) keyID() string {
+	if pub, ok := r.a.PublicKey(); ok {
+		return chain.KeyID(pub)
+	}
+	return ""
 }
 
 // witnessed is a record this server keeps as another Vigil's witness.

@@ -46,6 +46,7 @@ type fileEnv struct {
 	NodeID         string
 	Signer         ed25519.PrivateKey
 	Trusted        []chain.Checkpoint
+	DeletedThrough *chain.DeletedSegment
 	// Relink, when set, starts a new chain instead (chain.Relink).
 	Relink *chain.Link
 	CheckpointSink func(chain.Checkpoint) error
@@ -63,7 +64,7 @@ func openFileSink(dc *DeviceConfig, env fileEnv) (*FileSink, error) {
 		Path: dc.Path, NodeID: env.NodeID, Fsync: dc.Fsync, FsyncInterval: dc.FsyncInterval,
 		MaxSizeMB: dc.MaxSizeMB, MaxAgeDays: dc.MaxAgeDays, Compress: dc.Compress,
 		Signer: env.Signer, CheckpointEvery: dc.CheckpointEvery, CheckpointInterval: dc.CheckpointInterval,
-		CheckpointSink: env.CheckpointSink, TrustedCheckpoints: env.Trusted,
+		CheckpointSink: env.CheckpointSink, TrustedCheckpoints: env.Trusted, DeletedThrough: env.DeletedThrough,
 		WriteTimeout: dc.WriteTimeout, OnSync: env.OnSync, Now: env.Now, Logger: env.Logger, Faults: env.Faults,
 		WatchInterval: env.WatchInterval,
 	}

@@ -24,6 +24,7 @@ const (
 	keyCheckpointKey = "sys/audit/checkpoint-key"      // Ed25519 signing key
 	keyRelinks       = "sys/audit/relinks/"            // + node id + "/" + device name + "/" + chain start: relinked chains
 	keyWitnessed     = "sys/audit/witnessed/"          // + node id + "/" + device: checkpoints this server keeps as a witness for others
+	keyRetention     = "sys/audit/retention/"          // + node id + "/" + device: the newest segment retention deleted
 	keyVerification  = "sys/audit/verification/"       // + node id
 )
 
@@ -217,4 +218,25 @@ func (st store) verification(ctx context.Context, node string) (*Verification, e
 
 func (st store) putVerification(ctx context.Context, v Verification) error {
 	return storage.PutJSON(ctx, st.s, keyVerification+v.NodeID, v)
+}
+
+// retentionRecord is the newest segment retention deleted from a device's log.
+type retentionRecord struct {
+	chain.DeletedSegment
+	Path string `json:"path"`
+}
+
+// retention returns the newest segment retention deleted from the log at
+// path (nil when none).
+func (st store) retention(ctx context.Context, node, device, path string) (*chain.DeletedSegment, error) {
+	var r retentionRecord
+	ok, err := storage.GetJSON(ctx, st.s, keyRetention+node+"/"+device, &r)
+	if err != nil || !ok || r.Path != path {
+		return nil, err
+	}
+	return &r.DeletedSegment, nil
+}
+
+func (st store) putRetention(ctx context.Context, node, device, path string, d chain.DeletedSegment) error {
+	return storage.PutJSON(ctx, st.s, keyRetention+node+"/"+device, retentionRecord{DeletedSegment: d, Path: path})
 }

@@ -94,6 +94,13 @@ type Subsystem struct {
 	relinks    sync.Map // request id → *Relinked
 	relinkErrs sync.Map // request id → error
 	witnessMu  sync.Mutex // serialises this server's witness records
+
+	// Full verification of each file device's log after it opens (Open
+	// itself re-verifies only from the newest trusted checkpoint).
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	bgWG     sync.WaitGroup
+	bgStates map[string]string // device → running, ok, failed: ...
 }
 
 var (
@@ -114,7 +121,7 @@ func NewSubsystem(opts Options) *Subsystem {
 			return t.C, t.Stop
 		}
 	}
-	return &Subsystem{opts: opts, refused: map[string]*refusal{}}
+	return &Subsystem{opts: opts, refused: map[string]*refusal{}, bgStates: map[string]string{}}
 }
 
 // Name implements server.Subsystem.
@@ -257,6 +264,7 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 		ever = true
 	}
 	a.broker.SetRequired(ever || len(api) > 0 || len(a.declared) > 0)
+	a.bgCtx, a.bgStop = context.WithCancel(context.Background())
 	for _, dc := range a.declared {
 		a.open(ctx, dc, "config")
 	}
@@ -302,6 +310,10 @@ func (a *Subsystem) Sealing(context.Context) {
 	if stop != nil { // outside a.mu: maintenance may be waiting for it
 		stop()
 		<-done
+	}
+	if a.bgStop != nil {
+		a.bgStop()
+		a.bgWG.Wait()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -370,7 +382,11 @@ func (a *Subsystem) openSinkWith(ctx context.Context, dc *DeviceConfig, trusted 
 		if trusted == nil && relink == nil {
 			trusted = a.trustedCheckpoints(ctx, dc)
 		}
-		s, err := a.openFile(ctx, dc, trusted, relink)
+		retained, err := a.st.retention(ctx, a.nodeID, dc.Name, dc.Path)
+		if err != nil {
+			return nil, fopts, fmt.Errorf("load the retention record: %w", err)
+		}
+		s, err := a.openFile(ctx, dc, trusted, retained, relink)
 		var re *chain.RefusalError
 		if errors.As(err, &re) {
 			return nil, fopts, refusedError(dc.Name, a.noteRefusal(dc.Name, re))
@@ -378,12 +394,13 @@ func (a *Subsystem) openSinkWith(ctx context.Context, dc *DeviceConfig, trusted 
 		if err != nil {
 			return nil, fopts, err // not a typed nil in the interface
 		}
+		a.verifyInBackground(dc, s, trusted)
 		return s, fopts, nil
 	}
 	return nil, fopts, fmt.Errorf("unknown device type %q", dc.Type)
 }
 
-func (a *Subsystem) openFile(_ context.Context, dc *DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (*FileSink, error) {
+func (a *Subsystem) openFile(_ context.Context, dc *DeviceConfig, trusted []chain.Checkpoint, retained *chain.DeletedSegment, relink *chain.Link) (*FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
 		return nil, err
 	}
@@ -393,7 +410,7 @@ func (a *Subsystem) openFile(_ context.Context, dc *DeviceConfig, trusted []chai
 	}
 	name, path, node := dc.Name, dc.Path, a.nodeID
 	return openFileSink(dc, fileEnv{
-		NodeID: a.nodeID, Signer: a.signer, Trusted: trusted, Relink: relink,
+		NodeID: a.nodeID, Signer: a.signer, Trusted: trusted, DeletedThrough: retained, Relink: relink,
 		CheckpointSink: func(cp chain.Checkpoint) error {
 			for _, p := range a.pushers {
 				p.offer(name, cp)
@@ -437,8 +454,13 @@ func (a *Subsystem) target(d *Device) diskwatch.Target {
 					if si.LastSeq == 0 {
 						return fmt.Errorf("the end of %s is not known (the next segment is missing)", filepath.Base(seg.Path))
 					}
-					return fs.W.RecordDeletion([]chain.DeletedSegment{{Index: si.Index, FirstSeq: si.FirstSeq, LastSeq: si.LastSeq,
-						LastHash: si.LastHash, Name: filepath.Base(si.Path)}}, "retention deleted "+filepath.Base(si.Path))
+					ds := chain.DeletedSegment{Index: si.Index, FirstSeq: si.FirstSeq, LastSeq: si.LastSeq, LastHash: si.LastHash, Name: filepath.Base(si.Path)}
+					if err := fs.W.RecordDeletion([]chain.DeletedSegment{ds}, "retention deleted "+filepath.Base(si.Path)); err != nil {
+						return err
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					return a.st.putRetention(ctx, a.nodeID, dc.Name, dc.Path, ds)
 				}
 			}
 			return fmt.Errorf("%s is not a segment of the log", filepath.Base(seg.Path))

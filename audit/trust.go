@@ -382,3 +382,78 @@ func ParseWitness(b config.Block) (*witness.HTTP, error) {
 	}
 	return &witness.HTTP{Name: name, URL: u, Header: h, Client: &http.Client{Timeout: timeout}}, nil
 }
+
+// verifyInBackground verifies a file device's whole log strictly once it
+// has opened (Open re-verified only from the newest trusted checkpoint):
+// tampering with older segments is found without delaying the start. On
+// failure the device is refused, as if Open had found it.
+func (a *Subsystem) verifyInBackground(dc *DeviceConfig, fs *FileSink, trusted []chain.Checkpoint) {
+	ctx := a.bgCtx
+	if ctx == nil {
+		return
+	}
+	a.setBgState(dc.Name, "running")
+	a.bgWG.Add(1)
+	go func() {
+		defer a.bgWG.Done()
+		pub, _ := a.PublicKey()
+		rep, err := VerifyFileLog(ctx, dc.Path, a.nodeID, pub, trusted)
+		switch {
+		case ctx.Err() != nil:
+			a.setBgState(dc.Name, "interrupted")
+			return
+		case err != nil:
+			a.setBgState(dc.Name, "error: "+err.Error())
+			a.log.Error("audit: verifying the log after start failed", "device", dc.Name, "error", err)
+			return
+		case rep.OK:
+			a.setBgState(dc.Name, "ok")
+			return
+		}
+		a.setBgState(dc.Name, "failed: "+rep.Failure.Error())
+		a.refuseOpened(ctx, dc, fs, rep.Failure)
+	}()
+}
+
+func (a *Subsystem) setBgState(name, st string) {
+	a.refMu.Lock()
+	a.bgStates[name] = st
+	a.refMu.Unlock()
+}
+
+func (a *Subsystem) bgState(name string) string {
+	a.refMu.Lock()
+	defer a.refMu.Unlock()
+	return a.bgStates[name]
+}
+
+// refuseOpened refuses a device whose log failed the verification after
+// start: it stops writing to it, and requests see why.
+func (a *Subsystem) refuseOpened(ctx context.Context, dc *DeviceConfig, fs *FileSink, f *chain.Failure) {
+	for i := 0; i < 500 && ctx.Err() == nil; i++ { // the device may not be in the broker yet
+		a.mu.Lock()
+		d := a.broker.Device(dc.Name)
+		if d != nil && d.Sink() == Sink(fs) {
+			var trusted *chain.Checkpoint
+			if last, _ := fs.W.LastCheckpoint(); last.Seq > 0 {
+				last.Source = "this device's checkpoint at start"
+				trusted = &last
+			}
+			r := a.noteRefusal(dc.Name, &chain.RefusalError{Failure: f, Trusted: trusted})
+			nd := NewDevice(dc, d.Source, d.fopts, nil, refusedError(dc.Name, r))
+			if old := a.broker.Add(nd); old != nil {
+				_ = old.close()
+			}
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+		if d != nil && d.Sink() != nil && d.Sink() != Sink(fs) {
+			return // replaced meanwhile
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -3,6 +3,7 @@ package chain
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -393,4 +394,117 @@ func parsePath(p []string) ([]merkle.Hash, error) {
 		out[i] = h
 	}
 	return out, nil
+}
+
+// offlineTree verifies sources strictly and rebuilds the chain's Merkle
+// tree in memory, with every checkpoint seen. The sources must start at
+// the chain's first line: a tree cannot be rebuilt from its middle.
+func offlineTree(ctx context.Context, sources []Source, opts VerifyOptions) (*merkle.MemStore, []Checkpoint, *Report, error) {
+	st := &merkle.MemStore{}
+	var f merkle.Frontier
+	var cps []Checkpoint
+	opts.Strict = true
+	opts.OnLeaf = func(_ uint64, leaf merkle.Hash) { f.Append(leaf, st.Add) }
+	opts.OnCheckpoint = func(cp Checkpoint) { cps = append(cps, cp) }
+	rep, err := Verify(ctx, sources, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !rep.OK {
+		return nil, nil, rep, fmt.Errorf("the log does not verify: %v", rep.Failure)
+	}
+	if rep.Anchor != "genesis" && rep.Anchor != "relink" {
+		return nil, nil, rep, fmt.Errorf("%w: offline proofs need the chain from its first line (this log starts at seq %d); ask the server (GET sys/audit/proof/...)", ErrNoProof, rep.FirstSeq)
+	}
+	if err := st.Flush(); err != nil {
+		return nil, nil, rep, err
+	}
+	return st, cps, rep, nil
+}
+
+// covering returns the first checkpoint in cps covering seq (exactly at
+// want when want > 0).
+func covering(cps []Checkpoint, seq, want uint64) (Checkpoint, bool) {
+	for _, cp := range cps {
+		if want > 0 && cp.Seq == want || want == 0 && cp.Seq >= seq {
+			return cp, true
+		}
+	}
+	return Checkpoint{}, false
+}
+
+// ProveOffline builds, from the log files alone, the inclusion proof of
+// the line at seq against the checkpoint that covers seq at cpSeq (0: the
+// first checkpoint after seq; use the newest with cpSeq = the last
+// checkpoint's seq). The log is verified strictly first (opts: key,
+// trusted checkpoints).
+func ProveOffline(ctx context.Context, sources []Source, opts VerifyOptions, seq, cpSeq uint64) (*InclusionBundle, error) {
+	st, cps, rep, err := offlineTree(ctx, sources, opts)
+	if err != nil {
+		return nil, err
+	}
+	cp, ok := covering(cps, seq, cpSeq)
+	if !ok || seq < rep.ChainStart || seq > cp.Seq {
+		return nil, fmt.Errorf("%w: no checkpoint in the log covers seq %d", ErrNoProof, seq)
+	}
+	path, err := merkle.InclusionProof(st, seq-rep.ChainStart, cp.TreeSize)
+	if err != nil {
+		return nil, err
+	}
+	line, err := findLine(sources, seq)
+	if err != nil {
+		return nil, err
+	}
+	return &InclusionBundle{Type: "inclusion", NodeID: rep.NodeID, Seq: seq, Line: string(line), LeafIndex: seq - rep.ChainStart,
+		TreeSize: cp.TreeSize, Proof: hexPath(path), Checkpoint: cp.JSON()}, nil
+}
+
+// ProveConsistencyOffline builds, from the log files alone, the proof that
+// the checkpoint covering seq to extends the one covering seq from (to 0:
+// the newest).
+func ProveConsistencyOffline(ctx context.Context, sources []Source, opts VerifyOptions, from, to uint64) (*ConsistencyBundle, error) {
+	st, cps, _, err := offlineTree(ctx, sources, opts)
+	if err != nil {
+		return nil, err
+	}
+	a, ok := covering(cps, from, from)
+	if !ok {
+		return nil, fmt.Errorf("%w: no checkpoint in the log covers exactly seq %d", ErrNoProof, from)
+	}
+	b := cps[len(cps)-1]
+	if to > 0 {
+		if b, ok = covering(cps, to, to); !ok {
+			return nil, fmt.Errorf("%w: no checkpoint in the log covers exactly seq %d", ErrNoProof, to)
+		}
+	}
+	path, err := merkle.ConsistencyProof(st, a.TreeSize, b.TreeSize)
+	if err != nil {
+		return nil, err
+	}
+	return &ConsistencyBundle{Type: "consistency", From: a.JSON(), To: b.JSON(), Proof: hexPath(path)}, nil
+}
+
+// findLine returns the line at seq from sources.
+func findLine(sources []Source, seq uint64) ([]byte, error) {
+	for _, src := range sources {
+		rc, err := src.Open()
+		if err != nil {
+			return nil, err
+		}
+		br := bufio.NewReaderSize(rc, 256<<10)
+		for {
+			line, err := br.ReadBytes('\n')
+			if n := len(line); n > 0 && line[n-1] == '\n' {
+				if f, perr := parseChain(line[:n-1]); perr == nil && f.Seq == seq {
+					rc.Close()
+					return line[:n-1], nil
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		rc.Close()
+	}
+	return nil, fmt.Errorf("%w: seq %d is not in the log", ErrNoProof, seq)
 }

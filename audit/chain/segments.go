@@ -265,6 +265,11 @@ func readHeader(r io.Reader) (SegmentHeader, uint64, int, error) {
 	return h, f.Seq, n, nil
 }
 
+// ReadSegmentHeader returns the header of the segment file at path (plain
+// or gzip). A file that does not start with an intact vigil.segment
+// header is not a segment: the error says why.
+func ReadSegmentHeader(path string) (SegmentHeader, error) { return readHeaderFile(path) }
+
 func readHeaderFile(path string) (SegmentHeader, error) {
 	rc, err := openSegment(path)
 	if err != nil {

@@ -58,6 +58,9 @@ func (w *Writer) startupCheck() error {
 		return &RefusalError{Failure: &Failure{Kind: KindMalformed, Seq: last.FirstSeq, File: last.Path,
 			Detail: "the segment header has no chain_start: written by an older format, or edited"}}
 	}
+	if err := w.checkSegmentSet(infos, chainStart); err != nil {
+		return err
+	}
 	// Checkpoints of the chain a relink replaced do not apply.
 	kept := trusted[:0]
 	for _, cp := range trusted {
@@ -177,6 +180,42 @@ func (w *Writer) startupCheck() error {
 		if h := s.seg; h.KeyID != id || h.PublicKey != pub || h.CheckpointEvery != every || h.CheckpointIntervalMS != ms {
 			s.switchReason = ReasonStart
 		}
+	}
+	return nil
+}
+
+// checkSegmentSet checks, from the headers alone, that the current chain's
+// segments are all there: consecutive indexes, and missing first segments
+// only as far as retention recorded deleting them.
+func (w *Writer) checkSegmentSet(infos []SegmentInfo, chainStart uint64) error {
+	var cur []SegmentInfo
+	for _, si := range infos {
+		if si.Header.ChainStart == chainStart {
+			cur = append(cur, si)
+		}
+	}
+	for i := 1; i < len(cur); i++ {
+		if cur[i].Index != cur[i-1].Index+1 {
+			return &RefusalError{Failure: &Failure{Kind: KindDeleted, Seq: cur[i].FirstSeq, File: cur[i].Path,
+				Detail: fmt.Sprintf("segment(s) %d..%d are missing between %s and %s", cur[i-1].Index+1, cur[i].Index-1,
+					filepath.Base(cur[i-1].Path), filepath.Base(cur[i].Path))}}
+		}
+	}
+	if len(cur) == 0 || cur[0].FirstSeq == chainStart {
+		return nil
+	}
+	first := cur[0]
+	d := w.cfg.DeletedThrough
+	switch {
+	case d == nil:
+		return &RefusalError{Failure: &Failure{Kind: KindDeleted, Seq: chainStart, File: first.Path,
+			Detail: fmt.Sprintf("the oldest segment is %d (from seq %d): segments 1..%d are missing and retention never deleted any", first.Index, first.FirstSeq, first.Index-1)}}
+	case d.Index+1 < first.Index:
+		return &RefusalError{Failure: &Failure{Kind: KindDeleted, Seq: d.LastSeq + 1, File: first.Path,
+			Detail: fmt.Sprintf("the oldest segment is %d: segments %d..%d are missing, but retention deleted only up to segment %d", first.Index, d.Index+1, first.Index-1, d.Index)}}
+	case d.Index+1 == first.Index && (d.LastSeq != first.Header.PrevSegmentLastSeq || d.LastHash != first.Header.PrevSegmentLastHash):
+		return &RefusalError{Failure: &Failure{Kind: KindSplice, Seq: first.FirstSeq, File: first.Path,
+			Detail: fmt.Sprintf("segment %d does not continue the segment %d retention deleted (it ended at seq %d)", first.Index, d.Index, d.LastSeq)}}
 	}
 	return nil
 }

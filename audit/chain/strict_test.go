@@ -211,8 +211,23 @@ func TestStrictRetentionRecord(t *testing.T) {
 	if rep.Anchor != "retention" || len(rep.Deleted) != 2 || !rep.TreeChecked {
 		t.Fatalf("after recorded retention: %+v", rep)
 	}
-	// And the writer reopens it.
+	// The writer reopens it when told how far retention deleted, and
+	// refuses it otherwise, or when more is missing.
+	if _, err := Open(cfg); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("reopened a log missing its first segments with no retention record: %v", err)
+	}
+	cfg.DeletedThrough = &del[0]
+	if _, err := Open(cfg); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("reopened a log missing segment 2 with retention recorded through segment 1: %v", err)
+	}
+	cfg.DeletedThrough = &del[1]
 	MustOpen(t, cfg).Close()
+	// A gap in the middle is refused whatever retention says.
+	segs, _ = ListSegments(cfg.Path)
+	os.Remove(segs[1].Path)
+	if _, err := Open(cfg); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("reopened a log with a missing middle segment: %v", err)
+	}
 }
 
 // Open re-verifies from the newest trusted checkpoint and refuses every

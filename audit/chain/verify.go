@@ -138,6 +138,9 @@ type VerifyOptions struct {
 	// OnLeaf, if set (with Strict), is called from Verify's goroutine in
 	// seq order with the Merkle leaf hash of every verified line.
 	OnLeaf func(seq uint64, leaf merkle.Hash)
+	// OnCheckpoint, if set (with Strict), is called with every checkpoint
+	// line's checkpoint once it is verified.
+	OnCheckpoint func(cp Checkpoint)
 	// NodeID, if set, is the node every line must belong to.
 	NodeID string
 	// StartAfter anchors a log that starts mid-chain. TrustFirst instead
@@ -340,6 +343,9 @@ func (c *checker) line(ch *chunk, r *lineRes) bool {
 	firstInSource := c.lineNo == 1
 	if !c.link(r, prev, isHeader) {
 		return false
+	}
+	if c.pendingGap != nil {
+		return true // the next line decides what the gap is
 	}
 	if c.opts.Strict && !c.strictLine(ch, r, hash) {
 		return false

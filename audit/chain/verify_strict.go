@@ -42,6 +42,11 @@ type strictState struct {
 	needDeleted    *DeletedSegment // the record a retention-anchored log needs
 	deletedAt      uint64          // seq of the record that names it
 	deletedCovered bool            // a checkpoint follows that record
+
+	// countFail is a cadence failure held for one line: when the next
+	// line is a checkpoint, its own checks (description, signature,
+	// tree) name the tampering better; otherwise countFail stands.
+	countFail *Failure
 }
 
 func (c *checker) initStrict(workerKey ed25519.PublicKey, headerKey bool) {
@@ -67,6 +72,10 @@ func (c *checker) initStrict(workerKey ed25519.PublicKey, headerKey bool) {
 // failure.
 func (c *checker) strictLine(ch *chunk, r *lineRes, hash []byte) bool {
 	st := &c.strict
+	if st.countFail != nil && r.rtype != recCheckpoint {
+		c.rep.Failure = st.countFail
+		return false
+	}
 	if st.afterClose {
 		ok := r.rtype == recSegment
 		if r.rtype == recEvent && r.ev != nil {
@@ -81,8 +90,12 @@ func (c *checker) strictLine(ch *chunk, r *lineRes, hash []byte) bool {
 		}
 	}
 	if st.expectCP != "" && r.rtype != recCheckpoint {
-		c.fail(KindCheckpointMissing, r.seq, "the writer %s at seq %d but the next line is not a checkpoint", st.expectCP, r.seq-1)
-		return false
+		if restartLine(r) {
+			st.expectCP = "" // the writer died before its checkpoint; the restart covers it
+		} else {
+			c.fail(KindCheckpointMissing, r.seq, "the writer %s at seq %d but the next line is not a checkpoint", st.expectCP, r.seq-1)
+			return false
+		}
 	}
 	if r.rtype == recSegment && r.seg != nil {
 		if !c.strictHeader(r) {
@@ -133,11 +146,29 @@ func (c *checker) strictLine(ch *chunk, r *lineRes, hash []byte) bool {
 			}
 		}
 	}
-	if st.every > 0 && st.sinceCP > st.every+max(st.allowance, 0) {
-		c.fail(KindCheckpointMissing, r.seq, "%d lines since the last checkpoint; the segment header says one follows every %d", st.sinceCP, st.every)
-		return false
+	if st.every > 0 && st.sinceCP > st.every+max(st.allowance, 0) && !restartLine(r) && st.countFail == nil {
+		st.countFail = &Failure{Kind: KindCheckpointMissing, Seq: r.seq, File: c.sources[c.src].Name, Line: c.lineNo,
+			Detail: fmt.Sprintf("%d lines since the last checkpoint; the segment header says one follows every %d", st.sinceCP, st.every)}
 	}
 	return true
+}
+
+// restartLine reports whether r is one of the lines a writer writes when
+// it starts (a new segment's header, torn_tail_truncated,
+// active_file_missing, foreign_file_moved, started): the writer counts
+// lines since its last checkpoint from zero at every start.
+func restartLine(r *lineRes) bool {
+	if r.rtype == recSegment {
+		return true
+	}
+	if r.rtype != recEvent || r.ev == nil {
+		return false
+	}
+	switch r.ev.Kind {
+	case EventTornTail, EventActiveFileMissing, EventForeignFileMoved, EventStarted:
+		return true
+	}
+	return false
 }
 
 // strictHeader checks a segment header's key, chain start and Merkle tree
@@ -178,7 +209,11 @@ func (c *checker) strictHeader(r *lineRes) bool {
 	st.chainStart = h.ChainStart
 	c.rep.ChainStart = h.ChainStart
 	if h.Tree.Size != r.seq-h.ChainStart {
-		c.fail(KindTreeMismatch, r.seq, "segment header's tree has %d leaves; the chain has %d lines before it", h.Tree.Size, r.seq-h.ChainStart)
+		what := "lines were inserted before it (and the chain renumbered)"
+		if h.Tree.Size > r.seq-h.ChainStart {
+			what = "lines were removed before it (and the chain renumbered)"
+		}
+		c.fail(KindTreeMismatch, r.seq, "segment header's tree has %d leaves; the chain has %d lines before it: %s", h.Tree.Size, r.seq-h.ChainStart, what)
 		return false
 	}
 	f, err := merkle.ParseFrontier(h.Tree.Size, h.Tree.Frontier)
@@ -233,6 +268,10 @@ func (c *checker) strictCheckpoint(r *lineRes) bool {
 			cp.Seq, cp.TreeSize, cp.Root, st.cpTreeSize, st.cpRoot)
 		return false
 	}
+	if st.countFail != nil {
+		c.rep.Failure = st.countFail // the checkpoint is genuine but late: lines were added before it
+		return false
+	}
 	if st.interval > 0 && !st.restart && !st.firstTime.IsZero() {
 		if gap := cp.Time.Sub(st.firstTime); gap > 2*st.interval+cadenceSlack {
 			c.fail(KindCheckpointMissing, r.seq, "the first line after the previous checkpoint was written %s before this checkpoint; the segment header says one follows every %s",
@@ -248,6 +287,9 @@ func (c *checker) strictCheckpoint(r *lineRes) bool {
 	if st.deletedAt > 0 {
 		st.deletedCovered = true
 	}
+	if c.opts.OnCheckpoint != nil {
+		c.opts.OnCheckpoint(*cp)
+	}
 	return true
 }
 
@@ -255,6 +297,9 @@ func (c *checker) strictCheckpoint(r *lineRes) bool {
 func (c *checker) strictFinish() {
 	st := &c.strict
 	rep := c.rep
+	if rep.Failure == nil && st.countFail != nil {
+		rep.Failure = st.countFail
+	}
 	rep.Uncovered = int64(st.sinceCP)
 	if rep.LastCheckpoint == nil {
 		rep.Uncovered = rep.Lines

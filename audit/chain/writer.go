@@ -100,6 +100,11 @@ type Config struct {
 	// Checkpoints of other nodes and of a chain replaced by Relink are
 	// ignored.
 	TrustedCheckpoints []Checkpoint
+	// DeletedThrough is the newest segment retention deleted, as recorded
+	// outside the log (RecordDeletion's caller keeps it). Open refuses a
+	// log whose oldest segments are missing beyond it, and one with a gap
+	// between segments: only retention may remove segments, oldest first.
+	DeletedThrough *DeletedSegment
 
 	// MerkleDir holds the Merkle tree's stored nodes, for proofs (default
 	// Path + ".merkle"). The store is derived from the log: it is checked
