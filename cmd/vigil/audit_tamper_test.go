@@ -304,7 +304,7 @@ var tamperAttacks = []attack{
 		l.segs[1][i] = strings.Replace(l.segs[1][i], `"path":"secret/data/app/`, `"path":"secret/data/ppa/`, 1)
 		l.rehash(1, i)
 	}},
-	{"edit, drop the later checkpoints, re-hash", kinds(chain.KindCheckpointMissing), false, func(t *testing.T, l *tamperLog, _ *tamperFixture) {
+	{"edit, drop the later checkpoints, re-hash", kinds(chain.KindCheckpointMissing, chain.KindTruncated), false, func(t *testing.T, l *tamperLog, _ *tamperFixture) {
 		s := l.last()
 		i := l.entryIndex(t, s, 5)
 		l.segs[s][i] = strings.Replace(l.segs[s][i], `"path":"secret/data/app/`, `"path":"secret/data/ppa/`, 1)
@@ -450,7 +450,7 @@ var tamperAttacks = []attack{
 			}
 		}
 	}},
-	{"strip every checkpoint and re-hash", kinds(chain.KindCheckpointMissing, chain.KindTreeMismatch), false, func(t *testing.T, l *tamperLog, _ *tamperFixture) {
+	{"strip every checkpoint and re-hash", kinds(chain.KindCheckpointMissing, chain.KindTreeMismatch, chain.KindTruncated), false, func(t *testing.T, l *tamperLog, _ *tamperFixture) {
 		for s := range l.segs {
 			var kept []string
 			for _, line := range l.segs[s] {
@@ -514,6 +514,10 @@ func TestAuditTamperSuite(t *testing.T) {
 	type row struct {
 		name                     string
 		offline, server, restart detection
+		// filesOnly is `vigil audit verify -offline` with nothing but the
+		// files (key from the headers, no trusted checkpoint): for the
+		// record of what the files alone can show, not asserted.
+		filesOnly detection
 	}
 	var rows []row
 	for _, a := range tamperAttacks {
@@ -543,6 +547,14 @@ func TestAuditTamperSuite(t *testing.T) {
 				r.restart = restartDetection(t, s)
 			}
 			pointCLI(t, s)
+			if fo := runCLI(t, "audit", "verify", "-offline", auditDir); fo.code != 0 {
+				r.filesOnly.detected = true
+				if m := kindRE.FindStringSubmatch(fo.out); m != nil {
+					r.filesOnly.kind = m[1]
+				} else if strings.Contains(fo.out, "not covered") {
+					r.filesOnly.kind = "uncovered tail"
+				}
+			}
 			out := runCLI(t, "audit", "verify", auditDir)
 			r.offline = detection{detail: out.out + out.err}
 			if m := kindRE.FindStringSubmatch(out.out); out.code == 1 && m != nil {
@@ -584,8 +596,8 @@ func TestAuditTamperSuite(t *testing.T) {
 	}
 	// The table for the record (go test -v -run TestAuditTamperSuite).
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-4s %-78s %-22s %-22s %-22s\n", "#", "attack", "offline verify", "server-side verify", "restart")
-	count := [3]int{}
+	fmt.Fprintf(&b, "\n%-4s %-78s %-22s %-22s %-22s | %s\n", "#", "attack", "offline verify", "server-side verify", "restart", "files only (-offline)")
+	count := [4]int{}
 	for i, r := range rows {
 		cell := func(d detection, n int) string {
 			if !d.detected {
@@ -594,9 +606,10 @@ func TestAuditTamperSuite(t *testing.T) {
 			count[n]++
 			return d.kind
 		}
-		fmt.Fprintf(&b, "%-4d %-78s %-22s %-22s %-22s\n", i+1, r.name, cell(r.offline, 0), cell(r.server, 1), cell(r.restart, 2))
+		fmt.Fprintf(&b, "%-4d %-78s %-22s %-22s %-22s | %s\n", i+1, r.name, cell(r.offline, 0), cell(r.server, 1), cell(r.restart, 2), cell(r.filesOnly, 3))
 	}
-	fmt.Fprintf(&b, "detected: offline %d/%d, server-side %d/%d, restart %d/%d\n", count[0], len(rows), count[1], len(rows), count[2], len(rows))
+	fmt.Fprintf(&b, "detected: offline %d/%d, server-side %d/%d, restart %d/%d (files only, no anchor: %d/%d)\n",
+		count[0], len(rows), count[1], len(rows), count[2], len(rows), count[3], len(rows))
 	t.Log(b.String())
 }
 
