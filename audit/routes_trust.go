@@ -75,17 +75,37 @@ func (r routes) proveInclusion(_ context.Context, _ *core.Request, d *framework.
 			return nil, proofErr(err)
 		}
 		cp = &c
-	} else if last, _ := w.LastCheckpoint(); uint64(seq) > last.Seq {
-		// The line is newer than the last checkpoint: cover it now.
-		if _, err := w.Checkpoint(); err != nil {
-			return nil, err
-		}
 	}
-	b, err := w.Prove(uint64(seq), cp)
+	b, err := proveWith(w, uint64(seq), cp)
 	if err != nil {
 		return nil, proofErr(err)
 	}
 	return &core.Response{Data: structMap(b)}, nil
+}
+
+// proveWith proves seq against cp, or against the newest checkpoint
+// (written now when seq is newer than the last one).
+func proveWith(w *chain.Writer, seq uint64, cp *chain.Checkpoint) (*chain.InclusionBundle, error) {
+	if last, _ := w.LastCheckpoint(); cp == nil && seq > last.Seq {
+		if _, err := w.Checkpoint(); err != nil {
+			return nil, err
+		}
+	}
+	return w.Prove(seq, cp)
+}
+
+// Prove returns the inclusion proof of the line at seq of a file device's
+// log (the only one when device is "") against the newest checkpoint.
+func (a *Subsystem) Prove(device string, seq uint64) (*chain.InclusionBundle, error) {
+	d, err := a.broker.FileDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	w, ok := a.broker.FileWriter(d.Name())
+	if !ok {
+		return nil, fmt.Errorf("audit device %q is not open", d.Name())
+	}
+	return proveWith(w, seq, nil)
 }
 
 func (r routes) proveConsistency(_ context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {

@@ -167,6 +167,14 @@ type tamperFixture struct {
 
 func auditTamperServer(t *testing.T, dir string) *servertest.Server {
 	t.Helper()
+	return auditServerWith(t, dir, true)
+}
+
+// auditServerWith starts a dev server with a file device at
+// <dir>/audit/audit.log and, with stdout, a second device that keeps the
+// server answering while the file device is refused.
+func auditServerWith(t *testing.T, dir string, stdout bool) *servertest.Server {
+	t.Helper()
 	build := func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.OptionsWith(cfg, wire.Tuning{Audit: audit.Options{Stdout: io.Discard}})
 		return o, err
@@ -176,9 +184,9 @@ func auditTamperServer(t *testing.T, dir string) *servertest.Server {
 			{Type: "file", Name: "file", Options: map[string]config.Value{
 				"path": {Value: filepath.Join(dir, "audit", "audit.log")}, "max_size_mb": {Value: "1"},
 				"checkpoint_every": {Value: "25"}, "fsync": {Value: "interval"}}},
-			// A second device keeps the server answering while the file
-			// device is refused.
-			{Type: "stdout", Name: "stdout", Options: map[string]config.Value{}},
+		}
+		if stdout {
+			c.Audit = append(c.Audit, config.Block{Type: "stdout", Name: "stdout", Options: map[string]config.Value{}})
 		}
 	}})
 }

@@ -290,8 +290,8 @@ func collectSegments(args []string) ([]string, []skippedPath, error) {
 			}
 			continue
 		}
-		if strings.Contains(filepath.Base(a), ".broken-") && len(args) > 1 {
-			skipped = append(skipped, skippedPath{a + "/", "a chain set aside by a relink: verify it on its own"})
+		if why := knownFolder(filepath.Base(a)); why != "" && (len(args) > 1 || !strings.Contains(why, "relink")) {
+			skipped = append(skipped, skippedPath{strings.TrimSuffix(a, "/") + "/", why})
 			continue
 		}
 		ents, err := os.ReadDir(a)
@@ -303,14 +303,9 @@ func collectSegments(args []string) ([]string, []skippedPath, error) {
 			p := filepath.Join(a, e.Name())
 			switch {
 			case e.IsDir():
-				why := "a folder"
-				switch {
-				case strings.HasSuffix(e.Name(), ".index"):
-					why = "the query index folder"
-				case strings.HasSuffix(e.Name(), ".merkle"):
-					why = "the Merkle tree store"
-				case strings.Contains(e.Name(), ".broken-"):
-					why = "a chain set aside by a relink: verify it on its own"
+				why := knownFolder(e.Name())
+				if why == "" {
+					why = "a folder"
 				}
 				skipped = append(skipped, skippedPath{p + "/", why})
 			case e.Type()&fs.ModeType == 0:
@@ -324,6 +319,20 @@ func collectSegments(args []string) ([]string, []skippedPath, error) {
 		}
 	}
 	return paths, skipped, nil
+}
+
+// knownFolder names the folders Vigil keeps beside an audit log ("" for
+// any other).
+func knownFolder(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".index"):
+		return "the query index folder"
+	case strings.HasSuffix(name, ".merkle"):
+		return "the Merkle tree store"
+	case strings.Contains(name, ".broken-"):
+		return "a chain set aside by a relink: verify it on its own"
+	}
+	return ""
 }
 
 // nodeOf returns the node id of a segment's header line.

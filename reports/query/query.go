@@ -37,6 +37,7 @@ package query
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -102,6 +103,11 @@ type Record struct {
 	// then names the subsystem.
 	Internal   bool `json:"internal,omitempty"`
 	Incomplete bool `json:"incomplete,omitempty"`
+	// Proof, when asked for (proofs=true), is the RFC 9162 inclusion proof
+	// of the entry (line Seq) against the result's checkpoint: with it one
+	// record can be checked without the rest of the log (`vigil audit
+	// verify-proof`). Records of other nodes carry none.
+	Proof json.RawMessage `json:"proof,omitempty"`
 }
 
 // CheckpointRef identifies the signed checkpoint a result was computed
