@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/core/clustertls"
 	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/storage"
 )
@@ -86,6 +87,19 @@ type testCluster struct {
 	mu    sync.Mutex
 	nodes []*node
 	key   ed25519.PrivateKey
+	ca    *clustertls.CA // the nodes talk mutual TLS, as servers do
+}
+
+func (c *testCluster) identity(t *testing.T, id string) *raftstore.TLSIdentity {
+	n, err := c.ca.Issue(id, clustertls.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, pool, err := n.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &raftstore.TLSIdentity{Certificate: cert, CAs: pool, ServerName: clustertls.ServerName}
 }
 
 func (c *testCluster) stores() []*raftstore.Store {
@@ -104,6 +118,7 @@ func (c *testCluster) start(t *testing.T, n *node, bootstrap bool) {
 	t.Helper()
 	var w *Cluster
 	st, err := raftstore.Open(raftstore.Config{Dir: filepath.Join(n.dir, "raft"), NodeID: n.id, BindAddr: n.addr, Bootstrap: bootstrap,
+		TLS:              c.identity(t, n.id),
 		HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
 		OnApply: func(keys []string) {
 			c.mu.Lock()
@@ -146,7 +161,11 @@ func (c *testCluster) stop(n *node) {
 // log is refused.
 func TestClusterRefusesRolledBackNode(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
-	c := &testCluster{key: key}
+	ca, err := clustertls.NewCA("witness-test", clustertls.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCluster{key: key, ca: ca}
 	for i := 1; i <= 3; i++ {
 		c.nodes = append(c.nodes, &node{id: fmt.Sprintf("n%d", i), addr: freePort(t), dir: t.TempDir()})
 	}

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/audit/ship/shiptest"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 // copyDataDir copies a stopped server's data folder (Raft state, audit
@@ -81,7 +81,7 @@ func refusedByWitness(t *testing.T, s *servertest.Server, witness string) {
 // other), but the Kafka stream holds newer checkpoints of its chain: the
 // file device is refused at start, naming the stream.
 func TestWitnessStreamRefusesRolledBackNode(t *testing.T) {
-	brokers := shiptest.Service(t, "VIGIL_TEST_KAFKA_BROKERS")
+	brokers := testsvc.Env(t, "VIGIL_TEST_KAFKA_BROKERS")
 	topic := fmt.Sprintf("vigil-itest-witness-%d", time.Now().UnixNano())
 	dir := t.TempDir()
 	s := mustStreamServer(t, dir, nil, []config.Block{streamBlock("kafka", "siem", map[string]string{"brokers": brokers, "topic": topic})},
