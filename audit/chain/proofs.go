@@ -51,17 +51,40 @@ func (w *Writer) storeNodes(nodes []storedNode) {
 	}
 }
 
+// The store goroutine writes when storeBatch nodes are queued or
+// storeLinger after the first one.
+const (
+	storeBatch  = 4096
+	storeLinger = 10 * time.Millisecond
+)
+
 // storeLoop writes queued nodes to the store. A store that fails is
 // dropped (proofs then report why); the log is unaffected.
 func (w *Writer) storeLoop() {
 	defer w.bg.Done()
 	var batch []storedNode
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		stop := false
 		select {
 		case <-w.proofs.wake:
 		case <-w.stopBg:
 			stop = true
+		}
+		// Let small batches gather for a moment: one write per level for
+		// many batches instead of one per batch.
+		w.proofs.qmu.Lock()
+		small := len(w.proofs.queue) < storeBatch
+		w.proofs.qmu.Unlock()
+		if small && !stop {
+			linger.Reset(storeLinger)
+			select {
+			case <-linger.C:
+			case <-w.stopBg:
+				linger.Stop()
+				stop = true
+			}
 		}
 		w.proofs.qmu.Lock()
 		batch, w.proofs.queue = w.proofs.queue, batch[:0]
