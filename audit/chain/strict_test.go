@@ -433,3 +433,47 @@ func TestIntactGapIsNotATornTail(t *testing.T) {
 		t.Fatalf("lines cut from before the end opened as a torn tail: %v", err)
 	}
 }
+
+// A writer without its key (as a server recording while sealed would be)
+// starts a segment naming no key and writes unsigned checkpoints: strict
+// verification accepts them, says so, and counts those lines as covered
+// only once a signed checkpoint follows.
+func TestStrictKeylessSegments(t *testing.T) {
+	cfg := testConfig(t)
+	w := MustOpen(t, cfg)
+	MustAppend(t, w, vaultBody(1))
+	w.Close()
+	keyless := cfg
+	keyless.Signer = nil
+	w = MustOpen(t, keyless)
+	MustAppend(t, w, vaultBody(2))
+	w.Close()
+	rep := MustVerifyLog(t, cfg.Path, VerifyOptions{Strict: true, PublicKey: pub(cfg.Signer)})
+	if rep.Uncovered == 0 || len(rep.Warnings) != 1 || rep.Warnings[0].Kind != WarnUnsigned {
+		t.Fatalf("a key-less tail: %+v", rep)
+	}
+	w = MustOpen(t, cfg)
+	MustAppend(t, w, vaultBody(3))
+	w.Close()
+	rep = MustVerifyLog(t, cfg.Path, VerifyOptions{Strict: true, PublicKey: pub(cfg.Signer)})
+	if rep.Uncovered != 0 || len(rep.Warnings) != 1 {
+		t.Fatalf("key-less segment followed by signed checkpoints: %+v", rep)
+	}
+	// An attacker cannot pass signed lines off as key-less ones: a
+	// checkpoint stripped of its signature in a keyed segment fails.
+	lines := readLines(t, cfg.Path)
+	for i, l := range lines {
+		if strings.HasPrefix(l, `{"type":"vigil.checkpoint"`) && strings.Contains(l, `"key_id":"`+KeyID(pub(cfg.Signer))) {
+			j := strings.Index(l, `"signature":"`)
+			k := strings.Index(l, `","key_id":"`)
+			l = l[:j] + `"signature":"` + l[k:]
+			lines[i] = strings.Replace(l, `"key_id":"`+KeyID(pub(cfg.Signer))+`"`, `"key_id":""`, 1)
+			relink(t, lines, i)
+			break
+		}
+	}
+	os.WriteFile(cfg.Path, []byte(strings.Join(lines, "")), 0o600)
+	if rep, _ := VerifyLog(context.Background(), cfg.Path, VerifyOptions{Strict: true, PublicKey: pub(cfg.Signer)}); rep.OK {
+		t.Fatal("a stripped signature in a keyed segment verified")
+	}
+}

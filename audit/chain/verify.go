@@ -71,6 +71,8 @@ const (
 	// WarnOtherChain: a trusted checkpoint belongs to the chain this one
 	// replaced (before a relink).
 	WarnOtherChain = "checkpoint_of_previous_chain"
+	// WarnUnsigned: some segments were written without a checkpoint key.
+	WarnUnsigned = "unsigned_segments"
 )
 
 // cadenceSlack is added to twice the checkpoint interval when a strict
@@ -401,7 +403,9 @@ func (c *checker) line(ch *chunk, r *lineRes) bool {
 			return false
 		}
 		c.rep.Checkpoints++
-		c.rep.LastCheckpoint = cp
+		if !c.opts.Strict {
+			c.rep.LastCheckpoint = cp
+		}
 	case recEvent:
 		c.rep.Events++
 	case recEntry:

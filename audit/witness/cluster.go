@@ -90,7 +90,11 @@ func (c *Cluster) LastError() string {
 func (c *Cluster) noteErr(err error) {
 	c.Errors.Add(1)
 	msg := err.Error()
-	c.lastErr.Store(&msg)
+	prev := c.lastErr.Swap(&msg)
+	if prev != nil && *prev == msg {
+		c.cfg.Logger.Debug("audit witness: countersigning failed", "error", err) // said already
+		return
+	}
 	c.cfg.Logger.Warn("audit witness: countersigning failed", "error", err)
 }
 
