@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilsec/vigil/audit/merkle"
 )
@@ -475,5 +476,30 @@ func TestStrictKeylessSegments(t *testing.T) {
 	os.WriteFile(cfg.Path, []byte(strings.Join(lines, "")), 0o600)
 	if rep, _ := VerifyLog(context.Background(), cfg.Path, VerifyOptions{Strict: true, PublicKey: pub(cfg.Signer)}); rep.OK {
 		t.Fatal("a stripped signature in a keyed segment verified")
+	}
+}
+
+// A checkpoint later than the interval allows (the clock jumped) is a
+// warning, not tampering.
+func TestStrictLateCheckpointWarns(t *testing.T) {
+	cfg := testConfig(t)
+	clk := newClock()
+	cfg.Now = clk.Now
+	cfg.CheckpointInterval = time.Second
+	ticks := make(chan time.Time)
+	cfg.checkpointTicks = ticks
+	w := MustOpen(t, cfg)
+	MustAppend(t, w, vaultBody(1))
+	clk.Advance(time.Hour)
+	ticks <- time.Time{}
+	waitFor(t, 5*time.Second, "the timed checkpoint", func() bool { return w.Stats().Checkpoints >= 2 })
+	w.Close()
+	rep := MustVerifyLog(t, cfg.Path, VerifyOptions{Strict: true})
+	late := false
+	for _, wn := range rep.Warnings {
+		late = late || wn.Kind == WarnCheckpointLate
+	}
+	if !late {
+		t.Fatalf("no checkpoint_late warning: %v", rep)
 	}
 }

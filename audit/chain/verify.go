@@ -73,11 +73,13 @@ const (
 	WarnOtherChain = "checkpoint_of_previous_chain"
 	// WarnUnsigned: some segments were written without a checkpoint key.
 	WarnUnsigned = "unsigned_segments"
+	// WarnCheckpointLate: checkpoints came later than the interval allows.
+	WarnCheckpointLate = "checkpoint_late"
 )
 
 // cadenceSlack is added to twice the checkpoint interval when a strict
-// verifier checks the time between the first line after a checkpoint and
-// the next checkpoint: the writer checks the interval on a ticker of the
+// verifier compares the time between the first line after a checkpoint and
+// the next checkpoint (a warning when exceeded): the writer checks the interval on a ticker of the
 // same period, and an entry's time is taken before it waits in the queue
 // and for its batch's fsync.
 const cadenceSlack = 30 * time.Second
