@@ -48,7 +48,7 @@ type fileEnv struct {
 	Trusted        []chain.Checkpoint
 	DeletedThrough *chain.DeletedSegment
 	// Relink, when set, starts a new chain instead (chain.Relink).
-	Relink *chain.Link
+	Relink         *chain.Link
 	CheckpointSink func(chain.Checkpoint) error
 	OnSync         func(d time.Duration, lines, bytes int)
 	Now            func() time.Time

@@ -91,8 +91,8 @@ type Subsystem struct {
 	// (by request id, for the handler to report).
 	refMu      sync.Mutex
 	refused    map[string]*refusal
-	relinks    sync.Map // request id → *Relinked
-	relinkErrs sync.Map // request id → error
+	relinks    sync.Map   // request id → *Relinked
+	relinkErrs sync.Map   // request id → error
 	witnessMu  sync.Mutex // serialises this server's witness records
 
 	// Full verification of each file device's log after it opens (Open

@@ -7,15 +7,15 @@ import (
 
 func TestEscape(t *testing.T) {
 	for in, want := range map[string]string{
-		"secret/data/app":                  "secret/data/app",
-		"secret/data/\u202etxt.exe":        `secret/data/\u202etxt.exe`,
+		"secret/data/app":                     "secret/data/app",
+		"secret/data/\u202etxt.exe":           `secret/data/\u202etxt.exe`,
 		"a\u2066b\u2069c\u200ed\u200fe\u061c": `a\u2066b\u2069c\u200ed\u200fe\u061c`,
-		"zero\u200bwidth\ufeffbom":         `zero\u200bwidth\ufeffbom`,
-		"bell\x07 esc\x1b":                 `bell\u0007 esc\u001b`,
-		"x\xffy":                           `x\xffy`,
-		`x\u202ey`:                         `x\\u202ey`, // a literal look-alike stays distinct
-		"tab\tnewline\n":                   "tab\tnewline\n",
-		"café":                             "café",
+		"zero\u200bwidth\ufeffbom":            `zero\u200bwidth\ufeffbom`,
+		"bell\x07 esc\x1b":                    `bell\u0007 esc\u001b`,
+		"x\xffy":                              `x\xffy`,
+		`x\u202ey`:                            `x\\u202ey`, // a literal look-alike stays distinct
+		"tab\tnewline\n":                      "tab\tnewline\n",
+		"café":                                "café",
 	} {
 		if got := Escape(in); got != want {
 			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
