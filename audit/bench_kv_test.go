@@ -39,7 +39,7 @@ func kvReadEvents() (req, resp *core.AuditEvent) {
 func BenchmarkBrokerKVReadPair(b *testing.B) {
 	dc := &DeviceConfig{Name: "file", Type: TypeFile, Path: filepath.Join(b.TempDir(), "audit.log"), Fsync: chain.FsyncNone,
 		WriteTimeout: 30 * time.Second, CheckpointEvery: -1, CheckpointInterval: -1}
-	sink, err := openFileSink(dc, fileEnv{NodeID: "bench"})
+	sink, err := OpenFileSink(dc, FileEnv{NodeID: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

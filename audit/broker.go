@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/format/vault"
+	"github.com/vigilsec/vigil/audit/hmac"
 	"github.com/vigilsec/vigil/core"
 )
 
@@ -98,8 +99,8 @@ func (d *Device) note(err error) {
 	d.failed.Store(true)
 }
 
-// close closes the sink.
-func (d *Device) close() error {
+// Close closes the sink (the device then fails writes with "device closed").
+func (d *Device) Close() error {
 	d.mu.Lock()
 	s := d.sink
 	d.sink = nil
@@ -438,7 +439,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	var errs []error
 	for _, d := range devs {
-		if err := d.close(); err != nil {
+		if err := d.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close audit device %q: %w", d.Name(), err))
 		}
 	}
@@ -499,3 +500,11 @@ func (b *Broker) FileHead(name string) func() (uint64, bool) {
 		return seq, true
 	}
 }
+
+// Salt returns the HMAC salt the device hashes sensitive values with (nil
+// when the device could not be opened).
+func (d *Device) Salt() *hmac.Salt { return d.fopts.Salt }
+
+// FormatOptions returns how the device renders entries (to replace the
+// device with another over the same options).
+func (d *Device) FormatOptions() vault.Options { return d.fopts }

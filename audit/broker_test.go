@@ -207,7 +207,7 @@ func BenchmarkBrokerLog(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			dc := &DeviceConfig{Name: "file", Type: TypeFile, Path: filepath.Join(b.TempDir(), "audit.log"), Fsync: mode.m, WriteTimeout: 30 * time.Second,
 				CheckpointEvery: -1, CheckpointInterval: -1}
-			sink, err := openFileSink(dc, fileEnv{NodeID: "bench"})
+			sink, err := OpenFileSink(dc, FileEnv{NodeID: "bench"})
 			if err != nil {
 				b.Fatal(err)
 			}

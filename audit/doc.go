@@ -6,6 +6,12 @@
 // before its response is sent. If no device records an entry, the request
 // is refused (fail closed).
 //
+// This package is the leaf of the audit pipeline: it depends on core and on
+// audit's own subpackages only (a test in docs holds the rule). Reading the
+// configuration, keeping salts, keys and checkpoints in the barrier, the
+// sys/audit routes and sys/health are the audit service's
+// (audit/auditsvc), which builds a Broker and hands it to the server.
+//
 // # Devices
 //
 // Devices are declared in the server configuration

@@ -28,7 +28,7 @@ func TestFileGolden(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, ed25519.SeedSize))
 	dc := &DeviceConfig{Name: "file", Type: TypeFile, Path: path, WriteTimeout: 10 * time.Second, CheckpointEvery: 4, CheckpointInterval: -1}
-	sink, err := openFileSink(dc, fileEnv{NodeID: "golden-node", Signer: key, Now: clock, WatchInterval: -1})
+	sink, err := OpenFileSink(dc, FileEnv{NodeID: "golden-node", Signer: key, Now: clock, WatchInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

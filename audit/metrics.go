@@ -57,13 +57,23 @@ func NewMetrics(devices func() []*Device, disk func() []diskwatch.State, now fun
 	}
 }
 
-func (m *Metrics) tampered(device, kind, check string) {
+// SetRefusals sets the function the scrape asks which file devices are
+// refused, and for what kind of tampering.
+func (m *Metrics) SetRefusals(f func() map[string]string) {
+	if m != nil {
+		m.refusals = f
+	}
+}
+
+// Tampered counts a log found not to match its checkpoints.
+func (m *Metrics) Tampered(device, kind, check string) {
 	if m != nil {
 		m.tamper.WithLabelValues(device, kind, check).Inc()
 	}
 }
 
-func (m *Metrics) witnessed(name string, err error) {
+// Witnessed counts a checkpoint a witness accepted (err nil) or not.
+func (m *Metrics) Witnessed(name string, err error) {
 	if m == nil {
 		return
 	}
@@ -126,8 +136,8 @@ func (m *Metrics) unaudited() {
 	}
 }
 
-// onSync returns the chain OnSync callback for a device.
-func (m *Metrics) onSync(device string) func(d time.Duration, lines, bytes int) {
+// OnSync returns the chain OnSync callback for a device.
+func (m *Metrics) OnSync(device string) func(d time.Duration, lines, bytes int) {
 	if m == nil {
 		return nil
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/config"
 )
 
 // Device types.
@@ -78,8 +77,8 @@ var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 var reservedNames = map[string]bool{"checkpoint-key": true, "verify": true, "checkpoints": true, "relink": true,
 	"proof": true, "witness": true, "witnesses": true, "query": true}
 
-// validName checks a device name (the Vault "path" without its slash).
-func validName(name string) error {
+// ValidName checks a device name (the Vault "path" without its slash).
+func ValidName(name string) error {
 	if !nameRe.MatchString(name) {
 		return core.Invalid("invalid audit device path %q: use letters, digits, '.', '_' and '-' (at most 128)", name)
 	}
@@ -97,7 +96,7 @@ func ParseDeviceOptions(name, typ string, opts map[string]string, where func(key
 	if where == nil {
 		where = func(string) string { return "" }
 	}
-	if err := validName(name); err != nil {
+	if err := ValidName(name); err != nil {
 		return nil, err
 	}
 	dc := &DeviceConfig{Name: name, Type: typ, Options: opts, HMACAccessor: true, WriteTimeout: DefaultWriteTimeout,
@@ -169,7 +168,7 @@ func ParseDeviceOptions(name, typ string, opts map[string]string, where func(key
 		if !present {
 			return nil
 		}
-		d, err := config.ParseDuration(v)
+		d, err := core.ParseDuration(v)
 		if err != nil || d < 0 {
 			return bad(k, "expected a duration such as 10ms, 1s or 5m")
 		}
@@ -259,58 +258,6 @@ func ParseDeviceOptions(name, typ string, opts map[string]string, where func(key
 		return nil, bad("disk_warn_percent", "must be below disk_critical_percent")
 	}
 	return dc, nil
-}
-
-// FromBlock parses a config-file device block; errors name the key and line.
-func FromBlock(b config.Block) (*DeviceConfig, error) {
-	opts := make(map[string]string, len(b.Options))
-	for k, v := range b.Options {
-		opts[k] = v.Value
-	}
-	where := func(key string) string {
-		if v, ok := b.Options[key]; ok && v.Line > 0 {
-			return v.Where() + ": "
-		}
-		if b.File != "" {
-			return fmt.Sprintf("%s:%d: ", b.File, b.Line)
-		}
-		return ""
-	}
-	return ParseDeviceOptions(b.Name, b.Type, opts, where)
-}
-
-// Settings are the audit_settings block.
-type Settings struct {
-	// AllowAPIChanges lets sys/audit enable and disable devices (default true).
-	AllowAPIChanges bool
-	// RequestHeaders are recorded in request entries (Vault's
-	// sys/config/auditing/request-headers), values in clear text.
-	RequestHeaders []string
-}
-
-// ParseSettings reads an audit_settings block (nil: defaults).
-func ParseSettings(b *config.Block) (Settings, error) {
-	s := Settings{AllowAPIChanges: true}
-	if b == nil {
-		return s, nil
-	}
-	if err := b.Unknown("allow_api_changes", "request_headers"); err != nil {
-		return s, fmt.Errorf("config: %w", err)
-	}
-	if v, ok := b.Options["allow_api_changes"]; ok {
-		x, err := strconv.ParseBool(v.Value)
-		if err != nil {
-			return s, fmt.Errorf("config: %s: audit_settings: allow_api_changes: expected true or false", v.Where())
-		}
-		s.AllowAPIChanges = x
-	}
-	if v, ok := b.Options["request_headers"]; ok {
-		s.RequestHeaders = v.List
-		if len(s.RequestHeaders) == 0 && v.Value != "" {
-			s.RequestHeaders = strings.Split(v.Value, ",")
-		}
-	}
-	return s, nil
 }
 
 func firstErr(errs ...error) error {

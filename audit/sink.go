@@ -33,7 +33,7 @@ var ErrSinkClosed = &core.Error{Code: core.CodeAuditFailed, Msg: "audit device c
 // FileSink is a hash-chained file (audit/chain Writer).
 type FileSink struct {
 	W *chain.Writer
-	// timeout is W's Config.WriteTimeout when openFileSink set it to the
+	// timeout is W's Config.WriteTimeout when OpenFileSink set it to the
 	// device's write_timeout (0 otherwise): W then bounds every write by
 	// itself and the broker needs no deadline of its own.
 	timeout time.Duration
@@ -41,8 +41,8 @@ type FileSink struct {
 
 var _ Sink = (*FileSink)(nil)
 
-// fileEnv is what opening a file sink needs beyond the device's options.
-type fileEnv struct {
+// FileEnv is what opening a file sink needs beyond the device's options.
+type FileEnv struct {
 	NodeID         string
 	Signer         ed25519.PrivateKey
 	Trusted        []chain.Checkpoint
@@ -59,7 +59,7 @@ type fileEnv struct {
 
 // OpenFileSink opens the device's log (recovering a torn tail left by a
 // crash) and starts its writer.
-func openFileSink(dc *DeviceConfig, env fileEnv) (*FileSink, error) {
+func OpenFileSink(dc *DeviceConfig, env FileEnv) (*FileSink, error) {
 	cfg := chain.Config{
 		Path: dc.Path, NodeID: env.NodeID, Fsync: dc.Fsync, FsyncInterval: dc.FsyncInterval,
 		MaxSizeMB: dc.MaxSizeMB, MaxAgeDays: dc.MaxAgeDays, Compress: dc.Compress,

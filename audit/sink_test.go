@@ -73,7 +73,7 @@ func TestFileSinkConformance(t *testing.T) {
 	runSinkConformance(t, func(t *testing.T) (Sink, func() []string) {
 		path := filepath.Join(t.TempDir(), "audit.log")
 		dc := &DeviceConfig{Name: "file", Type: TypeFile, Path: path, WriteTimeout: 10 * time.Second}
-		s, err := openFileSink(dc, fileEnv{NodeID: "n1"})
+		s, err := OpenFileSink(dc, FileEnv{NodeID: "n1"})
 		if err != nil {
 			t.Fatal(err)
 		}

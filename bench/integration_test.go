@@ -91,7 +91,7 @@ func TestHarnessAgainstVigil(t *testing.T) {
 	// db-creds needs PostgreSQL; without it the other scenarios still run
 	// and the db-creds subtest skips, or fails under VIGIL_REQUIRE_SERVICES=1.
 	pg, _ := testsvc.Lookup("VIGIL_TEST_PG_URL")
-	scenarios := slices.Clone(bench.ScenarioOrder)
+	scenarios := slices.Clone(bench.ScenarioOrder())
 	if pg == "" {
 		scenarios = slices.DeleteFunc(scenarios, func(s string) bool { return s == "db-creds" })
 	}
@@ -128,7 +128,7 @@ func TestHarnessAgainstVigil(t *testing.T) {
 	}
 	byTag := taggedEntries(t, logPath)
 
-	for _, name := range bench.ScenarioOrder {
+	for _, name := range bench.ScenarioOrder() {
 		t.Run(name, func(t *testing.T) {
 			if name == "db-creds" && pg == "" {
 				testsvc.Env(t, "VIGIL_TEST_PG_URL")

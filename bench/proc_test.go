@@ -49,12 +49,12 @@ func TestPGConnection(t *testing.T) {
 
 func TestLookupScenarios(t *testing.T) {
 	all, err := LookupScenarios([]string{"all"})
-	if err != nil || len(all) != len(ScenarioOrder) {
+	if err != nil || len(all) != len(scenarioOrder) {
 		t.Fatalf("all: %d scenarios, err %v", len(all), err)
 	}
 	for i, s := range all {
-		if s.Name != ScenarioOrder[i] {
-			t.Errorf("scenario %d = %s, want %s", i, s.Name, ScenarioOrder[i])
+		if s.Name != scenarioOrder[i] {
+			t.Errorf("scenario %d = %s, want %s", i, s.Name, scenarioOrder[i])
 		}
 	}
 	if _, err := LookupScenarios([]string{"kv-read", "nope"}); err == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -67,13 +68,16 @@ var scenarios = map[string]*Scenario{}
 
 func registerScenario(s *Scenario) { scenarios[s.Name] = s }
 
-// ScenarioOrder is the order scenarios run and are listed in.
-var ScenarioOrder = []string{"kv-read", "kv-write", "kv-mixed", "transit-encrypt", "transit-decrypt", "pki-issue", "db-creds", "login-userpass"}
+// scenarioOrder is the order scenarios run and are listed in.
+var scenarioOrder = []string{"kv-read", "kv-write", "kv-mixed", "transit-encrypt", "transit-decrypt", "pki-issue", "db-creds", "login-userpass"}
 
-// Scenarios returns every scenario in ScenarioOrder.
+// ScenarioOrder returns the list above (a copy: callers may change it).
+func ScenarioOrder() []string { return slices.Clone(scenarioOrder) }
+
+// Scenarios returns every scenario in scenarioOrder.
 func Scenarios() []*Scenario {
 	out := make([]*Scenario, 0, len(scenarios))
-	for _, n := range ScenarioOrder {
+	for _, n := range scenarioOrder {
 		if s, ok := scenarios[n]; ok {
 			out = append(out, s)
 		}

@@ -133,11 +133,11 @@ func (s Settings) validate() error {
 	}
 	for _, a := range s.Audit {
 		ok := false
-		for _, m := range AuditModes {
+		for _, m := range auditModes {
 			ok = ok || a == m
 		}
 		if !ok {
-			return fmt.Errorf("unknown --audit %q (want %s)", a, strings.Join(AuditModes, ", "))
+			return fmt.Errorf("unknown --audit %q (want %s)", a, strings.Join(auditModes, ", "))
 		}
 	}
 	if s.PeerKind != "" && s.PeerBin == "" {
@@ -145,11 +145,11 @@ func (s Settings) validate() error {
 	}
 	if s.PeerBin != "" {
 		ok := false
-		for _, k := range PeerKinds {
+		for _, k := range peerKinds {
 			ok = ok || s.PeerKind == k
 		}
 		if !ok {
-			return fmt.Errorf("unknown --peer-kind %q (want %s)", s.PeerKind, strings.Join(PeerKinds, ", "))
+			return fmt.Errorf("unknown --peer-kind %q (want %s)", s.PeerKind, strings.Join(peerKinds, ", "))
 		}
 	}
 	if s.Rate < 0 {

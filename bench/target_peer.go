@@ -11,7 +11,7 @@ import (
 )
 
 // Peer kinds.
-var PeerKinds = []string{"vault", "openbao", "vigil"}
+var peerKinds = []string{"vault", "openbao", "vigil"}
 
 // PeerTarget starts a Vault, OpenBao (or, as an A/A check, Vigil) binary
 // the way an operator runs it: `server -config` with raft storage in a
@@ -39,11 +39,11 @@ func (t *PeerTarget) ArmName() string { return t.Kind + " (peer) audit=file" }
 func (t *PeerTarget) Start(ctx context.Context) error {
 	t.info = ArmInfo{Name: t.ArmName(), Kind: t.Kind, Audit: "file", Binary: t.Bin}
 	ok := false
-	for _, k := range PeerKinds {
+	for _, k := range peerKinds {
 		ok = ok || k == t.Kind
 	}
 	if !ok {
-		return fmt.Errorf("unknown --peer-kind %q (want %s)", t.Kind, strings.Join(PeerKinds, ", "))
+		return fmt.Errorf("unknown --peer-kind %q (want %s)", t.Kind, strings.Join(peerKinds, ", "))
 	}
 	tmp, err := os.MkdirTemp(t.Dir, "vigil-bench-peer-"+t.Kind+"-")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,8 +20,11 @@ const (
 	AuditFileClickHouse = "file+clickhouse"
 )
 
-// AuditModes lists the modes --audit accepts.
-var AuditModes = []string{AuditOff, AuditFile, AuditFileKafka, AuditFileClickHouse}
+// auditModes lists the modes --audit accepts.
+var auditModes = []string{AuditOff, AuditFile, AuditFileKafka, AuditFileClickHouse}
+
+// AuditModes returns the list above (a copy: callers may change it).
+func AuditModes() []string { return slices.Clone(auditModes) }
 
 // VigilTarget starts `vigil server -dev` in a temporary folder: single-node
 // raft, KV v2 at secret/, and — unless the mode is "off" (-dev-no-audit) —
@@ -29,7 +33,7 @@ var AuditModes = []string{AuditOff, AuditFile, AuditFileKafka, AuditFileClickHou
 // audit_stream block through a config file.
 type VigilTarget struct {
 	Bin        string // the vigil binary
-	Audit      string // one of AuditModes
+	Audit      string // one of auditModes
 	Dir        string // parent of the temporary folder ("": os.TempDir())
 	Keep       bool   // keep the folder after Stop
 	AuditTag   bool   // record X-Vigil-Bench-Run in audit entries
@@ -75,7 +79,7 @@ func (t *VigilTarget) Start(ctx context.Context) error {
 		}
 		streams = []string{"clickhouse"}
 	default:
-		return fmt.Errorf("unknown audit mode %q (want %s)", t.Audit, strings.Join(AuditModes, ", "))
+		return fmt.Errorf("unknown audit mode %q (want %s)", t.Audit, strings.Join(auditModes, ", "))
 	}
 	tmp, err := os.MkdirTemp(t.Dir, "vigil-bench-"+strings.ReplaceAll(t.Audit, "+", "-")+"-")
 	if err != nil {

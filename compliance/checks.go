@@ -7,10 +7,8 @@ import (
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/ship"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/router"
-	"github.com/vigilsec/vigil/core/seal"
-	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -181,10 +179,10 @@ type Env struct {
 	StreamsKnown bool
 	Disk         []diskwatch.State
 	Verification *audit.Verification
-	Mounts       []router.MountEntry
-	LastSnapshot *system.SnapshotSaveRecord
-	LastRestore  *system.SnapshotTestRecord
-	Seal         *seal.Config
+	Mounts       []core.MountInfo
+	LastSnapshot *core.SnapshotSaveRecord
+	LastRestore  *core.SnapshotTestRecord
+	Seal         *core.SealShares
 	Recovery     *RecoveryProcedure
 }
 

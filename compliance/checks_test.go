@@ -8,10 +8,8 @@ import (
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/ship"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/router"
-	"github.com/vigilsec/vigil/core/seal"
-	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -48,10 +46,10 @@ path "*" { capabilities = ["deny"] }`)},
 		StreamsKnown:  true,
 		Disk:          []diskwatch.State{{Name: "file", Dir: "/var/log/vigil", Level: diskwatch.LevelOK, Usage: diskwatch.Usage{Total: 100, Free: 60, Avail: 60}}},
 		Verification:  &audit.Verification{Time: now.Add(-day), OK: true, NodeID: "node1"},
-		Mounts:        []router.MountEntry{{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}, {Path: "transit/", Type: "transit"}},
-		LastSnapshot:  &system.SnapshotSaveRecord{Time: now.Add(-2 * time.Hour)},
-		LastRestore:   &system.SnapshotTestRecord{Time: now.Add(-10 * day), OK: true},
-		Seal:          &seal.Config{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
+		Mounts:        []core.MountInfo{{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}, {Path: "transit/", Type: "transit"}},
+		LastSnapshot:  &core.SnapshotSaveRecord{Time: now.Add(-2 * time.Hour)},
+		LastRestore:   &core.SnapshotTestRecord{Time: now.Add(-10 * day), OK: true},
+		Seal:          &core.SealShares{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
 		Recovery:      &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
 	}
 }
@@ -118,15 +116,21 @@ func TestEachCheckFails(t *testing.T) {
 			e.Verification.Devices = map[string]audit.DeviceVerification{"file": {Failure: "hash mismatch at seq 7"}}
 		}},
 		{CheckKVv1, Low, "mount kv1/", func(t *testing.T, e *Env) {
-			e.Mounts = append(e.Mounts, router.MountEntry{Path: "kv1/", Type: "kv", Options: map[string]string{"version": "1"}})
+			e.Mounts = append(e.Mounts, core.MountInfo{Path: "kv1/", Type: "kv", Options: map[string]string{"version": "1"}})
 		}},
 		{CheckSnapshot, High, "raft", func(t *testing.T, e *Env) { e.LastSnapshot = nil }},
 		{CheckSnapshot, High, "raft", func(t *testing.T, e *Env) { e.LastSnapshot.Time = now.Add(-25 * time.Hour) }},
 		{CheckRestoreTest, Medium, "raft", func(t *testing.T, e *Env) { e.LastRestore = nil }},
 		{CheckRestoreTest, High, "raft", func(t *testing.T, e *Env) { e.LastRestore.OK, e.LastRestore.Error = false, "no keyring" }},
-		{CheckKeyHolders, High, "1 key holders", func(t *testing.T, e *Env) { e.Seal = &seal.Config{SecretShares: 1, SecretThreshold: 1, KeyHolders: 1} }},
-		{CheckKeyHolders, Medium, "3 key holders", func(t *testing.T, e *Env) { e.Seal = &seal.Config{SecretShares: 3, SecretThreshold: 3, KeyHolders: 3} }},
-		{CheckKeyHolders, Critical, "2 key holders", func(t *testing.T, e *Env) { e.Seal = &seal.Config{SecretShares: 3, SecretThreshold: 3, KeyHolders: 2} }},
+		{CheckKeyHolders, High, "1 key holders", func(t *testing.T, e *Env) {
+			e.Seal = &core.SealShares{SecretShares: 1, SecretThreshold: 1, KeyHolders: 1}
+		}},
+		{CheckKeyHolders, Medium, "3 key holders", func(t *testing.T, e *Env) {
+			e.Seal = &core.SealShares{SecretShares: 3, SecretThreshold: 3, KeyHolders: 3}
+		}},
+		{CheckKeyHolders, Critical, "2 key holders", func(t *testing.T, e *Env) {
+			e.Seal = &core.SealShares{SecretShares: 3, SecretThreshold: 3, KeyHolders: 2}
+		}},
 		{CheckRecoveryDoc, Medium, "recovery procedure", func(t *testing.T, e *Env) { e.Recovery = nil }},
 		{CheckRecoveryDoc, Low, "recovery procedure", func(t *testing.T, e *Env) { e.Recovery.LastReviewed = now.Add(-400 * day) }},
 	}

@@ -10,23 +10,18 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/storage"
-	"github.com/vigilsec/vigil/core/system"
+	"github.com/vigilsec/vigil/core/token"
 )
 
 // RecoveryProcedureKey is where sys/compliance/recovery-procedure is kept
 // in the barrier.
 const RecoveryProcedureKey = "sys/compliance/recovery-procedure"
-
-// verificationKey mirrors audit's barrier key for the last verification
-// (audit keeps it unexported; audit.Verification is its exported shape).
-const verificationKey = "sys/audit/verification/"
 
 // StreamSource reports the audit streams; *ship.Subsystem implements it.
 type StreamSource interface {
@@ -35,10 +30,33 @@ type StreamSource interface {
 
 var _ StreamSource = (*ship.Subsystem)(nil)
 
+// AuditLog is what the checks read from the audit subsystem;
+// *auditsvc.Subsystem implements it.
+type AuditLog interface {
+	Broker() *audit.Broker
+	Watcher() *diskwatch.Watcher
+	LastVerification(ctx context.Context) (*audit.Verification, error)
+}
+
+// Host is what the compliance subsystem uses of the server. Besides its
+// own record (the recovery procedure) it only reads: tokens, mounts, the
+// seal configuration and the snapshot records.
+type Host interface {
+	Now() time.Time
+	NodeID() string
+	Storage() storage.Storage
+	Sealed() bool
+	Tokens(ctx context.Context) ([]*token.Entry, error)
+	Mounts(class string) []core.MountInfo
+	EngineAt(path string) (framework.Engine, bool)
+	SealShares(ctx context.Context) (core.SealShares, error)
+	AddSysPart(framework.Part)
+}
+
 // Options wire the compliance subsystem to the parts it inspects. Audit and
 // Authz are required; Streams is optional (nil: streams not wired).
 type Options struct {
-	Audit      *audit.Subsystem
+	Audit      AuditLog
 	Authz      *authz.Subsystem
 	Streams    StreamSource
 	Thresholds Thresholds
@@ -46,7 +64,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Subsystem serves the compliance checks (server.Subsystem):
+// Subsystem serves the compliance checks:
 //
 //	GET    sys/compliance/checks               run every check now
 //	GET    sys/compliance/controls             the controls catalogue
@@ -57,25 +75,23 @@ type Options struct {
 // None is root-protected: grant an auditor `read` on sys/compliance/*.
 type Subsystem struct {
 	opts Options
-	srv  *server.Server
+	host Host
 	now  func() time.Time
 }
-
-var _ server.Subsystem = (*Subsystem)(nil)
 
 // NewSubsystem returns the compliance subsystem. List it after the audit,
 // authz and stream subsystems.
 func NewSubsystem(opts Options) *Subsystem { return &Subsystem{opts: opts} }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (s *Subsystem) Name() string { return "compliance" }
 
-// Attach installs the sys/compliance routes.
-func (s *Subsystem) Attach(srv *server.Server) error {
+// Provision installs the sys/compliance routes.
+func (s *Subsystem) Provision(srv Host) error {
 	if s.opts.Audit == nil || s.opts.Authz == nil {
 		return fmt.Errorf("compliance: the audit and authz subsystems are required")
 	}
-	s.srv = srv
+	s.host = srv
 	s.now = s.opts.Now
 	if s.now == nil {
 		s.now = srv.Now
@@ -84,10 +100,10 @@ func (s *Subsystem) Attach(srv *server.Server) error {
 	return nil
 }
 
-// Unsealed implements server.Subsystem.
+// Unsealed has nothing to start.
 func (s *Subsystem) Unsealed(context.Context) error { return nil }
 
-// Sealing implements server.Subsystem.
+// Sealing has nothing to stop.
 func (s *Subsystem) Sealing(context.Context) {}
 
 // Thresholds returns the configured thresholds with defaults applied.
@@ -96,14 +112,14 @@ func (s *Subsystem) Thresholds() Thresholds { return s.opts.Thresholds.WithDefau
 // Gather collects the checks' evidence from the running server. It reads
 // only: it never changes state.
 func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
-	if s.srv == nil {
-		return nil, fmt.Errorf("compliance: not attached")
+	if s.host == nil {
+		return nil, fmt.Errorf("compliance: not provisioned")
 	}
-	b := s.srv.Barrier()
-	if b.Sealed() {
+	if s.host.Sealed() {
 		return nil, core.ErrSealed
 	}
-	env := &Env{Now: s.now().UTC(), NodeID: s.srv.NodeID()}
+	b := s.host.Storage()
+	env := &Env{Now: s.now().UTC(), NodeID: s.host.NodeID()}
 	if a := s.opts.Authz.A; a != nil {
 		for _, name := range a.ListACL() {
 			if name == authz.RootPolicy {
@@ -120,7 +136,7 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 			env.Policies = append(env.Policies, p)
 		}
 	}
-	toks, err := s.srv.Tokens().All(ctx)
+	toks, err := s.host.Tokens(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("compliance: tokens: %w", err)
 	}
@@ -139,26 +155,25 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 	if s.opts.Streams != nil {
 		env.Streams, env.StreamsKnown = s.opts.Streams.Statuses(), true
 	}
-	var v audit.Verification
-	if ok, err := storage.GetJSON(ctx, b, verificationKey+env.NodeID, &v); err != nil {
+	if v, err := s.opts.Audit.LastVerification(ctx); err != nil {
 		return nil, fmt.Errorf("compliance: last verification: %w", err)
-	} else if ok {
-		env.Verification = &v
+	} else if v != nil {
+		env.Verification = v
 	}
-	env.Mounts = s.srv.Router().Mounts("secret")
-	var save system.SnapshotSaveRecord
-	if ok, err := storage.GetJSON(ctx, b, system.SnapshotSaveKey, &save); err != nil {
+	env.Mounts = s.host.Mounts("secret")
+	var save core.SnapshotSaveRecord
+	if ok, err := storage.GetJSON(ctx, b, core.SnapshotSaveKey, &save); err != nil {
 		return nil, err
 	} else if ok {
 		env.LastSnapshot = &save
 	}
-	var test system.SnapshotTestRecord
-	if ok, err := storage.GetJSON(ctx, b, system.SnapshotTestKey, &test); err != nil {
+	var test core.SnapshotTestRecord
+	if ok, err := storage.GetJSON(ctx, b, core.SnapshotTestKey, &test); err != nil {
 		return nil, err
 	} else if ok {
 		env.LastRestore = &test
 	}
-	if cfg, err := s.srv.SealManager().Config(ctx); err == nil && cfg.SecretShares > 0 {
+	if cfg, err := s.host.SealShares(ctx); err == nil && cfg.SecretShares > 0 {
 		env.Seal = &cfg
 	}
 	rp, err := s.RecoveryProcedure(ctx)
@@ -203,7 +218,7 @@ func mergeThresholds(over, base Thresholds) Thresholds {
 // RecoveryProcedure returns the recorded procedure (nil when none).
 func (s *Subsystem) RecoveryProcedure(ctx context.Context) (*RecoveryProcedure, error) {
 	var rp RecoveryProcedure
-	ok, err := storage.GetJSON(ctx, s.srv.Barrier(), RecoveryProcedureKey, &rp)
+	ok, err := storage.GetJSON(ctx, s.host.Storage(), RecoveryProcedureKey, &rp)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -318,14 +333,14 @@ func (r routes) putRecovery(ctx context.Context, _ *core.Request, d *framework.F
 		}
 		rp.LastReviewed = t
 	}
-	if err := storage.PutJSON(ctx, r.s.srv.Barrier(), RecoveryProcedureKey, rp); err != nil {
+	if err := storage.PutJSON(ctx, r.s.host.Storage(), RecoveryProcedureKey, rp); err != nil {
 		return nil, err
 	}
 	return dataOf(rp)
 }
 
 func (r routes) deleteRecovery(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
-	return nil, r.s.srv.Barrier().Delete(ctx, RecoveryProcedureKey)
+	return nil, r.s.host.Storage().Delete(ctx, RecoveryProcedureKey)
 }
 
 func parseDate(v string) (time.Time, error) {
@@ -352,10 +367,6 @@ func dataOf(v any) (*core.Response, error) {
 	return &core.Response{Data: m}, nil
 }
 
-// ScopeTags are the mount options and KV v2 custom_metadata keys that put
-// a mount or a secret in a report's scope when set to true.
-var ScopeTags = []string{"phi", "regulated"}
-
 // maxTaggedSecrets bounds how many tagged secrets a report scopes to; tag
 // the mount when more of its secrets are regulated.
 const maxTaggedSecrets = 10000
@@ -371,20 +382,20 @@ type TaggedSecret struct {
 // regulated, on mounts not tagged as a whole (at most maxTaggedSecrets;
 // truncated says more exist).
 func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, truncated bool, err error) {
-	if s.srv == nil {
-		return nil, false, errors.New("compliance: not attached")
+	if s.host == nil {
+		return nil, false, errors.New("compliance: not provisioned")
 	}
-	if s.srv.Barrier().Sealed() {
+	if s.host.Sealed() {
 		return nil, false, core.ErrSealed
 	}
 	type tagger interface {
 		TaggedKeys(ctx context.Context, tags []string, limit int) ([]string, bool, error)
 	}
-	for _, m := range s.srv.Router().Mounts("secret") {
-		if m.Type != "kv" || kv.TrueTag(m.Options, ScopeTags) {
+	for _, m := range s.host.Mounts("secret") {
+		if m.Type != "kv" || core.TrueTag(m.Options, core.ScopeTags()) {
 			continue
 		}
-		e, ok := s.srv.Router().EngineAt(m.Path)
+		e, ok := s.host.EngineAt(m.Path)
 		if !ok {
 			continue
 		}
@@ -392,7 +403,7 @@ func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, trun
 		if !ok {
 			continue
 		}
-		keys, _, err := tg.TaggedKeys(ctx, ScopeTags, maxTaggedSecrets-len(out)+1)
+		keys, _, err := tg.TaggedKeys(ctx, core.ScopeTags(), maxTaggedSecrets-len(out)+1)
 		if err != nil {
 			return nil, false, fmt.Errorf("compliance: tagged secrets on %s: %w", m.Path, err)
 		}

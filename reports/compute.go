@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/compliance"
-	"github.com/vigilsec/vigil/core/engine/kv"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/reports/query"
 )
 
@@ -120,11 +120,9 @@ func (p *Params) defaults() error {
 	return nil
 }
 
-// ScopeTags are the mount options (and KV v2 custom_metadata keys) that
-// put a mount (a secret) in a report's scope.
-var ScopeTags = compliance.ScopeTags
-
-func tagged(opts map[string]string) bool { return kv.TrueTag(opts, ScopeTags) }
+// tagged reports whether a mount's options put it in a report's scope
+// (core.ScopeTags).
+func tagged(opts map[string]string) bool { return core.TrueTag(opts, core.ScopeTags()) }
 
 // secretGlob is the query path glob matching every request on a KV v2
 // secret: <mount><one segment>/<key>, glob characters in the key escaped.

@@ -18,8 +18,8 @@ const (
 	PrivSnapshot = "snapshot" // sys/storage/raft/snapshot*: snapshot restores
 )
 
-// PrivCategories in report order.
-var PrivCategories = []string{PrivPolicy, PrivAudit, PrivSealKeys, PrivMounts, PrivSnapshot}
+// privCategories in report order.
+var privCategories = []string{PrivPolicy, PrivAudit, PrivSealKeys, PrivMounts, PrivSnapshot}
 
 var privTitles = map[string]string{
 	PrivPolicy:   "Policy changes (ACL and Rego)",

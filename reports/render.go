@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/vigilsec/vigil/core/safetext"
 )
 
-// Formats.
+// formatNames.
 const (
 	FormatJSON = "json"
 	FormatCSV  = "csv"
@@ -19,8 +20,8 @@ const (
 	FormatPDF  = "pdf"
 )
 
-// Formats lists the output formats.
-var Formats = []string{FormatPDF, FormatHTML, FormatCSV, FormatJSON}
+// formatNames lists the output formats.
+var formatNames = []string{FormatPDF, FormatHTML, FormatCSV, FormatJSON}
 
 // ContentType returns the MIME type of a format.
 func ContentType(format string) string {
@@ -48,7 +49,7 @@ func Render(w io.Writer, r *Report, format string) error {
 	case FormatPDF:
 		return RenderPDF(w, forDisplay(r))
 	}
-	return fmt.Errorf("%w: unknown format %q (want %s)", ErrInvalid, format, strings.Join(Formats, ", "))
+	return fmt.Errorf("%w: unknown format %q (want %s)", ErrInvalid, format, strings.Join(formatNames, ", "))
 }
 
 // RenderJSON writes the report as indented JSON; bidirectional controls
@@ -66,8 +67,11 @@ func RenderJSON(w io.Writer, r *Report) error {
 	return err
 }
 
-// CSVHeader is the CSV report's header row.
-var CSVHeader = []string{"section", "controls", "kind", "name", "key", "value", "reproduce"}
+// csvHeader is the CSV report's header row.
+var csvHeader = []string{"section", "controls", "kind", "name", "key", "value", "reproduce"}
+
+// CSVHeader returns the list above (a copy: callers may change it).
+func CSVHeader() []string { return slices.Clone(csvHeader) }
 
 // RenderCSV writes the report as RFC 4180 CSV (CRLF line ends, quoted
 // fields where needed) in long form: one row per fact, so every row has
@@ -78,7 +82,7 @@ var CSVHeader = []string{"section", "controls", "kind", "name", "key", "value", 
 func RenderCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
-	rows := [][]string{CSVHeader,
+	rows := [][]string{csvHeader,
 		{"report", "", "meta", "title", "title", r.Title, ""},
 		{"report", "", "meta", "regulation", "regulation", r.Regulation, ""},
 		{"report", "", "meta", "period", "from", r.From.Format("2006-01-02T15:04:05Z07:00"), ""},

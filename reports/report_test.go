@@ -17,9 +17,8 @@ import (
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/compliance"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
-	"github.com/vigilsec/vigil/core/router"
-	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/core/token"
 	"github.com/vigilsec/vigil/reports/query"
@@ -131,10 +130,10 @@ path "sys/audit/*" { capabilities = ["read", "update", "sudo"] }`)
 		Streams: []ship.Status{{Name: "ch", Type: "clickhouse", State: ship.StateShipping, LagEntries: 3, LagSeconds: 1, Cursor: ship.CursorStatus{Seq: 120}}},
 		Verification: &audit.Verification{Time: tGen.Add(-2 * time.Hour), OK: true, NodeID: "node1", Devices: map[string]audit.DeviceVerification{
 			"file": {OK: true, Path: "/var/log/vigil/audit.log", Entries: 240, FirstSeq: 1, LastSeq: 240, CheckpointSeq: 230, CheckpointOK: true, SignaturesChecked: true}}},
-		Mounts: []router.MountEntry{{Path: "phi/", Type: "kv", Options: map[string]string{"version": "2", "phi": "true"}},
+		Mounts: []core.MountInfo{{Path: "phi/", Type: "kv", Options: map[string]string{"version": "2", "phi": "true"}},
 			{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}},
-		LastSnapshot: &system.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
-		LastRestore:  &system.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},
+		LastSnapshot: &core.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
+		LastRestore:  &core.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},
 	}
 }
 
@@ -346,12 +345,12 @@ func TestCSVIsRFC4180(t *testing.T) {
 		t.Fatal("records must end in CRLF")
 	}
 	cr := csv.NewReader(strings.NewReader(raw))
-	cr.FieldsPerRecord = len(CSVHeader) // same field count on every record
+	cr.FieldsPerRecord = len(csvHeader) // same field count on every record
 	rows, err := cr.ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(rows[0], ",") != strings.Join(CSVHeader, ",") {
+	if strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") {
 		t.Fatalf("header %v", rows[0])
 	}
 	found := false
@@ -462,7 +461,7 @@ func TestParamsValidation(t *testing.T) {
 		t.Fatalf("empty scope not explained: %+v", r.Scope)
 	}
 	var buf bytes.Buffer
-	for _, f := range Formats {
+	for _, f := range formatNames {
 		buf.Reset()
 		if err := Render(&buf, r, f); err != nil || buf.Len() == 0 {
 			t.Fatalf("%s on an empty log: %v", f, err)

@@ -143,7 +143,7 @@ func (g *gen) activity(id, title string, controls ...string) Section {
 	sc := func(f func(*counts) int64) int64 { return g.scoped(f) }
 	denied, errs, off := sc(func(c *counts) int64 { return c.denied }), sc(func(c *counts) int64 { return c.errors }), sc(func(c *counts) int64 { return c.off })
 	var privTotal int64
-	for _, c := range PrivCategories {
+	for _, c := range privCategories {
 		privTotal += g.priv[c]
 	}
 	s.Figures = []Figure{
@@ -156,7 +156,7 @@ func (g *gen) activity(id, title string, controls ...string) Section {
 		{Key: "break_glass", Label: "Break-glass requests (any path)", Count: g.bgCount, Check: g.allCheck("", "flag", "break_glass")},
 		{Key: "root_token_use", Label: "Requests made with a root token (any path)", Count: g.rootCount, Check: g.allCheck("root_token")},
 	}
-	for _, c := range PrivCategories {
+	for _, c := range privCategories {
 		s.Figures = append(s.Figures, Figure{Key: "privileged_" + c, Label: privTitles[c], Count: g.priv[c], Check: g.allCheck("privileged:"+c, "path", "sys/")})
 	}
 	s.Tables = append(s.Tables, g.actorTable(), g.pathTable(), g.breakGlassTable(), g.privTable(), g.rootTable())
@@ -487,7 +487,7 @@ func (g *gen) centralised() Section {
 func (g *gen) privilegedReview() Section {
 	s := Section{ID: "nrb-privileged-access-review", Title: "Privileged-access review", Controls: refs(compliance.NITGAudit, compliance.NITGISA)}
 	var privTotal int64
-	for _, c := range PrivCategories {
+	for _, c := range privCategories {
 		privTotal += g.priv[c]
 		s.Figures = append(s.Figures, Figure{Key: "privileged_" + c, Label: privTitles[c], Count: g.priv[c], Check: g.allCheck("privileged:"+c, "path", "sys/")})
 	}

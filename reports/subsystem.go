@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/reports/query"
 )
 
@@ -32,12 +32,29 @@ type Options struct {
 	CatchUp func(ctx context.Context, own string) error
 	// Audit, when set, lets a request ask for a fresh chain verification
 	// (verify=true) before the report is computed.
-	Audit *audit.Subsystem
+	Audit Verifier
 	// Now overrides the server's clock.
 	Now func() time.Time
 }
 
-// Subsystem serves the reports (server.Subsystem):
+// Verifier verifies the audit chain now; *auditsvc.Subsystem implements
+// it.
+type Verifier interface {
+	Verify(ctx context.Context) (*audit.Verification, error)
+	// Prove returns the inclusion proof of the line at seq of a file
+	// device's log ("" for the only one) against the newest checkpoint.
+	Prove(device string, seq uint64) (*chain.InclusionBundle, error)
+}
+
+// Host is what the reports subsystem uses of the server: its clock and the
+// registration of its route. Everything else comes from the compliance and
+// query subsystems.
+type Host interface {
+	Now() time.Time
+	AddSysPart(framework.Part)
+}
+
+// Subsystem serves the reports:
 //
 //	GET sys/reports/hipaa?from=&to=&format=pdf|html|csv|json&scope=&business_hours=08-18&tz=UTC&top=10&verify=false&proofs=false
 //	GET sys/reports/nrb?...
@@ -49,17 +66,15 @@ type Subsystem struct {
 	now  func() time.Time
 }
 
-var _ server.Subsystem = (*Subsystem)(nil)
-
 // NewSubsystem returns the reports subsystem. List it after the compliance
 // subsystem (and the query subsystem).
 func NewSubsystem(opts Options) *Subsystem { return &Subsystem{opts: opts} }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (s *Subsystem) Name() string { return "reports" }
 
-// Attach installs the sys/reports routes.
-func (s *Subsystem) Attach(srv *server.Server) error {
+// Provision installs the sys/reports routes.
+func (s *Subsystem) Provision(srv Host) error {
 	if s.opts.Compliance == nil || s.opts.Query == nil {
 		return errors.New("reports: the compliance subsystem and a query backend are required")
 	}
@@ -71,10 +86,10 @@ func (s *Subsystem) Attach(srv *server.Server) error {
 	return nil
 }
 
-// Unsealed implements server.Subsystem.
+// Unsealed has nothing to start.
 func (s *Subsystem) Unsealed(context.Context) error { return nil }
 
-// Sealing implements server.Subsystem.
+// Sealing has nothing to stop.
 func (s *Subsystem) Sealing(context.Context) {}
 
 // Generate computes a report on the running server.
@@ -194,7 +209,7 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 		format = FormatJSON
 	}
 	if ContentType(format) == "application/json" && format != FormatJSON {
-		return nil, core.Invalid("unknown format %q (want %s)", format, strings.Join(Formats, ", "))
+		return nil, core.Invalid("unknown format %q (want %s)", format, strings.Join(formatNames, ", "))
 	}
 	p, err := ParamsFrom(d.String("kind"), d.String, r.s.now())
 	p.GeneratedAt = r.s.now()

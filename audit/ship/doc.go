@@ -47,7 +47,7 @@
 //
 // # Wiring
 //
-// The Subsystem (server.Subsystem) reads the audit_stream blocks, builds
+// The Subsystem (a server subsystem) reads the audit_stream blocks, builds
 // each sink with the Factory registered for its type, and must be listed
 // after the audit subsystem it reads from (Options.Audit).
 package ship

@@ -3,6 +3,7 @@ package ship
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/vigilsec/vigil/core/config"
 )
 
-// CommonKeys are the audit_stream options every stream type accepts:
+// commonKeys are the audit_stream options every stream type accepts:
 //
 //	device        the file audit device to stream (default: the only one)
 //	batch_size    most lines per write (default 1000; ClickHouse 10000)
@@ -18,8 +19,11 @@ import (
 //	max_backoff   longest wait between retries to a failing sink (default "5s")
 //	write_timeout bound on one write attempt (default "30s")
 //
-// Factories accept them plus their own keys: b.Unknown(append(CommonKeys, own...)...).
-var CommonKeys = []string{"device", "batch_size", "linger", "max_backoff", "write_timeout"}
+// Factories accept them plus their own keys: b.Unknown(append(CommonKeys(), own...)...).
+var commonKeys = []string{"device", "batch_size", "linger", "max_backoff", "write_timeout"}
+
+// CommonKeys returns the list above (a copy: callers may change it).
+func CommonKeys() []string { return slices.Clone(commonKeys) }
 
 // Env is what a Factory receives besides its block.
 type Env struct {
@@ -35,7 +39,7 @@ type Env struct {
 // never stops the server from starting.
 type Factory func(b config.Block, env Env) (Sink, error)
 
-// common are the parsed CommonKeys.
+// common are the parsed commonKeys.
 type common struct {
 	Device       string
 	BatchSize    int

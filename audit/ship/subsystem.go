@@ -10,15 +10,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
-	"github.com/vigilsec/vigil/core/server"
-	"github.com/vigilsec/vigil/core/system"
+	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
 )
 
-// AuditLog is what streams need from the audit subsystem; *audit.Subsystem
-// implements it. Broker finds the file device a stream tails (its path and
+// AuditLog is what streams need from the audit subsystem;
+// *auditsvc.Subsystem implements it. Broker finds the file device a stream tails (its path and
 // its writer's durable head), AddSegmentGuard keeps unshipped segments
 // from retention, and Watcher reports which stream holds a full disk.
 type AuditLog interface {
@@ -28,12 +32,25 @@ type AuditLog interface {
 	AddCheckpointSource(s audit.CheckpointSource)
 }
 
-var _ AuditLog = (*audit.Subsystem)(nil)
+// Host is what the stream subsystem uses of the server: its audit_stream
+// blocks, storage for the cursors, and the registration of its routes,
+// health details and metrics.
+type Host interface {
+	Logger() *slog.Logger
+	Now() time.Time
+	NodeID() string
+	Version() string
+	Config() *config.Config
+	Storage() storage.Storage
+	Metrics() prometheus.Registerer
+	AddSysPart(framework.Part)
+	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
+}
 
 // Options configure the stream subsystem.
 type Options struct {
 	// Audit is the audit subsystem (required when streams are declared).
-	// List this subsystem after it in server.Options.Subsystems.
+	// List this subsystem after it among the server's subsystems.
 	Audit AuditLog
 	// Sinks maps an audit_stream type to its factory, e.g.
 	// {"kafka": kafka.New, "clickhouse": clickhouse.New}.
@@ -48,19 +65,17 @@ type Options struct {
 	Poll, MinBackoff, CursorInterval time.Duration
 }
 
-// Subsystem runs the configured audit streams (server.Subsystem). Build it
-// with NewSubsystem; Attach reads the audit_stream blocks.
+// Subsystem runs the configured audit streams. Build it with
+// NewSubsystem; Provision reads the audit_stream blocks.
 //
-// The streams are fixed at Attach: ships and byName are only read after it,
-// so they need no lock.
+// The streams are fixed at Provision: ships and byName are only read after
+// it, so they need no lock.
 type Subsystem struct {
 	opts   Options
 	log    *slog.Logger
 	ships  []*Shipper
 	byName map[string]*Shipper
 }
-
-var _ server.Subsystem = (*Subsystem)(nil)
 
 // NewSubsystem returns the stream subsystem. In cmd/vigil/wire:
 //
@@ -70,14 +85,14 @@ func NewSubsystem(opts Options) *Subsystem {
 	return &Subsystem{opts: opts, byName: map[string]*Shipper{}}
 }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (s *Subsystem) Name() string { return "audit-stream" }
 
-// Attach validates every audit_stream block (unknown types and keys are
+// Provision validates every audit_stream block (unknown types and keys are
 // errors naming file:line), builds the sinks without connecting, registers
 // each stream's segment guard with the audit subsystem, and installs
 // sys/audit-stream, the metrics and the health details.
-func (s *Subsystem) Attach(srv *server.Server) error {
+func (s *Subsystem) Provision(srv Host) error {
 	s.log = srv.Logger().With("component", "audit-stream")
 	now := s.opts.Now
 	if now == nil {
@@ -85,13 +100,13 @@ func (s *Subsystem) Attach(srv *server.Server) error {
 	}
 	cursors := s.opts.Cursors
 	if cursors == nil {
-		cursors = StorageCursors{S: srv.Barrier()}
+		cursors = StorageCursors{S: srv.Storage()}
 	}
 	blocks := srv.Config().AuditStreams
 	if len(blocks) > 0 && s.opts.Audit == nil {
 		return errors.New("audit stream: streams are configured but the audit subsystem is not wired")
 	}
-	env := Env{NodeID: srv.NodeID(), Version: server.Version, Logger: s.log, Now: now}
+	env := Env{NodeID: srv.NodeID(), Version: srv.Version(), Logger: s.log, Now: now}
 	for _, b := range blocks {
 		f, ok := s.opts.Sinks[b.Type]
 		if !ok {
@@ -233,7 +248,7 @@ func (s *Subsystem) resolver(device string) func() (Log, error) {
 }
 
 // health adds each stream's state to the audit details of sys/health.
-func (s *Subsystem) health(_ context.Context, hi *system.HealthInfo) {
+func (s *Subsystem) health(_ context.Context, hi *core.HealthInfo) {
 	if hi.AuditDetail == nil || len(s.ships) == 0 {
 		return
 	}

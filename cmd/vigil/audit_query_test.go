@@ -27,7 +27,7 @@ func mustQueryCLIServer(t *testing.T) (*servertest.Server, *querysvc.Subsystem) 
 	build := func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.OptionsWith(cfg, wire.Tuning{Query: querysvc.Options{Poll: 2 * time.Millisecond}})
 		for _, sub := range o.Subsystems {
-			if x, ok := sub.(*querysvc.Subsystem); ok {
+			if x, ok := sub.Subsystem.(*querysvc.Subsystem); ok {
 				qs = x
 			}
 		}

@@ -12,7 +12,7 @@ import (
 
 	kgo "github.com/segmentio/kafka-go"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/format/logline"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
@@ -35,25 +35,25 @@ func mustStreamCLIServer(t *testing.T, dir string, streams ...config.Block) (*se
 		o, err := wire.Options(cfg)
 		// Use wire's audit subsystem (or add one), and put a stream
 		// subsystem with short test delays in wire's place for it.
-		as := audit.NewSubsystem(audit.Options{Stdout: io.Discard})
+		as := auditsvc.NewSubsystem(auditsvc.Options{Stdout: io.Discard})
 		sub = ship.NewSubsystem(ship.Options{Audit: as, Sinks: map[string]ship.Factory{"kafka": kafka.New, "clickhouse": clickhouse.New},
 			Poll: 2 * time.Millisecond, MinBackoff: 50 * time.Millisecond})
-		var subs []server.Subsystem
+		var subs []server.Plug
 		haveAudit, haveShip := false, false
 		for _, x := range o.Subsystems {
-			switch x.(type) {
-			case *audit.Subsystem:
-				x, haveAudit = as, true
+			switch x.Subsystem.(type) {
+			case *auditsvc.Subsystem:
+				x, haveAudit = wire.Plug(as), true
 			case *ship.Subsystem:
-				x, haveShip = sub, true
+				x, haveShip = wire.Plug(sub), true
 			}
 			subs = append(subs, x)
 		}
 		if !haveAudit {
-			subs = append(subs, as)
+			subs = append(subs, wire.Plug(as))
 		}
 		if !haveShip {
-			subs = append(subs, sub)
+			subs = append(subs, wire.Plug(sub))
 		}
 		o.Subsystems = subs
 		return o, err

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
@@ -176,7 +176,7 @@ func auditTamperServer(t *testing.T, dir string) *servertest.Server {
 func auditServerWith(t *testing.T, dir string, stdout bool) *servertest.Server {
 	t.Helper()
 	build := func(cfg *config.Config) (server.Options, error) {
-		o, err := wire.OptionsWith(cfg, wire.Tuning{Audit: audit.Options{Stdout: io.Discard}})
+		o, err := wire.OptionsWith(cfg, wire.Tuning{Audit: auditsvc.Options{Stdout: io.Discard}})
 		return o, err
 	}
 	return servertest.MustStart(t, build, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server"
@@ -20,15 +20,15 @@ func mustAuditCLIServer(t *testing.T, dir string) *servertest.Server {
 	t.Helper()
 	build := func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.Options(cfg)
-		sub := audit.NewSubsystem(audit.Options{Stdout: io.Discard})
+		sub := auditsvc.NewSubsystem(auditsvc.Options{Stdout: io.Discard})
 		replaced := false
 		for i, x := range o.Subsystems {
-			if _, ok := x.(*audit.Subsystem); ok {
-				o.Subsystems[i], replaced = sub, true
+			if _, ok := x.Subsystem.(*auditsvc.Subsystem); ok {
+				o.Subsystems[i], replaced = wire.Plug(sub), true
 			}
 		}
 		if !replaced {
-			o.Subsystems = append([]server.Subsystem{sub}, o.Subsystems...)
+			o.Subsystems = append([]server.Plug{wire.Plug(sub)}, o.Subsystems...)
 		}
 		return o, err
 	}

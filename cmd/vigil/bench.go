@@ -32,7 +32,7 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		scen      = fs.String("scenario", "kv-read", "scenarios to run, comma-separated ("+strings.Join(bench.ScenarioOrder, ", ")+", or all)")
+		scen      = fs.String("scenario", "kv-read", "scenarios to run, comma-separated ("+strings.Join(bench.ScenarioOrder(), ", ")+", or all)")
 		duration  = fs.Duration("duration", 10*time.Second, "measured time per run")
 		requests  = fs.Int64("requests", 0, "requests per measured run (instead of --duration)")
 		conns     = fs.Int("connections", 32, "connections: closed-loop workers, or the most requests in flight with --rate")
@@ -40,7 +40,7 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 		warmup    = fs.Duration("warmup", 2*time.Second, "warm-up before every measured run (excluded from the results)")
 		rounds    = fs.Int("rounds", 0, "measured runs per scenario and arm, arms alternating A/B/A/B (default 1 for one arm, 3 for several)")
 		target    = fs.String("target", "", `"vigil": start Vigil servers from this binary (default unless --addr is given)`)
-		audit     = fs.String("audit", "file", "audit modes of the Vigil servers, comma-separated: "+strings.Join(bench.AuditModes, ", ")+" (one arm each)")
+		audit     = fs.String("audit", "file", "audit modes of the Vigil servers, comma-separated: "+strings.Join(bench.AuditModes(), ", ")+" (one arm each)")
 		addr      = fs.String("addr", "", "drive an external server at this address instead")
 		token     = fs.String("token", "", "token for --addr (default $VIGIL_TOKEN or $VAULT_TOKEN)")
 		insecure  = fs.Bool("tls-skip-verify", false, "do not verify the TLS certificate of --addr")

@@ -73,7 +73,7 @@ func TestBenchList(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
-	for _, s := range bench.ScenarioOrder {
+	for _, s := range bench.ScenarioOrder() {
 		if !strings.Contains(r.out, s) {
 			t.Errorf("--list misses %s:\n%s", s, r.out)
 		}

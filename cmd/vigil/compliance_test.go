@@ -98,7 +98,7 @@ func TestReportCLI(t *testing.T) {
 				t.Fatal("HTML lacks charts or scope")
 			}
 		case ".csv":
-			if !strings.HasPrefix(string(b), strings.Join(reports.CSVHeader, ",")+"\r\n") {
+			if !strings.HasPrefix(string(b), strings.Join(reports.CSVHeader(), ",")+"\r\n") {
 				t.Fatal("CSV header")
 			}
 		case ".json":

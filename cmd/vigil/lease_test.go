@@ -12,7 +12,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
@@ -26,9 +25,9 @@ type leaseEngine struct {
 }
 
 var (
-	_ router.Engine        = (*leaseEngine)(nil)
-	_ router.SecretRevoker = (*leaseEngine)(nil)
-	_ router.SecretRenewer = (*leaseEngine)(nil)
+	_ framework.Engine        = (*leaseEngine)(nil)
+	_ framework.SecretRevoker = (*leaseEngine)(nil)
+	_ framework.SecretRenewer = (*leaseEngine)(nil)
 )
 
 func (e *leaseEngine) Setup(context.Context, framework.Env) error { return nil }
@@ -69,7 +68,7 @@ func mustLeaseServer(t *testing.T) *leaseEngine {
 	build := func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.Options(cfg)
 		if err == nil {
-			o.Engines["leasetest"] = func() router.Engine { return eng }
+			o.Engines["leasetest"] = func() framework.Engine { return eng }
 		}
 		return o, err
 	}

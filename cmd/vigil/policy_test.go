@@ -25,11 +25,11 @@ func mustPolicyCLIServer(t *testing.T) *servertest.Server {
 		o, err := wire.Options(cfg)
 		subs := o.Subsystems[:0]
 		for _, s := range o.Subsystems {
-			if _, isAuthz := s.(*authz.Subsystem); !isAuthz {
+			if _, isAuthz := s.Subsystem.(*authz.Subsystem); !isAuthz {
 				subs = append(subs, s)
 			}
 		}
-		o.Subsystems = append(subs, authz.NewSubsystem(authz.WithEvalTimeout(5*time.Second)))
+		o.Subsystems = append(subs, wire.Plug(authz.NewSubsystem(authz.WithEvalTimeout(5*time.Second))))
 		return o, err
 	}
 	s := servertest.MustStart(t, build, servertest.Options{Dev: true})

@@ -15,7 +15,6 @@ import (
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/server/servertest"
 	"github.com/vigilsec/vigil/core/storage"
@@ -65,7 +64,6 @@ func (a *auditTap) last(path string) *core.Decision {
 type tapSubsystem struct{ tap *auditTap }
 
 func (t tapSubsystem) Name() string                   { return "audit-tap" }
-func (t tapSubsystem) Attach(s *server.Server) error  { s.SetAuditor(t.tap); return nil }
 func (t tapSubsystem) Unsealed(context.Context) error { return nil }
 func (t tapSubsystem) Sealing(context.Context)        {}
 
@@ -130,9 +128,12 @@ func mustServer(t *testing.T, opts ...authz.Option) *env {
 	build := func(cfg *config.Config) (server.Options, error) {
 		return server.Options{
 			Config:      cfg,
-			Engines:     map[string]router.Factory{"memkv": func() router.Engine { return &memkv{} }},
-			AuthMethods: map[string]router.Factory{},
-			Subsystems:  []server.Subsystem{tapSubsystem{e.tap}, e.sub},
+			Engines:     map[string]framework.Factory{"memkv": func() framework.Engine { return &memkv{} }},
+			AuthMethods: map[string]framework.Factory{},
+			Subsystems: []server.Plug{
+				{Subsystem: tapSubsystem{e.tap}, Provision: func(h *server.Host) error { h.SetAuditor(e.tap); return nil }},
+				{Subsystem: e.sub, Provision: func(h *server.Host) error { return e.sub.Provision(h) }},
+			},
 		}, nil
 	}
 	e.Server = servertest.MustStart(t, build, servertest.Options{Now: e.clock.Now})

@@ -8,7 +8,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/system"
 )
 
 // PrincipalSource resolves a token or an accessor to the Principal it
@@ -25,7 +24,7 @@ type PathResolver interface {
 	ResolvePath(path string) (mount *core.MountInfo, sudo bool, err error)
 }
 
-// API is the policy subsystem's sys/ routes (a system.Part):
+// API is the policy subsystem's sys/ routes (a framework.Part):
 //
 //	sys/policy                    GET, LIST  {"keys": [...], "policies": [...]}
 //	sys/policy/:name              GET {name, rules}; PUT {policy|rules}; DELETE
@@ -52,11 +51,11 @@ func NewAPI(a *Authz, tokens PrincipalSource, paths PathResolver) *API {
 	return &API{authz: a, tokens: tokens, paths: paths}
 }
 
-var _ system.Part = (*API)(nil)
+var _ framework.Part = (*API)(nil)
 
 type ops = map[core.Operation]framework.HandlerFunc
 
-// Routes implements system.Part.
+// Routes implements framework.Part.
 func (p *API) Routes() []framework.Route {
 	named := map[string]*framework.FieldSchema{
 		"name":   {Type: framework.TypeString},

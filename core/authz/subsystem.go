@@ -2,20 +2,34 @@ package authz
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/router"
-	"github.com/vigilsec/vigil/core/server"
-	"github.com/vigilsec/vigil/core/token"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
 )
+
+// Host is what the authorization subsystem uses of the server: storage
+// for the policies, the token and path lookups sys/capabilities needs, and
+// the registration of the authorizer, its routes and its cache hook.
+type Host interface {
+	Storage() storage.Storage
+	Now() time.Time
+	Logger() *slog.Logger
+	PrincipalSource
+	PathResolver
+	SetAuthorizer(core.Authorizer)
+	AddApplyHook(f func(keys []string))
+	AddSysPart(framework.Part)
+}
 
 // Subsystem plugs the authorizer into a server: it becomes the server's
 // Authorizer, contributes the sys/ policy routes, loads the policies when the
 // server unseals and drops them (and every cached decision) when it seals.
 type Subsystem struct {
-	// A is the authorizer, set by Attach.
+	// A is the authorizer, set by Provision.
 	A *Authz
 
 	cfg  Config
@@ -25,8 +39,6 @@ type Subsystem struct {
 	stop context.CancelFunc
 	done chan struct{}
 }
-
-var _ server.Subsystem = (*Subsystem)(nil)
 
 // Option configures the subsystem.
 type Option func(*Subsystem)
@@ -56,19 +68,20 @@ func NewSubsystem(opts ...Option) *Subsystem {
 	return s
 }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (s *Subsystem) Name() string { return "authz" }
 
-// Attach creates the authorizer over the barrier and wires it in.
-func (s *Subsystem) Attach(srv *server.Server) error {
+// Provision creates the authorizer over the server's storage and wires it
+// in.
+func (s *Subsystem) Provision(h Host) error {
 	cfg := s.cfg
-	cfg.Storage = srv.Barrier()
-	cfg.Now = srv.Now
-	cfg.Logger = srv.Logger().With("component", "authz")
+	cfg.Storage = h.Storage()
+	cfg.Now = h.Now
+	cfg.Logger = h.Logger().With("component", "authz")
 	s.A = New(cfg)
-	srv.SetAuthorizer(s.A)
-	srv.AddApplyHook(s.OnApply)
-	srv.AddSysPart(NewAPI(s.A, tokenSource{srv.Tokens(), srv.Identity()}, routerPaths{srv.Router()}))
+	h.SetAuthorizer(s.A)
+	h.AddApplyHook(s.OnApply)
+	h.AddSysPart(NewAPI(s.A, h, h))
 	return nil
 }
 
@@ -131,56 +144,4 @@ func (s *Subsystem) OnApply(keys []string) {
 	if s.A != nil {
 		s.A.InvalidateKeys(keys)
 	}
-}
-
-// tokenSource adapts the token and identity stores to PrincipalSource:
-// the principal is what the dispatcher would see (identity policies and
-// input.identity included).
-type tokenSource struct {
-	s  *token.Store
-	id IdentityResolver
-}
-
-// IdentityResolver attaches a token's entity to a principal;
-// *identity.Store implements it.
-type IdentityResolver interface {
-	Resolve(p *core.Principal) error
-}
-
-func (t tokenSource) PrincipalByToken(ctx context.Context, raw string) (*core.Principal, error) {
-	e, err := t.s.Lookup(ctx, raw)
-	if err != nil || e == nil {
-		return nil, err
-	}
-	return t.resolve(t.s.Principal(raw, e))
-}
-
-func (t tokenSource) PrincipalByAccessor(ctx context.Context, acc string) (*core.Principal, error) {
-	e, err := t.s.LookupAccessor(ctx, acc)
-	if err != nil || e == nil {
-		return nil, err
-	}
-	return t.resolve(t.s.Principal("", e))
-}
-
-func (t tokenSource) resolve(p *core.Principal) (*core.Principal, error) {
-	if t.id == nil {
-		return p, nil
-	}
-	if err := t.id.Resolve(p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// routerPaths adapts the router to PathResolver.
-type routerPaths struct{ r *router.Router }
-
-func (r routerPaths) ResolvePath(path string) (*core.MountInfo, bool, error) {
-	res, err := r.r.Resolve(path)
-	if err != nil {
-		return nil, false, err
-	}
-	m := res.Mount
-	return &m, res.Route != nil && res.Route.Sudo, nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/vigilsec/vigil/core"
 )
 
 // Config is the server configuration.
@@ -432,25 +434,6 @@ func derefOr(s *string, def string) string {
 	return *s
 }
 
-// ParseDuration parses "768h", "30m", "7d" or a number of seconds.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	var n int64
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
-		return time.Duration(n) * time.Second, nil
-	}
-	if strings.HasSuffix(s, "d") {
-		var days int64
-		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && fmt.Sprintf("%dd", days) == s {
-			return time.Duration(days) * 24 * time.Hour, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q", s)
-	}
-	return d, nil
-}
+// ParseDuration parses "768h", "30m", "7d" or a number of seconds
+// (core.ParseDuration).
+func ParseDuration(s string) (time.Duration, error) { return core.ParseDuration(s) }

@@ -142,3 +142,24 @@ func TestTTLs(t *testing.T) {
 		t.Fatalf("role default: %v", ttl)
 	}
 }
+
+func TestMatchSpecific(t *testing.T) {
+	for _, c := range []struct {
+		pattern, path string
+		want          int
+		ok            bool
+	}{
+		{`audit/query/?`, "audit/query", 11, true},
+		{`audit/(?P<path>.+?)/?`, "audit/query", 6, true},
+		{`audit/(?P<path>.+?)/?`, "audit/query/", 7, true},
+		{`data/(?P<path>.*)`, "data/", 5, true},
+		{`(?P<a>x(?P<b>y))z`, "xyz", 1, true}, // nested captures count once
+		{`metadata/?`, "data", 0, false},
+	} {
+		r := Route{Pattern: c.pattern}
+		_, got, ok := r.MatchSpecific(c.path)
+		if ok != c.ok || got != c.want {
+			t.Errorf("%s on %q: %d %v, want %d %v", c.pattern, c.path, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -63,22 +63,52 @@ func (r *Route) Compile() error {
 
 // Match reports whether path matches and returns the named captures.
 func (r *Route) Match(path string) (map[string]any, bool) {
+	caps, _, ok := r.MatchSpecific(path)
+	return caps, ok
+}
+
+// MatchSpecific is Match that also reports how specific the match is: the
+// number of path characters matched by the pattern itself rather than by a
+// named capture. "audit/query" matches "audit/query" with 11, and
+// "audit/(?P<path>.+)" the same path with 6. The router serves a path with
+// the most specific of the routes that match it, the first declared on a
+// tie.
+func (r *Route) MatchSpecific(path string) (caps map[string]any, specificity int, ok bool) {
 	if r.re == nil {
 		if err := r.Compile(); err != nil {
-			return nil, false
+			return nil, 0, false
 		}
 	}
-	m := r.re.FindStringSubmatch(path)
-	if m == nil {
-		return nil, false
+	idx := r.re.FindStringSubmatchIndex(path)
+	if idx == nil {
+		return nil, 0, false
 	}
-	caps := map[string]any{}
+	caps = map[string]any{}
+	// Captured spans may nest: count each captured character once.
+	captured, end := 0, 0
 	for i, name := range r.re.SubexpNames() {
-		if name != "" && i < len(m) && m[i] != "" {
-			caps[name] = m[i]
+		lo, hi := idx[2*i], idx[2*i+1]
+		if name == "" || lo < 0 {
+			continue
+		}
+		if hi > lo {
+			caps[name] = path[lo:hi]
+		}
+		if lo < end { // nested in (or overlapping) the previous named group
+			lo = end
+		}
+		if hi > lo {
+			captured += hi - lo
+			end = hi
 		}
 	}
-	return caps, true
+	return caps, len(path) - captured, true
+}
+
+// Part is a set of routes another package contributes to a built-in
+// mount: policies, audit, leases and reports add their routes to sys/.
+type Part interface {
+	Routes() []Route
 }
 
 // Env is what an engine receives at Setup. It never exposes the router, the

@@ -45,8 +45,8 @@ type Options struct {
 	ResponseHeaders func(h http.Header)
 }
 
-// DefaultRawPaths are Vault's raw-body endpoints.
-var DefaultRawPaths = []string{"sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
+// defaultRawPaths are Vault's raw-body endpoints.
+var defaultRawPaths = []string{"sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
 
 // New returns the HTTP handler serving /v1/ (and /ui/ when configured).
 func New(h Handler, opts Options) http.Handler {
@@ -57,7 +57,7 @@ func New(h Handler, opts Options) http.Handler {
 		opts.MaxRawSize = 4 << 30
 	}
 	if opts.RawPaths == nil {
-		opts.RawPaths = DefaultRawPaths
+		opts.RawPaths = defaultRawPaths
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

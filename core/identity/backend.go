@@ -7,7 +7,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 )
 
 // Backend serves Vault's identity/ API over a Store. The server mounts it
@@ -35,21 +34,21 @@ type Backend struct {
 	s *Store
 }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
 // NewBackend returns the identity/ engine for s.
 func NewBackend(s *Store) *Backend { return &Backend{s: s} }
 
-// Setup implements router.Engine (the store lives in the barrier, not in
+// Setup implements framework.Engine (the store lives in the barrier, not in
 // the mount's view).
 func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
 
-// Close implements router.Engine.
+// Close implements framework.Engine.
 func (b *Backend) Close(context.Context) error { return nil }
 
 type ops = map[core.Operation]framework.HandlerFunc
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	var rs []framework.Route
 	rs = append(rs, b.entityRoutes()...)

@@ -2,38 +2,50 @@ package lease
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
 )
+
+// Host is what the lease subsystem uses of the server.
+type Host interface {
+	Storage() storage.Storage
+	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
+	MountTTLs(path string) (def, max time.Duration)
+	Now() time.Time
+	Logger() *slog.Logger
+	AddPostHook(core.PostHook)
+	AddSysPart(framework.Part)
+	OnTokenRevoke(f func(ctx context.Context, hashes []string) error)
+	AddPrefixRevoker(f func(ctx context.Context, prefix string) error)
+}
 
 // Subsystem plugs the lease manager into a server.
 type Subsystem struct {
 	M *Manager
 }
 
-var _ server.Subsystem = (*Subsystem)(nil)
-
 // NewSubsystem returns the lease subsystem.
 func NewSubsystem() *Subsystem { return &Subsystem{} }
 
 func (l *Subsystem) Name() string { return "lease" }
 
-// Attach wires the manager: storage, dispatch, TTLs, hooks and sys routes.
-func (l *Subsystem) Attach(s *server.Server) error {
+// Provision wires the manager: storage, dispatch, TTLs, hooks and sys routes.
+func (l *Subsystem) Provision(h Host) error {
 	l.M = New(Config{
-		Storage: s.Barrier(),
-		Dispatch: func(ctx context.Context, req *core.Request) (*core.Response, error) {
-			return s.Dispatcher().Handle(ctx, req)
-		},
-		TTLs:   s.Router().Effective,
-		Now:    s.Now,
-		Logger: s.Logger().With("component", "lease"),
+		Storage:  h.Storage(),
+		Dispatch: h.Handle,
+		TTLs:     h.MountTTLs,
+		Now:      h.Now,
+		Logger:   h.Logger().With("component", "lease"),
 	})
-	s.AddPostHook(l.M.Register)
-	s.AddSysPart(l.M)
-	s.Tokens().SetOnRevoke(l.M.RevokeByTokens)
-	s.AddPrefixRevoker(func(ctx context.Context, prefix string) error { return l.M.RevokePrefix(ctx, prefix, false) })
+	h.AddPostHook(l.M.Register)
+	h.AddSysPart(l.M)
+	h.OnTokenRevoke(l.M.RevokeByTokens)
+	h.AddPrefixRevoker(func(ctx context.Context, prefix string) error { return l.M.RevokePrefix(ctx, prefix, false) })
 	return nil
 }
 

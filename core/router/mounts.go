@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -301,7 +302,7 @@ func (r *Router) Entry(path string) (MountEntry, bool) {
 
 // EngineAt returns the engine mounted at path (e.g. "secret/"), for
 // read-only inspection such as compliance scoping.
-func (r *Router) EngineAt(path string) (Engine, bool) {
+func (r *Router) EngineAt(path string) (framework.Engine, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	m, ok := r.mounts[path]

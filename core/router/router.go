@@ -1,9 +1,10 @@
 // Package router keeps the mount table and routes requests to the engine
 // mounted at the longest matching path prefix.
 //
-// The router owns the Engine interface: engines implement it, and optional
-// capabilities (lease revocation, renewal, periodic work) are separate small
-// interfaces found by type assertion. Engines never see the router.
+// Engines implement framework.Engine (declared beside framework.Route and
+// framework.Env); optional capabilities (lease revocation, renewal,
+// periodic work) are separate small interfaces found by type assertion.
+// Engines never see the router.
 package router
 
 import (
@@ -24,38 +25,6 @@ import (
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/storage"
 )
-
-// Engine is a secrets engine or auth method.
-type Engine interface {
-	// Routes lists the engine's paths. Called once, after Setup.
-	Routes() []framework.Route
-	// Setup prepares the engine for a mount. env.Storage is private to it.
-	Setup(ctx context.Context, env framework.Env) error
-	// Close releases resources when the mount is disabled or Vigil seals.
-	Close(ctx context.Context) error
-}
-
-// SecretRevoker is implemented by engines that issue leased secrets.
-// RevokeSecret must be idempotent: revoking twice is not an error.
-type SecretRevoker interface {
-	RevokeSecret(ctx context.Context, req *core.Request, s *core.Secret) error
-}
-
-// SecretRenewer is implemented by engines whose leases can be renewed. It
-// returns the new TTL granted (capped by the engine's own limits).
-type SecretRenewer interface {
-	RenewSecret(ctx context.Context, req *core.Request, s *core.Secret, increment time.Duration) (time.Duration, error)
-}
-
-// Periodic is implemented by engines with background work (key auto-rotation,
-// static credential rotation, tidy). It is called about once a minute on the
-// active node.
-type Periodic interface {
-	Periodic(ctx context.Context) error
-}
-
-// Factory makes a new, unconfigured engine.
-type Factory func() Engine
 
 // MountEntry is one row of the mount table.
 type MountEntry struct {
@@ -90,7 +59,7 @@ func (e *MountEntry) Info() core.MountInfo {
 
 type mount struct {
 	entry  *MountEntry
-	engine Engine
+	engine framework.Engine
 	routes []framework.Route
 }
 
@@ -99,9 +68,9 @@ type Config struct {
 	// Storage is the barrier; the mount table and each mount's view live in it.
 	Storage storage.Storage
 	// Factories maps a mount type to its engine (explicit list in cmd/vigil).
-	Factories map[string]Factory
+	Factories map[string]framework.Factory
 	// AuthFactories maps an auth method type to its engine.
-	AuthFactories map[string]Factory
+	AuthFactories map[string]framework.Factory
 	// DefaultLeaseTTL and MaxLeaseTTL are the server defaults.
 	DefaultLeaseTTL, MaxLeaseTTL time.Duration
 	Now                          func() time.Time
@@ -136,7 +105,7 @@ func New(cfg Config) *Router {
 // MountStatic registers a built-in mount (sys/, auth/token/) that is never
 // persisted and stays mounted while sealed. setup runs immediately with a
 // view of storage under viewPrefix.
-func (r *Router) MountStatic(ctx context.Context, entry *MountEntry, e Engine, viewPrefix string) error {
+func (r *Router) MountStatic(ctx context.Context, entry *MountEntry, e framework.Engine, viewPrefix string) error {
 	entry.Static = true
 	if entry.Accessor == "" {
 		entry.Accessor = newAccessor(entry.Type)
@@ -255,7 +224,7 @@ func (r *Router) Unload(ctx context.Context) {
 	r.reorder()
 }
 
-func (r *Router) factory(class, typ string) (Engine, error) {
+func (r *Router) factory(class, typ string) (framework.Engine, error) {
 	f := r.cfg.Factories
 	if class == "auth" {
 		f = r.cfg.AuthFactories
@@ -296,10 +265,14 @@ type Resolved struct {
 	MountPath string // path relative to the mount
 	Route     *framework.Route
 	Captures  map[string]any
-	engine    Engine
+	engine    framework.Engine
 }
 
-// Resolve finds the mount and route for path. It returns a CodeNotFound
+// Resolve finds the mount and route for path: the mount with the longest
+// matching prefix, and among its routes that match, the most specific one
+// (framework.Route.MatchSpecific), the first declared on a tie. Route
+// precedence thus never depends on the order in which subsystems
+// contribute sys/ routes. It returns a CodeNotFound
 // error naming the path when no mount matches, and a Resolved with a nil
 // Route when the mount matches but no route does.
 func (r *Router) Resolve(path string) (*Resolved, error) {
@@ -310,11 +283,13 @@ func (r *Router) Resolve(path string) (*Resolved, error) {
 		return nil, core.Errorf(core.CodeNotFound, "no handler for route %q. route entry not found.", path)
 	}
 	res := &Resolved{Mount: m.entry.Info(), MountPath: rel, engine: m.engine}
+	best := -1
 	for i := range m.routes {
-		if caps, ok := m.routes[i].Match(rel); ok {
-			res.Route = &m.routes[i]
-			res.Captures = caps
-			break
+		if caps, spec, ok := m.routes[i].MatchSpecific(rel); ok && spec > best {
+			res.Route, res.Captures, best = &m.routes[i], caps, spec
+			if spec == len(rel) { // nothing captured: none can be more specific
+				break
+			}
 		}
 	}
 	return res, nil
@@ -374,13 +349,13 @@ func (r *Router) Route(ctx context.Context, res *Resolved, req *core.Request) (r
 	}()
 	switch req.Operation {
 	case core.OpRevoke:
-		rv, ok := res.engine.(SecretRevoker)
+		rv, ok := res.engine.(framework.SecretRevoker)
 		if !ok || req.Secret == nil {
 			return nil, core.Errorf(core.CodeInvalid, "mount %s cannot revoke leases", res.Mount.Path)
 		}
 		return nil, rv.RevokeSecret(ctx, req, req.Secret)
 	case core.OpRenew:
-		rn, ok := res.engine.(SecretRenewer)
+		rn, ok := res.engine.(framework.SecretRenewer)
 		if !ok || req.Secret == nil {
 			return nil, core.Errorf(core.CodeInvalid, "lease is not renewable")
 		}
@@ -423,7 +398,7 @@ func (r *Router) Periodic(ctx context.Context) {
 	}
 	r.mu.RUnlock()
 	for _, m := range ms {
-		if p, ok := m.engine.(Periodic); ok {
+		if p, ok := m.engine.(framework.Periodic); ok {
 			if err := p.Periodic(ctx); err != nil {
 				r.cfg.Logger.Warn("periodic", "path", m.entry.Path, "error", err)
 			}

@@ -34,20 +34,20 @@ func plainTransport(t *testing.T) *raft.NetworkTransport {
 func TestClusterPortNeedsTheClusterCertificate(t *testing.T) {
 	srv := servertest.MustStart(t, bare, servertest.Options{})
 	ctx := context.Background()
-	ca, err := clustertls.LoadCA(ctx, srv.Barrier())
+	ca, err := clustertls.LoadCA(ctx, srv.StorageForTest())
 	if err != nil {
 		t.Fatalf("no cluster CA after init: %v", err)
 	}
-	node, err := clustertls.Load(ctx, srv.Barrier(), srv.NodeID())
+	node, err := clustertls.Load(ctx, srv.StorageForTest(), srv.NodeID())
 	if err != nil {
 		t.Fatalf("no certificate for the node: %v", err)
 	}
-	if !srv.Raft().TLSReady() {
+	if !srv.RaftForTest().TLSReady() {
 		t.Fatal("the unsealed server's raft transport has no TLS identity")
 	}
 	// Nothing of it is stored in plain form: the raft state holds only
 	// barrier ciphertext.
-	raw, err := srv.Raft().Get(ctx, "core/cluster/tls/nodes/"+srv.NodeID())
+	raw, err := srv.RaftForTest().Get(ctx, "core/cluster/tls/nodes/"+srv.NodeID())
 	if err != nil || raw == nil {
 		t.Fatalf("raw record: %v %v", raw, err)
 	}
@@ -55,10 +55,10 @@ func TestClusterPortNeedsTheClusterCertificate(t *testing.T) {
 		t.Fatal("the node's key is stored in plain form")
 	}
 
-	term := srv.Raft().Stats()["term"]
+	term := srv.RaftForTest().Stats()["term"]
 	tr := plainTransport(t)
 	hdr := raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("rogue"), Addr: []byte(tr.LocalAddr())}
-	target := raft.ServerAddress(srv.Raft().Addr())
+	target := raft.ServerAddress(srv.RaftForTest().Addr())
 	var ae raft.AppendEntriesResponse
 	if err := tr.AppendEntries(raft.ServerID(srv.NodeID()), target, &raft.AppendEntriesRequest{RPCHeader: hdr, Term: 1 << 40}, &ae); err == nil {
 		t.Fatalf("plaintext AppendEntries accepted: %+v", ae)
@@ -68,8 +68,8 @@ func TestClusterPortNeedsTheClusterCertificate(t *testing.T) {
 		Term: 1 << 40, LastLogIndex: 1 << 30, LastLogTerm: 1 << 40, Size: 4}, &is, bytes.NewReader([]byte("evil"))); err == nil {
 		t.Fatalf("plaintext InstallSnapshot accepted: %+v", is)
 	}
-	if got := srv.Raft().Stats()["term"]; got != term || !srv.Raft().IsLeader() {
-		t.Fatalf("term %s -> %s, leader %v", term, got, srv.Raft().IsLeader())
+	if got := srv.RaftForTest().Stats()["term"]; got != term || !srv.RaftForTest().IsLeader() {
+		t.Fatalf("term %s -> %s, leader %v", term, got, srv.RaftForTest().IsLeader())
 	}
 
 	// A certificate issued by the cluster CA is accepted while unsealed...
@@ -84,7 +84,7 @@ func TestClusterPortNeedsTheClusterCertificate(t *testing.T) {
 	// dial connects with cert; wait is how long to wait for a refusal
 	// (short when the connection is expected to be accepted).
 	dial := func(wait time.Duration) error {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", srv.Raft().Addr(),
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", srv.RaftForTest().Addr(),
 			&tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: clustertls.ServerName, MinVersion: tls.VersionTLS13})
 		if err != nil {
 			return err
@@ -115,7 +115,7 @@ func TestClusterPortNeedsTheClusterCertificate(t *testing.T) {
 	if err := dial(300 * time.Millisecond); err != nil {
 		t.Fatalf("the certificate issued at join is refused: %v", err)
 	}
-	if err := clustertls.Revoke(ctx, srv.Barrier(), "node2"); err != nil {
+	if err := clustertls.Revoke(ctx, srv.StorageForTest(), "node2"); err != nil {
 		t.Fatal(err)
 	}
 	if err := dial(10 * time.Second); err == nil {
@@ -131,7 +131,7 @@ func TestClusterPortNeedsTheClusterCertificate(t *testing.T) {
 	if err := srv.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if srv.Raft().TLSReady() {
+	if srv.RaftForTest().TLSReady() {
 		t.Fatal("the sealed server's transport kept its identity")
 	}
 	if err := dial(10 * time.Second); err == nil {

@@ -201,8 +201,8 @@ func (s *Server) clusterName() string {
 }
 
 // Health gathers extra sys/health facts.
-func (s *Server) Health(ctx context.Context) system.HealthInfo {
-	hi := system.HealthInfo{Standby: !s.raft.IsLeader(), ClusterName: s.clusterName()}
+func (s *Server) Health(ctx context.Context) core.HealthInfo {
+	hi := core.HealthInfo{Standby: !s.raft.IsLeader(), ClusterName: s.clusterName()}
 	for _, f := range s.health {
 		f(ctx, &hi)
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,10 +11,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
 )
-
-// Metrics returns the server's Prometheus registry. Subsystems register
-// their collectors on it during Attach.
-func (s *Server) Metrics() *prometheus.Registry { return s.metrics }
 
 func newRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
@@ -77,7 +72,3 @@ func (m metricsPart) read(ctx context.Context, req *core.Request, d *framework.F
 	}
 	return &core.Response{Bare: true, Data: map[string]any{"Gauges": gauges, "Counters": counters, "Samples": []any{}}}, nil
 }
-
-// AddResponseHeaders adds a function that sets headers on every HTTP response
-// (e.g. the audit health header). Only during Attach.
-func (s *Server) AddResponseHeaders(f func(h http.Header)) { s.headerFuncs = append(s.headerFuncs, f) }

@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/httpapi"
 	"github.com/vigilsec/vigil/core/identity"
 	"github.com/vigilsec/vigil/core/raftstore"
@@ -37,27 +38,18 @@ var Version = "0.1.0"
 type Options struct {
 	Config *config.Config
 	// Engines and AuthMethods are the mountable types (cmd/vigil lists them).
-	Engines     map[string]router.Factory
-	AuthMethods map[string]router.Factory
+	Engines     map[string]framework.Factory
+	AuthMethods map[string]framework.Factory
 	// Dev mode: initialise, unseal and mount secret/ automatically.
 	Dev            bool
 	DevRootTokenID string
 	Logger         *slog.Logger
 	Now            func() time.Time
-	// Subsystems plug in audit, authorization, leases and more (see Subsystem).
-	Subsystems []Subsystem
+	// Subsystems plug in audit, authorization, leases and more (see Plug),
+	// in start order.
+	Subsystems []Plug
 	// UI, when set, is served under /ui/ (config "ui = true").
 	UI http.Handler
-}
-
-// Subsystem is a pluggable part of the server (audit broker, authorization,
-// lease manager). Attach is called once the core pieces exist; Unsealed and
-// Sealing bracket each unsealed period.
-type Subsystem interface {
-	Name() string
-	Attach(s *Server) error
-	Unsealed(ctx context.Context) error
-	Sealing(ctx context.Context)
 }
 
 // Server is one Vigil node.
@@ -78,8 +70,8 @@ type Server struct {
 	authz       core.Authorizer
 	auditor     core.Auditor
 	postHooks   []core.PostHook
-	parts       []system.Part
-	health      []func(ctx context.Context, hi *system.HealthInfo)
+	parts       []framework.Part
+	health      []func(ctx context.Context, hi *core.HealthInfo)
 	revokers    []func(ctx context.Context, prefix string) error
 	metrics     *prometheus.Registry
 	applyMu     sync.RWMutex
@@ -94,9 +86,9 @@ type Server struct {
 	listeners      []net.Listener
 	handler        http.Handler
 	maxRequestSize int64
-	stopBG    context.CancelFunc
-	bgDone    sync.WaitGroup
-	closeOnce sync.Once
+	stopBG         context.CancelFunc
+	bgDone         sync.WaitGroup
+	closeOnce      sync.Once
 }
 
 // New builds a server from options; it opens storage but does not listen.
@@ -165,14 +157,23 @@ func New(opts Options) (*Server, error) {
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
-	s.parts = []system.Part{metricsPart{s}}
+	s.parts = []framework.Part{metricsPart{s}}
+	host := &Host{s}
 	for _, sub := range opts.Subsystems {
-		if err := sub.Attach(s); err != nil {
+		if sub.Subsystem == nil || sub.Provision == nil {
 			_ = rs.Close()
-			return nil, fmt.Errorf("server: attach %s: %w", sub.Name(), err)
+			return nil, errors.New("server: a subsystem plug needs a subsystem and its Provision")
+		}
+		if err := sub.Provision(host); err != nil {
+			_ = rs.Close()
+			return nil, fmt.Errorf("server: provision %s: %w", sub.Name(), err)
 		}
 	}
-	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts})
+	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
+		Records: barrierStorage{s.barrier},
+		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
+			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
+		}})
 	bg := context.Background()
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging"}, s.sys, "sys/"); err != nil {
 		return nil, err
@@ -217,30 +218,13 @@ func (s *Server) Dispatcher() *core.Dispatcher { return s.dispatcher }
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Router, Tokens, Barrier, Raft, Config and Logger give subsystems access to
-// the core pieces at Attach time.
-func (s *Server) Router() *router.Router    { return s.router }
-func (s *Server) Tokens() *token.Store      { return s.tokens }
-func (s *Server) Identity() *identity.Store { return s.ident }
-func (s *Server) Barrier() *barrier.Barrier { return s.barrier }
-func (s *Server) Raft() *raftstore.Store    { return s.raft }
-func (s *Server) SealManager() *seal.Seal   { return s.seal }
-func (s *Server) Config() *config.Config    { return s.cfg }
-func (s *Server) Logger() *slog.Logger      { return s.log }
-func (s *Server) Now() time.Time            { return s.now() }
-func (s *Server) NodeID() string            { return s.cfg.Storage.NodeID }
-func (s *Server) DataDir() string           { return s.cfg.Storage.Path }
-func (s *Server) Dev() bool                 { return s.opts.Dev }
-
-// AddApplyHook registers a function called (on raft's goroutine: it must not
-// block or write) with the storage keys changed by each applied batch on this
-// node, or nil after a snapshot restore. Caches use it to stay coherent
-// across cluster nodes.
-func (s *Server) AddApplyHook(f func(keys []string)) {
-	s.applyMu.Lock()
-	s.applyHooks = append(s.applyHooks, f)
-	s.applyMu.Unlock()
-}
+// Config, Logger, Now, NodeID, DataDir and Dev describe the server.
+func (s *Server) Config() *config.Config { return s.cfg }
+func (s *Server) Logger() *slog.Logger   { return s.log }
+func (s *Server) Now() time.Time         { return s.now() }
+func (s *Server) NodeID() string         { return s.cfg.Storage.NodeID }
+func (s *Server) DataDir() string        { return s.cfg.Storage.Path }
+func (s *Server) Dev() bool              { return s.opts.Dev }
 
 func (s *Server) onApply(keys []string) {
 	s.applyMu.RLock()
@@ -249,28 +233,6 @@ func (s *Server) onApply(keys []string) {
 	for _, h := range hooks {
 		h(keys)
 	}
-}
-
-// SetAuthorizer replaces the authorizer (default: root token only).
-func (s *Server) SetAuthorizer(a core.Authorizer) { s.authz = a }
-
-// SetAuditor replaces the auditor (default: records nothing).
-func (s *Server) SetAuditor(a core.Auditor) { s.auditor = a }
-
-// AddPostHook adds a hook run after successful handlers (e.g. lease registration).
-func (s *Server) AddPostHook(h core.PostHook) { s.postHooks = append(s.postHooks, h) }
-
-// AddSysPart adds routes to the sys/ mount (only during Attach).
-func (s *Server) AddSysPart(p system.Part) { s.parts = append(s.parts, p) }
-
-// AddHealth adds a contributor to sys/health.
-func (s *Server) AddHealth(f func(ctx context.Context, hi *system.HealthInfo)) {
-	s.health = append(s.health, f)
-}
-
-// AddPrefixRevoker registers a function revoking leases under a path prefix.
-func (s *Server) AddPrefixRevoker(f func(ctx context.Context, prefix string) error) {
-	s.revokers = append(s.revokers, f)
 }
 
 func (s *Server) authorize(ctx context.Context, req *core.Request) (*core.Decision, error) {
@@ -452,7 +414,7 @@ type Reloader interface{ Reload() }
 // Reload handles SIGHUP: subsystems reopen their files.
 func (s *Server) Reload() {
 	for _, sub := range s.opts.Subsystems {
-		if r, ok := sub.(Reloader); ok {
+		if r, ok := sub.Subsystem.(Reloader); ok {
 			r.Reload()
 		}
 	}

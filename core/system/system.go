@@ -11,12 +11,8 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/router"
+	"github.com/vigilsec/vigil/core/storage"
 )
-
-// Part contributes routes to the sys/ mount.
-type Part interface {
-	Routes() []framework.Route
-}
 
 // SealStatus is Vault's sys/seal-status body.
 type SealStatus struct {
@@ -50,23 +46,13 @@ type Core interface {
 	Seal(ctx context.Context) error
 	SealStatus(ctx context.Context) (*SealStatus, error)
 	// Health returns extra health facts (audit status) to merge into sys/health.
-	Health(ctx context.Context) HealthInfo
+	Health(ctx context.Context) core.HealthInfo
 	Leader(ctx context.Context) LeaderInfo
 	// Rotate adds a barrier key term; KeyStatus describes the active one.
 	Rotate(ctx context.Context) error
 	KeyStatus(ctx context.Context) (term uint32, installed time.Time, err error)
 	// RevokePrefix revokes every lease under a path prefix (used on unmount).
 	RevokePrefix(ctx context.Context, prefix string) error
-}
-
-// HealthInfo is extra state reported by sys/health.
-type HealthInfo struct {
-	Standby     bool
-	ClusterName string
-	ClusterID   string
-	// Audit describes audit pipeline health ("ok", "degraded", "critical").
-	AuditStatus string
-	AuditDetail map[string]any
 }
 
 // LeaderInfo is the sys/leader body.
@@ -92,10 +78,18 @@ type Deps struct {
 	Core      Core
 	Router    *router.Router
 	Snapshots Snapshotter
-	Version   string
-	Now       func() time.Time
+	// Records is the encrypted storage where the snapshot records the
+	// compliance checks read are kept (core.SnapshotSaveKey,
+	// core.SnapshotTestKey). nil: none are kept.
+	Records storage.Storage
+	// SnapshotTest takes a snapshot, restores it into a scratch store and
+	// checks it (sys/storage/raft/snapshot-test). nil: raft storage is not
+	// in use.
+	SnapshotTest func(ctx context.Context) core.SnapshotTestRecord
+	Version      string
+	Now          func() time.Time
 	// Parts are other subsystems' sys/ routes.
-	Parts []Part
+	Parts []framework.Part
 }
 
 // Backend is the sys/ mount engine.
@@ -112,14 +106,14 @@ func New(d Deps) *Backend {
 }
 
 // AddPart adds a subsystem's routes (before the backend is mounted).
-func (b *Backend) AddPart(p Part) { b.d.Parts = append(b.d.Parts, p) }
+func (b *Backend) AddPart(p framework.Part) { b.d.Parts = append(b.d.Parts, p) }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
 func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
 func (b *Backend) Close(context.Context) error                { return nil }
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	var rs []framework.Route
 	rs = append(rs, b.sealRoutes()...)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 )
 
 // Backend serves auth/token/. It is mounted statically by the server.
@@ -18,7 +17,7 @@ type Backend struct {
 // NewBackend returns the auth/token/ engine for store.
 func NewBackend(s *Store) *Backend { return &Backend{store: s} }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
 func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
 func (b *Backend) Close(context.Context) error                { return nil }
@@ -40,7 +39,7 @@ var createFields = map[string]*framework.FieldSchema{
 	"entity_alias":      {Type: framework.TypeString},
 }
 
-// Routes implements router.Engine.
+// Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
 	tokenField := map[string]*framework.FieldSchema{"token": {Type: framework.TypeString}}
 	renewFields := map[string]*framework.FieldSchema{"token": {Type: framework.TypeString}, "increment": {Type: framework.TypeDurationSecond}}

@@ -17,9 +17,9 @@ const (
 	MaxLimit     = 100000
 )
 
-// Operations are the values Filter.Operation accepts: Vault's request
+// operationNames are the values Filter.Operation accepts: Vault's request
 // operations, plus the lease manager's internal ones.
-var Operations = []string{"read", "create", "update", "patch", "delete", "list", "revoke", "renew"}
+var operationNames = []string{"read", "create", "update", "patch", "delete", "list", "revoke", "renew"}
 
 // ErrInvalidFilter wraps every filter validation error; it carries
 // core.CodeInvalid, so the API answers 400.
@@ -67,11 +67,11 @@ func (f Filter) Normalize() (Filter, error) {
 	f.Operation = strings.ToLower(strings.TrimSpace(f.Operation))
 	if f.Operation != "" {
 		ok := false
-		for _, op := range Operations {
+		for _, op := range operationNames {
 			ok = ok || op == f.Operation
 		}
 		if !ok {
-			return f, invalid("unknown operation %q (one of %s)", f.Operation, strings.Join(Operations, ", "))
+			return f, invalid("unknown operation %q (one of %s)", f.Operation, strings.Join(operationNames, ", "))
 		}
 	}
 	f.Mount = strings.TrimSpace(f.Mount)

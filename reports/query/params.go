@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// Params are the names of the query parameters of GET sys/audit/query
-// (and of the CLI's flags without their dashes).
-var Params = []string{"since", "until", "actor", "path", "operation", "allowed", "mount", "node_id", "flag", "limit", "after", "format"}
-
 // FilterFromParams builds a Filter from string parameters (get returns ""
 // for an absent one): since/until as ParseTime reads them, relative to
 // now; allowed as true or false. Errors wrap ErrInvalidFilter.

@@ -47,12 +47,12 @@ import (
 	"github.com/vigilsec/vigil/core/config"
 )
 
-// Columns are the table's columns, in insert order.
-var Columns = []string{"node_id", "seq", "time", "time_ns", "type", "request_id", "operation", "path", "mount_point", "mount_type",
+// columnNames are the table's columns, in insert order.
+var columnNames = []string{"node_id", "seq", "time", "time_ns", "type", "request_id", "operation", "path", "mount_point", "mount_type",
 	"display_name", "entity_id", "accessor", "policies", "allowed", "error", "status", "error_code", "remote_address",
 	"prev_hash", "hash", "raw"}
 
-// Schema returns the CREATE TABLE statement for db.table. Columns:
+// Schema returns the CREATE TABLE statement for db.table. columnNames:
 //
 //	node_id, seq          the idempotency key; ORDER BY (node_id, seq)
 //	time, time_ns         the line's time: DateTime('UTC') and its nanoseconds
@@ -94,9 +94,9 @@ type Config struct {
 	NoCompression bool
 }
 
-// Keys are the options the clickhouse stream type accepts besides
-// ship.CommonKeys.
-var Keys = []string{"addr", "database", "table", "username", "password", "create_table", "dial_timeout", "compression",
+// knownKeys are the options the clickhouse stream type accepts besides
+// ship.CommonKeys().
+var knownKeys = []string{"addr", "database", "table", "username", "password", "create_table", "dial_timeout", "compression",
 	"tls", "tls_ca_file", "tls_server_name", "tls_skip_verify"}
 
 // New is the ship.Factory for audit_stream "clickhouse" blocks.
@@ -111,7 +111,7 @@ func New(b config.Block, _ ship.Env) (ship.Sink, error) {
 // ParseBlock reads an audit_stream "clickhouse" block; errors name the key
 // and its file:line.
 func ParseBlock(b config.Block) (Config, error) {
-	if err := b.Unknown(append(append([]string(nil), ship.CommonKeys...), Keys...)...); err != nil {
+	if err := b.Unknown(append(ship.CommonKeys(), knownKeys...)...); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg := Config{Addr: ship.ListOption(b, "addr"), Database: ship.StringOption(b, "database", "default"),
@@ -202,7 +202,7 @@ func NewSink(cfg Config) (*Sink, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	return &Sink{cfg: cfg, insert: fmt.Sprintf("INSERT INTO %s.%s (%s)", quote(cfg.Database), quote(cfg.Table), strings.Join(Columns, ", "))}, nil
+	return &Sink{cfg: cfg, insert: fmt.Sprintf("INSERT INTO %s.%s (%s)", quote(cfg.Database), quote(cfg.Table), strings.Join(columnNames, ", "))}, nil
 }
 
 // DefaultBatchSize implements ship.BatchSizer: ClickHouse makes one part

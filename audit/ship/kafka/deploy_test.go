@@ -3,7 +3,7 @@ package kafka
 import (
 	"testing"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/core/config"
 )
 
@@ -15,11 +15,11 @@ func TestDeployConfigAuditBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, b := range c.Audit {
-		if _, err := audit.FromBlock(b); err != nil {
+		if _, err := auditsvc.FromBlock(b); err != nil {
 			t.Errorf("audit %q: %v", b.Name, err)
 		}
 	}
-	if _, err := audit.ParseSettings(c.AuditSettings); err != nil {
+	if _, err := auditsvc.ParseSettings(c.AuditSettings); err != nil {
 		t.Errorf("audit_settings: %v", err)
 	}
 	for _, b := range c.AuditStreams {

@@ -94,8 +94,8 @@ type Config struct {
 	WriteTimeout time.Duration
 }
 
-// Keys are the options the kafka stream type accepts besides ship.CommonKeys.
-var Keys = []string{"brokers", "topic", "format", "include_raw", "compression", "max_batch_bytes", "auto_create_topic", "client_id",
+// knownKeys are the options the kafka stream type accepts besides ship.CommonKeys().
+var knownKeys = []string{"brokers", "topic", "format", "include_raw", "compression", "max_batch_bytes", "auto_create_topic", "client_id",
 	"tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_skip_verify",
 	"sasl_mechanism", "sasl_username", "sasl_password"}
 
@@ -115,7 +115,7 @@ func New(b config.Block, env ship.Env) (ship.Sink, error) {
 // ParseBlock reads an audit_stream "kafka" block. Errors name the key and
 // its file:line.
 func ParseBlock(b config.Block) (Config, error) {
-	if err := b.Unknown(append(append([]string(nil), ship.CommonKeys...), Keys...)...); err != nil {
+	if err := b.Unknown(append(ship.CommonKeys(), knownKeys...)...); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg := Config{Brokers: ship.ListOption(b, "brokers"), Topic: ship.StringOption(b, "topic", ""),

@@ -10,7 +10,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/hmac"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
@@ -21,7 +21,7 @@ import (
 // holds.
 func TestAuditAPIWithVaultClient(t *testing.T) {
 	dir := t.TempDir()
-	s := mustAuditServer(t, servertest.Options{Dir: dir}, audit.Options{Stdout: io.Discard})
+	s := mustAuditServer(t, servertest.Options{Dir: dir}, auditsvc.Options{Stdout: io.Discard})
 	sys := s.Client.Sys()
 
 	// Never configured: requests are served, health says critical.
@@ -35,8 +35,8 @@ func TestAuditAPIWithVaultClient(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.Header.Get(audit.HeaderStatus) != audit.StatusCritical || !strings.Contains(string(body), "no audit device configured") {
-		t.Fatalf("unconfigured audit not reported: %s %s", resp.Header.Get(audit.HeaderStatus), body)
+	if resp.Header.Get(auditsvc.HeaderStatus) != auditsvc.StatusCritical || !strings.Contains(string(body), "no audit device configured") {
+		t.Fatalf("unconfigured audit not reported: %s %s", resp.Header.Get(auditsvc.HeaderStatus), body)
 	}
 	_ = h
 
@@ -102,7 +102,7 @@ func TestAuditAPIChangesDisabled(t *testing.T) {
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{fileDevice(dir, nil)}
 		c.AuditSettings = &config.Block{Type: "audit_settings", Options: map[string]config.Value{"allow_api_changes": {Value: "false"}}}
-	}}, audit.Options{})
+	}}, auditsvc.Options{})
 	err := s.Client.Sys().EnableAuditWithOptions("x", &vaultapi.EnableAuditOptions{Type: "stdout"})
 	wantStatus(t, err, http.StatusForbidden)
 	if !strings.Contains(err.Error(), "allow_api_changes = false") {
@@ -131,7 +131,7 @@ audit "file" "main" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = audit.FromBlock(cfg.Audit[0])
+	_, err = auditsvc.FromBlock(cfg.Audit[0])
 	if err == nil || !strings.Contains(err.Error(), "vigil.hcl:7") || !strings.Contains(err.Error(), `"colour"`) {
 		t.Fatalf("got %v", err)
 	}

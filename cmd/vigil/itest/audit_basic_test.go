@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
@@ -17,7 +17,7 @@ func TestAuditSecretNeverInLog(t *testing.T) {
 	dir := t.TempDir()
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{fileDevice(dir, nil)}
-	}}, audit.Options{})
+	}}, auditsvc.Options{})
 	const secret = "correct-horse-battery-staple-7f3a"
 	sec, err := s.Client.Logical().Write("secret/data/app", map[string]any{"data": map[string]any{"password": secret, "port": 5432}})
 	if err != nil {

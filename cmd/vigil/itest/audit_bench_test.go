@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
@@ -39,7 +39,7 @@ func BenchmarkAuditedKVGet(b *testing.B) {
 					c.Audit = []config.Block{{Type: "file", Name: "file", Options: map[string]config.Value{
 						"path": {Value: auditLogPath(dir)}, "fsync": {Value: fsync}}}}
 				}
-			}}, audit.Options{})
+			}}, auditsvc.Options{})
 			if _, err := s.Client.Logical().Write("secret/data/bench", map[string]any{"data": map[string]any{"password": "s3cr3t", "user": "app"}}); err != nil {
 				b.Fatal(err)
 			}

@@ -107,7 +107,7 @@ func TestAuditCrashSIGKILL(t *testing.T) {
 		if _, err := os.Stat(logPath); err != nil {
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
-			t.Fatalf("the binary wrote no audit log at %s: is audit.NewSubsystem wired in cmd/vigil/wire/wire.go? (%v)", logPath, err)
+			t.Fatalf("the binary wrote no audit log at %s: is auditsvc.NewSubsystem wired in cmd/vigil/wire/wire.go? (%v)", logPath, err)
 		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup

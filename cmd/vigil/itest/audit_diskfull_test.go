@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
@@ -85,7 +85,7 @@ func TestAuditDiskFullTmpfs(t *testing.T) {
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{{Type: "file", Name: "file", Options: map[string]config.Value{
 			"path": {Value: logPath}, "reserve_bytes": {Value: "1MiB"}, "write_timeout": {Value: "5s"}}}}
-	}}, audit.Options{Ticker: func() (<-chan time.Time, func()) { return tick, func() {} }})
+	}}, auditsvc.Options{Ticker: func() (<-chan time.Time, func()) { return tick, func() {} }})
 	if st, ok := s.Sub().Watcher().State("file"); !ok || st.ReserveHeld != 1<<20 {
 		t.Fatalf("reserve not created at unseal: %+v", st)
 	}
@@ -142,7 +142,7 @@ func TestAuditDiskFullTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if got := resp.Header.Get(audit.HeaderStatus); got != audit.StatusCritical {
+	if got := resp.Header.Get(auditsvc.HeaderStatus); got != auditsvc.StatusCritical {
 		t.Fatalf("audit status while full: %q", got)
 	}
 

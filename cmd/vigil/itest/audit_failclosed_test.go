@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
@@ -31,7 +31,7 @@ func TestAuditFailClosedWithFaultyDevice(t *testing.T) {
 	}}
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{fileDevice(dir, nil)}
-	}}, audit.Options{Faults: func(string) *chain.Faults { return faults }})
+	}}, auditsvc.Options{Faults: func(string) *chain.Faults { return faults }})
 	c := s.Client
 	if _, err := c.Logical().Write("secret/data/app", map[string]any{"data": map[string]any{"v": "one"}}); err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestAuditFailClosedWithFaultyDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.Header.Get(audit.HeaderStatus); got != audit.StatusCritical {
+	if got := h.Header.Get(auditsvc.HeaderStatus); got != auditsvc.StatusCritical {
 		t.Fatalf("health header while failing: %q", got)
 	}
 	h.Body.Close()
@@ -98,7 +98,7 @@ func TestAuditDeviceOpenRetried(t *testing.T) {
 	tick := make(chan time.Time)
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{{Type: "file", Name: "file", Options: map[string]config.Value{"path": {Value: filepath.Join(blocker, "audit.log")}}}}
-	}}, audit.Options{Ticker: func() (<-chan time.Time, func()) { return tick, func() {} }})
+	}}, auditsvc.Options{Ticker: func() (<-chan time.Time, func()) { return tick, func() {} }})
 	_, err := s.Client.Logical().Read("secret/data/x")
 	wantStatus(t, err, http.StatusInternalServerError)
 	if !strings.Contains(err.Error(), `device "file": cannot open`) {

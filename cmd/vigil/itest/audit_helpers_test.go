@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
@@ -19,15 +19,15 @@ import (
 )
 
 // auditServer is a test server with the audit subsystem wired as
-// cmd/vigil/wire wires it, plus the test's audit.Options. Sub returns
+// cmd/vigil/wire wires it, plus the test's auditsvc.Options. Sub returns
 // the subsystem of the current incarnation (a Restart builds a new one).
 type auditServer struct {
 	*servertest.Server
 	mu  sync.Mutex
-	sub *audit.Subsystem
+	sub *auditsvc.Subsystem
 }
 
-func (a *auditServer) Sub() *audit.Subsystem {
+func (a *auditServer) Sub() *auditsvc.Subsystem {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.sub
@@ -47,12 +47,12 @@ func fileDevice(dir string, opts map[string]string) config.Block {
 
 // mustAuditServer starts a server whose audit subsystem is built with ao.
 // o.Configure may declare devices (see fileDevice).
-func mustAuditServer(t testing.TB, o servertest.Options, ao audit.Options) *auditServer {
+func mustAuditServer(t testing.TB, o servertest.Options, ao auditsvc.Options) *auditServer {
 	t.Helper()
 	as := &auditServer{}
 	build := func(cfg *config.Config) (server.Options, error) {
 		so, err := wire.Options(cfg)
-		sub := audit.NewSubsystem(ao)
+		sub := auditsvc.NewSubsystem(ao)
 		as.mu.Lock()
 		as.sub = sub
 		as.mu.Unlock()
@@ -154,12 +154,12 @@ func fileContains(t testing.TB, dir, needle string) []string {
 // withAudit puts sub in subs: in place of an audit subsystem the wiring
 // already has (one audit subsystem per server), else at the front so it
 // opens its devices before, and closes them after, the other subsystems.
-func withAudit(subs []server.Subsystem, sub *audit.Subsystem) []server.Subsystem {
+func withAudit(subs []server.Plug, sub *auditsvc.Subsystem) []server.Plug {
 	for i, x := range subs {
-		if _, ok := x.(*audit.Subsystem); ok {
-			subs[i] = sub
+		if _, ok := x.Subsystem.(*auditsvc.Subsystem); ok {
+			subs[i] = wire.Plug(sub)
 			return subs
 		}
 	}
-	return append([]server.Subsystem{sub}, subs...)
+	return append([]server.Plug{wire.Plug(sub)}, subs...)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
@@ -63,7 +64,7 @@ func TestAuditRotationVerifiesEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{fileDevice(dir, map[string]string{"max_size_mb": "1", "compress": "true", "checkpoint_every": "100"})}
-	}}, audit.Options{})
+	}}, auditsvc.Options{})
 	hc := &http.Client{Timeout: time.Minute}
 	fields := map[string]any{}
 	for i := 0; i < 12; i++ {
@@ -117,7 +118,7 @@ func TestAuditDeletedActiveFileDetected(t *testing.T) {
 	dir := t.TempDir()
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{fileDevice(dir, nil)}
-	}}, audit.Options{WatchInterval: 20 * time.Millisecond})
+	}}, auditsvc.Options{WatchInterval: 20 * time.Millisecond})
 	c := s.Client
 	if _, err := c.Logical().Write("secret/data/a", map[string]any{"data": map[string]any{"v": "1"}}); err != nil {
 		t.Fatal(err)

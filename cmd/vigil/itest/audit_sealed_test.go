@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
@@ -16,7 +16,7 @@ func TestAuditSealedRejectionsRecorded(t *testing.T) {
 	dir := t.TempDir()
 	s := mustAuditServer(t, servertest.Options{Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{fileDevice(dir, nil)}
-	}}, audit.Options{})
+	}}, auditsvc.Options{})
 	if err := s.Client.Sys().Seal(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 	vrego "github.com/vigilsec/vigil/rego"
@@ -22,7 +22,7 @@ func identityServer(t *testing.T) (*auditServer, string) {
 	dir := t.TempDir()
 	s := mustAuditServer(t, servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
 		c.Audit = []config.Block{fileDevice(dir, nil)}
-	}}, audit.Options{})
+	}}, auditsvc.Options{})
 	c := s.Client
 	if err := c.Sys().EnableAuthWithOptions("userpass", &vaultapi.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
@@ -24,13 +25,12 @@ import (
 	"github.com/vigilsec/vigil/reports/query/querysvc"
 )
 
-// queryServer is a dev server with a file audit device, the audit query
-// subsystem (added before the audit subsystem unless wire already lists
-// it) and, when streams are configured, the stream subsystem.
+// queryServer is a dev server with a file audit device and wire's audit,
+// audit query and stream subsystems.
 type queryServer struct {
 	*servertest.Server
 	mu    sync.Mutex
-	audit *audit.Subsystem
+	audit *auditsvc.Subsystem
 	query *querysvc.Subsystem
 	ship  *ship.Subsystem
 }
@@ -41,7 +41,7 @@ func (s *queryServer) Query() *querysvc.Subsystem {
 	return s.query
 }
 
-func (s *queryServer) Audit() *audit.Subsystem {
+func (s *queryServer) Audit() *auditsvc.Subsystem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.audit
@@ -58,12 +58,12 @@ func (s *queryServer) Ship() *ship.Subsystem {
 func (s *queryServer) builder(qo querysvc.Options) servertest.Builder {
 	return func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.OptionsWith(cfg, wire.Tuning{Query: qo})
-		var as *audit.Subsystem
+		var as *auditsvc.Subsystem
 		var qs *querysvc.Subsystem
 		var shs *ship.Subsystem
 		for _, sub := range o.Subsystems {
-			switch x := sub.(type) {
-			case *audit.Subsystem:
+			switch x := sub.Subsystem.(type) {
+			case *auditsvc.Subsystem:
 				as = x
 			case *querysvc.Subsystem:
 				qs = x

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
@@ -65,22 +65,22 @@ audit_stream "clickhouse" "s" { addr = ["c:9000"] }`, `audit_stream "s" declared
 			if err != nil {
 				t.Fatal(err)
 			}
-			var as *audit.Subsystem
+			var as *auditsvc.Subsystem
 			hasShip := false
 			for _, sub := range o.Subsystems {
-				switch x := sub.(type) {
-				case *audit.Subsystem:
+				switch x := sub.Subsystem.(type) {
+				case *auditsvc.Subsystem:
 					as = x
 				case *ship.Subsystem:
 					hasShip = true
 				}
 			}
 			if as == nil {
-				as = audit.NewSubsystem(audit.Options{Stdout: io.Discard})
-				o.Subsystems = append(o.Subsystems, as)
+				as = auditsvc.NewSubsystem(auditsvc.Options{Stdout: io.Discard})
+				o.Subsystems = append(o.Subsystems, wire.Plug(as))
 			}
 			if !hasShip {
-				o.Subsystems = append(o.Subsystems, ship.NewSubsystem(ship.Options{Audit: as, Sinks: streamSinks()}))
+				o.Subsystems = append(o.Subsystems, wire.Plug(ship.NewSubsystem(ship.Options{Audit: as, Sinks: streamSinks()})))
 			}
 			o.Logger = slog.New(slog.DiscardHandler)
 			srv, err := server.New(o)

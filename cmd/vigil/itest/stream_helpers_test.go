@@ -14,6 +14,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
@@ -31,7 +32,7 @@ import (
 type streamServer struct {
 	*servertest.Server
 	mu    sync.Mutex
-	audit *audit.Subsystem
+	audit *auditsvc.Subsystem
 	ship  *ship.Subsystem
 }
 
@@ -41,7 +42,7 @@ func (s *streamServer) Ship() *ship.Subsystem {
 	return s.ship
 }
 
-func (s *streamServer) Audit() *audit.Subsystem {
+func (s *streamServer) Audit() *auditsvc.Subsystem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.audit
@@ -56,26 +57,26 @@ func streamSinks() map[string]ship.Factory {
 // <dir>/audit/audit.log (deviceOpts added) and the given audit_stream
 // blocks, wired as cmd/vigil/wire wires the audit and stream subsystems
 // (whose places in wire's list they take, built with ao and so).
-func mustStreamServer(t testing.TB, dir string, deviceOpts map[string]string, streams []config.Block, ao audit.Options, so ship.Options) *streamServer {
+func mustStreamServer(t testing.TB, dir string, deviceOpts map[string]string, streams []config.Block, ao auditsvc.Options, so ship.Options) *streamServer {
 	t.Helper()
 	ss := &streamServer{}
 	build := func(cfg *config.Config) (server.Options, error) {
 		o, err := wire.Options(cfg)
 		// The audit subsystem takes the place of wire's (same start order)
-		// so the test's audit.Options apply.
-		as := audit.NewSubsystem(ao)
+		// so the test's auditsvc.Options apply.
+		as := auditsvc.NewSubsystem(ao)
 		replaced := false
 		var shs *ship.Subsystem
 		for i, sub := range o.Subsystems {
-			switch x := sub.(type) {
-			case *audit.Subsystem:
-				o.Subsystems[i], replaced = as, true
+			switch x := sub.Subsystem.(type) {
+			case *auditsvc.Subsystem:
+				o.Subsystems[i], replaced = wire.Plug(as), true
 			case *ship.Subsystem:
 				shs = x
 			}
 		}
 		if !replaced {
-			o.Subsystems = append(o.Subsystems, as)
+			o.Subsystems = append(o.Subsystems, wire.Plug(as))
 		}
 		so.Audit = as
 		if so.Sinks == nil {
@@ -92,19 +93,19 @@ func mustStreamServer(t testing.TB, dir string, deviceOpts map[string]string, st
 		// default 50 ms Rego deadline would fail requests closed (403) for
 		// reasons that have nothing to do with streaming.
 		for i, sub := range o.Subsystems {
-			if _, ok := sub.(*authz.Subsystem); ok {
-				o.Subsystems[i] = authz.NewSubsystem(authz.WithEvalTimeout(10 * time.Second))
+			if _, ok := sub.Subsystem.(*authz.Subsystem); ok {
+				o.Subsystems[i] = wire.Plug(authz.NewSubsystem(authz.WithEvalTimeout(10 * time.Second)))
 			}
 		}
 		nshs := ship.NewSubsystem(so)
 		if shs != nil { // wire lists it: put ours (on our audit subsystem) in its place
 			for i, sub := range o.Subsystems {
-				if sub == shs {
-					o.Subsystems[i] = nshs
+				if sub.Subsystem == shs {
+					o.Subsystems[i] = wire.Plug(nshs)
 				}
 			}
 		} else {
-			o.Subsystems = append(o.Subsystems, nshs)
+			o.Subsystems = append(o.Subsystems, wire.Plug(nshs))
 		}
 		ss.mu.Lock()
 		ss.audit, ss.ship = as, nshs
@@ -299,7 +300,7 @@ func readTopic(t testing.TB, brokers, topic string) [][]byte {
 
 func chainOpts(pub ed25519.PublicKey) chain.VerifyOptions { return chain.VerifyOptions{PublicKey: pub} }
 
-func auditOptions() audit.Options { return audit.Options{Stdout: io.Discard} }
+func auditOptions() auditsvc.Options { return auditsvc.Options{Stdout: io.Discard} }
 
 func shipOptions() ship.Options { return ship.Options{} }
 

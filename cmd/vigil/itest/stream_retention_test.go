@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
@@ -34,7 +34,7 @@ func TestStreamHoldsSegmentsUntilShipped(t *testing.T) {
 		return diskwatch.Usage{Total: 100 << 30, Free: 50 << 30, Avail: 50 << 30}, nil
 	}
 	never := make(chan time.Time) // maintenance never runs on its own: the test runs the checks
-	ao := audit.Options{Stdout: io.Discard, Statfs: statfs, Ticker: func() (<-chan time.Time, func()) { return never, func() {} }}
+	ao := auditsvc.Options{Stdout: io.Discard, Statfs: statfs, Ticker: func() (<-chan time.Time, func()) { return never, func() {} }}
 	dir := t.TempDir()
 	s := mustStreamServer(t, dir, map[string]string{"max_backups": "1", "reserve_bytes": "0"}, []config.Block{
 		streamBlock("kafka", "siem", map[string]string{"brokers": broker, "topic": "held", "max_backoff": "200ms"}),

@@ -4,7 +4,9 @@
 package wire
 
 import (
-	"github.com/vigilsec/vigil/audit"
+	"fmt"
+
+	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/kafka"
@@ -17,8 +19,8 @@ import (
 	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/engine/pki"
 	"github.com/vigilsec/vigil/core/engine/transit"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/lease"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/reports/dashboard"
@@ -26,8 +28,8 @@ import (
 )
 
 // Engines is the explicit list of mountable secrets engines.
-func Engines() map[string]router.Factory {
-	return map[string]router.Factory{
+func Engines() map[string]framework.Factory {
+	return map[string]framework.Factory{
 		"kv":       kv.New,
 		"pki":      pki.New,
 		"database": database.New,
@@ -36,8 +38,8 @@ func Engines() map[string]router.Factory {
 }
 
 // AuthMethods is the explicit list of auth methods.
-func AuthMethods() map[string]router.Factory {
-	return map[string]router.Factory{
+func AuthMethods() map[string]framework.Factory {
+	return map[string]framework.Factory{
 		"userpass": userpass.New,
 		"approle":  approle.New,
 	}
@@ -49,17 +51,24 @@ type Tuning struct {
 	// Query tunes the audit query subsystem (its Audit field is set here).
 	Query querysvc.Options
 	// Audit tunes the audit subsystem.
-	Audit audit.Options
+	Audit auditsvc.Options
 }
 
 // Subsystems lists the pluggable server parts, in start order.
-func Subsystems(cfg *config.Config) ([]server.Subsystem, error) {
+func Subsystems(cfg *config.Config) ([]server.Plug, error) {
 	return SubsystemsWith(cfg, Tuning{})
 }
 
 // SubsystemsWith is Subsystems with tuning applied.
-func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Subsystem, error) {
-	auditSub := audit.NewSubsystem(t.Audit)
+//
+// The order is the start order (Unsealed in list order, Sealing in
+// reverse), and it carries these dependencies, which TestStartOrder holds:
+// the audit devices open before every other subsystem starts and close
+// after they stop; streams stop (saving their cursors) before the devices
+// close. Route precedence does not depend on it: the router picks the most
+// specific route.
+func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Plug, error) {
+	auditSub := auditsvc.NewSubsystem(t.Audit)
 	authzSub := authz.NewSubsystem()
 	shipSub := ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
 		"kafka": kafka.New, "clickhouse": clickhouse.New}})
@@ -68,19 +77,60 @@ func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Subsystem, error) {
 	querySub := querysvc.NewSubsystem(qo)
 	compSub := compliance.NewSubsystem(compliance.Options{Audit: auditSub, Authz: authzSub, Streams: shipSub})
 	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
-	return []server.Subsystem{
-		// Before audit: GET sys/audit/query must be matched before audit's
-		// sys/audit/:path routes. Its backend starts once the devices open.
-		querySub,
+	return Plugs(
 		auditSub, // devices open before the others start and close last
 		authzSub,
 		lease.NewSubsystem(),
-		// Streams tail the audit device; they stop (saving cursors) before it closes.
-		shipSub,
+		shipSub, // streams tail the audit device; they stop before it closes
+		querySub,
 		compSub,
 		repSub,
-	}, nil
+	), nil
 }
+
+// Plugs pairs each subsystem with its provisioning (see Plug).
+func Plugs(subs ...server.Subsystem) []server.Plug {
+	out := make([]server.Plug, len(subs))
+	for i, s := range subs {
+		out[i] = Plug(s)
+	}
+	return out
+}
+
+// Plug pairs a subsystem with its Provision. Each subsystem takes its own
+// small Host interface; the closure here is where the compiler checks that
+// *server.Host provides what that interface asks for. A subsystem type not
+// listed here gets a Provision that fails naming it.
+func Plug(sub server.Subsystem) server.Plug {
+	var p func(h *server.Host) error
+	switch s := sub.(type) {
+	case *auditsvc.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	case *authz.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	case *lease.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	case *ship.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	case *querysvc.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	case *compliance.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	case *reports.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	default:
+		p = func(*server.Host) error { return fmt.Errorf("wire: no provisioning known for %T", sub) }
+	}
+	return server.Plug{Subsystem: sub, Provision: p}
+}
+
+// The audit subsystem provides what its consumers declare.
+var (
+	_ ship.AuditLog       = (*auditsvc.Subsystem)(nil)
+	_ querysvc.AuditLog   = (*auditsvc.Subsystem)(nil)
+	_ compliance.AuditLog = (*auditsvc.Subsystem)(nil)
+	_ reports.Verifier    = (*auditsvc.Subsystem)(nil)
+)
 
 // Options returns server options with everything wired for cfg.
 func Options(cfg *config.Config) (server.Options, error) {

@@ -16,7 +16,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/auth/tokenutil"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -27,9 +26,9 @@ type Backend struct {
 }
 
 // New returns an approle auth method.
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
 type role struct {
 	RoleID          string        `json:"role_id"`

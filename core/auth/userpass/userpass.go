@@ -12,7 +12,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/auth/tokenutil"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -26,9 +25,9 @@ type Backend struct {
 }
 
 // New returns a userpass auth method.
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
-var _ router.Engine = (*Backend)(nil)
+var _ framework.Engine = (*Backend)(nil)
 
 type user struct {
 	Hash []byte `json:"hash"`

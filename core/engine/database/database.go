@@ -52,7 +52,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -121,13 +120,13 @@ func (p *pool) serialize(ctx context.Context) (release func(), err error) {
 
 // New returns an unconfigured database engine; register it as type
 // "database".
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
 var (
-	_ router.Engine        = (*Backend)(nil)
-	_ router.SecretRevoker = (*Backend)(nil)
-	_ router.SecretRenewer = (*Backend)(nil)
-	_ router.Periodic      = (*Backend)(nil)
+	_ framework.Engine        = (*Backend)(nil)
+	_ framework.SecretRevoker = (*Backend)(nil)
+	_ framework.SecretRenewer = (*Backend)(nil)
+	_ framework.Periodic      = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again (after a

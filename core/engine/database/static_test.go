@@ -10,7 +10,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/engine/database/internal/dbtest"
 	"github.com/vigilsec/vigil/core/engine/enginetest"
-	"github.com/vigilsec/vigil/core/router"
+	"github.com/vigilsec/vigil/core/framework"
 )
 
 // mustEngine mounts the engine on the harness (manual clock) with srv
@@ -43,7 +43,7 @@ func TestStaticRotationSchedule(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		e, c := mustEngine(t, srv)
-		var periodic router.Periodic = e
+		var periodic framework.Periodic = e
 		user := dbtest.UniqueName("vsched_")
 		srv.CreateUser(t, user, "Start-"+dbtest.UniqueName("pw"), false)
 		c.MustCall(t, core.OpUpdate, "static-roles/app", map[string]any{"db_name": "main", "username": user, "rotation_period": "10m"})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/router"
 )
 
@@ -67,7 +68,7 @@ func System() Option { return func(s *suite) { s.system = true } }
 //   - Persistence: after WithPersistence's seed, a fresh engine over the same
 //     storage answers the probes, and every read or list at the example paths,
 //     exactly as the first one did.
-func RunConformance(t *testing.T, factory router.Factory, mount core.MountInfo, opts ...Option) {
+func RunConformance(t *testing.T, factory framework.Factory, mount core.MountInfo, opts ...Option) {
 	t.Helper()
 	s := &suite{unknownPath: "enginetest-no-such-path/x1/y2"}
 	for _, o := range opts {
@@ -75,7 +76,7 @@ func RunConformance(t *testing.T, factory router.Factory, mount core.MountInfo, 
 	}
 	checks := []struct {
 		name string
-		run  func(testing.TB, router.Factory, core.MountInfo)
+		run  func(testing.TB, framework.Factory, core.MountInfo)
 	}{
 		{"Routes", s.routes},
 		{"SetupClose", s.setupClose},
@@ -88,7 +89,7 @@ func RunConformance(t *testing.T, factory router.Factory, mount core.MountInfo, 
 	}
 }
 
-func (s *suite) routes(t testing.TB, factory router.Factory, mount core.MountInfo) {
+func (s *suite) routes(t testing.TB, factory framework.Factory, mount core.MountInfo) {
 	_, c := MustSetup(t, factory, mount)
 	routes := c.Routes()
 	if len(routes) == 0 {
@@ -117,7 +118,7 @@ func (s *suite) routes(t testing.TB, factory router.Factory, mount core.MountInf
 	}
 }
 
-func (s *suite) setupClose(t testing.TB, factory router.Factory, mount core.MountInfo) {
+func (s *suite) setupClose(t testing.TB, factory framework.Factory, mount core.MountInfo) {
 	ctx := context.Background()
 	e, c := MustSetup(t, factory, mount)
 	n := len(c.Routes())
@@ -140,7 +141,7 @@ func (s *suite) setupClose(t testing.TB, factory router.Factory, mount core.Moun
 	}
 }
 
-func (s *suite) unknown(t testing.TB, factory router.Factory, mount core.MountInfo) {
+func (s *suite) unknown(t testing.TB, factory framework.Factory, mount core.MountInfo) {
 	_, c := MustSetup(t, factory, mount)
 	resp, err := c.Read(s.unknownPath, nil)
 	switch {
@@ -151,7 +152,7 @@ func (s *suite) unknown(t testing.TB, factory router.Factory, mount core.MountIn
 	}
 }
 
-func (s *suite) emptyData(t testing.TB, factory router.Factory, mount core.MountInfo) {
+func (s *suite) emptyData(t testing.TB, factory framework.Factory, mount core.MountInfo) {
 	ctx := context.Background()
 	_, c := MustSetup(t, factory, mount)
 	covered := 0
@@ -214,7 +215,7 @@ func noPanic(t testing.TB, what string, f func() error) (err error) {
 	return f()
 }
 
-func (s *suite) persistence(t testing.TB, factory router.Factory, mount core.MountInfo) {
+func (s *suite) persistence(t testing.TB, factory framework.Factory, mount core.MountInfo) {
 	if s.seed == nil || len(s.probes) == 0 {
 		t.Fatal("RunConformance needs WithPersistence(seed, probes...) to check persistence")
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -113,8 +112,8 @@ func (e *itemsEngine) list(ctx context.Context, _ *core.Request, _ *framework.Fi
 	return &core.Response{Data: map[string]any{"keys": keys}}, nil
 }
 
-func factoryOf(f flaws) router.Factory {
-	return func() router.Engine { return &itemsEngine{flaws: f} }
+func factoryOf(f flaws) framework.Factory {
+	return func() framework.Engine { return &itemsEngine{flaws: f} }
 }
 
 var itemsMount = core.MountInfo{Path: "items/", Type: "items"}
@@ -168,13 +167,13 @@ func TestConformanceDetectsFlaws(t *testing.T) {
 	tests := []struct {
 		name   string
 		engine flaws
-		check  func(s *suite) func(testing.TB, router.Factory, core.MountInfo)
+		check  func(s *suite) func(testing.TB, framework.Factory, core.MountInfo)
 		want   string
 	}{
-		{"in-memory state", flaws{inMemory: true}, func(s *suite) func(testing.TB, router.Factory, core.MountInfo) { return s.persistence }, "differs on a fresh engine"},
-		{"panic on empty data", flaws{panics: true}, func(s *suite) func(testing.TB, router.Factory, core.MountInfo) { return s.emptyData }, "panicked"},
-		{"internal error on empty data", flaws{internal: true}, func(s *suite) func(testing.TB, router.Factory, core.MountInfo) { return s.emptyData }, "internal error"},
-		{"route without operations", flaws{noOps: true}, func(s *suite) func(testing.TB, router.Factory, core.MountInfo) { return s.routes }, "has no operations"},
+		{"in-memory state", flaws{inMemory: true}, func(s *suite) func(testing.TB, framework.Factory, core.MountInfo) { return s.persistence }, "differs on a fresh engine"},
+		{"panic on empty data", flaws{panics: true}, func(s *suite) func(testing.TB, framework.Factory, core.MountInfo) { return s.emptyData }, "panicked"},
+		{"internal error on empty data", flaws{internal: true}, func(s *suite) func(testing.TB, framework.Factory, core.MountInfo) { return s.emptyData }, "internal error"},
+		{"route without operations", flaws{noOps: true}, func(s *suite) func(testing.TB, framework.Factory, core.MountInfo) { return s.routes }, "has no operations"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

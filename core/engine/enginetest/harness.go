@@ -75,7 +75,7 @@ func (c *Clock) Set(t time.Time) {
 // Client calls one mounted engine in process. Its methods are safe for
 // concurrent use as long as the engine's handlers are.
 type Client struct {
-	Engine router.Engine
+	Engine framework.Engine
 	// Storage is the root store; the engine sees View, a prefix of it.
 	Storage *storage.Memory
 	View    *storage.View
@@ -90,7 +90,7 @@ type Client struct {
 // storage.Memory, with a Clock at Epoch. Empty mount fields get defaults
 // (Path "mnt/", Class "secret", a UUID). The engine is closed when the test
 // ends.
-func MustSetup(tb testing.TB, factory router.Factory, mount core.MountInfo) (router.Engine, *Client) {
+func MustSetup(tb testing.TB, factory framework.Factory, mount core.MountInfo) (framework.Engine, *Client) {
 	tb.Helper()
 	if mount.Path == "" {
 		mount.Path = "mnt/"
@@ -117,14 +117,14 @@ func MustSetup(tb testing.TB, factory router.Factory, mount core.MountInfo) (rou
 
 // Reopen makes a second engine with factory over the same storage, clock and
 // mount, as a restart or another node would. The old engine is left open.
-func (c *Client) Reopen(tb testing.TB, factory router.Factory) (router.Engine, *Client) {
+func (c *Client) Reopen(tb testing.TB, factory framework.Factory) (framework.Engine, *Client) {
 	tb.Helper()
 	n := &Client{Storage: c.Storage, View: c.View, Clock: c.Clock, Mount: c.Mount}
 	n.mustStart(tb, factory)
 	return n.Engine, n
 }
 
-func (c *Client) mustStart(tb testing.TB, factory router.Factory) {
+func (c *Client) mustStart(tb testing.TB, factory framework.Factory) {
 	tb.Helper()
 	c.Engine = factory()
 	if c.Engine == nil {

@@ -50,7 +50,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -90,10 +89,10 @@ type state struct {
 }
 
 // New returns an unconfigured KV engine; register it as type "kv".
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
 var (
-	_ router.Engine                                   = (*Backend)(nil)
+	_ framework.Engine                                = (*Backend)(nil)
 	_ interface{ UpgradeToV2(context.Context) error } = (*Backend)(nil)
 )
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -29,7 +29,7 @@ func (b *Backend) TaggedKeys(ctx context.Context, tags []string, limit int) (key
 		if err != nil {
 			return nil, false, err
 		}
-		if m == nil || !TrueTag(m.CustomMetadata, tags) {
+		if m == nil || !core.TrueTag(m.CustomMetadata, tags) {
 			continue
 		}
 		if limit > 0 && len(keys) == limit {
@@ -38,16 +38,4 @@ func (b *Backend) TaggedKeys(ctx context.Context, tags []string, limit int) (key
 		keys = append(keys, k)
 	}
 	return keys, false, nil
-}
-
-// TrueTag reports whether md sets one of tags to "true", "1" or "yes"
-// (any case).
-func TrueTag(md map[string]string, tags []string) bool {
-	for _, t := range tags {
-		switch strings.ToLower(md[t]) {
-		case "true", "1", "yes":
-			return true
-		}
-	}
-	return false
 }

@@ -44,7 +44,7 @@ func startServer(t testing.TB, now func() time.Time) (*servertest.Server, *lease
 		}
 		o.Engines["pki"] = pki.New
 		for _, s := range o.Subsystems {
-			if l, ok := s.(*lease.Subsystem); ok {
+			if l, ok := s.Subsystem.(*lease.Subsystem); ok {
 				leases = l
 			}
 		}

@@ -68,7 +68,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -94,12 +93,12 @@ type state struct {
 }
 
 // New returns an unconfigured PKI engine; register it as type "pki".
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
 var (
-	_ router.Engine        = (*Backend)(nil)
-	_ router.SecretRevoker = (*Backend)(nil)
-	_ router.Periodic      = (*Backend)(nil)
+	_ framework.Engine        = (*Backend)(nil)
+	_ framework.SecretRevoker = (*Backend)(nil)
+	_ framework.Periodic      = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again (after a

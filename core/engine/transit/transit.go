@@ -66,7 +66,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -99,11 +98,11 @@ type state struct {
 }
 
 // New returns an unconfigured transit engine; register it as type "transit".
-func New() router.Engine { return &Backend{} }
+func New() framework.Engine { return &Backend{} }
 
 var (
-	_ router.Engine   = (*Backend)(nil)
-	_ router.Periodic = (*Backend)(nil)
+	_ framework.Engine   = (*Backend)(nil)
+	_ framework.Periodic = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again; the last

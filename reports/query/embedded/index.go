@@ -113,7 +113,7 @@ type Config struct {
 	// rest of indexing).
 	VerifyHashes bool
 	// LastVerified returns the server's last full verification of this
-	// log (audit.Subsystem.Verify, stored in the barrier), which covers the
+	// log (auditsvc.Subsystem.Verify, stored in the barrier), which covers the
 	// lines' own hashes when VerifyHashes is off. nil: unknown.
 	LastVerified func() *ServerVerification
 	// RetentionEvery is how often deleted segments are looked for

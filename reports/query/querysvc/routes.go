@@ -9,7 +9,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/reports/query"
 )
 
@@ -116,7 +115,7 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 		resp.Raw = &core.RawBody{ContentType: "text/csv; charset=utf-8", Body: body.Bytes()}
 	case "ocsf":
 		for i := range res.Records {
-			ev, err := query.OCSF(&res.Records[i], server.Version)
+			ev, err := query.OCSF(&res.Records[i], s.version)
 			if err != nil {
 				return nil, err
 			}

@@ -19,8 +19,9 @@
 // data) and the response size, not the records it returned — otherwise each
 // query would copy part of the audit trail into it.
 //
-// Wire it before the audit subsystem (see NewSubsystem): the audit
-// subsystem's sys/audit/:path route would otherwise take sys/audit/query.
+// The router prefers the most specific route, so sys/audit/query is served
+// here whatever the order of the subsystems; the audit subsystem's
+// sys/audit/:path takes the other sys/audit/ paths.
 package querysvc
 
 import (
@@ -40,22 +41,35 @@ import (
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	chship "github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/server"
-	"github.com/vigilsec/vigil/core/storage"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/reports/query"
 	"github.com/vigilsec/vigil/reports/query/clickhouse"
 	"github.com/vigilsec/vigil/reports/query/embedded"
 )
 
 // AuditLog is what the query needs from the audit subsystem;
-// *audit.Subsystem implements it.
+// *auditsvc.Subsystem implements it.
 type AuditLog interface {
 	Broker() *audit.Broker
 	PublicKey() (ed25519.PublicKey, bool)
 	Watcher() *diskwatch.Watcher
+	LastVerification(ctx context.Context) (*audit.Verification, error)
 }
 
-var _ AuditLog = (*audit.Subsystem)(nil)
+// Host is what the query subsystem uses of the server: its audit_stream
+// blocks (to find a ClickHouse stream), dispatching sys/audit-hash, and the
+// registration of its route.
+type Host interface {
+	Logger() *slog.Logger
+	Now() time.Time
+	NodeID() string
+	Version() string
+	Config() *config.Config
+	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
+	EntityResolver
+	AddSysPart(framework.Part)
+}
 
 // Options configure the subsystem. Audit is required.
 type Options struct {
@@ -80,10 +94,12 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Subsystem serves audit queries (server.Subsystem).
+// Subsystem serves audit queries.
 type Subsystem struct {
 	opts     Options
-	srv      *server.Server
+	host     Host
+	nodeID   string
+	version  string
 	log      *slog.Logger
 	now      func() time.Time
 	entities EntityResolver // nil: actor filters are not resolved
@@ -102,38 +118,25 @@ type Subsystem struct {
 	active    bool // between Unsealed and Sealing
 }
 
-var _ server.Subsystem = (*Subsystem)(nil)
-
-// NewSubsystem returns the audit query subsystem. In cmd/vigil/wire, list
-// it BEFORE the audit subsystem, so that its sys/audit/query route is
-// matched before the audit subsystem's sys/audit/:path:
-//
-//	auditSub := audit.NewSubsystem(audit.Options{})
-//	return []server.Subsystem{
-//		querysvc.NewSubsystem(querysvc.Options{Audit: auditSub}), // before audit: route order
-//		auditSub,
-//		...
-//
-// It starts after the audit devices open on unseal regardless (the index
-// waits for the device), and stops before them on seal.
+// NewSubsystem returns the audit query subsystem. It starts after the audit
+// devices open on unseal regardless of its place among the subsystems (the
+// index waits for the device), and stops on seal.
 func NewSubsystem(opts Options) *Subsystem {
 	return &Subsystem{opts: opts, hashes: map[string]string{}}
 }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (s *Subsystem) Name() string { return "audit-query" }
 
-// Attach reads the configuration (the first audit_stream "clickhouse"
+// Provision reads the configuration (the first audit_stream "clickhouse"
 // block, if any) and installs GET sys/audit/query.
-func (s *Subsystem) Attach(srv *server.Server) error {
+func (s *Subsystem) Provision(srv Host) error {
 	if s.opts.Audit == nil {
 		return errors.New("audit query: the audit subsystem is required (querysvc.Options.Audit)")
 	}
-	s.srv = srv
+	s.host, s.nodeID, s.version = srv, srv.NodeID(), srv.Version()
 	s.log = srv.Logger().With("component", "audit-query")
-	if id := srv.Identity(); id != nil {
-		s.entities = id
-	}
+	s.entities = srv
 	s.now = s.opts.Now
 	if s.now == nil {
 		s.now = srv.Now
@@ -177,12 +180,11 @@ func (s *Subsystem) Unsealed(ctx context.Context) error {
 	s.mu.Lock()
 	s.active = true
 	s.mu.Unlock()
-	s.checkRoute()
 	if _, err := s.Backend(); err == nil {
 		return nil
 	}
-	// Listed before the audit subsystem, this runs before the devices
-	// open: start as soon as they are.
+	// When the audit devices are not open yet (or the backend cannot
+	// start), retry in the background until they are.
 	stop := make(chan struct{})
 	s.mu.Lock()
 	s.stopStart = stop
@@ -228,15 +230,6 @@ func (s *Subsystem) Sealing(context.Context) {
 	}
 }
 
-// checkRoute logs an error when sys/audit/query is taken by another route
-// (the subsystem was wired after the audit subsystem).
-func (s *Subsystem) checkRoute() {
-	res, err := s.srv.Router().Resolve("sys/audit/query")
-	if err != nil || res.Route == nil || res.Route.Pattern != routePattern {
-		s.log.Error("sys/audit/query is served by another route: list the audit-query subsystem before the audit subsystem in the server's subsystems")
-	}
-}
-
 // Backend returns the running backend, starting it if needed (after
 // unseal). Reports use it to compute their figures. An actor filter it is
 // given also matches the entity ids the identity store resolves for the
@@ -255,8 +248,8 @@ func (s *Subsystem) rawBackend() (query.Backend, error) {
 	if s.backend != nil {
 		return s.backend, nil
 	}
-	if s.srv == nil {
-		return nil, errors.New("audit query: not attached")
+	if s.host == nil {
+		return nil, errors.New("audit query: not provisioned")
 	}
 	if !s.active {
 		return nil, &core.Error{Code: core.CodeUnavailable, Msg: "audit query: the server is sealed"}
@@ -345,7 +338,7 @@ func (s *Subsystem) Index() *embedded.Index {
 func (s *Subsystem) startClickHouse() error {
 	dev, _ := s.fileDevice(s.chDevice)
 	s.device = dev.name
-	b, err := clickhouse.New(clickhouse.Config{CH: *s.ch, NodeID: s.srv.NodeID(), PublicKey: s.opts.Audit.PublicKey, Hash: s.hash, Logger: s.log})
+	b, err := clickhouse.New(clickhouse.Config{CH: *s.ch, NodeID: s.nodeID, PublicKey: s.opts.Audit.PublicKey, Hash: s.hash, Logger: s.log})
 	if err != nil {
 		return err
 	}
@@ -396,7 +389,7 @@ func (s *Subsystem) startEmbedded() error {
 		}
 		return true
 	}
-	ix, err := embedded.Open(embedded.Config{Path: dev.path, Dir: dir, NodeID: s.srv.NodeID(), Head: dev.head,
+	ix, err := embedded.Open(embedded.Config{Path: dev.path, Dir: dir, NodeID: s.nodeID, Head: dev.head,
 		PublicKey: s.opts.Audit.PublicKey, Hash: s.hash, DiskOK: diskOK, ChunkRows: s.opts.ChunkRows, Poll: s.opts.Poll,
 		VerifyHashes: s.opts.VerifyHashes, LastVerified: s.lastVerified(dev.name), Logger: s.log})
 	if err != nil {
@@ -421,7 +414,7 @@ func (s *Subsystem) hash(ctx context.Context, input string) (string, error) {
 	if dev == "" {
 		return "", errors.New("no audit device to hash with")
 	}
-	resp, err := s.srv.Dispatcher().Handle(ctx, &core.Request{Operation: core.OpUpdate, Path: "sys/audit-hash/" + dev,
+	resp, err := s.host.Handle(ctx, &core.Request{Operation: core.OpUpdate, Path: "sys/audit-hash/" + dev,
 		Data: map[string]any{"input": input}, Internal: true, InternalActor: "audit-query"})
 	if err != nil {
 		return "", err
@@ -443,10 +436,6 @@ func (s *Subsystem) hash(ctx context.Context, input string) (string, error) {
 // another is refused early).
 func validNode(n string) bool { return n == "" || chain.ValidNodeID(n) }
 
-// verificationKey is where the audit subsystem keeps its last verification
-// (documented on audit.Subsystem.Verify).
-const verificationKey = "sys/audit/verification/"
-
 // lastVerified reads the server's last full verification of a device's
 // log from the barrier (cached for a few seconds).
 func (s *Subsystem) lastVerified(device string) func() *embedded.ServerVerification {
@@ -462,9 +451,8 @@ func (s *Subsystem) lastVerified(device string) func() *embedded.ServerVerificat
 		at = time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		var v audit.Verification
-		ok, err := storage.GetJSON(ctx, s.srv.Barrier(), verificationKey+s.srv.NodeID(), &v)
-		if err != nil || !ok {
+		v, err := s.opts.Audit.LastVerification(ctx)
+		if err != nil || v == nil {
 			last = nil
 			return nil
 		}

@@ -1,15 +1,12 @@
-package audit
+package auditsvc
 
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"strings"
 
-	"github.com/vigilsec/vigil/audit/chain"
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
 )
@@ -129,48 +126,10 @@ func (r routes) hash(_ context.Context, _ *core.Request, d *framework.FieldData)
 	if dev == nil {
 		return nil, core.Invalid("unknown audit backend %q", name)
 	}
-	if dev.fopts.Salt == nil {
+	if dev.Salt() == nil {
 		return nil, core.Errorf(core.CodeUnavailable, "audit device %q has no salt (it could not be opened)", name)
 	}
-	return &core.Response{Data: map[string]any{"hash": dev.fopts.Salt.Hash(d.String("input"))}}, nil
-}
-
-// PublicKey describes the checkpoint verification key.
-type PublicKey struct {
-	KeyID     string `json:"key_id"`
-	Algorithm string `json:"algorithm"`
-	PublicKey string `json:"public_key"`     // base64 of the 32-byte Ed25519 key
-	PEM       string `json:"public_key_pem"` // PKIX "PUBLIC KEY" PEM
-}
-
-// DescribeKey returns the PublicKey for pub.
-func DescribeKey(pub ed25519.PublicKey) PublicKey {
-	der, _ := x509.MarshalPKIXPublicKey(pub)
-	return PublicKey{KeyID: chain.KeyID(pub), Algorithm: "ed25519", PublicKey: base64.StdEncoding.EncodeToString(pub),
-		PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
-}
-
-// ParsePublicKey accepts a PKIX PEM, base64 of the raw 32 bytes, or the 32
-// raw bytes.
-func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
-	if blk, _ := pem.Decode(b); blk != nil {
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("public key: %w", err)
-		}
-		pub, ok := k.(ed25519.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("public key: not an Ed25519 key")
-		}
-		return pub, nil
-	}
-	if raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b))); err == nil && len(raw) == ed25519.PublicKeySize {
-		return ed25519.PublicKey(raw), nil
-	}
-	if len(b) == ed25519.PublicKeySize {
-		return ed25519.PublicKey(b), nil
-	}
-	return nil, fmt.Errorf("public key: expected a PEM public key, base64 or 32 raw bytes")
+	return &core.Response{Data: map[string]any{"hash": dev.Salt().Hash(d.String("input"))}}, nil
 }
 
 func (r routes) checkpointKey(context.Context, *core.Request, *framework.FieldData) (*core.Response, error) {
@@ -180,7 +139,7 @@ func (r routes) checkpointKey(context.Context, *core.Request, *framework.FieldDa
 	if signer == nil {
 		return nil, core.ErrSealed
 	}
-	k := DescribeKey(signer.Public().(ed25519.PublicKey))
+	k := audit.DescribeKey(signer.Public().(ed25519.PublicKey))
 	return &core.Response{Data: map[string]any{"key_id": k.KeyID, "algorithm": k.Algorithm, "public_key": k.PublicKey,
 		"public_key_pem": k.PEM, "created": created.UTC()}}, nil
 }
@@ -226,7 +185,7 @@ func (r routes) lastVerify(ctx context.Context, _ *core.Request, _ *framework.Fi
 	return &core.Response{Data: verificationData(v)}, nil
 }
 
-func verificationData(v *Verification) map[string]any {
+func verificationData(v *audit.Verification) map[string]any {
 	devs := map[string]any{}
 	for n, d := range v.Devices {
 		devs[n] = d

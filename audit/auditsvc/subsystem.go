@@ -1,4 +1,4 @@
-package audit
+package auditsvc
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,12 +15,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/format/vault"
 	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
 )
 
 // Options tune the audit subsystem. The zero value is production's.
@@ -52,21 +58,43 @@ type Options struct {
 	WitnessTimeout time.Duration
 }
 
-// Subsystem plugs the audit broker into a server (server.Subsystem,
-// server.Reloader). Build it with NewSubsystem and add it to
-// server.Options.Subsystems.
+// Host is what the audit subsystem uses of the server: its configuration
+// blocks, encrypted storage for salts, the checkpoint key and records, and
+// the registration of the broker, routes, health, header and metrics.
+type Host interface {
+	Logger() *slog.Logger
+	Now() time.Time
+	NodeID() string
+	Config() *config.Config
+	Storage() storage.Storage
+	Sealed() bool
+	Metrics() prometheus.Registerer
+	SetAuditor(core.Auditor)
+	AddSysPart(framework.Part)
+	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
+	AddResponseHeaders(f func(http.Header))
+	// AddApplyHook sees the storage keys each replicated write changes (on
+	// Raft's goroutine: it must not block): the cluster witness
+	// countersigns other nodes' checkpoints from there.
+	AddApplyHook(f func(keys []string))
+}
+
+// Subsystem plugs the audit broker into a server. Build it with
+// NewSubsystem; the wiring (cmd/vigil/wire) provisions it first among the
+// subsystems, so its devices open before the others start and close after
+// they stop. Reload reopens the files on SIGHUP.
 type Subsystem struct {
 	opts     Options
 	log      *slog.Logger
 	now      func() time.Time
 	nodeID   string
 	settings Settings
-	declared []*DeviceConfig
+	declared []*audit.DeviceConfig
 	st       store
 
-	broker  *Broker
+	broker  *audit.Broker
 	watch   *diskwatch.Watcher
-	metrics *Metrics
+	metrics *audit.Metrics
 
 	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify, relink
 	unsealed  atomic.Bool
@@ -85,7 +113,7 @@ type Subsystem struct {
 	stopWitness context.CancelFunc
 	witnessDone []chan struct{}
 	srcMu       sync.Mutex
-	sources     []CheckpointSource
+	sources     []audit.CheckpointSource
 
 	// Devices refused at start, and relinks done by acknowledgements
 	// (by request id, for the handler to report).
@@ -103,14 +131,9 @@ type Subsystem struct {
 	bgStates map[string]string // device → running, ok, failed: ...
 }
 
-var (
-	_ server.Subsystem = (*Subsystem)(nil)
-	_ server.Reloader  = (*Subsystem)(nil)
-)
-
 // NewSubsystem returns the audit subsystem. In cmd/vigil/wire:
 //
-//	audit.NewSubsystem(audit.Options{})
+//	auditsvc.NewSubsystem(auditsvc.Options{})
 func NewSubsystem(opts Options) *Subsystem {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
@@ -124,17 +147,17 @@ func NewSubsystem(opts Options) *Subsystem {
 	return &Subsystem{opts: opts, refused: map[string]*refusal{}, bgStates: map[string]string{}}
 }
 
-// Name implements server.Subsystem.
+// Name names the subsystem in logs and errors.
 func (a *Subsystem) Name() string { return "audit" }
 
-// Broker returns the broker (after Attach).
-func (a *Subsystem) Broker() *Broker { return a.broker }
+// Broker returns the broker (after Provision).
+func (a *Subsystem) Broker() *audit.Broker { return a.broker }
 
-// Watcher returns the disk watcher (after Attach).
+// Watcher returns the disk watcher (after Provision).
 func (a *Subsystem) Watcher() *diskwatch.Watcher { return a.watch }
 
 // AddSegmentGuard registers a streaming shipper's guard: retention never
-// deletes a segment a guard reports busy. Call it before or after Attach.
+// deletes a segment a guard reports busy. Call it before or after Provision.
 func (a *Subsystem) AddSegmentGuard(g diskwatch.SegmentGuard) {
 	if a.watch != nil {
 		a.watch.AddGuard(g)
@@ -144,13 +167,13 @@ func (a *Subsystem) AddSegmentGuard(g diskwatch.SegmentGuard) {
 }
 
 // DeclaredDevices returns the devices declared in the configuration (after
-// Attach); shippers use it to find segment paths.
-func (a *Subsystem) DeclaredDevices() []*DeviceConfig { return a.declared }
+// Provision); shippers use it to find segment paths.
+func (a *Subsystem) DeclaredDevices() []*audit.DeviceConfig { return a.declared }
 
-// Attach validates the audit configuration (unknown keys are errors naming
+// Provision validates the audit configuration (unknown keys are errors naming
 // the key and line) and installs the broker, the sys/ routes, the health
 // contribution, the X-Vigil-Audit-Status header and the metrics.
-func (a *Subsystem) Attach(s *server.Server) error {
+func (a *Subsystem) Provision(s Host) error {
 	a.log = s.Logger().With("component", "audit")
 	a.now = a.opts.Now
 	if a.now == nil {
@@ -189,9 +212,8 @@ func (a *Subsystem) Attach(s *server.Server) error {
 		}
 		a.witnesses = append(a.witnesses, w)
 	}
-	b := s.Barrier()
-	a.st = store{s: b, rand: a.opts.Rand, now: a.now}
-	a.cluster = witness.NewCluster(witness.ClusterConfig{Storage: b, NodeID: a.nodeID, Now: a.now, Rand: a.opts.Rand,
+	a.st = store{s: s.Storage(), rand: a.opts.Rand, now: a.now}
+	a.cluster = witness.NewCluster(witness.ClusterConfig{Storage: s.Storage(), NodeID: a.nodeID, Now: a.now, Rand: a.opts.Rand,
 		Logger: a.log.With("component", "audit-witness"),
 		ClusterKey: func() ed25519.PublicKey {
 			k, _ := a.PublicKey()
@@ -199,10 +221,10 @@ func (a *Subsystem) Attach(s *server.Server) error {
 		}})
 	s.AddApplyHook(a.cluster.OnApply)
 	a.watch = diskwatch.New(diskwatch.Config{Statfs: a.opts.Statfs, Now: a.now, Logger: a.log, Guards: a.opts.Guards, Allocate: a.opts.Allocate})
-	a.metrics = NewMetrics(func() []*Device { return a.broker.Devices() }, a.watch.States, a.now)
-	a.metrics.refusals = a.refusals
-	a.broker = NewBroker(BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
-		BarrierSealed: b.Sealed, Intercept: a.interceptRelink})
+	a.metrics = audit.NewMetrics(func() []*audit.Device { return a.broker.Devices() }, a.watch.States, a.now)
+	a.metrics.SetRefusals(a.refusals)
+	a.broker = audit.NewBroker(audit.BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
+		BarrierSealed: s.Sealed, Intercept: a.interceptRelink})
 	a.broker.SetRequired(len(a.declared) > 0)
 	a.broker.SetSealed(true)
 	if err := s.Metrics().Register(a.metrics); err != nil {
@@ -275,11 +297,11 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	sort.Strings(names)
 	for _, n := range names {
 		ad := api[n]
-		dc, err := ParseDeviceOptions(n, ad.Type, ad.Options, nil)
+		dc, err := audit.ParseDeviceOptions(n, ad.Type, ad.Options, nil)
 		if err != nil {
 			a.log.Error("stored audit device is invalid", "device", n, "error", err)
-			dc = &DeviceConfig{Name: n, Type: ad.Type, Options: ad.Options, WriteTimeout: DefaultWriteTimeout}
-			a.broker.Add(NewDevice(dc, "api", vault.Options{}, nil, err))
+			dc = &audit.DeviceConfig{Name: n, Type: ad.Type, Options: ad.Options, WriteTimeout: audit.DefaultWriteTimeout}
+			a.broker.Add(audit.NewDevice(dc, "api", vault.Options{}, nil, err))
 			continue
 		}
 		dc.Description, dc.Local = ad.Description, ad.Local
@@ -338,7 +360,7 @@ func (a *Subsystem) Sealing(context.Context) {
 // deleted or moved is noticed and a new one started (recorded in the chain).
 func (a *Subsystem) Reload() {
 	for _, d := range a.broker.Devices() {
-		if fs, ok := d.Sink().(*FileSink); ok {
+		if fs, ok := d.Sink().(*audit.FileSink); ok {
 			if err := fs.W.Reopen(); err != nil {
 				a.log.Error("audit device reopen failed", "device", d.Name(), "error", err)
 			}
@@ -347,28 +369,28 @@ func (a *Subsystem) Reload() {
 }
 
 // open opens dc and adds it to the broker (failed when it cannot be opened).
-func (a *Subsystem) open(ctx context.Context, dc *DeviceConfig, source string) *Device {
+func (a *Subsystem) open(ctx context.Context, dc *audit.DeviceConfig, source string) *audit.Device {
 	sink, fopts, err := a.openSink(ctx, dc)
 	if err != nil {
 		a.log.Error("audit device cannot be opened; requests fail closed unless another device records", "device", dc.Name, "error", err)
 	}
-	d := NewDevice(dc, source, fopts, sink, err)
+	d := audit.NewDevice(dc, source, fopts, sink, err)
 	if old := a.broker.Add(d); old != nil {
-		_ = old.close()
+		_ = old.Close()
 	}
-	if dc.Type == TypeFile {
+	if dc.Type == audit.TypeFile {
 		a.watch.Add(a.target(d))
 	}
 	return d
 }
 
-func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault.Options, error) {
+func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit.Sink, vault.Options, error) {
 	return a.openSinkWith(ctx, dc, nil, nil)
 }
 
 // openSinkWith opens dc; a file device is held to trusted (gathered from
 // every witness when nil) or, with relink, starts a new linked chain.
-func (a *Subsystem) openSinkWith(ctx context.Context, dc *DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (Sink, vault.Options, error) {
+func (a *Subsystem) openSinkWith(ctx context.Context, dc *audit.DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (audit.Sink, vault.Options, error) {
 	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
@@ -376,9 +398,9 @@ func (a *Subsystem) openSinkWith(ctx context.Context, dc *DeviceConfig, trusted 
 	}
 	fopts.Salt = salt
 	switch dc.Type {
-	case TypeStdout:
-		return NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
-	case TypeFile:
+	case audit.TypeStdout:
+		return audit.NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
+	case audit.TypeFile:
 		if trusted == nil && relink == nil {
 			trusted = a.trustedCheckpoints(ctx, dc)
 		}
@@ -400,7 +422,7 @@ func (a *Subsystem) openSinkWith(ctx context.Context, dc *DeviceConfig, trusted 
 	return nil, fopts, fmt.Errorf("unknown device type %q", dc.Type)
 }
 
-func (a *Subsystem) openFile(_ context.Context, dc *DeviceConfig, trusted []chain.Checkpoint, retained *chain.DeletedSegment, relink *chain.Link) (*FileSink, error) {
+func (a *Subsystem) openFile(_ context.Context, dc *audit.DeviceConfig, trusted []chain.Checkpoint, retained *chain.DeletedSegment, relink *chain.Link) (*audit.FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
 		return nil, err
 	}
@@ -409,39 +431,39 @@ func (a *Subsystem) openFile(_ context.Context, dc *DeviceConfig, trusted []chai
 		faults = a.opts.Faults(dc.Name)
 	}
 	name, path, node := dc.Name, dc.Path, a.nodeID
-	return openFileSink(dc, fileEnv{
+	return audit.OpenFileSink(dc, audit.FileEnv{
 		NodeID: a.nodeID, Signer: a.signer, Trusted: trusted, DeletedThrough: retained, Relink: relink,
 		CheckpointSink: func(cp chain.Checkpoint) error {
 			for _, p := range a.pushers {
 				p.offer(name, cp)
 			}
-			cj := ToJSON(cp)
+			cj := audit.ToJSON(cp)
 			cj.Device, cj.Path = name, path
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := a.st.putCheckpoint(ctx, node, name, cj)
-			a.metrics.witnessed("raft storage", err)
+			a.metrics.Witnessed("raft storage", err)
 			return err
 		},
-		OnSync: a.metrics.onSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
+		OnSync: a.metrics.OnSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
 		WatchInterval: a.opts.WatchInterval,
 	})
 }
 
 // target describes a file device to the disk watcher.
-func (a *Subsystem) target(d *Device) diskwatch.Target {
+func (a *Subsystem) target(d *audit.Device) diskwatch.Target {
 	dc := d.Config
 	return diskwatch.Target{
 		Name: dc.Name, Dir: filepath.Dir(dc.Path), Thresholds: dc.Thresholds, ReserveBytes: dc.ReserveBytes,
 		MaxBackups: dc.MaxBackups, MaxAge: time.Duration(dc.RetainDays) * 24 * time.Hour,
 		Rotate: func() error {
-			if fs, ok := d.Sink().(*FileSink); ok {
+			if fs, ok := d.Sink().(*audit.FileSink); ok {
 				return fs.W.Rotate()
 			}
 			return nil
 		},
 		BeforeDelete: func(seg diskwatch.Segment) error {
-			fs, ok := d.Sink().(*FileSink)
+			fs, ok := d.Sink().(*audit.FileSink)
 			if !ok {
 				return fmt.Errorf("audit device %q is not open: its chain cannot record the deletion", dc.Name)
 			}
@@ -523,9 +545,9 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		nd := NewDevice(d.Config, d.Source, fopts, sink, nil)
+		nd := audit.NewDevice(d.Config, d.Source, fopts, sink, nil)
 		a.broker.Add(nd)
-		if nd.Config.Type == TypeFile {
+		if nd.Config.Type == audit.TypeFile {
 			a.watch.Add(a.target(nd))
 		}
 		a.log.Info("audit device opened after earlier failure", "device", d.Name())
@@ -543,13 +565,13 @@ func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, o
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := validName(name); err != nil {
+	if err := audit.ValidName(name); err != nil {
 		return err
 	}
 	if a.broker.Device(name) != nil {
 		return core.Invalid("path already in use: an audit device is enabled at %q", name+"/")
 	}
-	dc, err := ParseDeviceOptions(name, typ, opts, nil)
+	dc, err := audit.ParseDeviceOptions(name, typ, opts, nil)
 	if err != nil {
 		return err
 	}
@@ -582,10 +604,10 @@ func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, o
 		_ = a.st.deleteSalt(ctx, name)
 		return fmt.Errorf("audit: persist device %q: %w", name, err)
 	}
-	d := NewDevice(dc, "api", fopts, sink, nil)
+	d := audit.NewDevice(dc, "api", fopts, sink, nil)
 	a.broker.Add(d)
 	a.broker.SetRequired(true)
-	if dc.Type == TypeFile {
+	if dc.Type == audit.TypeFile {
 		a.watch.Add(a.target(d))
 	}
 	a.log.Info("audit device enabled", "device", name, "type", typ)
@@ -621,7 +643,7 @@ func (a *Subsystem) Disable(ctx context.Context, name string) error {
 	}
 	a.broker.Remove(name)
 	a.watch.Remove(name)
-	if err := d.close(); err != nil {
+	if err := d.Close(); err != nil {
 		a.log.Error("closing disabled audit device", "device", name, "error", err)
 	}
 	a.refMu.Lock()

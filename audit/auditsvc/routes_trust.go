@@ -1,4 +1,4 @@
-package audit
+package auditsvc
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core"
@@ -142,11 +143,11 @@ func (r routes) witnesses(ctx context.Context, _ *core.Request, d *framework.Fie
 	name := d.String("device")
 	devs := map[string]any{}
 	for _, dev := range r.a.broker.Devices() {
-		if dev.Config.Type != TypeFile || name != "" && dev.Name() != name {
+		if dev.Config.Type != audit.TypeFile || name != "" && dev.Name() != name {
 			continue
 		}
 		cps := r.a.trustedCheckpoints(ctx, dev.Config)
-		if fs, ok := dev.Sink().(*FileSink); ok {
+		if fs, ok := dev.Sink().(*audit.FileSink); ok {
 			// Cover what was written up to now, so a verifier also
 			// catches the end of the log being cut off.
 			if cp, err := fs.W.Checkpoint(); err == nil && cp.Seq > 0 {

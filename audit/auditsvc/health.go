@@ -1,4 +1,4 @@
-package audit
+package auditsvc
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/audit/diskwatch"
-	"github.com/vigilsec/vigil/core/system"
+	"github.com/vigilsec/vigil/core"
 )
 
 // Audit health states, as sys/health and X-Vigil-Audit-Status report them.
@@ -20,7 +20,7 @@ const (
 // HeaderStatus is the response header carrying the audit status.
 const HeaderStatus = "X-Vigil-Audit-Status"
 
-func (a *Subsystem) health(_ context.Context, hi *system.HealthInfo) {
+func (a *Subsystem) health(_ context.Context, hi *core.HealthInfo) {
 	if !a.unsealed.Load() {
 		return
 	}

@@ -1,14 +1,14 @@
-package audit
+package auditsvc
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/hmac"
 	"github.com/vigilsec/vigil/audit/witness"
@@ -119,42 +119,12 @@ func (st store) signingKey(ctx context.Context) (ed25519.PrivateKey, time.Time, 
 	return priv, rec.Created, nil
 }
 
-// CheckpointJSON is a checkpoint as stored in Raft storage, returned by
-// sys/audit/checkpoints/<device> and accepted by `vigil audit verify
-// -checkpoint`. Signature is standard base64.
-type CheckpointJSON struct {
-	NodeID    string    `json:"node_id"`
-	Seq       uint64    `json:"seq"`
-	Hash      string    `json:"hash"`
-	TreeSize  uint64    `json:"tree_size"`
-	Root      string    `json:"root"`
-	Time      time.Time `json:"time"`
-	Signature string    `json:"signature"`
-	KeyID     string    `json:"key_id"`
-	Device    string    `json:"device,omitempty"`
-	Path      string    `json:"path,omitempty"`
-}
-
-// ToJSON converts a checkpoint.
-func ToJSON(c chain.Checkpoint) CheckpointJSON {
-	return CheckpointJSON{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: c.Time.UTC(),
-		Signature: base64.StdEncoding.EncodeToString(c.Signature), KeyID: c.KeyID}
-}
-
-// Checkpoint converts back; it fails on a malformed signature.
-func (c CheckpointJSON) Checkpoint() (chain.Checkpoint, error) {
-	sig, err := base64.StdEncoding.DecodeString(c.Signature)
-	if err != nil {
-		return chain.Checkpoint{}, fmt.Errorf("checkpoint signature: %w", err)
-	}
-	return chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: c.Time,
-		Signature: sig, KeyID: c.KeyID}, nil
-}
-
+// checkpointKey is where a node's newest checkpoint of a device is kept
+// (the cluster witness reads and countersigns it there).
 func checkpointKey(node, device string) string { return witness.CheckpointKey(node, device) }
 
-func (st store) checkpoint(ctx context.Context, node, device string) (*CheckpointJSON, error) {
-	var c CheckpointJSON
+func (st store) checkpoint(ctx context.Context, node, device string) (*audit.CheckpointJSON, error) {
+	var c audit.CheckpointJSON
 	ok, err := storage.GetJSON(ctx, st.s, checkpointKey(node, device), &c)
 	if err != nil || !ok {
 		return nil, err
@@ -162,53 +132,12 @@ func (st store) checkpoint(ctx context.Context, node, device string) (*Checkpoin
 	return &c, nil
 }
 
-func (st store) putCheckpoint(ctx context.Context, node, device string, c CheckpointJSON) error {
+func (st store) putCheckpoint(ctx context.Context, node, device string, c audit.CheckpointJSON) error {
 	return storage.PutJSON(ctx, st.s, checkpointKey(node, device), c)
 }
 
-// Verification is the outcome of the last server-side verification, kept
-// in the barrier for compliance checks (sys/audit/verify).
-type Verification struct {
-	Time    time.Time                     `json:"time"`
-	OK      bool                          `json:"ok"`
-	NodeID  string                        `json:"node_id"`
-	Devices map[string]DeviceVerification `json:"devices"`
-}
-
-// DeviceVerification is one device's result.
-type DeviceVerification struct {
-	OK                bool     `json:"ok"`
-	Path              string   `json:"path"`
-	Segments          int64    `json:"segments"`
-	Lines             int64    `json:"lines"`
-	Entries           int64    `json:"entries"`
-	Checkpoints       int64    `json:"checkpoints"`
-	FirstSeq          uint64   `json:"first_seq"`
-	LastSeq           uint64   `json:"last_seq"`
-	Anchor            string   `json:"anchor"`
-	SignaturesChecked bool     `json:"signatures_checked"`
-	CheckpointSeq     uint64   `json:"trusted_checkpoint_seq,omitempty"`
-	CheckpointOK      bool     `json:"trusted_checkpoint_verified"`
-	Failure           string   `json:"failure,omitempty"`
-	FailureKind       string   `json:"failure_kind,omitempty"`
-	Warnings          []string `json:"warnings,omitempty"`
-	Summary           string   `json:"summary"`
-	// TrustedSources name every trusted checkpoint the log was held to.
-	TrustedSources []string `json:"trusted_sources,omitempty"`
-	// TreeChecked: every checkpoint's Merkle root was recomputed;
-	// TreeSize and Root are the tree over the verified lines.
-	TreeChecked bool   `json:"tree_checked"`
-	TreeSize    uint64 `json:"tree_size,omitempty"`
-	Root        string `json:"root,omitempty"`
-	// Uncovered counts lines after the last checkpoint.
-	Uncovered int64  `json:"uncovered_lines"`
-	KeyID     string `json:"key_id,omitempty"`
-	// Refused is set while the device is refused at start.
-	Refused string `json:"refused,omitempty"`
-}
-
-func (st store) verification(ctx context.Context, node string) (*Verification, error) {
-	var v Verification
+func (st store) verification(ctx context.Context, node string) (*audit.Verification, error) {
+	var v audit.Verification
 	ok, err := storage.GetJSON(ctx, st.s, keyVerification+node, &v)
 	if err != nil || !ok {
 		return nil, err
@@ -216,7 +145,7 @@ func (st store) verification(ctx context.Context, node string) (*Verification, e
 	return &v, nil
 }
 
-func (st store) putVerification(ctx context.Context, v Verification) error {
+func (st store) putVerification(ctx context.Context, v audit.Verification) error {
 	return storage.PutJSON(ctx, st.s, keyVerification+v.NodeID, v)
 }
 

@@ -1,4 +1,4 @@
-package audit
+package auditsvc
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core"
@@ -18,24 +19,9 @@ import (
 	"github.com/vigilsec/vigil/core/storage"
 )
 
-// CheckpointSource reads the newest checkpoint of a node's chain from a
-// place a file-level insider on the node cannot rewrite, such as a
-// stream's sink. The stream subsystem registers one per stream with
-// AddCheckpointSource.
-type CheckpointSource struct {
-	// Name appears in refusal messages ("kafka stream siem").
-	Name string
-	// Device is the file device whose chain the source carries ("" when
-	// it follows the only file device).
-	Device string
-	// Latest returns the newest checkpoint of node's chain it holds, or
-	// nil when it holds none.
-	Latest func(ctx context.Context, node string) (*chain.Checkpoint, error)
-}
-
 // AddCheckpointSource registers a source consulted whenever a file device
 // opens and by sys/audit/verify. Call it before the server unseals.
-func (a *Subsystem) AddCheckpointSource(s CheckpointSource) {
+func (a *Subsystem) AddCheckpointSource(s audit.CheckpointSource) {
 	a.srcMu.Lock()
 	a.sources = append(a.sources, s)
 	a.srcMu.Unlock()
@@ -50,7 +36,7 @@ const DefaultWitnessTimeout = 5 * time.Second
 // checkpoint key are returned; unreachable witnesses and foreign
 // signatures are logged and counted, never fatal (an outage of a remote
 // witness must not stop audit).
-func (a *Subsystem) trustedCheckpoints(ctx context.Context, dc *DeviceConfig) []chain.Checkpoint {
+func (a *Subsystem) trustedCheckpoints(ctx context.Context, dc *audit.DeviceConfig) []chain.Checkpoint {
 	var cands []chain.Checkpoint
 	if held, err := a.cluster.Holdings(ctx, a.nodeID, dc.Name, dc.Path); err != nil {
 		a.log.Warn("audit: cannot read the cluster's checkpoints", "device", dc.Name, "error", err)
@@ -67,7 +53,7 @@ func (a *Subsystem) trustedCheckpoints(ctx context.Context, dc *DeviceConfig) []
 		err  error
 	}
 	a.srcMu.Lock()
-	srcs := append([]CheckpointSource(nil), a.sources...)
+	srcs := append([]audit.CheckpointSource(nil), a.sources...)
 	a.srcMu.Unlock()
 	out := make(chan res, len(srcs)+len(a.witnesses))
 	var wg sync.WaitGroup
@@ -108,7 +94,7 @@ func (a *Subsystem) trustedCheckpoints(ctx context.Context, dc *DeviceConfig) []
 	close(out)
 	for r := range out {
 		if r.err != nil {
-			a.metrics.witnessed(r.name, r.err)
+			a.metrics.Witnessed(r.name, r.err)
 			a.log.Warn("audit: a checkpoint witness could not be read; starting without it", "device", dc.Name, "witness", r.name, "error", r.err)
 			continue
 		}
@@ -127,7 +113,7 @@ func (a *Subsystem) trustedCheckpoints(ctx context.Context, dc *DeviceConfig) []
 func (a *Subsystem) fileDeviceNames() []string {
 	var out []string
 	for _, dc := range a.declared {
-		if dc.Type == TypeFile {
+		if dc.Type == audit.TypeFile {
 			out = append(out, dc.Name)
 		}
 	}
@@ -158,7 +144,7 @@ func (a *Subsystem) noteRefusal(name string, re *chain.RefusalError) *refusal {
 	a.refMu.Lock()
 	a.refused[name] = r
 	a.refMu.Unlock()
-	a.metrics.tampered(name, string(re.Failure.Kind), "start")
+	a.metrics.Tampered(name, string(re.Failure.Kind), "start")
 	a.log.Error("audit device refused: its log does not match its trusted checkpoints", "device", name,
 		"kind", re.Failure.Kind, "seq", re.Failure.Seq, "file", re.Failure.File, "detail", re.Failure.Detail)
 	return r
@@ -230,7 +216,7 @@ func (a *Subsystem) relink(ctx context.Context, name, reason, requestID, actor s
 	defer a.mu.Unlock()
 	r := a.refusalOf(name)
 	d := a.broker.Device(name)
-	if r == nil || d == nil || d.Config.Type != TypeFile {
+	if r == nil || d == nil || d.Config.Type != audit.TypeFile {
 		return nil, core.Invalid("audit device %q is not refused: its log matches its checkpoints, there is nothing to relink", name)
 	}
 	link := chain.Link{Failure: r.Failure.Error(), Reason: reason, RequestID: requestID, Actor: actor}
@@ -242,15 +228,15 @@ func (a *Subsystem) relink(ctx context.Context, name, reason, requestID, actor s
 	if err != nil {
 		return nil, fmt.Errorf("audit: relink %q: %w", name, err)
 	}
-	nd := NewDevice(d.Config, d.Source, fopts, sink, nil)
+	nd := audit.NewDevice(d.Config, d.Source, fopts, sink, nil)
 	if old := a.broker.Add(nd); old != nil {
-		_ = old.close()
+		_ = old.Close()
 	}
 	a.watch.Add(a.target(nd))
 	a.refMu.Lock()
 	delete(a.refused, name)
 	a.refMu.Unlock()
-	fs := sink.(*FileSink)
+	fs := sink.(*audit.FileSink)
 	_, start := fs.W.LastCheckpoint()
 	out := &Relinked{Device: name, ChainStart: start, Previous: link.Previous.Seq, Failure: link.Failure, Reason: reason,
 		RequestID: requestID, Actor: actor, Time: a.now().UTC()}
@@ -323,7 +309,7 @@ func (p *pusher) flush(final bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), DefaultWitnessTimeout)
 		err := p.w.Push(ctx, dev, batch[dev], key)
 		cancel()
-		p.a.metrics.witnessed("witness "+p.w.Name, err)
+		p.a.metrics.Witnessed("witness "+p.w.Name, err)
 		if err != nil {
 			p.a.log.Warn("audit: a checkpoint witness did not accept a checkpoint", "witness", p.w.Name, "device", dev, "error", err)
 			if !final {
@@ -387,7 +373,7 @@ func ParseWitness(b config.Block) (*witness.HTTP, error) {
 // has opened (Open re-verified only from the newest trusted checkpoint):
 // tampering with older segments is found without delaying the start. On
 // failure the device is refused, as if Open had found it.
-func (a *Subsystem) verifyInBackground(dc *DeviceConfig, fs *FileSink, trusted []chain.Checkpoint) {
+func (a *Subsystem) verifyInBackground(dc *audit.DeviceConfig, fs *audit.FileSink, trusted []chain.Checkpoint) {
 	ctx := a.bgCtx
 	if ctx == nil {
 		return
@@ -397,7 +383,7 @@ func (a *Subsystem) verifyInBackground(dc *DeviceConfig, fs *FileSink, trusted [
 	go func() {
 		defer a.bgWG.Done()
 		pub, _ := a.PublicKey()
-		rep, err := VerifyFileLog(ctx, dc.Path, a.nodeID, pub, trusted)
+		rep, err := audit.VerifyFileLog(ctx, dc.Path, a.nodeID, pub, trusted)
 		switch {
 		case ctx.Err() != nil:
 			a.setBgState(dc.Name, "interrupted")
@@ -429,26 +415,26 @@ func (a *Subsystem) bgState(name string) string {
 
 // refuseOpened refuses a device whose log failed the verification after
 // start: it stops writing to it, and requests see why.
-func (a *Subsystem) refuseOpened(ctx context.Context, dc *DeviceConfig, fs *FileSink, f *chain.Failure) {
+func (a *Subsystem) refuseOpened(ctx context.Context, dc *audit.DeviceConfig, fs *audit.FileSink, f *chain.Failure) {
 	for i := 0; i < 500 && ctx.Err() == nil; i++ { // the device may not be in the broker yet
 		a.mu.Lock()
 		d := a.broker.Device(dc.Name)
-		if d != nil && d.Sink() == Sink(fs) {
+		if d != nil && d.Sink() == audit.Sink(fs) {
 			var trusted *chain.Checkpoint
 			if last, _ := fs.W.LastCheckpoint(); last.Seq > 0 {
 				last.Source = "this device's checkpoint at start"
 				trusted = &last
 			}
 			r := a.noteRefusal(dc.Name, &chain.RefusalError{Failure: f, Trusted: trusted})
-			nd := NewDevice(dc, d.Source, d.fopts, nil, refusedError(dc.Name, r))
+			nd := audit.NewDevice(dc, d.Source, d.FormatOptions(), nil, refusedError(dc.Name, r))
 			if old := a.broker.Add(nd); old != nil {
-				_ = old.close()
+				_ = old.Close()
 			}
 			a.mu.Unlock()
 			return
 		}
 		a.mu.Unlock()
-		if d != nil && d.Sink() != nil && d.Sink() != Sink(fs) {
+		if d != nil && d.Sink() != nil && d.Sink() != audit.Sink(fs) {
 			return // replaced meanwhile
 		}
 		select {

@@ -1,4 +1,4 @@
-package audit
+package auditsvc
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/core/storage"
 )
@@ -36,7 +37,7 @@ func mustAPISubsystem(tb testing.TB, s storage.Storage) *Subsystem {
 	a.settings = Settings{AllowAPIChanges: true}
 	a.st = store{s: s}
 	a.watch = diskwatch.New(diskwatch.Config{Logger: log})
-	a.broker = NewBroker(BrokerConfig{Logger: log})
+	a.broker = audit.NewBroker(audit.BrokerConfig{Logger: log})
 	a.unsealed.Store(true)
 	return a
 }
@@ -50,7 +51,7 @@ func TestEnablePersistFailure(t *testing.T) {
 		t.Run(key, func(t *testing.T) {
 			mem := storage.NewMemory()
 			a := mustAPISubsystem(t, failingPuts{Memory: mem, key: key})
-			err := a.Enable(context.Background(), "out", TypeStdout, "", nil, false)
+			err := a.Enable(context.Background(), "out", audit.TypeStdout, "", nil, false)
 			if !errors.Is(err, errDiskGone) {
 				t.Fatalf("Enable with a failing write of %s = %v, want %v", key, err, errDiskGone)
 			}
@@ -65,7 +66,7 @@ func TestEnablePersistFailure(t *testing.T) {
 	t.Run("ok", func(t *testing.T) {
 		mem := storage.NewMemory()
 		a := mustAPISubsystem(t, mem)
-		if err := a.Enable(context.Background(), "out", TypeStdout, "", nil, false); err != nil {
+		if err := a.Enable(context.Background(), "out", audit.TypeStdout, "", nil, false); err != nil {
 			t.Fatal(err)
 		}
 		ever, err := a.st.everEnabled(context.Background())
@@ -73,7 +74,7 @@ func TestEnablePersistFailure(t *testing.T) {
 			t.Fatalf("everEnabled = %v, %v; want true", ever, err)
 		}
 		devs, err := a.st.devices(context.Background())
-		if err != nil || devs["out"].Type != TypeStdout {
+		if err != nil || devs["out"].Type != audit.TypeStdout {
 			t.Fatalf("persisted devices = %v, %v", devs, err)
 		}
 	})
