@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vigilsec/vigil/core/safetext"
 )
 
 // stdout and stderr are variables so tests can capture output.
@@ -147,7 +149,7 @@ func apiError(op string, err error) int {
 		}
 		fmt.Fprintf(stderr, "Error %s: Code: %d. Errors:\n\n", op, re.StatusCode)
 		for _, m := range msgs {
-			fmt.Fprintf(stderr, "* %s\n", m)
+			fmt.Fprintf(stderr, "* %s\n", safetext.Escape(m))
 		}
 		return 2
 	}
@@ -201,23 +203,27 @@ func printTable(v any) {
 		fmt.Fprintln(tw, "Key\tValue")
 		fmt.Fprintln(tw, "---\t-----")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\n", k, cell(x[k]))
+			fmt.Fprintf(tw, "%s\t%s\n", safetext.Escape(k), safetext.Escape(cell(x[k])))
 		}
 		_ = tw.Flush()
 	case []string:
 		fmt.Fprintln(stdout, "Keys\n----")
 		for _, s := range x {
-			fmt.Fprintln(stdout, s)
+			fmt.Fprintln(stdout, safetext.Escape(s))
 		}
 	case [][]string:
 		tw := tabwriter.NewWriter(stdout, 0, 4, 4, ' ', 0)
 		for _, row := range x {
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
+			cells := make([]string, len(row))
+			for i, c := range row {
+				cells[i] = safetext.Escape(c)
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
 		_ = tw.Flush()
 	default:
 		b, _ := json.MarshalIndent(v, "", "  ")
-		fmt.Fprintln(stdout, string(b))
+		fmt.Fprintln(stdout, string(safetext.EscapeJSON(b)))
 	}
 }
 

@@ -154,10 +154,12 @@ type Line struct {
 
 // CheckpointBody is the "checkpoint" member of a vigil.checkpoint record.
 type CheckpointBody struct {
-	NodeID string `json:"node_id"`
-	Seq    uint64 `json:"seq"`
-	Hash   string `json:"hash"`
-	Time   string `json:"time"`
+	NodeID   string `json:"node_id"`
+	Seq      uint64 `json:"seq"`
+	Hash     string `json:"hash"`
+	TreeSize uint64 `json:"tree_size"`
+	Root     string `json:"root"`
+	Time     string `json:"time"`
 }
 
 // Parse decodes line. It fails with ErrMalformed when the chain members are
