@@ -337,6 +337,8 @@ func newSetView(key string, names []string, compiled map[string][]*PathRule) (*s
 			continue
 		}
 		v.policies = append(v.policies, n)
+		// Entries name policies plainly: a set is one namespace's.
+		shown := unqualify(n)
 		for _, r := range rules {
 			e := byPattern[r.Pattern]
 			if e == nil {
@@ -344,7 +346,7 @@ func newSetView(key string, names []string, compiled map[string][]*PathRule) (*s
 				byPattern[r.Pattern] = e
 				order = append(order, e)
 			}
-			e.add(n, r)
+			e.add(shown, r)
 		}
 	}
 	txn := iradix.New().Txn()
