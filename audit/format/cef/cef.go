@@ -31,6 +31,8 @@
 //	cn2          HTTP status                         cn2Label=httpStatus
 //	cs5          prev_hash                           cs5Label=prevHash
 //	cs6          hash                                cs6Label=hash
+//	flexString1  namespace path (outside the root)   flexString1Label=namespace
+//	flexString2  namespace id (outside the root)     flexString2Label=namespaceId
 //	vigilRawLine the original log line, byte for byte (vendor-defined key;
 //	             left out with Options.OmitRaw), so the chain can be
 //	             re-verified from the CEF stream
@@ -124,6 +126,10 @@ func Build(l *logline.Line, raw []byte, o Options) []byte {
 		e.labelled("cs2", "mountPoint", req.MountPoint)
 		e.labelled("cs3", "requestId", req.ID)
 		e.labelled("cs4", "errorCode", vg.ErrorCode)
+		if ns := req.Namespace; ns != nil && ns.Path != "" {
+			e.labelled("flexString1", "namespace", ns.Path)
+			e.labelled("flexString2", "namespaceId", ns.ID)
+		}
 	}
 	e.labelled("cn1", "seq", strconv.FormatUint(l.Seq, 10))
 	if !l.IsRecord() && l.Vigil().Status != 0 {
