@@ -11,7 +11,8 @@ import (
 // now; allowed as true or false. Errors wrap ErrInvalidFilter.
 func FilterFromParams(get func(string) string, limit int, now time.Time) (Filter, error) {
 	f := Filter{Actor: strings.TrimSpace(get("actor")), Path: get("path"), Operation: get("operation"), Mount: get("mount"),
-		NodeID: strings.TrimSpace(get("node_id")), Flag: get("flag"), After: get("after"), Limit: limit}
+		NodeID: strings.TrimSpace(get("node_id")), Flag: get("flag"), After: get("after"), Limit: limit,
+		Namespace: get("namespace")}
 	var err error
 	if f.Since, err = ParseTime(get("since"), now); err != nil {
 		return f, err

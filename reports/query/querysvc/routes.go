@@ -35,6 +35,7 @@ func (r routes) Routes() []framework.Route {
 		Fields: map[string]*framework.FieldSchema{
 			"since": str(), "until": str(), "actor": str(), "path": str(), "operation": str(), "allowed": str(),
 			"mount": str(), "node_id": str(), "flag": str(), "limit": {Type: framework.TypeInt}, "after": str(), "format": str(),
+			"namespace": str(),
 			"proofs": {Type: framework.TypeBool},
 		},
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.query},
@@ -57,6 +58,9 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 	if err != nil {
 		return nil, err
 	}
+	// In a namespace, namespace= is relative to it and the answer never
+	// leaves it: a namespace's auditor sees that namespace alone.
+	f.Namespace = query.ScopeNamespace(req.NS(), d.String("namespace"))
 	b, err := s.Backend()
 	if err != nil {
 		return nil, err
