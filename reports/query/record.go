@@ -94,7 +94,7 @@ type Fields struct {
 	RequestID, DisplayName, Actor, EntityName, EntityID, Accessor, RemoteAddr, Operation, Path,
 	MountPoint, MountType, Error, ErrorCode, TokenType []byte
 	// Namespace is request.namespace.path ("" in the root namespace).
-	Namespace []byte
+	Namespace                     []byte
 	RemotePort, Status            int
 	Allowed, Internal, Incomplete bool
 	// Sealed marks a request rejected while the server was sealed: it never

@@ -36,7 +36,7 @@ func (r routes) Routes() []framework.Route {
 			"since": str(), "until": str(), "actor": str(), "path": str(), "operation": str(), "allowed": str(),
 			"mount": str(), "node_id": str(), "flag": str(), "limit": {Type: framework.TypeInt}, "after": str(), "format": str(),
 			"namespace": str(),
-			"proofs": {Type: framework.TypeBool},
+			"proofs":    {Type: framework.TypeBool},
 		},
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.query},
 		Help:       "Who accessed which secret, when, with what operation, and was it allowed: audited requests matching a filter, with the checkpoint they were verified against.",
