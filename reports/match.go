@@ -193,6 +193,9 @@ func (g *gen) queryString(kv ...string) string {
 	for i := 0; i+1 < len(kv); i += 2 {
 		v.Set(kv[i], kv[i+1])
 	}
+	if g.p.NamespaceQuery != "" {
+		v.Set("namespace", g.p.NamespaceQuery)
+	}
 	return v.Encode()
 }
 
@@ -216,7 +219,7 @@ func FilterFromQuery(qs string) (query.Filter, error) {
 		}
 	}
 	f.Actor, f.Path, f.Operation, f.Mount, f.Flag = v.Get("actor"), v.Get("path"), v.Get("operation"), v.Get("mount"), v.Get("flag")
-	f.NodeID = v.Get("node_id")
+	f.NodeID, f.Namespace = v.Get("node_id"), v.Get("namespace")
 	switch v.Get("allowed") {
 	case "true":
 		t := true

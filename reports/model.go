@@ -12,6 +12,7 @@ package reports
 
 import (
 	"encoding/json"
+	"github.com/vigilsec/vigil/core"
 	"time"
 
 	"github.com/vigilsec/vigil/compliance"
@@ -56,6 +57,9 @@ type Report struct {
 	Charts        []Chart              `json:"charts"`
 	// Controls are the cited controls, with their confidence labels.
 	Controls []compliance.Control `json:"controls"`
+	// Namespace is the path of the namespace the report covers (absent for
+	// the whole server).
+	Namespace string `json:"namespace,omitempty"`
 	// Proof (proofs=true) is the RFC 9162 inclusion proof of the line at
 	// Checkpoint.Seq against the newest signed checkpoint (`vigil audit
 	// verify-proof`).
@@ -184,6 +188,16 @@ type Params struct {
 	GeneratedAt time.Time
 	// Top caps the actor and path tables (default 10 actors, 15 paths).
 	Top int
+	// Namespace scopes the report to a namespace and its children (the
+	// zero value: the whole server). Its access figures count requests
+	// made there, its identity and token facts are that namespace's; the
+	// audit trail's own evidence (devices, verification, retention) is the
+	// server's, which covers every namespace.
+	Namespace core.Namespace
+	// NamespaceQuery is the namespace= parameter the figures' audit
+	// queries carry ("" when the report was asked for in the namespace it
+	// covers: a query there is scoped to it already).
+	NamespaceQuery string
 }
 
 // RetentionYears is HIPAA 164.316(b)(2)(i)'s documentation period, applied

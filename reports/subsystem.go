@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,9 @@ type Verifier interface {
 type Host interface {
 	Now() time.Time
 	AddSysPart(framework.Part)
+	// NamespaceByPath returns the namespace at a full path ("hospital-a/");
+	// false when there is none.
+	NamespaceByPath(path string) (core.Namespace, bool)
 }
 
 // Subsystem serves the reports:
@@ -64,6 +68,7 @@ type Host interface {
 type Subsystem struct {
 	opts Options
 	now  func() time.Time
+	host Host
 }
 
 // NewSubsystem returns the reports subsystem. List it after the compliance
@@ -82,6 +87,7 @@ func (s *Subsystem) Provision(srv Host) error {
 	if s.now == nil {
 		s.now = srv.Now
 	}
+	s.host = srv
 	srv.AddSysPart(routes{s})
 	return nil
 }
@@ -101,7 +107,7 @@ func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool, own str
 			return nil, fmt.Errorf("reports: verify the audit chain: %w", err)
 		}
 	}
-	env, err := s.opts.Compliance.Gather(ctx)
+	env, err := s.opts.Compliance.GatherFor(ctx, p.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +130,9 @@ func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool, own str
 	if err != nil {
 		return nil, err
 	}
+	if ns := p.Namespace.Path; ns != "" {
+		tagged = slices.DeleteFunc(tagged, func(t compliance.TaggedSecret) bool { return !strings.HasPrefix(t.Mount, ns) })
+	}
 	return Generate(ctx, Source{Backend: b, Env: env, Tagged: tagged, TaggedTruncated: truncated, Exclude: own}, p)
 }
 
@@ -137,7 +146,7 @@ func (r routes) Routes() []framework.Route {
 	return []framework.Route{{
 		Pattern: `reports/(?P<kind>hipaa|nrb)/?`,
 		Fields: map[string]*framework.FieldSchema{"kind": str, "from": str, "to": str, "format": str, "scope": str,
-			"business_hours": str, "tz": str, "top": str, "verify": str, "proofs": str},
+			"business_hours": str, "tz": str, "top": str, "verify": str, "proofs": str, "namespace": str},
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.report},
 		Help:       "A HIPAA or NRB audit report over a period, as pdf, html, csv or json.",
 	}}
@@ -213,6 +222,11 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 	}
 	p, err := ParamsFrom(d.String("kind"), d.String, r.s.now())
 	p.GeneratedAt = r.s.now()
+	// In a namespace, namespace= is relative to it and the report never
+	// leaves it; in the root it names any namespace.
+	if err == nil {
+		p.Namespace, p.NamespaceQuery, err = r.s.scope(req.NS(), d.String("namespace"))
+	}
 	if err == nil {
 		err = p.defaults()
 	}
@@ -256,4 +270,18 @@ func (s *Subsystem) attachProof(rep *Report) error {
 	}
 	rep.Proof = raw
 	return nil
+}
+
+// scope is the namespace a report asked for in namespace in covers, with
+// the namespace= value its figures' queries carry.
+func (s *Subsystem) scope(in core.Namespace, param string) (core.Namespace, string, error) {
+	rel := query.CanonicalNamespace(param)
+	if rel == "" {
+		return in, "", nil
+	}
+	ns, ok := s.host.NamespaceByPath(in.Path + rel)
+	if !ok {
+		return core.Namespace{}, "", fmt.Errorf("%w: namespace %q not found", ErrInvalid, in.Path+rel)
+	}
+	return ns, rel, nil
 }

@@ -58,6 +58,10 @@ type Entry struct {
 	AliasID         string `json:"alias_id,omitempty"`
 	CreatorAccessor string `json:"creator_accessor,omitempty"`
 	CreatorEntityID string `json:"creator_entity_id,omitempty"`
+	// NamespaceID is the namespace the token belongs to ("" for the root
+	// namespace): its policies are that namespace's, and it acts only in
+	// that namespace and below it.
+	NamespaceID string `json:"namespace_id,omitempty"`
 }
 
 // IsRoot reports whether the token carries the root policy.
