@@ -25,6 +25,15 @@ type Target struct {
 	Unaudited       bool
 	SealedOK        bool
 	Sudo            bool
+	// Namespace, when set, is the namespace the request is in and Path
+	// its path relative to that namespace: the dispatcher sets
+	// Request.Namespace and Request.Path from them.
+	Namespace *Namespace
+	Path      string
+	// Refused, when set, refuses the request before authentication (an
+	// unknown or locked namespace, a root-only path in a namespace): it is
+	// audited, request and response entries, and returned.
+	Refused error
 	// Exists runs the route's existence check; nil when the route has none.
 	Exists func(ctx context.Context, req *Request) (bool, error)
 	// Serve runs the handler. It returns the resolver's "not found" error
@@ -163,6 +172,9 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 	if rerr != nil && target == nil {
 		target = &Target{}
 	}
+	if target.Namespace != nil {
+		req.Namespace, req.Path = target.Namespace, target.Path
+	}
 	req.Mount = target.Mount
 	req.MountPath = target.MountPath
 
@@ -172,6 +184,9 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 		}
 		_ = d.cfg.Auditor.LogRequest(ctx, &AuditEvent{Type: "request", Time: d.cfg.Now(), Request: req, Err: ErrSealed, Sealed: true})
 		return nil, ErrSealed
+	}
+	if target.Refused != nil {
+		return d.reject(ctx, req, target.Refused)
 	}
 	if target.Unaudited && target.Found {
 		return d.serve(ctx, target, req)

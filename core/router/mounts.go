@@ -52,6 +52,16 @@ func (r *Router) Mount(ctx context.Context, e *MountEntry) error {
 			}
 		}
 	}
+	ns := core.Namespace{ID: e.NamespaceID, Path: e.NamespacePath}
+	if e.NamespaceID == "" || e.NamespaceID == core.RootNamespaceID {
+		ns, e.NamespaceID, e.NamespacePath = core.RootNamespace, "", ""
+	} else if e.NamespacePath == "" {
+		return core.Invalid("a mount of namespace %s needs the namespace's path", e.NamespaceID)
+	}
+	if err := r.checkNamespaced(ns, p); err != nil {
+		return err
+	}
+	p = ns.Path + p
 	e.Path = p
 	if e.Type == "kv-v2" {
 		e.Type = "kv"
