@@ -29,25 +29,6 @@ func init() {
 	register(&command{name: "namespace unlock", synopsis: "Unlock the API of a namespace", run: runNamespaceUnlock})
 }
 
-// kvFlag collects repeated K=V flags.
-type kvFlag map[string]string
-
-func (k kvFlag) String() string { return fmt.Sprint(map[string]string(k)) }
-func (k kvFlag) Set(v string) error {
-	key, val, ok := strings.Cut(v, "=")
-	if !ok || key == "" {
-		return fmt.Errorf("want KEY=VALUE, got %q", v)
-	}
-	k[key] = val
-	return nil
-}
-
-// listFlag collects repeated values.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
 func runNamespaceList(args []string) int {
 	var cf clientFlags
 	fs := newFlags("namespace list", &cf)
@@ -86,7 +67,7 @@ func runNamespaceCreate(args []string) int {
 	var cf clientFlags
 	fs := newFlags("namespace create", &cf)
 	meta := kvFlag{}
-	fs.Var(meta, "custom-metadata", "KEY=VALUE custom metadata (repeatable)")
+	fs.Var(&meta, "custom-metadata", "KEY=VALUE custom metadata (repeatable)")
 	setUsage(fs, "namespace create [options] NAME", "Creates the namespace NAME under the current one.\n\n    $ vigil namespace create hospital-a\n    $ vigil namespace create -namespace=hospital-a icu")
 	pos, code, ok := cf.parse(fs, args, 1, 1)
 	if !ok {
@@ -133,8 +114,8 @@ func runNamespacePatch(args []string) int {
 	var cf clientFlags
 	fs := newFlags("namespace patch", &cf)
 	meta := kvFlag{}
-	var remove listFlag
-	fs.Var(meta, "custom-metadata", "KEY=VALUE to set (repeatable)")
+	var remove stringSliceFlag
+	fs.Var(&meta, "custom-metadata", "KEY=VALUE to set (repeatable)")
 	fs.Var(&remove, "remove-custom-metadata", "KEY to remove (repeatable)")
 	setUsage(fs, "namespace patch [options] NAME", "Changes the custom metadata of the namespace NAME.\n\n    $ vigil namespace patch -custom-metadata=owner=icu hospital-a")
 	pos, code, ok := cf.parse(fs, args, 1, 1)

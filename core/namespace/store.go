@@ -558,3 +558,23 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// MountConflict is the router's check for a new mount of namespace ns at
+// the full path p: it returns the path of a namespace the mount would hide
+// (one at or under p) or cut into (p inside a namespace that is neither
+// ns nor one of its ancestors), "" when there is none.
+func (s *Store) MountConflict(ns core.Namespace, p string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var hit []string
+	for path := range s.byPath {
+		if strings.HasPrefix(path, p) || strings.HasPrefix(p, path) && !strings.HasPrefix(ns.Path, path) {
+			hit = append(hit, path)
+		}
+	}
+	if len(hit) == 0 {
+		return ""
+	}
+	sort.Strings(hit)
+	return hit[0]
+}

@@ -143,7 +143,15 @@ func (h *Host) EngineAt(path string) (framework.Engine, bool) { return h.s.route
 // ResolvePath tells which mount serves path and whether its route needs
 // sudo, as the dispatcher would see it.
 func (h *Host) ResolvePath(path string) (*core.MountInfo, bool, error) {
-	res, err := h.s.router.Resolve(path)
+	e, rel, err := h.s.nss.Resolve("", path)
+	if err != nil {
+		return nil, false, err
+	}
+	ns := core.RootNamespace
+	if e != nil {
+		ns = e.Namespace()
+	}
+	res, err := h.s.router.ResolveIn(ns, rel)
 	if err != nil {
 		return nil, false, err
 	}

@@ -93,6 +93,9 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 		s.seal.Seal()
 		return core.Errorf(core.CodeInternal, "unseal: %v", err)
 	}
+	if err := s.nss.Load(ctx); err != nil {
+		return err
+	}
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("some mounts failed to load", "error", err)
 	}
@@ -143,6 +146,7 @@ func (s *Server) sealingLocked(ctx context.Context) {
 	}
 	s.router.Unload(ctx)
 	s.ident.Clear()
+	s.nss.Clear()
 	s.dropClusterTLS()
 	s.seal.Seal()
 	s.unsealed = false
@@ -286,6 +290,9 @@ func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bo
 		s.opts.Subsystems[i].Sealing(ctx)
 	}
 	s.router.Unload(ctx)
+	if err := s.nss.Load(ctx); err != nil {
+		return err
+	}
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("mounts failed to reload after restore", "error", err)
 	}

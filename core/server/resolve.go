@@ -14,12 +14,16 @@ type resolver struct{ s *Server }
 
 // Resolve implements core.Resolver on top of the router.
 func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target, error) {
-	res, err := r.s.router.Resolve(req.Path)
+	ns, rel, refused := r.s.namespaceOf(req)
+	if refused != nil {
+		return &core.Target{Namespace: &ns, Path: rel, Refused: refused}, refused
+	}
+	res, err := r.s.router.ResolveIn(ns, rel)
 	if err != nil {
-		return nil, err
+		return &core.Target{Namespace: &ns, Path: rel}, err
 	}
 	info := res.Mount
-	t := &core.Target{Mount: &info, MountPath: res.MountPath}
+	t := &core.Target{Mount: &info, MountPath: res.MountPath, Namespace: &ns, Path: rel}
 	rt := r.s.router
 	t.Serve = func(ctx context.Context, req *core.Request) (*core.Response, error) { return rt.Route(ctx, res, req) }
 	if req.Operation == core.OpRevoke || req.Operation == core.OpRenew {
@@ -102,6 +106,7 @@ func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *c
 		Policies: a.Policies, Meta: a.Metadata, DisplayName: strings.ToLower(name), NumUses: a.NumUses,
 		TTL: ttl, ExplicitMaxTTL: explicit, Period: a.Period, Renewable: a.Renewable, Orphan: true,
 		Type: a.TokenType, Path: req.Path, EntityID: entityID, AliasID: aliasID, InternalData: a.InternalData,
+		Namespace: req.NS(),
 	})
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/httpapi"
 	"github.com/vigilsec/vigil/core/identity"
+	"github.com/vigilsec/vigil/core/namespace"
 	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
@@ -64,7 +65,10 @@ type Server struct {
 	router  *router.Router
 	tokens  *token.Store
 	ident   *identity.Store
+	nss     *namespace.Store
 	sys     *system.Backend
+	// nsCreated and nsDeleting are the subsystems' namespace hooks.
+	nsCreated, nsDeleting []func(ctx context.Context, ns core.Namespace) error
 
 	dispatcher  *core.Dispatcher
 	authz       core.Authorizer
@@ -153,11 +157,14 @@ func New(opts Options) (*Server, error) {
 	})
 	s.tokens = token.NewStore(s.barrier, token.Config{DefaultTTL: cfg.TokenDefaultTTL, MaxTTL: cfg.TokenMaxTTL, Now: opts.Now, Logger: opts.Logger})
 	s.ident = identity.New(identity.Config{Storage: s.barrier, Mounts: s.router, Now: opts.Now, Logger: opts.Logger.With("component", "identity")})
-	s.applyHooks = append(s.applyHooks, s.ident.Invalidate)
+	s.nss = namespace.New(s.barrier, opts.Now, opts.Logger.With("component", "namespaces"))
+	s.router.SetNamespaceConflict(s.nss.MountConflict)
+	s.tokens.SetNamespaces(s.nss.Namespace)
+	s.applyHooks = append(s.applyHooks, s.ident.Invalidate, s.nss.Invalidate)
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
-	s.parts = []framework.Part{metricsPart{s}}
+	s.parts = []framework.Part{metricsPart{s}, namespace.NewRoutes(s.nss, nsHost{s})}
 	host := &Host{s}
 	for _, sub := range opts.Subsystems {
 		if sub.Subsystem == nil || sub.Provision == nil {

@@ -101,7 +101,7 @@ func relPath(class, p string) string {
 func (b *Backend) listMounts(class string) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
 		data := map[string]any{}
-		for _, e := range b.d.Router.Mounts(class) {
+		for _, e := range b.d.Router.MountsIn(req.NS(), class) {
 			data[relPath(class, e.Path)] = MountData(e)
 		}
 		return &core.Response{Data: data}, nil
@@ -125,7 +125,7 @@ func (b *Backend) readMount(class string) framework.HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		e, ok := b.d.Router.Entry(p)
+		e, ok := b.d.Router.EntryIn(req.NS(), p)
 		if !ok {
 			return nil, core.Invalid("No %s engine mounted at %s", map[string]string{"secret": "secret", "auth": "auth"}[class], p)
 		}
@@ -156,6 +156,9 @@ func (b *Backend) enable(class string) framework.HandlerFunc {
 		}
 		e := &router.MountEntry{Path: d.String("path"), Type: typ, Class: class, Description: d.String("description"),
 			Options: d.KV("options"), Local: d.Bool("local"), SealWrap: d.Bool("seal_wrap")}
+		if ns := req.NS(); !ns.IsRoot() {
+			e.NamespaceID, e.NamespacePath = ns.ID, ns.Path
+		}
 		if cfg := d.Map("config"); cfg != nil {
 			var err error
 			if e.Config.DefaultLeaseTTL, err = ttlFromMap(cfg, "default_lease_ttl"); err != nil {
@@ -188,7 +191,7 @@ func (b *Backend) enable(class string) framework.HandlerFunc {
 
 func (b *Backend) disable(class string) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
-		p, err := fullPath(class, d.String("path"))
+		p, err := b.nsPath(req, class, d.String("path"))
 		if err != nil {
 			return nil, err
 		}
@@ -202,11 +205,11 @@ func (b *Backend) readTune(class string) framework.HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		e, ok := b.d.Router.Entry(p)
+		e, ok := b.d.Router.EntryIn(req.NS(), p)
 		if !ok {
 			return nil, core.Invalid("cannot fetch sysview for path %q", p)
 		}
-		def, max := b.d.Router.Effective(p)
+		def, max := b.d.Router.Effective(req.NS().Path + p)
 		data := map[string]any{"default_lease_ttl": secs(def), "max_lease_ttl": secs(max), "force_no_cache": false,
 			"description": e.Description}
 		if len(e.Options) > 0 {
@@ -224,7 +227,7 @@ func (b *Backend) readTune(class string) framework.HandlerFunc {
 
 func (b *Backend) writeTune(class string) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
-		p, err := fullPath(class, d.String("path"))
+		p, err := b.nsPath(req, class, d.String("path"))
 		if err != nil {
 			return nil, err
 		}
@@ -269,11 +272,11 @@ func (b *Backend) writeTune(class string) framework.HandlerFunc {
 
 func (b *Backend) uiMounts(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
 	secret := map[string]any{}
-	for _, e := range b.d.Router.Mounts("secret") {
+	for _, e := range b.d.Router.MountsIn(req.NS(), "secret") {
 		secret[e.Path] = MountData(e)
 	}
 	auth := map[string]any{}
-	for _, e := range b.d.Router.Mounts("auth") {
+	for _, e := range b.d.Router.MountsIn(req.NS(), "auth") {
 		auth[relPath("auth", e.Path)] = MountData(e)
 	}
 	return &core.Response{Data: map[string]any{"secret": secret, "auth": auth}}, nil
@@ -281,12 +284,31 @@ func (b *Backend) uiMounts(ctx context.Context, req *core.Request, _ *framework.
 
 func (b *Backend) uiMount(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	p := d.String("path")
-	res, err := b.d.Router.Resolve(p)
-	if err != nil || res.Mount.Path == "sys/" {
+	ns := req.NS()
+	res, err := b.d.Router.ResolveIn(ns, p)
+	if err != nil || res.Mount.Path == ns.Path+"sys/" {
 		return nil, core.Errorf(core.CodePermissionDenied, "permission denied")
 	}
-	e, _ := b.d.Router.Entry(res.Mount.Path)
+	e, _ := b.d.Router.EntryIn(ns, strings.TrimPrefix(res.Mount.Path, ns.Path))
 	data := MountData(e)
-	data["path"] = relPath(e.Class, e.Path)
+	data["path"] = relPath(e.Class, strings.TrimPrefix(e.Path, e.NamespacePath))
 	return &core.Response{Data: data}, nil
+}
+
+// nsPath is the full path of the mount at p (relative to req's namespace)
+// when it is one of that namespace's own: the built-in mounts and other
+// namespaces' mounts are never changed from a namespace.
+func (b *Backend) nsPath(req *core.Request, class, p string) (string, error) {
+	rel, err := fullPath(class, p)
+	if err != nil {
+		return "", err
+	}
+	ns := req.NS()
+	if ns.IsRoot() {
+		return rel, nil
+	}
+	if e, ok := b.d.Router.EntryIn(ns, rel); ok && e.Static {
+		return "", core.Invalid("cannot change the built-in mount %s", rel)
+	}
+	return ns.Path + rel, nil
 }

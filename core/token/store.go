@@ -89,6 +89,9 @@ type Store struct {
 	useMu sync.Mutex
 	// decoded spares re-decoding unchanged entries (see decodeCache).
 	decoded decodeCache
+	// namespaces resolves a token's namespace id (nil: only the root
+	// namespace exists).
+	namespaces func(id string) (core.Namespace, bool)
 }
 
 // NewStore returns a token store over s (the barrier).
@@ -166,6 +169,10 @@ type CreateParams struct {
 	// NoExpiry creates a token without TTL. Only init and dev mode use it,
 	// for the initial root token.
 	NoExpiry bool
+	// Namespace is the namespace the token belongs to (the zero value: the
+	// root namespace). Outside the root its id and accessor end in
+	// ".<namespace id>" and it may not carry the root policy.
+	Namespace core.Namespace
 }
 
 // Create stores a new token and returns the raw token and its entry.
@@ -187,6 +194,10 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 	if len(pol) == 0 {
 		return "", nil, core.Invalid("token must have at least one policy")
 	}
+	inNS := p.Namespace.ID != "" && !p.Namespace.IsRoot()
+	if inNS && slices.Contains(pol, "root") {
+		return "", nil, core.Invalid("root tokens may not be created in a namespace")
+	}
 	raw := p.ID
 	if raw == "" {
 		r, err := randomString(24)
@@ -205,11 +216,17 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 	if err != nil {
 		return "", nil, err
 	}
+	if inNS {
+		raw, acc = raw+"."+p.Namespace.ID, acc+"."+p.Namespace.ID
+	}
 	e := &Entry{
 		Hash: Hash(raw), Accessor: acc, Policies: pol, Meta: p.Meta, DisplayName: p.DisplayName,
 		NumUses: p.NumUses, CreationTime: now, ExplicitMaxTTL: p.ExplicitMaxTTL, Period: p.Period,
 		Renewable: p.Renewable && p.Type == "service", Orphan: p.Orphan || p.Parent == nil, Type: p.Type,
 		Path: p.Path, EntityID: p.EntityID, AliasID: p.AliasID, InternalData: p.InternalData,
+	}
+	if inNS {
+		e.NamespaceID = p.Namespace.ID
 	}
 	if p.Parent != nil && !p.Orphan {
 		e.Parent = p.Parent.Hash
@@ -547,6 +564,7 @@ func (s *Store) Principal(raw string, e *Entry) *core.Principal {
 		EntityID: e.EntityID, TokenType: e.Type, TTL: e.TTL, IssueTime: e.CreationTime,
 		ExpireTime: e.ExpireTime, Root: e.IsRoot(), Orphan: e.Orphan, NumUsesLeft: e.NumUses,
 		CreationPath: e.Path, AliasID: e.AliasID, CreatorAccessor: e.CreatorAccessor, CreatorEntityID: e.CreatorEntityID,
+		Namespace: s.principalNamespace(e),
 	}
 }
 
@@ -562,6 +580,9 @@ func (s *Store) Authenticate(ctx context.Context, req *core.Request) (*core.Prin
 	if e == nil {
 		return nil, core.Errorf(core.CodePermissionDenied, "permission denied: invalid token")
 	}
+	if err := s.checkNamespace(e, req.NS()); err != nil {
+		return nil, err
+	}
 	left, err := s.UseToken(ctx, e)
 	if err != nil {
 		return nil, err
@@ -569,6 +590,20 @@ func (s *Store) Authenticate(ctx context.Context, req *core.Request) (*core.Prin
 	p := s.Principal(req.ClientToken, e)
 	p.NumUsesLeft = left
 	return p, nil
+}
+
+// checkNamespace refuses a token outside its namespace: a token acts in
+// its own namespace and below it, and a token of a namespace that no
+// longer exists is no token at all. It runs before a use is consumed.
+func (s *Store) checkNamespace(e *Entry, in core.Namespace) error {
+	ns, ok := s.NamespaceOf(e)
+	if !ok {
+		return core.Errorf(core.CodePermissionDenied, "permission denied: invalid token")
+	}
+	if !ns.Contains(in) {
+		return core.Errorf(core.CodePermissionDenied, "permission denied: the token belongs to namespace %q and cannot be used in %q", nsName(ns), nsName(in))
+	}
+	return nil
 }
 
 var _ core.Authenticator = (*Store)(nil)
