@@ -61,7 +61,7 @@ func TestNoExternalResourcesAndReadOnly(t *testing.T) {
 			t.Errorf("dashboard uses %s", bad)
 		}
 	}
-	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "X-Vault-Token"} {
+	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "X-Vault-Token", "X-Vault-Namespace"} {
 		if !strings.Contains(s, api) {
 			t.Errorf("dashboard does not call %s", api)
 		}

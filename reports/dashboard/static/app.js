@@ -5,7 +5,11 @@
 (function () {
   const $ = (s) => document.querySelector(s);
   const KEY = "vigil-dashboard-token";
+  const NSKEY = "vigil-dashboard-namespace";
   const token = () => sessionStorage.getItem(KEY) || "";
+  // The namespace the requests are made in (X-Vault-Namespace): queries,
+  // reports and checks made in a namespace cover it and its children only.
+  const namespace = () => sessionStorage.getItem(NSKEY) || "";
 
   // HIDDEN is every character that does not display as itself: controls,
   // bidirectional overrides and isolates (U+202E...), zero-width and other
@@ -41,7 +45,9 @@
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params || {})) if (v !== "" && v !== undefined && v !== null) q.set(k, v);
     const url = "/v1/" + path + (q.toString() ? "?" + q.toString() : "");
-    const resp = await fetch(url, { headers: { "X-Vault-Token": token() }, credentials: "omit", cache: "no-store" });
+    const headers = { "X-Vault-Token": token() };
+    if (namespace()) headers["X-Vault-Namespace"] = namespace();
+    const resp = await fetch(url, { headers: headers, credentials: "omit", cache: "no-store" });
     if (!resp.ok) {
       let msg = "HTTP " + resp.status;
       try { const b = await resp.json(); if (b.errors && b.errors.length) msg += ": " + b.errors.join("; "); } catch (e) { /* not JSON */ }
@@ -55,14 +61,16 @@
   $("#login").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     sessionStorage.setItem(KEY, $("#token").value.trim());
+    sessionStorage.setItem(NSKEY, $("#namespace").value.trim());
     $("#token").value = "";
     try {
       const s = await api("auth/token/lookup-self");
       const d = s.data || {};
-      $("#who").textContent = "Signed in as " + shown(d.display_name || "?") + " (policies: " + shown((d.policies || []).join(", ")) + ")";
+      $("#who").textContent = "Signed in as " + shown(d.display_name || "?") + " (policies: " + shown((d.policies || []).join(", ")) + ")" +
+        (namespace() ? ", namespace " + shown(namespace()) : "");
     } catch (e) { $("#who").textContent = "Token kept for this tab (" + shown(e.message) + ")"; }
   });
-  $("#forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); $("#who").textContent = "Token forgotten."; });
+  $("#forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(NSKEY); $("#who").textContent = "Token forgotten."; });
 
   // Tabs
   for (const b of document.querySelectorAll("nav button")) {
