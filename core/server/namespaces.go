@@ -218,3 +218,13 @@ func (h *Host) OnNamespace(created, deleting func(ctx context.Context, ns core.N
 		h.s.nsDeleting = append(h.s.nsDeleting, deleting)
 	}
 }
+
+// namespaceOfPath returns the deepest namespace a full path is in and the
+// path relative to it (the root namespace when none matches).
+func (s *Server) namespaceOfPath(full string) (core.Namespace, string) {
+	e, rel, err := s.nss.Resolve("", full)
+	if err != nil || e == nil {
+		return core.RootNamespace, full
+	}
+	return e.Namespace(), rel
+}

@@ -283,15 +283,21 @@ func (b *Backend) uiMounts(ctx context.Context, req *core.Request, _ *framework.
 }
 
 func (b *Backend) uiMount(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	// The path may continue into a child namespace ("icu/secret/x"), as
+	// the Vault CLI's preflight for `kv get icu/secret/x` sends it: the
+	// answer's path is then relative to the request's namespace too.
 	p := d.String("path")
-	ns := req.NS()
-	res, err := b.d.Router.ResolveIn(ns, p)
+	ns, rel := req.NS(), p
+	if b.d.Namespace != nil {
+		ns, rel = b.d.Namespace(req.NS().Path + p)
+	}
+	res, err := b.d.Router.ResolveIn(ns, rel)
 	if err != nil || res.Mount.Path == ns.Path+"sys/" {
 		return nil, core.Errorf(core.CodePermissionDenied, "permission denied")
 	}
 	e, _ := b.d.Router.EntryIn(ns, strings.TrimPrefix(res.Mount.Path, ns.Path))
 	data := MountData(e)
-	data["path"] = relPath(e.Class, strings.TrimPrefix(e.Path, e.NamespacePath))
+	data["path"] = strings.TrimPrefix(ns.Path, req.NS().Path) + relPath(e.Class, strings.TrimPrefix(e.Path, e.NamespacePath))
 	return &core.Response{Data: data}, nil
 }
 
