@@ -19,7 +19,9 @@ import (
 // SetNamespaceConflict installs the check Mount runs for a new mount of
 // namespace ns at the full path: it returns the path of a namespace the
 // mount would hide or cut into, "" when there is none.
-func (r *Router) SetNamespaceConflict(f func(ns core.Namespace, path string) string) { r.nsConflict = f }
+func (r *Router) SetNamespaceConflict(f func(ns core.Namespace, path string) string) {
+	r.nsConflict = f
+}
 
 // checkNamespaced refuses a mount at rel (relative to ns) that would hide a
 // built-in mount or overlap a namespace.

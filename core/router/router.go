@@ -90,9 +90,9 @@ type Router struct {
 	// SetNamespaceConflict).
 	nsConflict func(ns core.Namespace, path string) string
 	mu         sync.RWMutex
-	mounts map[string]*mount // by path
-	order  []string          // paths, longest first
-	static map[string]*mount
+	mounts     map[string]*mount // by path
+	order      []string          // paths, longest first
+	static     map[string]*mount
 }
 
 const (

@@ -178,7 +178,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
 		Namespace: s.namespaceOfPath,
-		Records: barrierStorage{s.barrier},
+		Records:   barrierStorage{s.barrier},
 		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
 			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
 		}})
