@@ -121,7 +121,8 @@ func (p *API) explain(ctx context.Context, caller *core.Request, d *framework.Fi
 	if err != nil {
 		return nil, err
 	}
-	if pr == nil {
+	if pr == nil || !caller.NS().Contains(pr.NamespaceOf()) {
+		// A token of another namespace is unknown here.
 		return nil, core.Invalid("invalid token or accessor")
 	}
 	op := core.Operation(d.String("operation"))

@@ -211,7 +211,7 @@ func (p *API) capabilities(kind string) framework.HandlerFunc {
 			if pr, err = p.tokens.PrincipalByToken(ctx, tok); err != nil {
 				return nil, err
 			}
-			if pr == nil {
+			if pr == nil || !req.NS().Contains(pr.NamespaceOf()) {
 				return nil, core.Invalid("invalid token")
 			}
 		case "accessor":
@@ -222,7 +222,7 @@ func (p *API) capabilities(kind string) framework.HandlerFunc {
 			if pr, err = p.tokens.PrincipalByAccessor(ctx, acc); err != nil {
 				return nil, err
 			}
-			if pr == nil {
+			if pr == nil || !req.NS().Contains(pr.NamespaceOf()) {
 				return nil, core.Invalid("invalid accessor")
 			}
 		}

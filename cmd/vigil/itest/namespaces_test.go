@@ -233,6 +233,8 @@ func TestNamespaceIsolationMatrix(t *testing.T) {
 		{"identity: create entity", "POST", "identity/entity", map[string]any{"name": "mallory"}},
 		{"identity: create group", "POST", "identity/group", map[string]any{"name": "g"}},
 		{"capabilities", "POST", "sys/capabilities-self", map[string]any{"path": "secret/data/ward"}},
+		{"capabilities of B's token", "POST", "sys/capabilities-accessor", map[string]any{"accessor": accB, "path": "secret/data/ward"}},
+		{"explain B's token", "POST", "sys/policies/explain", map[string]any{"accessor": accB, "path": "secret/data/ward"}},
 		{"leases", "LIST", "sys/leases/lookup/secret/", nil},
 		{"namespaces: create", "POST", "sys/namespaces/shadow", nil},
 		{"sys/audit", "GET", "sys/audit", nil},
@@ -281,6 +283,20 @@ func TestNamespaceIsolationMatrix(t *testing.T) {
 			}
 			refused = append(refused, r.id)
 		}
+	}
+	// From inside A, B's token is unknown: by accessor, for lookups,
+	// capabilities and explanations.
+	for _, c := range []call{
+		{"lookup B's accessor", "POST", "auth/token/lookup-accessor", map[string]any{"accessor": accB}},
+		{"capabilities of B's token", "POST", "sys/capabilities-accessor", map[string]any{"accessor": accB, "path": "secret/data/ward"}},
+		{"explain B's token", "POST", "sys/policies/explain", map[string]any{"accessor": accB, "path": "secret/data/ward"}},
+		{"capabilities of B's token by value", "POST", "sys/capabilities", map[string]any{"token": tokB, "path": "secret/data/ward"}},
+	} {
+		r := rawNS(t, s, tokA, "hospital-a", c.method, c.path, c.body)
+		if r.status != http.StatusBadRequest && r.status != http.StatusForbidden {
+			t.Errorf("A's token in A: %s: %d %s", c.what, r.status, r.body)
+		}
+		refused = append(refused, r.id)
 	}
 	// B is intact.
 	r, err := in(s, tokB, "hospital-b").Logical().Read("secret/data/ward")
