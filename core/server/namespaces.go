@@ -40,6 +40,11 @@ func sysAllowedInNamespace(rel string) bool {
 	return false
 }
 
+// anyNamespace are the server's status paths, answered whatever namespace
+// the request names (as OpenBao answers them): `vault status` with
+// VAULT_NAMESPACE set still works, sealed or not.
+var anyNamespace = map[string]bool{"sys/seal-status": true, "sys/leader": true, "sys/ha-status": true}
+
 // ErrRootOnly refuses a root-namespace sys/ path in another namespace.
 var ErrRootOnly = core.Invalid("operation unavailable in namespaces: it is served in the root namespace only")
 
@@ -53,6 +58,9 @@ var ErrRootOnly = core.Invalid("operation unavailable in namespaces: it is serve
 // refused for a lock or a deletion in progress: a namespace's leases must
 // still be revoked.
 func (s *Server) namespaceOf(req *core.Request) (ns core.Namespace, rel string, refused error) {
+	if anyNamespace[req.Path] {
+		return core.RootNamespace, req.Path, nil
+	}
 	e, rel, err := s.nss.Resolve(req.Header(core.NamespaceHeader), req.Path)
 	if err != nil {
 		return core.RootNamespace, req.Path, err

@@ -158,6 +158,15 @@ func TestNamespaceLifecycle(t *testing.T) {
 	if err := root.Sys().Mount("hospital-b", &vaultapi.MountInput{Type: "kv"}); statusOf(err) != http.StatusBadRequest {
 		t.Fatalf("mount over a namespace: %v", err)
 	}
+	// The status paths answer whatever namespace is named, as OpenBao's.
+	for _, ns := range []string{"hospital-a", "nowhere"} {
+		if r := rawNS(t, s, "", ns, "GET", "sys/seal-status", nil); r.status != http.StatusOK {
+			t.Fatalf("seal-status with namespace %s: %d %s", ns, r.status, r.body)
+		}
+	}
+	if r := rawNS(t, s, s.RootToken, "hospital-a", "GET", "sys/health", nil); r.status != http.StatusBadRequest {
+		t.Fatalf("sys/health in a namespace: %d %s", r.status, r.body)
+	}
 	// Header and path prefix address the same namespace, nested too.
 	c := in(s, s.RootToken, "hospital-a")
 	if err := c.Sys().Mount("secret", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
