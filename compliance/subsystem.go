@@ -367,9 +367,15 @@ type TaggedSecret struct {
 	Key   string `json:"key"`   // "patients/123"
 }
 
+// ActorScope is the internal principal of the requests that find the
+// tagged secrets a report scopes to.
+const ActorScope = "compliance-scope"
+
 // TaggedSecrets lists the KV v2 secrets whose custom_metadata tags them as
 // regulated, on mounts not tagged as a whole (at most maxTaggedSecrets;
-// truncated says more exist).
+// truncated says more exist). It asks each mount through the Dispatcher
+// (an internal read of kv.TaggedKeysPath by ActorScope), so the reads are
+// in the audit trail and nothing is read when the trail cannot record it.
 func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, truncated bool, err error) {
 	if s.srv == nil {
 		return nil, false, errors.New("compliance: not attached")
@@ -377,24 +383,19 @@ func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, trun
 	if s.srv.Barrier().Sealed() {
 		return nil, false, core.ErrSealed
 	}
-	type tagger interface {
-		TaggedKeys(ctx context.Context, tags []string, limit int) ([]string, bool, error)
-	}
 	for _, m := range s.srv.Router().Mounts("secret") {
-		if m.Type != "kv" || kv.TrueTag(m.Options, ScopeTags) {
+		if m.Type != "kv" || m.Options["version"] != "2" || kv.TrueTag(m.Options, ScopeTags) {
 			continue
 		}
-		e, ok := s.srv.Router().EngineAt(m.Path)
-		if !ok {
-			continue
-		}
-		tg, ok := e.(tagger)
-		if !ok {
-			continue
-		}
-		keys, _, err := tg.TaggedKeys(ctx, ScopeTags, maxTaggedSecrets-len(out)+1)
+		resp, err := s.srv.Dispatcher().Handle(ctx, &core.Request{Operation: core.OpRead, Path: m.Path + kv.TaggedKeysPath,
+			Internal: true, InternalActor: ActorScope, Time: s.now(),
+			Data: map[string]any{"tags": ScopeTags, "limit": maxTaggedSecrets - len(out) + 1}})
 		if err != nil {
 			return nil, false, fmt.Errorf("compliance: tagged secrets on %s: %w", m.Path, err)
+		}
+		var keys []string
+		if resp != nil {
+			keys, _ = resp.Data["keys"].([]string)
 		}
 		for _, k := range keys {
 			if len(out) == maxTaggedSecrets {

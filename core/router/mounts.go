@@ -299,18 +299,6 @@ func (r *Router) Entry(path string) (MountEntry, bool) {
 	return e, true
 }
 
-// EngineAt returns the engine mounted at path (e.g. "secret/"), for
-// read-only inspection such as compliance scoping.
-func (r *Router) EngineAt(path string) (Engine, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	m, ok := r.mounts[path]
-	if !ok {
-		return nil, false
-	}
-	return m.engine, true
-}
-
 // Effective returns the effective lease TTLs of the mount at path.
 func (r *Router) Effective(path string) (def, max time.Duration) {
 	r.mu.RLock()

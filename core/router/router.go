@@ -47,11 +47,33 @@ type SecretRenewer interface {
 	RenewSecret(ctx context.Context, req *core.Request, s *core.Secret, increment time.Duration) (time.Duration, error)
 }
 
-// Periodic is implemented by engines with background work (key auto-rotation,
-// static credential rotation, tidy). It is called about once a minute on the
-// active node.
-type Periodic interface {
-	Periodic(ctx context.Context) error
+// Scheduler is implemented by engines with background work (key
+// auto-rotation, static credential rotation, CRL refresh). The work is done
+// by Internal routes, so every change it makes goes through the Dispatcher
+// and is in the audit trail: about once a minute, on the active node, the
+// server reads each job's Scan path with an internal request made by the
+// job's principal, and then updates every mount-relative path listed in the
+// "due" member ([]string) of that response, again as the job's principal.
+// Scanning must not change state; the due routes must re-check that their
+// work is still due.
+type Scheduler interface {
+	ScheduledJobs() []Job
+}
+
+// Job is one kind of scheduled work of an engine.
+type Job struct {
+	// Name names the job in the audit trail (the internal principal of its
+	// requests), e.g. "transit-auto-rotate".
+	Name string
+	// Scan is the mount-relative path of the Internal route listing the
+	// work that is due.
+	Scan string
+}
+
+// MountJob is a scheduled job of one mount.
+type MountJob struct {
+	Mount string // mount path, e.g. "transit/"
+	Job
 }
 
 // Factory makes a new, unconfigured engine.
@@ -176,8 +198,8 @@ func (r *Router) setup(ctx context.Context, m *mount, viewPrefix string) error {
 		if err := routes[i].Compile(); err != nil {
 			return err
 		}
-		if !m.entry.Static && (routes[i].Unaudited || routes[i].SealedOK) {
-			return fmt.Errorf("mount %s: only system routes may be unaudited or served sealed", m.entry.Path)
+		if !m.entry.Static && (routes[i].Unaudited || routes[i].SealedOK || routes[i].FailSafe) {
+			return fmt.Errorf("mount %s: only system routes may be unaudited, fail-safe or served sealed", m.entry.Path)
 		}
 	}
 	// setup is never called with r.mu held.
@@ -299,10 +321,17 @@ type Resolved struct {
 	engine    Engine
 }
 
-// Resolve finds the mount and route for path. It returns a CodeNotFound
-// error naming the path when no mount matches, and a Resolved with a nil
-// Route when the mount matches but no route does.
-func (r *Router) Resolve(path string) (*Resolved, error) {
+// Resolve finds the mount and route for a client's request to path,
+// skipping Internal routes. It returns a CodeNotFound error naming the path
+// when no mount matches, and a Resolved with a nil Route when the mount
+// matches but no route does.
+func (r *Router) Resolve(path string) (*Resolved, error) { return r.resolve(path, false) }
+
+// ResolveInternal is Resolve for a request Vigil makes itself: Internal
+// routes match too.
+func (r *Router) ResolveInternal(path string) (*Resolved, error) { return r.resolve(path, true) }
+
+func (r *Router) resolve(path string, internal bool) (*Resolved, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	m, rel := r.match(path)
@@ -311,6 +340,9 @@ func (r *Router) Resolve(path string) (*Resolved, error) {
 	}
 	res := &Resolved{Mount: m.entry.Info(), MountPath: rel, engine: m.engine}
 	for i := range m.routes {
+		if m.routes[i].Internal && !internal {
+			continue
+		}
 		if caps, ok := m.routes[i].Match(rel); ok {
 			res.Route = &m.routes[i]
 			res.Captures = caps
@@ -414,21 +446,20 @@ func (r *Router) Route(ctx context.Context, res *Resolved, req *core.Request) (r
 	return resp, err
 }
 
-// Periodic runs every engine's periodic function once.
-func (r *Router) Periodic(ctx context.Context) {
+// ScheduledJobs lists the scheduled jobs of every mounted engine, by mount
+// path. The server runs them through the Dispatcher (see Scheduler).
+func (r *Router) ScheduledJobs() []MountJob {
 	r.mu.RLock()
-	var ms []*mount
-	for _, m := range r.mounts {
-		ms = append(ms, m)
-	}
-	r.mu.RUnlock()
-	for _, m := range ms {
-		if p, ok := m.engine.(Periodic); ok {
-			if err := p.Periodic(ctx); err != nil {
-				r.cfg.Logger.Warn("periodic", "path", m.entry.Path, "error", err)
+	defer r.mu.RUnlock()
+	var out []MountJob
+	for _, p := range r.order {
+		if s, ok := r.mounts[p].engine.(Scheduler); ok {
+			for _, j := range s.ScheduledJobs() {
+				out = append(out, MountJob{Mount: p, Job: j})
 			}
 		}
 	}
+	return out
 }
 
 // newUUID returns a random UUID string.

@@ -129,11 +129,11 @@ func (s *Server) sealingLocked(ctx context.Context) {
 	s.log.Info("sealed")
 }
 
-// background runs periodic work while unsealed: token tidy and engine
-// periodic functions.
+// background runs the scheduled jobs while unsealed, on the active node
+// (see RunScheduledJobs).
 func (s *Server) background(ctx context.Context) {
 	defer s.bgDone.Done()
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(s.opts.JobInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -143,12 +143,9 @@ func (s *Server) background(ctx context.Context) {
 			if !s.raft.IsLeader() {
 				continue
 			}
-			if n, err := s.tokens.Tidy(ctx); err != nil {
-				s.log.Warn("token tidy", "error", err)
-			} else if n > 0 {
-				s.log.Info("revoked expired tokens", "count", n)
+			if err := s.RunScheduledJobs(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduled jobs", "error", err)
 			}
-			s.router.Periodic(ctx)
 		}
 	}
 }

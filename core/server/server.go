@@ -47,6 +47,8 @@ type Options struct {
 	Subsystems []Subsystem
 	// UI, when set, is served under /ui/ (config "ui = true").
 	UI http.Handler
+	// JobInterval is how often the scheduled jobs run (default 1m).
+	JobInterval time.Duration
 }
 
 // Subsystem is a pluggable part of the server (audit broker, authorization,
@@ -106,6 +108,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.JobInterval <= 0 {
+		opts.JobInterval = time.Minute
 	}
 	cfg := opts.Config
 	if cfg.Storage == nil {

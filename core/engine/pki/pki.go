@@ -99,7 +99,7 @@ func New() router.Engine { return &Backend{} }
 var (
 	_ router.Engine        = (*Backend)(nil)
 	_ router.SecretRevoker = (*Backend)(nil)
-	_ router.Periodic      = (*Backend)(nil)
+	_ router.Scheduler     = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again (after a
@@ -143,6 +143,8 @@ func (b *Backend) Routes() []framework.Route {
 		b.issueRoute(),
 		b.signRoute(),
 		b.revokeRoute(),
+		b.crlRefreshScanRoute(),
+		b.crlRefreshRoute(),
 		b.crlRotateRoute(),
 		b.crlRoute(false),
 		b.crlRoute(true),
@@ -184,17 +186,6 @@ func (b *Backend) handler(f func(ctx context.Context, st *state, req *core.Reque
 		}
 		return f(ctx, st, req, d)
 	}
-}
-
-// Periodic refreshes every CRL that has used up half of its validity, so a
-// published CRL never expires while the mount is in use (Vault leaves that to
-// auto_rebuild, off by default; Vigil always does it).
-func (b *Backend) Periodic(ctx context.Context) error {
-	st, err := b.state()
-	if err != nil {
-		return nil
-	}
-	return b.refreshStaleCRLs(ctx, st)
 }
 
 // cachedSigner returns the parsed private key of key id.
