@@ -127,10 +127,15 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 	env.Tokens = toks
 	if br := s.opts.Audit.Broker(); br != nil {
 		env.AuditRequired = br.Required()
+		env.RequireAudit = br.RequireDurable()
 		for _, d := range br.Devices() {
 			failed, msg := d.Failed()
-			env.Devices = append(env.Devices, AuditDevice{Name: d.Name(), Type: d.Config.Type, Path: d.Config.Path,
-				Failed: failed, Error: msg, RetainDays: d.Config.RetainDays, MaxBackups: d.Config.MaxBackups})
+			ad := AuditDevice{Name: d.Name(), Type: d.Config.Type, Path: d.Config.Path,
+				Failed: failed, Error: msg, RetainDays: d.Config.RetainDays, MaxBackups: d.Config.MaxBackups, Durable: d.Durable()}
+			if d.Config.Type == audit.TypeFile {
+				ad.Fsync = audit.FsyncName(d.Config.Fsync)
+			}
+			env.Devices = append(env.Devices, ad)
 		}
 	}
 	if w := s.opts.Audit.Watcher(); w != nil {

@@ -86,6 +86,12 @@ type Config struct {
 	// made, only the newest pending one is delivered. Errors are counted
 	// in Stats and logged, never fatal.
 	CheckpointSink func(Checkpoint) error
+	// NoCheckpoints writes no checkpoint line at all — not at Open, Close
+	// or any interval — for a writer that has no signing key (a sealed
+	// server records its rejections so). The lines it writes are chained
+	// like any other; the next writer with a Signer covers them with its
+	// first checkpoint.
+	NoCheckpoints bool
 	// LastCheckpoint, when set (e.g. loaded from Raft storage), makes Open
 	// fail with ErrBehindCheckpoint if the recovered log provably lost
 	// entries it covers.

@@ -215,11 +215,6 @@ func (l *Log) Write(tb testing.TB, reqs []Request) {
 		if err := l.Broker.LogRequest(ctx, r.Req); err != nil {
 			tb.Fatal(err)
 		}
-		if r.Req.Sealed { // buffered by the broker until "unseal": write it now, in order
-			if n, _ := l.Broker.FlushSealed(ctx); n != 1 {
-				tb.Fatalf("sealed request not written (%d)", n)
-			}
-		}
 		if r.Resp != nil {
 			if err := l.Broker.LogResponse(ctx, r.Resp); err != nil {
 				tb.Fatal(err)
