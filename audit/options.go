@@ -310,7 +310,9 @@ func DevSettings(dir string) Settings {
 
 // ParseSettings reads an audit_settings block (nil: defaults) with the
 // production defaults.
-func ParseSettings(b *config.Block) (Settings, error) { return ParseSettingsWith(b, ProductionSettings()) }
+func ParseSettings(b *config.Block) (Settings, error) {
+	return ParseSettingsWith(b, ProductionSettings())
+}
 
 // ParseSettingsWith reads an audit_settings block over the defaults def.
 // Errors name the key and its line.

@@ -182,7 +182,7 @@ type Env struct {
 	// RequireAudit is audit_settings { require_audit }: requests are
 	// refused while no durable device is enabled.
 	RequireAudit bool
-	Devices       []AuditDevice
+	Devices      []AuditDevice
 	// Streams is nil when the stream subsystem is not wired (StreamsKnown false).
 	Streams      []ship.Status
 	StreamsKnown bool

@@ -19,8 +19,10 @@ type recordingAuditor struct {
 	events []*core.AuditEvent
 }
 
-func (a *recordingAuditor) LogRequest(_ context.Context, ev *core.AuditEvent) error  { return a.add(ev) }
-func (a *recordingAuditor) LogResponse(_ context.Context, ev *core.AuditEvent) error { return a.add(ev) }
+func (a *recordingAuditor) LogRequest(_ context.Context, ev *core.AuditEvent) error { return a.add(ev) }
+func (a *recordingAuditor) LogResponse(_ context.Context, ev *core.AuditEvent) error {
+	return a.add(ev)
+}
 func (a *recordingAuditor) add(ev *core.AuditEvent) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
