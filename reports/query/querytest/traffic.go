@@ -59,8 +59,7 @@ var routes = []route{
 }
 
 // Request is one generated request: its request event, and its response
-// event unless the request is incomplete (the response was never written)
-// or was rejected while sealed.
+// event unless the request is incomplete (the response was never written).
 type Request struct {
 	Req, Resp *core.AuditEvent
 }
@@ -128,8 +127,10 @@ func one(rng *rand.Rand, i int, id string, at time.Time, step time.Duration) Req
 		req.RemoteAddr, req.RemotePort, req.Data = "", 0, nil
 		req.Secret = &core.Secret{LeaseID: fmt.Sprintf("database/creds/readonly/lease-%d", i)}
 		principal, dec = nil, nil
-	case roll < 25: // rejected while sealed: a request entry only
-		return Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req, Err: core.ErrSealed, Sealed: true}}
+	case roll < 25: // rejected while sealed: no principal or decision (nothing was evaluated)
+		r := Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req, Err: core.ErrSealed, Sealed: true}}
+		r.Resp = &core.AuditEvent{Type: "response", Time: respTime, Request: req, Err: core.ErrSealed, Sealed: true}
+		return r
 	case roll < 26: // incomplete: the response entry was never written
 		req.Principal, req.Decision = principal, dec
 		return Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req}}
