@@ -296,9 +296,11 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	return nil
 }
 
-// Sealing runs after the barrier sealed (the keys are gone): it stops
-// maintenance, closes every device (each file device writes a final signed
-// checkpoint), forgets the checkpoint key, and reopens the devices in
+// Sealing runs when the server seals (after sys/seal dropped the keys, or
+// before, in an orderly shutdown): it stops maintenance, closes every
+// device (each file device writes a final signed checkpoint, stored in the
+// barrier when it is still open), forgets the checkpoint key, and reopens
+// the devices in
 // sealed mode: file devices append without checkpoints and every entry is
 // written without the fields that need a salt, continuing the chain, so
 // requests rejected while sealed are recorded durably. Every step is

@@ -61,7 +61,10 @@ type Options struct {
 
 // Subsystem is a pluggable part of the server (audit broker, authorization,
 // lease manager). Attach is called once the core pieces exist; Unsealed and
-// Sealing bracket each unsealed period.
+// Sealing bracket each unsealed period. Sealing runs after sys/seal has
+// dropped the keys (it must not rely on the barrier, whose writes then fail
+// with core.ErrSealed), or before the keys go in an orderly shutdown (Close);
+// the server waits for it at most Options.TeardownTimeout.
 type Subsystem interface {
 	Name() string
 	Attach(s *Server) error
