@@ -723,13 +723,19 @@ func (a *Subsystem) Enable(ctx context.Context, req *core.Request, name, typ, de
 			return core.Invalid("audit device %q cannot be enabled: it could not record this request: %v", name, err)
 		}
 	}
+	// The "ever enabled" marker goes first: if persisting the device then
+	// fails, the marker alone makes audit required after a restart (fail
+	// closed), whereas a device persisted without the marker could be lost
+	// with audit silently optional.
 	api[name] = apiDevice{Type: typ, Description: description, Options: opts, Local: local}
-	if err := a.st.putDevices(ctx, api); err == nil {
-		err = a.st.setEverEnabled(ctx)
+	err = a.st.setEverEnabled(ctx)
+	if err == nil {
+		err = a.st.putDevices(ctx, api)
 	}
 	if err != nil {
 		a.closeBounded([]*Device{d})
-		return fmt.Errorf("audit: persist device: %w", err)
+		_ = a.st.deleteSalt(ctx, name)
+		return fmt.Errorf("audit: persist device %q: %w", name, err)
 	}
 	a.broker.Add(d)
 	a.broker.SetRequired(true)

@@ -31,6 +31,12 @@ func (s *Server) Init(ctx context.Context, shares, threshold int) (*system.InitR
 		return nil, fmt.Errorf("init: unseal to create the root token: %w", err)
 	}
 	defer s.seal.Seal()
+	// The cluster CA and this node's certificate are created at init; the
+	// transport uses them from the next unseal.
+	if err := s.installClusterTLS(ctx); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	defer s.dropClusterTLS()
 	raw, _, err := s.tokens.Create(ctx, token.CreateParams{Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Path: "auth/token/root", Orphan: true})
 	if err != nil {
 		return nil, fmt.Errorf("init: create root token: %w", err)
@@ -82,8 +88,21 @@ func (s *Server) UnsealWithKey(ctx context.Context, key []byte) error {
 // unsealedLocked runs after the barrier opens: load mounts, start subsystems.
 // On failure the server seals again.
 func (s *Server) unsealedLocked(ctx context.Context) error {
+	if err := s.installClusterTLS(ctx); err != nil {
+		s.log.Error("cannot install the cluster transport identity; sealing", "error", err)
+		s.seal.Seal()
+		return core.Errorf(core.CodeInternal, "unseal: %v", err)
+	}
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("some mounts failed to load", "error", err)
+	}
+	// Identity decides policies and disabled entities: without it the
+	// server does not open (fail closed).
+	if err := s.ident.Load(ctx); err != nil {
+		s.log.Error("identity store failed to load; sealing", "error", err)
+		s.router.Unload(ctx)
+		s.seal.Seal()
+		return core.Errorf(core.CodeInternal, "unseal: identity store failed to load: %v", err)
 	}
 	for _, sub := range s.opts.Subsystems {
 		if err := sub.Unsealed(ctx); err != nil {
@@ -120,6 +139,7 @@ func (s *Server) Seal(ctx context.Context) error {
 
 func (s *Server) sealingLocked(ctx context.Context) {
 	s.seal.Seal()
+	s.dropClusterTLS()
 	s.unsealed = false
 	s.activeSince.Store(nil)
 	s.log.Info("sealed")
@@ -139,6 +159,7 @@ func (s *Server) teardownLocked(ctx context.Context) {
 		s.bounded("subsystem "+sub.Name(), func() { sub.Sealing(ctx) })
 	}
 	s.bounded("engines", func() { s.router.Unload(ctx) })
+	s.ident.Clear()
 }
 
 // bounded runs fn and waits for it at most Options.TeardownTimeout; past
