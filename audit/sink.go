@@ -43,7 +43,9 @@ var _ Sink = (*FileSink)(nil)
 
 // FileEnv is what opening a file sink needs beyond the device's options.
 type FileEnv struct {
-	NodeID         string
+	NodeID string
+	// NoCheckpoints: the sealed mode (no signing key).
+	NoCheckpoints  bool
 	Signer         ed25519.PrivateKey
 	LastCheckpoint *chain.Checkpoint
 	CheckpointSink func(chain.Checkpoint) error
@@ -60,7 +62,7 @@ func OpenFileSink(dc *DeviceConfig, env FileEnv) (*FileSink, error) {
 	w, err := chain.Open(chain.Config{
 		Path: dc.Path, NodeID: env.NodeID, Fsync: dc.Fsync, FsyncInterval: dc.FsyncInterval,
 		MaxSizeMB: dc.MaxSizeMB, MaxAgeDays: dc.MaxAgeDays, Compress: dc.Compress,
-		Signer: env.Signer, CheckpointEvery: dc.CheckpointEvery, CheckpointInterval: dc.CheckpointInterval,
+		Signer: env.Signer, NoCheckpoints: env.NoCheckpoints, CheckpointEvery: dc.CheckpointEvery, CheckpointInterval: dc.CheckpointInterval,
 		CheckpointSink: env.CheckpointSink, LastCheckpoint: env.LastCheckpoint,
 		WriteTimeout: dc.WriteTimeout, OnSync: env.OnSync, Now: env.Now, Logger: env.Logger, Faults: env.Faults,
 		WatchInterval: env.WatchInterval,
@@ -187,7 +189,7 @@ func selfTimed(sink Sink, timeout time.Duration) bool {
 func deviceError(name string, err error) error {
 	switch {
 	case errors.Is(err, chain.ErrDiskFull):
-		return fmt.Errorf("device %q: disk full (ENOSPC): %w; the request was not executed. Free space in the device's folder: service resumes by itself, no restart needed", name, err)
+		return fmt.Errorf("device %q: disk full (ENOSPC): %w; free space in the device's folder: service resumes by itself, no restart needed", name, err)
 	case errors.Is(err, chain.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("device %q: did not record the entry in time (device hung or too slow): %w", name, err)
 	}

@@ -44,6 +44,37 @@ func checkAuditRedundant(env *Env, _ Thresholds) ([]Finding, string) {
 		Fix: "Add a second file device on another disk (vigil audit enable file file_path=...), or an audit_stream to ClickHouse or Kafka in the server configuration."}}, ""
 }
 
+func checkAuditRequire(env *Env, _ Thresholds) ([]Finding, string) {
+	if env.RequireAudit {
+		return nil, ""
+	}
+	return []Finding{{Severity: High, Object: "audit_settings { require_audit = false }",
+		Message: "requests are served even when no durable audit device records them: an audit failure or a missing device leaves changes unrecorded",
+		Fix:     "Remove require_audit = false from the audit_settings block (the default is true) and declare a file device with fsync = \"always\"."}}, ""
+}
+
+func checkAuditDurable(env *Env, _ Thresholds) ([]Finding, string) {
+	var out []Finding
+	durable := 0
+	for _, d := range env.Devices {
+		if d.Durable {
+			durable++
+			continue
+		}
+		if d.Type == "file" {
+			out = append(out, Finding{Severity: Medium, Object: "audit device " + d.Name,
+				Message: fmt.Sprintf("fsync = %q: the device never acknowledges an entry, and a power loss can lose the entries it has not synced", d.Fsync),
+				Fix:     "Set fsync = \"always\" on the device (group commit keeps its cost low)."})
+		}
+	}
+	if durable == 0 && len(env.Devices) > 0 {
+		out = append(out, Finding{Severity: High, Object: "audit devices",
+			Message: "no durable audit device (a file device with fsync = \"always\"): no entry is known to be on disk when its request is answered",
+			Fix:     "Declare a file audit device with fsync = \"always\" in the server configuration."})
+	}
+	return out, ""
+}
+
 func checkAuditDisk(env *Env, th Thresholds) ([]Finding, string) {
 	var out []Finding
 	states := append([]diskwatch.State(nil), env.Disk...)

@@ -152,6 +152,10 @@ type AuditDevice struct {
 	// RetainDays and MaxBackups are the device's retention settings (0: keep).
 	RetainDays int `json:"retain_days"`
 	MaxBackups int `json:"max_backups"`
+	// Durable: a file device with fsync = "always" (it acknowledges
+	// entries); Fsync is a file device's fsync mode.
+	Durable bool   `json:"durable"`
+	Fsync   string `json:"fsync,omitempty"`
 }
 
 // RecoveryProcedure is the documented unseal-key recovery procedure
@@ -173,7 +177,10 @@ type Env struct {
 	Tokens   []*token.Entry
 	// AuditRequired is true when requests fail closed without a device.
 	AuditRequired bool
-	Devices       []AuditDevice
+	// RequireAudit is audit_settings { require_audit }: requests are
+	// refused while no durable device is enabled.
+	RequireAudit bool
+	Devices      []AuditDevice
 	// Streams is nil when the stream subsystem is not wired (StreamsKnown false).
 	Streams      []ship.Status
 	StreamsKnown bool
@@ -205,6 +212,8 @@ const (
 	CheckAuditDisk      = "audit.disk-headroom"
 	CheckAuditShipLag   = "audit.shipper-lag"
 	CheckAuditVerify    = "audit.chain-verification"
+	CheckAuditRequire   = "audit.require-audit-off"
+	CheckAuditDurable   = "audit.non-durable-device"
 	CheckKVv1           = "mount.kv-v1"
 	CheckSnapshot       = "storage.snapshot-recent"
 	CheckRestoreTest    = "storage.restore-test"
@@ -223,6 +232,8 @@ var checks = []check{
 	{CheckAuditDisk, "Audit disk headroom", []string{H312b, NCRGProt}, checkAuditDisk},
 	{CheckAuditShipLag, "Audit stream lag", []string{H312b, NCRGBackup, NCRGCentr}, checkAuditShipLag},
 	{CheckAuditVerify, "Audit chain verification run recently and passing", []string{H312c1, H312c2, H308a1iiD, NCRGProt}, checkAuditVerify},
+	{CheckAuditRequire, "Requests served without a durable audit device (require_audit off)", []string{H312b, NCRGProt}, checkAuditRequire},
+	{CheckAuditDurable, "Audit devices that do not fsync every entry", []string{H312b, H312c1, NCRGProt}, checkAuditDurable},
 	{CheckKVv1, "KV version 1 mounts (no version history)", []string{H312c1}, checkKVv1},
 	{CheckSnapshot, "Snapshot taken in the last 24 h", []string{H312c1, NITGBCP, NCRGBackup}, checkSnapshot},
 	{CheckRestoreTest, "Snapshot restore test recorded and passing", []string{H312c1, NITGBCP}, checkRestoreTest},

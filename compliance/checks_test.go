@@ -41,7 +41,8 @@ path "*" { capabilities = ["deny"] }`)},
 			{Accessor: "a3", DisplayName: "approle", Policies: []string{"app"}, CreationTime: now.Add(-20 * time.Hour), ExpireTime: now.Add(time.Hour), MaxExpireTime: now.Add(3 * time.Hour), Orphan: true, Type: "service"},
 		},
 		AuditRequired: true,
-		Devices:       []AuditDevice{{Name: "file", Type: "file", Path: "/var/log/vigil/audit.log"}},
+		RequireAudit:  true,
+		Devices:       []AuditDevice{{Name: "file", Type: "file", Path: "/var/log/vigil/audit.log", Durable: true, Fsync: "always"}},
 		Streams:       []ship.Status{{Name: "ch", Type: "clickhouse", State: ship.StateShipping, LagSeconds: 1}},
 		StreamsKnown:  true,
 		Disk:          []diskwatch.State{{Name: "file", Dir: "/var/log/vigil", Level: diskwatch.LevelOK, Usage: diskwatch.Usage{Total: 100, Free: 60, Avail: 60}}},
@@ -107,13 +108,21 @@ func TestEachCheckFails(t *testing.T) {
 		{CheckAuditShipLag, Medium, `stream "ch"`, func(t *testing.T, e *Env) { e.Streams[0].LagSeconds = 600 }},
 		{CheckAuditShipLag, Critical, `stream "ch"`, func(t *testing.T, e *Env) {
 			e.Streams[0].State = ship.StateStalled
-			e.Devices = append(e.Devices, AuditDevice{Name: "file2", Type: "file"})
+			e.Devices = append(e.Devices, AuditDevice{Name: "file2", Type: "file", Durable: true, Fsync: "always"})
 		}},
 		{CheckAuditVerify, Medium, "node1", func(t *testing.T, e *Env) { e.Verification = nil }},
 		{CheckAuditVerify, Medium, "node1", func(t *testing.T, e *Env) { e.Verification.Time = now.Add(-8 * day) }},
 		{CheckAuditVerify, Critical, "node1", func(t *testing.T, e *Env) {
 			e.Verification.OK = false
 			e.Verification.Devices = map[string]audit.DeviceVerification{"file": {Failure: "hash mismatch at seq 7"}}
+		}},
+		{CheckAuditRequire, High, "require_audit = false", func(t *testing.T, e *Env) { e.RequireAudit = false }},
+		{CheckAuditDurable, Medium, "audit device lazy", func(t *testing.T, e *Env) {
+			e.Devices = append(e.Devices, AuditDevice{Name: "lazy", Type: "file", Fsync: "interval"})
+		}},
+		{CheckAuditDurable, High, "audit devices", func(t *testing.T, e *Env) {
+			e.Devices = []AuditDevice{{Name: "out", Type: "stdout"}}
+			e.Streams = append(e.Streams, ship.Status{Name: "k", Type: "kafka", State: ship.StateShipping})
 		}},
 		{CheckKVv1, Low, "mount kv1/", func(t *testing.T, e *Env) {
 			e.Mounts = append(e.Mounts, core.MountInfo{Path: "kv1/", Type: "kv", Options: map[string]string{"version": "1"}})
@@ -183,7 +192,7 @@ func TestThresholdsChangeOutcome(t *testing.T) {
 func TestStreamsUnknownIsNotAPass(t *testing.T) {
 	env := goodEnv(t)
 	env.Streams, env.StreamsKnown = nil, false
-	env.Devices = append(env.Devices, AuditDevice{Name: "file2", Type: "file"})
+	env.Devices = append(env.Devices, AuditDevice{Name: "file2", Type: "file", Durable: true, Fsync: "always"})
 	res := Run(env, Thresholds{})
 	for _, c := range res.Checks {
 		if c.ID == CheckAuditShipLag && c.Status != StatusUnknown {

@@ -49,6 +49,13 @@ type Request struct {
 	InternalActor string
 	// Secret is the lease being revoked or renewed (OpRevoke/OpRenew only).
 	Secret *Secret
+	// Malformed is set by the HTTP layer for a request it could not
+	// understand (bad path, method, body or header). The Dispatcher records
+	// it as a rejected request — request and response entries — and returns
+	// Malformed, without resolving, authenticating or routing it. Such a
+	// request carries no token, no data, and a Path that is the escaped raw
+	// path, truncated.
+	Malformed error
 
 	// Set by the dispatcher.
 	Mount     *MountInfo // mount the path resolved to (nil for none)

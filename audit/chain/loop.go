@@ -245,6 +245,9 @@ func (w *Writer) flush(forceCP bool) error {
 		lines++
 	}
 	checkpoint := func() {
+		if w.cfg.NoCheckpoints {
+			return
+		}
 		cp := Checkpoint{NodeID: w.cfg.NodeID, Seq: seq, Hash: string(hash[:]), Time: now}
 		if w.cfg.Signer != nil {
 			cp.Sign(w.cfg.Signer)
@@ -432,6 +435,9 @@ func (w *Writer) syncFile(lines, n int) error {
 	if err != nil {
 		w.countSyncFailure()
 		return classify("fsync", err)
+	}
+	if f := w.cfg.Faults; f != nil && f.AfterSync != nil {
+		f.AfterSync()
 	}
 	w.statsMu.Lock()
 	w.stats.Fsyncs++

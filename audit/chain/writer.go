@@ -86,6 +86,12 @@ type Config struct {
 	// made, only the newest pending one is delivered. Errors are counted
 	// in Stats and logged, never fatal.
 	CheckpointSink func(Checkpoint) error
+	// NoCheckpoints writes no checkpoint line at all — not at Open, Close
+	// or any interval — for a writer that has no signing key (a sealed
+	// server records its rejections so). The lines it writes are chained
+	// like any other; the next writer with a Signer covers them with its
+	// first checkpoint.
+	NoCheckpoints bool
 	// LastCheckpoint, when set (e.g. loaded from Raft storage), makes Open
 	// fail with ErrBehindCheckpoint if the recovered log provably lost
 	// entries it covers.
@@ -139,6 +145,10 @@ type Faults struct {
 	// BeforeSync runs before each fsync of the active file; a non-nil
 	// error is returned instead of syncing.
 	BeforeSync func() error
+	// AfterSync runs after each successful fsync of the active file,
+	// before any entry it made durable is acknowledged (power-loss tests
+	// use it to know which bytes a power cut would keep).
+	AfterSync func()
 	// BeforeTruncate runs before the writer truncates a failed batch
 	// away; a non-nil error makes the truncation fail, which leaves the
 	// torn bytes in place as a crash would.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -298,18 +297,6 @@ func (r *Router) Entry(path string) (MountEntry, bool) {
 	e := *m.entry
 	e.Options = maps.Clone(m.entry.Options)
 	return e, true
-}
-
-// EngineAt returns the engine mounted at path (e.g. "secret/"), for
-// read-only inspection such as compliance scoping.
-func (r *Router) EngineAt(path string) (framework.Engine, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	m, ok := r.mounts[path]
-	if !ok {
-		return nil, false
-	}
-	return m.engine, true
 }
 
 // Effective returns the effective lease TTLs of the mount at path.

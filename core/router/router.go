@@ -26,6 +26,12 @@ import (
 	"github.com/vigilsec/vigil/core/storage"
 )
 
+// MountJob is a scheduled job of one mount.
+type MountJob struct {
+	Mount string // mount path, e.g. "transit/"
+	framework.Job
+}
+
 // MountEntry is one row of the mount table.
 type MountEntry struct {
 	Path        string            `json:"path"`
@@ -145,8 +151,8 @@ func (r *Router) setup(ctx context.Context, m *mount, viewPrefix string) error {
 		if err := routes[i].Compile(); err != nil {
 			return err
 		}
-		if !m.entry.Static && (routes[i].Unaudited || routes[i].SealedOK) {
-			return fmt.Errorf("mount %s: only system routes may be unaudited or served sealed", m.entry.Path)
+		if !m.entry.Static && (routes[i].Unaudited || routes[i].SealedOK || routes[i].FailSafe) {
+			return fmt.Errorf("mount %s: only system routes may be unaudited, fail-safe or served sealed", m.entry.Path)
 		}
 	}
 	// setup is never called with r.mu held.
@@ -268,14 +274,20 @@ type Resolved struct {
 	engine    framework.Engine
 }
 
-// Resolve finds the mount and route for path: the mount with the longest
-// matching prefix, and among its routes that match, the most specific one
-// (framework.Route.MatchSpecific), the first declared on a tie. Route
-// precedence thus never depends on the order in which subsystems
-// contribute sys/ routes. It returns a CodeNotFound
-// error naming the path when no mount matches, and a Resolved with a nil
-// Route when the mount matches but no route does.
-func (r *Router) Resolve(path string) (*Resolved, error) {
+// Resolve finds the mount and route for a client's request to path: the
+// mount with the longest matching prefix, and among its routes that match,
+// the most specific one (framework.Route.MatchSpecific), the first declared
+// on a tie. Route precedence thus never depends on the order in which
+// subsystems contribute sys/ routes. Internal routes are skipped. It returns
+// a CodeNotFound error naming the path when no mount matches, and a Resolved
+// with a nil Route when the mount matches but no route does.
+func (r *Router) Resolve(path string) (*Resolved, error) { return r.resolve(path, false) }
+
+// ResolveInternal is Resolve for a request Vigil makes itself: Internal
+// routes match too.
+func (r *Router) ResolveInternal(path string) (*Resolved, error) { return r.resolve(path, true) }
+
+func (r *Router) resolve(path string, internal bool) (*Resolved, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	m, rel := r.match(path)
@@ -285,6 +297,9 @@ func (r *Router) Resolve(path string) (*Resolved, error) {
 	res := &Resolved{Mount: m.entry.Info(), MountPath: rel, engine: m.engine}
 	best := -1
 	for i := range m.routes {
+		if m.routes[i].Internal && !internal {
+			continue
+		}
 		if caps, spec, ok := m.routes[i].MatchSpecific(rel); ok && spec > best {
 			res.Route, res.Captures, best = &m.routes[i], caps, spec
 			if spec == len(rel) { // nothing captured: none can be more specific
@@ -389,21 +404,20 @@ func (r *Router) Route(ctx context.Context, res *Resolved, req *core.Request) (r
 	return resp, err
 }
 
-// Periodic runs every engine's periodic function once.
-func (r *Router) Periodic(ctx context.Context) {
+// ScheduledJobs lists the scheduled jobs of every mounted engine, by mount
+// path. The server runs them through the Dispatcher (see Scheduler).
+func (r *Router) ScheduledJobs() []MountJob {
 	r.mu.RLock()
-	var ms []*mount
-	for _, m := range r.mounts {
-		ms = append(ms, m)
-	}
-	r.mu.RUnlock()
-	for _, m := range ms {
-		if p, ok := m.engine.(framework.Periodic); ok {
-			if err := p.Periodic(ctx); err != nil {
-				r.cfg.Logger.Warn("periodic", "path", m.entry.Path, "error", err)
+	defer r.mu.RUnlock()
+	var out []MountJob
+	for _, p := range r.order {
+		if s, ok := r.mounts[p].engine.(framework.Scheduler); ok {
+			for _, j := range s.ScheduledJobs() {
+				out = append(out, MountJob{Mount: p, Job: j})
 			}
 		}
 	}
+	return out
 }
 
 // newUUID returns a random UUID string.

@@ -20,7 +20,11 @@ import (
 // Subsystem is a pluggable part of the server (audit, authorization,
 // leases, streams, queries, compliance, reports). Unsealed and Sealing
 // bracket each unsealed period: Unsealed runs in the order of
-// Options.Subsystems, Sealing in the reverse order.
+// Options.Subsystems, Sealing in the reverse order. Sealing runs after
+// sys/seal has dropped the keys (it must not rely on the barrier, whose
+// writes then fail with core.ErrSealed), or before the keys go in an
+// orderly shutdown (Close); the server waits for it at most
+// Options.TeardownTimeout.
 type Subsystem interface {
 	Name() string
 	Unsealed(ctx context.Context) error
@@ -62,6 +66,12 @@ func (h *Host) Logger() *slog.Logger { return h.s.log }
 
 // NodeID is this node's id in the cluster.
 func (h *Host) NodeID() string { return h.s.cfg.Storage.NodeID }
+
+// Dev reports whether the server runs in -dev mode.
+func (h *Host) Dev() bool { return h.s.opts.Dev }
+
+// DataDir is the server's storage folder.
+func (h *Host) DataDir() string { return h.s.cfg.Storage.Path }
 
 // Version is the server version.
 func (h *Host) Version() string { return Version }
@@ -134,11 +144,6 @@ func (h *Host) Mounts(class string) []core.MountInfo {
 	}
 	return out
 }
-
-// EngineAt returns the engine mounted at path (a mount path such as
-// "secret/"). Callers use it for read-only optional capabilities they
-// declare themselves and find by type assertion.
-func (h *Host) EngineAt(path string) (framework.Engine, bool) { return h.s.router.EngineAt(path) }
 
 // ResolvePath tells which mount serves path and whether its route needs
 // sudo, as the dispatcher would see it.

@@ -116,12 +116,17 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 	s.bgDone.Add(1)
 	go s.background(bg)
 	s.unsealed = true
-	s.activeSince = s.now()
+	now := s.now()
+	s.activeSince.Store(&now)
 	s.log.Info("unsealed")
 	return nil
 }
 
-// Seal seals the server: subsystems stop, engines close, keys are dropped.
+// Seal is the emergency stop: the keys are zeroed and the server is sealed
+// first — from then on every request is refused as sealed — and only then
+// are background work, subsystems and engines torn down, each with a
+// bounded wait (Options.TeardownTimeout), so a hung audit disk or engine
+// never keeps the server open or makes Seal hang.
 func (s *Server) Seal(ctx context.Context) error {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
@@ -133,28 +138,52 @@ func (s *Server) Seal(ctx context.Context) error {
 }
 
 func (s *Server) sealingLocked(ctx context.Context) {
-	if s.stopBG != nil {
-		s.stopBG()
-		s.bgDone.Wait()
-		s.stopBG = nil
-	}
-	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
-		s.opts.Subsystems[i].Sealing(ctx)
-	}
-	s.router.Unload(ctx)
-	s.ident.Clear()
-	s.dropClusterTLS()
 	s.seal.Seal()
+	s.dropClusterTLS()
 	s.unsealed = false
-	s.activeSince = time.Time{}
+	s.activeSince.Store(nil)
 	s.log.Info("sealed")
+	s.teardownLocked(ctx)
 }
 
-// background runs periodic work while unsealed: token tidy and engine
-// periodic functions.
+// teardownLocked stops the scheduled jobs, the subsystems (in reverse
+// order) and the engines, each step bounded by Options.TeardownTimeout.
+func (s *Server) teardownLocked(ctx context.Context) {
+	if stop := s.stopBG; stop != nil {
+		s.stopBG = nil
+		stop()
+		s.bounded("scheduled jobs", s.bgDone.Wait)
+	}
+	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
+		sub := s.opts.Subsystems[i]
+		s.bounded("subsystem "+sub.Name(), func() { sub.Sealing(ctx) })
+	}
+	s.bounded("engines", func() { s.router.Unload(ctx) })
+	s.ident.Clear()
+}
+
+// bounded runs fn and waits for it at most Options.TeardownTimeout; past
+// that it logs and returns, leaving fn to finish on its own.
+func (s *Server) bounded(what string, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	t := time.NewTimer(s.opts.TeardownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Error("teardown did not finish in time; going on without waiting", "step", what, "timeout", s.opts.TeardownTimeout)
+	}
+}
+
+// background runs the scheduled jobs while unsealed, on the active node
+// (see RunScheduledJobs).
 func (s *Server) background(ctx context.Context) {
 	defer s.bgDone.Done()
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(s.opts.JobInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -164,20 +193,17 @@ func (s *Server) background(ctx context.Context) {
 			if !s.raft.IsLeader() {
 				continue
 			}
-			if n, err := s.tokens.Tidy(ctx); err != nil {
-				s.log.Warn("token tidy", "error", err)
-			} else if n > 0 {
-				s.log.Info("revoked expired tokens", "count", n)
+			if err := s.RunScheduledJobs(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduled jobs", "error", err)
 			}
-			s.router.Periodic(ctx)
 		}
 	}
 }
 
-// SealStatus reports Vault's sys/seal-status.
+// SealStatus reports Vault's sys/seal-status. It does not wait for a seal
+// or unseal in progress (the seal keeps its own lock), so it answers while
+// a teardown waits on a hung device.
 func (s *Server) SealStatus(ctx context.Context) (*system.SealStatus, error) {
-	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
 	return s.sealStatusLocked(ctx)
 }
 
@@ -214,11 +240,9 @@ func (s *Server) Leader(ctx context.Context) system.LeaderInfo {
 	_, addr := s.raft.Leader()
 	li := system.LeaderInfo{HAEnabled: true, IsSelf: s.raft.IsLeader(), LeaderAddress: s.apiAddr(),
 		LeaderClusterAddress: addr, RaftAppliedIndex: s.raft.AppliedIndex(), RaftCommittedIndex: s.raft.AppliedIndex()}
-	s.stateMu.Lock()
-	if !s.activeSince.IsZero() {
-		li.ActiveTime = s.activeSince.UTC().Format(time.RFC3339Nano)
+	if t := s.activeSince.Load(); t != nil {
+		li.ActiveTime = t.UTC().Format(time.RFC3339Nano)
 	}
-	s.stateMu.Unlock()
 	return li
 }
 

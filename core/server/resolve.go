@@ -14,7 +14,11 @@ type resolver struct{ s *Server }
 
 // Resolve implements core.Resolver on top of the router.
 func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target, error) {
-	res, err := r.s.router.Resolve(req.Path)
+	resolve := r.s.router.Resolve
+	if req.Internal {
+		resolve = r.s.router.ResolveInternal
+	}
+	res, err := resolve(req.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +35,7 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 	}
 	t.Found = true
 	t.Unauthenticated, t.Unaudited, t.SealedOK, t.Sudo = res.Route.Unauthenticated, res.Route.Unaudited, res.Route.SealedOK, res.Route.Sudo
+	t.FailSafe = res.Route.FailSafe
 	if res.Route.ExistenceCheck != nil {
 		t.Exists = func(ctx context.Context, req *core.Request) (bool, error) {
 			exists, _, err := rt.Exists(ctx, res, req)

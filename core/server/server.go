@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,15 @@ type Options struct {
 	Subsystems []Plug
 	// UI, when set, is served under /ui/ (config "ui = true").
 	UI http.Handler
+	// JobInterval is how often the scheduled jobs run (default 1m).
+	JobInterval time.Duration
+	// TeardownTimeout bounds each step of sealing after the keys are gone
+	// (stopping jobs, each subsystem, the engines) and of shutdown
+	// (default 15s).
+	TeardownTimeout time.Duration
+	// MaxRequestDuration bounds each request (default 90s; see
+	// core.DispatcherConfig).
+	MaxRequestDuration time.Duration
 }
 
 // Server is one Vigil node.
@@ -80,7 +90,7 @@ type Server struct {
 
 	stateMu     sync.Mutex // serialises seal/unseal transitions
 	unsealed    bool
-	activeSince time.Time
+	activeSince atomic.Pointer[time.Time]
 
 	httpSrvs       []*http.Server
 	listeners      []net.Listener
@@ -101,6 +111,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.JobInterval <= 0 {
+		opts.JobInterval = time.Minute
+	}
+	if opts.TeardownTimeout <= 0 {
+		opts.TeardownTimeout = 15 * time.Second
 	}
 	cfg := opts.Config
 	if cfg.Storage == nil {
@@ -159,12 +175,14 @@ func New(opts Options) (*Server, error) {
 	s.postHooks = []core.PostHook{s.issueLoginToken}
 	s.parts = []framework.Part{metricsPart{s}}
 	host := &Host{s}
-	for _, sub := range opts.Subsystems {
+	for i, sub := range opts.Subsystems {
 		if sub.Subsystem == nil || sub.Provision == nil {
+			s.closeSubsystems(context.Background(), opts.Subsystems[:i])
 			_ = rs.Close()
 			return nil, errors.New("server: a subsystem plug needs a subsystem and its Provision")
 		}
 		if err := sub.Provision(host); err != nil {
+			s.closeSubsystems(context.Background(), opts.Subsystems[:i])
 			_ = rs.Close()
 			return nil, fmt.Errorf("server: provision %s: %w", sub.Name(), err)
 		}
@@ -186,7 +204,7 @@ func New(opts Options) (*Server, error) {
 	}
 	d, err := core.NewDispatcher(core.DispatcherConfig{
 		Resolver: resolver{s}, Authenticator: authenticator{s}, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
-		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger,
+		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger, MaxRequestDuration: opts.MaxRequestDuration,
 	})
 	if err != nil {
 		return nil, err
@@ -382,7 +400,10 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
-// Close stops HTTP, seals (closing engines and subsystems) and closes storage.
+// Close stops HTTP, seals and closes storage. Unlike sys/seal it is an
+// orderly shutdown: with no request left in flight, subsystems and engines
+// stop (saving what they keep in storage, such as stream cursors and the
+// last checkpoint) before the keys are dropped. Each step is bounded.
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
@@ -391,12 +412,31 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		s.stateMu.Lock()
 		if s.unsealed {
-			s.sealingLocked(ctx)
+			s.teardownLocked(ctx)
+			s.seal.Seal()
+			s.dropClusterTLS()
+			s.unsealed = false
+			s.activeSince.Store(nil)
+			s.log.Info("sealed")
 		}
+		s.closeSubsystems(ctx, s.opts.Subsystems)
 		s.stateMu.Unlock()
 		err = s.raft.Close()
 	})
 	return err
+}
+
+// closeSubsystems closes, in reverse order, the subsystems that are Closers.
+func (s *Server) closeSubsystems(ctx context.Context, subs []Plug) {
+	for i := len(subs) - 1; i >= 0; i-- {
+		if c, ok := subs[i].Subsystem.(Closer); ok {
+			s.bounded("close "+subs[i].Name(), func() {
+				if err := c.Close(ctx); err != nil {
+					s.log.Error("close subsystem", "subsystem", subs[i].Name(), "error", err)
+				}
+			})
+		}
+	}
 }
 
 // DevDataDir is the default dev-mode data folder, under the working directory.
@@ -410,6 +450,13 @@ func DevDataDir() string {
 
 // Reloader is implemented by subsystems that reopen files on SIGHUP.
 type Reloader interface{ Reload() }
+
+// Closer is implemented by subsystems that hold resources while sealed (the
+// audit devices record sealed-state rejections): Close releases them when
+// the server shuts down. It must return in bounded time.
+type Closer interface {
+	Close(ctx context.Context) error
+}
 
 // Reload handles SIGHUP: subsystems reopen their files.
 func (s *Server) Reload() {

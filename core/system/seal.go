@@ -27,7 +27,9 @@ func (b *Backend) sealRoutes() []framework.Route {
 		{Pattern: `unseal`, Unaudited: true, SealedOK: true, Unauthenticated: true,
 			Fields:     map[string]*framework.FieldSchema{"key": {Type: framework.TypeString}, "reset": {Type: framework.TypeBool}, "migrate": {Type: framework.TypeBool}},
 			Operations: one(core.OpUpdate, b.unseal)},
-		{Pattern: `seal`, Sudo: true, Operations: one(core.OpUpdate, b.seal)},
+		// Fail-safe: sealing only takes access away, so it runs even when
+		// its request entry cannot be recorded (a hung or full audit disk).
+		{Pattern: `seal`, Sudo: true, FailSafe: true, Operations: one(core.OpUpdate, b.seal)},
 		{Pattern: `health`, Unaudited: true, SealedOK: true, Unauthenticated: true,
 			Fields: map[string]*framework.FieldSchema{
 				"standbyok": {Type: framework.TypeBool}, "perfstandbyok": {Type: framework.TypeBool},

@@ -98,7 +98,7 @@ func New() framework.Engine { return &Backend{} }
 var (
 	_ framework.Engine        = (*Backend)(nil)
 	_ framework.SecretRevoker = (*Backend)(nil)
-	_ framework.Periodic      = (*Backend)(nil)
+	_ framework.Scheduler     = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again (after a
@@ -142,6 +142,8 @@ func (b *Backend) Routes() []framework.Route {
 		b.issueRoute(),
 		b.signRoute(),
 		b.revokeRoute(),
+		b.crlRefreshScanRoute(),
+		b.crlRefreshRoute(),
 		b.crlRotateRoute(),
 		b.crlRoute(false),
 		b.crlRoute(true),
@@ -183,17 +185,6 @@ func (b *Backend) handler(f func(ctx context.Context, st *state, req *core.Reque
 		}
 		return f(ctx, st, req, d)
 	}
-}
-
-// Periodic refreshes every CRL that has used up half of its validity, so a
-// published CRL never expires while the mount is in use (Vault leaves that to
-// auto_rebuild, off by default; Vigil always does it).
-func (b *Backend) Periodic(ctx context.Context) error {
-	st, err := b.state()
-	if err != nil {
-		return nil
-	}
-	return b.refreshStaleCRLs(ctx, st)
 }
 
 // cachedSigner returns the parsed private key of key id.

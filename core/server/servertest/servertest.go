@@ -160,6 +160,15 @@ func (s *Server) Stop() {
 	s.Server = nil
 }
 
+// RestartSealed stops the server and starts a new one on the same data
+// folder (new port), left sealed.
+func (s *Server) RestartSealed() {
+	s.tb.Helper()
+	s.Stop()
+	s.start()
+	s.Client.SetToken(s.RootToken)
+}
+
 // Restart stops the server and starts a new one on the same data folder
 // (new port), unsealing it again unless it is a NoInit server.
 func (s *Server) Restart() {

@@ -525,7 +525,7 @@ func (ix *Index) ingest(lines []rline, gaps []ship.Gap) error {
 		if kind == query.KindOther {
 			continue
 		}
-		if kind == query.KindRequest && !f.Sealed {
+		if kind == query.KindRequest {
 			ix.pending[string(f.RequestID)] = pendingReq{ID: string(f.RequestID), Seq: l.seq, raw: raw}
 			borrowed = append(borrowed, l.seq)
 			continue
@@ -554,23 +554,13 @@ func (ix *Index) ingest(lines []rline, gaps []ship.Gap) error {
 }
 
 // ownPending copies the lines of pending requests still borrowed from the
-// read buffer, and turns requests rejected while sealed — which never get
-// a response entry — into rows (checked here, on the few requests still
-// waiting at the end of a batch, rather than on every line).
+// read buffer. Requests rejected while sealed wait like any other: their
+// response entry follows (a request entry left without one — a crash
+// between the two — stays incomplete).
 func (ix *Index) ownPending() {
-	var row raw
-	var scratch [nCols][]byte
 	for id, p := range ix.pending {
 		if p.raw == nil {
 			continue
-		}
-		if bytes.Contains(p.raw, []byte(`"sealed":true`)) {
-			if f, kind, err := ix.parser.ParseFields(p.raw); err == nil && kind == query.KindRequest && f.Sealed {
-				fillRow(&row, f, &scratch)
-				ix.builder.add(&row)
-				delete(ix.pending, id)
-				continue
-			}
 		}
 		p.Line, p.raw = string(p.raw), nil
 		ix.pending[id] = p
