@@ -89,8 +89,13 @@ func (s *Store) entryFromPrincipal(p *core.Principal) *Entry {
 	return &Entry{Hash: Hash(p.ClientToken), Accessor: p.Accessor, Policies: p.Policies, Type: p.TokenType}
 }
 
-func (b *Backend) create(orphan bool) framework.HandlerFunc {
+// create returns the handler of auth/token/create (orphanRoute false) and
+// auth/token/create-orphan (true). The handler is shared by every request:
+// whether one token is an orphan is decided per request and never written
+// back to anything the handler captured.
+func (b *Backend) create(orphanRoute bool) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		orphan := orphanRoute
 		parent, err := b.callerEntry(ctx, req)
 		if err != nil {
 			return nil, err
