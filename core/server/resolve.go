@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/router"
+	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -99,3 +100,21 @@ func (noAudit) LogRequest(context.Context, *core.AuditEvent) error  { return nil
 func (noAudit) LogResponse(context.Context, *core.AuditEvent) error { return nil }
 
 var _ = router.Resolved{}
+
+// mountAccess answers sys/internal/ui/mounts' question with the installed
+// authorizer when it can (authz.Authz); otherwise only root sees mounts.
+type mountAccess struct{ s *Server }
+
+func (m mountAccess) MountAccess(ctx context.Context, p *core.Principal, path string) (bool, error) {
+	if p.Root {
+		return true, nil
+	}
+	if a, ok := m.s.authz.(interface {
+		MountAccess(ctx context.Context, policies []string, mountPath string) (bool, error)
+	}); ok {
+		return a.MountAccess(ctx, p.Policies, path)
+	}
+	return false, nil
+}
+
+var _ system.MountAccess = mountAccess{}

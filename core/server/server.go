@@ -167,7 +167,7 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("server: attach %s: %w", sub.Name(), err)
 		}
 	}
-	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts})
+	s.sys = system.New(system.Deps{Core: s, Access: mountAccess{s}, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts})
 	bg := context.Background()
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging"}, s.sys, "sys/"); err != nil {
 		return nil, err

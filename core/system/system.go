@@ -87,9 +87,17 @@ type Snapshotter interface {
 	RestoreSnapshot(ctx context.Context, r io.Reader, force bool) error
 }
 
+// MountAccess decides which mounts sys/internal/ui/mounts shows a caller:
+// those it has some capability on (see authz.Authz.MountAccess).
+type MountAccess interface {
+	MountAccess(ctx context.Context, p *core.Principal, mountPath string) (bool, error)
+}
+
 // Deps wires the sys/ mount.
 type Deps struct {
-	Core      Core
+	Core Core
+	// Access filters sys/internal/ui/mounts; nil shows mounts to root only.
+	Access    MountAccess
 	Router    *router.Router
 	Snapshots Snapshotter
 	Version   string
