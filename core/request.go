@@ -151,6 +151,10 @@ type Secret struct {
 	// NoLease marks an advisory TTL only (KV v1's "ttl" field): the response
 	// shows lease_duration but no lease is created or revoked.
 	NoLease bool
+	// TokenHash is set on the lease of a token (a login's, or one from
+	// auth/token/create): the storage hash of that token. Revoking such a
+	// lease revokes the token and its children; no engine is involved.
+	TokenHash string
 }
 
 // Auth is the token information in a response that logs a caller in (or that
@@ -171,6 +175,9 @@ type Auth struct {
 	TokenType      string
 	Orphan         bool
 	NumUses        int
+	// BoundCIDRs limits where the token may be used from (token_bound_cidrs):
+	// a login or request from another address is refused.
+	BoundCIDRs []string
 	// InternalData is kept with the token (e.g. the login role) and never returned.
 	InternalData map[string]any
 	// Alias is the external identity a login authenticated (for userpass the

@@ -42,6 +42,10 @@ type Entry struct {
 	IssueTime    time.Time      `json:"issue_time"`
 	ExpireTime   time.Time      `json:"expire_time"`
 	LastRenewal  time.Time      `json:"last_renewal,omitempty"`
+	// Token is set on the lease of a token (a login's or one from
+	// auth/token/create): TokenHash is then that token's own hash, the
+	// expiry follows the token's, and revoking the lease revokes the token.
+	Token bool `json:"token,omitempty"`
 	// Revocation bookkeeping.
 	RevokeAttempts int       `json:"revoke_attempts,omitempty"`
 	LastError      string    `json:"last_error,omitempty"`
@@ -51,10 +55,15 @@ type Entry struct {
 	Irrevocable bool `json:"irrevocable,omitempty"`
 }
 
-// Secret returns the core.Secret handed to the engine on revoke/renew.
+// Secret returns the core.Secret handed to the engine on revoke/renew (for
+// a token's lease, to the server, which revokes the token).
 func (e *Entry) Secret() *core.Secret {
-	return &core.Secret{LeaseID: e.LeaseID, TTL: e.TTL, MaxTTL: e.MaxTTL, Renewable: e.Renewable,
+	s := &core.Secret{LeaseID: e.LeaseID, TTL: e.TTL, MaxTTL: e.MaxTTL, Renewable: e.Renewable,
 		IssueTime: e.IssueTime, InternalData: e.InternalData}
+	if e.Token {
+		s.TokenHash = e.TokenHash
+	}
+	return s
 }
 
 // DispatchFunc sends an internal request through the Dispatcher.
@@ -63,13 +72,25 @@ type DispatchFunc func(ctx context.Context, req *core.Request) (*core.Response, 
 // TTLFunc returns a mount's effective default and max lease TTLs.
 type TTLFunc func(mountPath string) (def, max time.Duration)
 
+// Tokens is what the manager needs from the token store for the leases of
+// tokens (implemented by token.Store).
+type Tokens interface {
+	// TokenExpiry returns the current expiry of the token with this storage
+	// hash (zero: never), whether it is renewable, and ok=false when the
+	// token no longer exists.
+	TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error)
+}
+
 // Config wires a Manager.
 type Config struct {
 	Storage  storage.Storage // the barrier
 	Dispatch DispatchFunc
 	TTLs     TTLFunc
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Tokens follows the tokens behind token leases; without it, tokens get
+	// no leases.
+	Tokens Tokens
+	Now    func() time.Time
+	Logger *slog.Logger
 	// MaxAttempts bounds revocation retries (default 12); backoff starts at
 	// MinBackoff (default 1s) and doubles up to MaxBackoff (default 10m).
 	MaxAttempts            int
@@ -273,6 +294,11 @@ func (m *Manager) expire(ctx context.Context, id string) error {
 	if err != nil || e == nil {
 		return err
 	}
+	if e.Token && e.RevokeAttempts == 0 {
+		if err := m.followToken(ctx, e); err != nil {
+			return err
+		}
+	}
 	if e.ExpireTime.After(m.cfg.Now()) && (e.NextAttempt.IsZero() || e.NextAttempt.After(m.cfg.Now())) {
 		m.schedule(id, nextAction(e)) // renewed meanwhile
 		return nil
@@ -302,8 +328,30 @@ func (m *Manager) expire(ctx context.Context, id string) error {
 	return rerr
 }
 
-// revokeEntry asks the engine to revoke through the Dispatcher, then deletes
-// the lease.
+// followToken brings a token lease's expiry in line with its token, which
+// may have been renewed (auth/token/renew*) since the lease was written. A
+// token that is gone leaves the expiry as it was: the lease is due.
+func (m *Manager) followToken(ctx context.Context, e *Entry) error {
+	if m.cfg.Tokens == nil {
+		return nil
+	}
+	exp, renewable, ok, err := m.cfg.Tokens.TokenExpiry(ctx, e.TokenHash)
+	if err != nil || !ok || exp.IsZero() {
+		return err
+	}
+	if exp.Equal(e.ExpireTime) && renewable == e.Renewable {
+		return nil
+	}
+	if exp.After(e.ExpireTime) {
+		e.LastRenewal = m.cfg.Now().UTC()
+	}
+	e.ExpireTime, e.Renewable = exp.UTC(), renewable
+	e.TTL = exp.Sub(e.IssueTime)
+	return m.put(ctx, e)
+}
+
+// revokeEntry asks the engine to revoke through the Dispatcher (for a
+// token's lease, the server revokes the token), then deletes the lease.
 func (m *Manager) revokeEntry(ctx context.Context, e *Entry, actor string) error {
 	req := &core.Request{Operation: core.OpRevoke, Path: e.Path, Internal: true, InternalActor: actor,
 		Secret: e.Secret(), Data: map[string]any{"lease_id": e.LeaseID}, Time: m.cfg.Now()}
@@ -338,6 +386,9 @@ func (m *Manager) delete(ctx context.Context, e *Entry) error {
 // Register creates the lease for a response carrying a Secret. It sets the
 // lease ID and caps the TTL by the mount's maximum. Called as a PostHook.
 func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Response) error {
+	if resp != nil && resp.Auth != nil && resp.Secret == nil {
+		return m.registerToken(ctx, req, resp.Auth)
+	}
 	if resp == nil || resp.Secret == nil || resp.Secret.NoLease || req.Mount == nil || req.Internal || resp.Secret.LeaseID != "" {
 		return nil
 	}
@@ -383,6 +434,45 @@ func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Re
 	return nil
 }
 
+// registerToken creates the lease of a token issued by an auth mount (a
+// login's, or one from auth/token/create), as Vault does: its ID is the
+// request path, "/h" and a digest of the token's hash, so that
+// sys/leases/lookup, revoke, revoke-prefix and revoke-force reach login
+// tokens by path. Batch tokens and tokens that never expire get none.
+func (m *Manager) registerToken(ctx context.Context, req *core.Request, a *core.Auth) error {
+	if m.cfg.Tokens == nil || a.ClientToken == "" || req.Internal || req.Mount == nil || req.Mount.Class != "auth" || a.TokenType == "batch" {
+		return nil
+	}
+	if req.Mount.Type == "token" && !strings.HasPrefix(req.Path, "auth/token/create") {
+		return nil // renewals and lookups answer with an Auth too; only creations get a lease
+	}
+	h := tokenHash(a.ClientToken)
+	exp, renewable, ok, err := m.cfg.Tokens.TokenExpiry(ctx, h)
+	if err != nil {
+		return fmt.Errorf("lease: token: %w", err)
+	}
+	if !ok || exp.IsZero() {
+		return nil
+	}
+	sum := sha256.Sum256([]byte("token-lease:" + h))
+	now := m.cfg.Now().UTC()
+	e := &Entry{LeaseID: strings.TrimSuffix(req.Path, "/") + "/h" + hex.EncodeToString(sum[:]), Path: req.Path,
+		MountPath: req.Mount.Path, TokenHash: h, Token: true, Renewable: renewable, TTL: exp.Sub(now),
+		IssueTime: now, ExpireTime: exp.UTC()}
+	b, err := jsonMarshal(e)
+	if err != nil {
+		return err
+	}
+	if err := storage.Txn(ctx, m.cfg.Storage, []storage.TxnOp{
+		{Kind: storage.OpPut, Key: leaseKey(e.LeaseID), Value: b},
+		{Kind: storage.OpPut, Key: tokenKey(h, e.LeaseID), Value: []byte(e.LeaseID)},
+	}); err != nil {
+		return fmt.Errorf("lease: store: %w", err)
+	}
+	m.schedule(e.LeaseID, e.ExpireTime)
+	return nil
+}
+
 // tokenHash must match token.Hash (SHA-256 hex of the raw token).
 func tokenHash(raw string) string {
 	sum := sha256.Sum256([]byte(raw))
@@ -398,6 +488,11 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Entry, error) {
 	if e == nil {
 		return nil, core.Invalid("invalid lease")
 	}
+	if e.Token {
+		if err := m.followToken(ctx, e); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -406,6 +501,9 @@ func (m *Manager) Renew(ctx context.Context, id string, increment time.Duration)
 	e, err := m.Lookup(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if e.Token {
+		return nil, core.Invalid("tokens cannot be renewed through this endpoint: use auth/token/renew")
 	}
 	now := m.cfg.Now().UTC()
 	if !e.ExpireTime.After(now) {
@@ -512,7 +610,8 @@ func (m *Manager) List(ctx context.Context, prefix string) ([]string, error) {
 }
 
 // RevokeByTokens revokes the leases issued to the given tokens (called by
-// the token store before tokens are revoked).
+// the token store before tokens are revoked). A token's own lease is only
+// deleted: the token store is revoking that token already.
 func (m *Manager) RevokeByTokens(ctx context.Context, hashes []string) error {
 	for _, h := range hashes {
 		keys, err := m.cfg.Storage.List(ctx, tokenPrefix+h+"/")
@@ -527,7 +626,20 @@ func (m *Manager) RevokeByTokens(ctx context.Context, hashes []string) error {
 			if b == nil {
 				continue
 			}
-			if err := m.Revoke(ctx, string(b)); err != nil {
+			e, err := m.get(ctx, string(b))
+			if err != nil {
+				return err
+			}
+			if e == nil {
+				continue
+			}
+			if e.Token && e.TokenHash == h {
+				if err := m.delete(ctx, e); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := m.revokeEntry(ctx, e, "revoke"); err != nil {
 				return fmt.Errorf("revoke lease %s: %w", string(b), err)
 			}
 		}

@@ -27,6 +27,7 @@ func (l *Subsystem) Attach(s *server.Server) error {
 			return s.Dispatcher().Handle(ctx, req)
 		},
 		TTLs:   s.Router().Effective,
+		Tokens: s.Tokens(),
 		Now:    s.Now,
 		Logger: s.Logger().With("component", "lease"),
 	})

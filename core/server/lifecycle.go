@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
@@ -226,11 +227,23 @@ func (s *Server) KeyStatus(ctx context.Context) (uint32, time.Time, error) {
 	return term, at, nil
 }
 
-// RevokePrefix revokes all leases under prefix through every registered revoker.
+// RevokePrefix revokes all leases under prefix through every registered
+// revoker (used when a mount is disabled). Under "auth/" it then revokes
+// every token created through that path which had no lease (batch tokens),
+// so that disabling an auth method leaves none of its tokens valid.
 func (s *Server) RevokePrefix(ctx context.Context, prefix string) error {
 	for _, r := range s.revokers {
 		if err := r(ctx, prefix); err != nil {
 			return err
+		}
+	}
+	if strings.HasPrefix(prefix, "auth/") && prefix != "auth/" {
+		n, err := s.tokens.RevokeByPathPrefix(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("revoke tokens under %s: %w", prefix, err)
+		}
+		if n > 0 {
+			s.log.Info("revoked the tokens of a disabled auth method", "path", prefix, "tokens", n)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/auth/tokenutil"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
@@ -24,6 +25,17 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 	t.Serve = func(ctx context.Context, req *core.Request) (*core.Response, error) { return rt.Route(ctx, res, req) }
 	if req.Operation == core.OpRevoke || req.Operation == core.OpRenew {
 		t.Found = req.Internal
+		if req.Secret != nil && req.Secret.TokenHash != "" {
+			// A token's lease: revoking it revokes the token (with its
+			// children and their leases). Tokens renew through auth/token/.
+			hash := req.Secret.TokenHash
+			t.Serve = func(ctx context.Context, req *core.Request) (*core.Response, error) {
+				if req.Operation != core.OpRevoke {
+					return nil, core.Invalid("tokens cannot be renewed through this endpoint: use auth/token/renew")
+				}
+				return nil, r.s.tokens.Revoke(ctx, hash)
+			}
+		}
 		return t, nil
 	}
 	if res.Route == nil {
@@ -41,12 +53,19 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 }
 
 // issueLoginToken creates the token for a successful login response from an
-// auth method.
+// auth method. Its display name is "<mount path>-<name>" as in Vault
+// ("userpass-alice", "team-userpass-alice" for a method mounted at
+// auth/team/userpass/), so two mounts of a method stay distinguishable.
 func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *core.Response) error {
 	if resp == nil || resp.Auth == nil || resp.Auth.ClientToken != "" || req.Mount == nil || req.Mount.Class != "auth" || req.Mount.Type == "token" {
 		return nil
 	}
 	a := resp.Auth
+	// Auth methods check token_bound_cidrs themselves before consuming
+	// anything; this is the backstop for every method.
+	if !tokenutil.AddrAllowed(req.RemoteAddr, a.BoundCIDRs) {
+		return tokenutil.ErrOutsideCIDRs(req.RemoteAddr, "token_bound_cidrs")
+	}
 	def, max := s.router.Effective(req.Mount.Path)
 	tdef, tmax := s.tokens.Limits()
 	if def == 0 || def > tdef {
@@ -66,20 +85,31 @@ func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *c
 	if explicit == 0 || explicit > max {
 		explicit = max
 	}
-	name := req.Mount.Type
-	if a.DisplayName != "" {
-		name += "-" + a.DisplayName
-	}
+	name := LoginDisplayName(req.Mount.Path, a.DisplayName)
 	raw, e, err := s.tokens.Create(ctx, token.CreateParams{
-		Policies: a.Policies, Meta: a.Metadata, DisplayName: strings.ToLower(name), NumUses: a.NumUses,
+		Policies: a.Policies, Meta: a.Metadata, DisplayName: name, NumUses: a.NumUses,
 		TTL: ttl, ExplicitMaxTTL: explicit, Period: a.Period, Renewable: a.Renewable, Orphan: true,
 		Type: a.TokenType, Path: req.Path, EntityID: a.EntityID, InternalData: a.InternalData,
+		BoundCIDRs: a.BoundCIDRs,
 	})
 	if err != nil {
 		return err
 	}
+	alias, groups := a.Alias, a.GroupAliases
 	*resp.Auth = *token.AuthFor(raw, e)
+	resp.Auth.Alias, resp.Auth.GroupAliases = alias, groups
 	return nil
+}
+
+// LoginDisplayName is Vault's display name of a login token: the auth
+// mount's path without "auth/", slashes turned into dashes, then "-" and the
+// name the method gave (the mount part alone when it gave none), lower case.
+func LoginDisplayName(mountPath, name string) string {
+	src := strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(mountPath, "auth/"), "/"), "/", "-")
+	if name != "" {
+		src += "-" + name
+	}
+	return strings.ToLower(src)
 }
 
 // rootOnly is the authorizer until policies are configured: only root tokens

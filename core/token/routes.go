@@ -192,6 +192,9 @@ func (b *Backend) lookupData(raw string, e *Entry) map[string]any {
 	if e.Period > 0 {
 		d["period"] = int64(e.Period / time.Second)
 	}
+	if len(e.BoundCIDRs) > 0 {
+		d["bound_cidrs"] = e.BoundCIDRs
+	}
 	if !e.LastRenewal.IsZero() {
 		d["last_renewal_time"] = e.LastRenewal.Unix()
 		d["last_renewal"] = e.LastRenewal.UTC().Format(time.RFC3339Nano)

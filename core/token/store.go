@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/auth/tokenutil"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -52,6 +53,8 @@ type Entry struct {
 	Path           string            `json:"path"`
 	EntityID       string            `json:"entity_id,omitempty"`
 	InternalData   map[string]any    `json:"internal_data,omitempty"`
+	// BoundCIDRs limits the client addresses the token may be used from.
+	BoundCIDRs []string `json:"bound_cidrs,omitempty"`
 }
 
 // IsRoot reports whether the token carries the root policy.
@@ -148,6 +151,8 @@ type CreateParams struct {
 	Path           string
 	EntityID       string
 	InternalData   map[string]any
+	// BoundCIDRs are canonical CIDR blocks (tokenutil.ParseCIDRs).
+	BoundCIDRs []string
 	// NoExpiry creates a token without TTL. Only init and dev mode use it,
 	// for the initial root token.
 	NoExpiry bool
@@ -194,7 +199,7 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 		Hash: Hash(raw), Accessor: acc, Policies: pol, Meta: p.Meta, DisplayName: p.DisplayName,
 		NumUses: p.NumUses, CreationTime: now, ExplicitMaxTTL: p.ExplicitMaxTTL, Period: p.Period,
 		Renewable: p.Renewable && p.Type == "service", Orphan: p.Orphan || p.Parent == nil, Type: p.Type,
-		Path: p.Path, EntityID: p.EntityID, InternalData: p.InternalData,
+		Path: p.Path, EntityID: p.EntityID, InternalData: p.InternalData, BoundCIDRs: slices.Clone(p.BoundCIDRs),
 	}
 	if p.Parent != nil && !p.Orphan {
 		e.Parent = p.Parent.Hash
@@ -499,6 +504,47 @@ func (s *Store) All(ctx context.Context) ([]*Entry, error) {
 	return out, nil
 }
 
+// RevokeByPathPrefix revokes every token (with its children and leases)
+// whose creation path starts with prefix, e.g. "auth/userpass/" when that
+// auth method is disabled. It returns how many tokens were revoked.
+func (s *Store) RevokeByPathPrefix(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, core.Invalid("token: refusing to revoke by an empty path prefix")
+	}
+	entries, err := s.All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Path, prefix) {
+			continue
+		}
+		if cur, err := s.get(ctx, e.Hash); err != nil {
+			return n, err
+		} else if cur == nil {
+			continue // revoked with an earlier token's tree
+		}
+		if err := s.revokeTree(ctx, e.Hash); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// TokenExpiry returns the current expiry of the token with this storage
+// hash, whether it is renewable, and ok=false when it no longer exists. A
+// token that never expires has a zero expiry. The lease manager uses it
+// for the leases of tokens.
+func (s *Store) TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error) {
+	e, err := s.lookupHash(ctx, hash)
+	if err != nil || e == nil {
+		return time.Time{}, false, false, err
+	}
+	return e.ExpireTime, e.Renewable, true, nil
+}
+
 // Tidy revokes every expired token (with its tree and leases). It returns how
 // many tokens were revoked.
 func (s *Store) Tidy(ctx context.Context) (int, error) {
@@ -540,6 +586,10 @@ func (s *Store) Authenticate(ctx context.Context, req *core.Request) (*core.Prin
 	}
 	if e == nil {
 		return nil, core.Errorf(core.CodePermissionDenied, "permission denied: invalid token")
+	}
+	// Checked before a use is consumed: a refused request costs nothing.
+	if !tokenutil.AddrAllowed(req.RemoteAddr, e.BoundCIDRs) {
+		return nil, tokenutil.ErrOutsideCIDRs(req.RemoteAddr, "the token's bound CIDRs")
 	}
 	left, err := s.UseToken(ctx, e)
 	if err != nil {
