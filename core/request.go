@@ -220,6 +220,11 @@ type Response struct {
 	// Bare makes the HTTP layer write Data itself as the JSON body, without
 	// Vault's response envelope (sys/health, sys/seal-status, sys/init ...).
 	Bare bool
+	// Legacy makes the HTTP layer repeat Data's fields at the top level of
+	// the envelope, as Vault's older sys/ endpoints do (sys/mounts, sys/auth,
+	// sys/policy, sys/key-status, sys/capabilities ...); clients written
+	// against those read the fields there.
+	Legacy bool
 	// Raw, when set, is written as the body verbatim (snapshots, CRLs, metrics).
 	Raw *RawBody
 }

@@ -368,9 +368,12 @@ func writeResponse(w http.ResponseWriter, req *core.Request, resp *core.Response
 		return
 	}
 	var body any
-	if resp.Bare {
+	switch {
+	case resp.Bare:
 		body = resp.Data
-	} else {
+	case resp.Legacy:
+		body = legacyBody(Envelope(req, resp), resp.Data)
+	default:
 		body = Envelope(req, resp)
 	}
 	b, err := json.Marshal(body)

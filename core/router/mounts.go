@@ -78,7 +78,7 @@ func (r *Router) Mount(ctx context.Context, e *MountEntry) error {
 	}
 	r.mu.Unlock()
 	e.UUID = newUUID()
-	e.Accessor = newAccessor(e.Type)
+	e.Accessor = newAccessor(e.Class, e.Type)
 	e.Created = r.cfg.Now().UTC()
 	m := &mount{entry: e, engine: eng}
 	if err := r.setup(ctx, m, viewPrefixFor(e)); err != nil {

@@ -43,3 +43,26 @@ func tokenWith(t *testing.T, s *servertest.Server, policies ...string) *vaultapi
 	}
 	return s.NewClient(sec.Auth.ClientToken)
 }
+
+// rawJSON sends a request with the vault/api client and decodes the whole
+// response body (envelope included).
+func rawJSON(t *testing.T, c *vaultapi.Client, method, path string, body any) map[string]any {
+	t.Helper()
+	r := c.NewRequest(method, "/v1/"+path)
+	if body != nil {
+		if err := r.SetJSONBody(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	//nolint:staticcheck // the raw body is what these tests look at
+	resp, err := c.RawRequest(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := resp.DecodeJSON(&out); err != nil {
+		t.Fatalf("%s %s: decode: %v", method, path, err)
+	}
+	return out
+}

@@ -25,7 +25,7 @@ func (b *Backend) keyStatus(ctx context.Context, _ *core.Request, _ *framework.F
 	if err != nil {
 		return nil, err
 	}
-	return &core.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": 0}}, nil
+	return &core.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": 0}, Legacy: true}, nil
 }
 
 func (b *Backend) snapshotRoutes() []framework.Route {

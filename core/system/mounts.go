@@ -104,7 +104,7 @@ func (b *Backend) listMounts(class string) framework.HandlerFunc {
 		for _, e := range b.d.Router.Mounts(class) {
 			data[relPath(class, e.Path)] = MountData(e)
 		}
-		return &core.Response{Data: data}, nil
+		return &core.Response{Data: data, Legacy: true}, nil
 	}
 }
 
