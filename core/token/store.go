@@ -55,6 +55,8 @@ type Entry struct {
 	InternalData   map[string]any    `json:"internal_data,omitempty"`
 	// BoundCIDRs limits the client addresses the token may be used from.
 	BoundCIDRs []string `json:"bound_cidrs,omitempty"`
+	// Role is the token role it was created with, if any.
+	Role string `json:"role,omitempty"`
 }
 
 // IsRoot reports whether the token carries the root policy.
@@ -153,6 +155,8 @@ type CreateParams struct {
 	InternalData   map[string]any
 	// BoundCIDRs are canonical CIDR blocks (tokenutil.ParseCIDRs).
 	BoundCIDRs []string
+	// Role names the token role applied (auth/token/create/:role).
+	Role string
 	// NoExpiry creates a token without TTL. Only init and dev mode use it,
 	// for the initial root token.
 	NoExpiry bool
@@ -199,7 +203,7 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 		Hash: Hash(raw), Accessor: acc, Policies: pol, Meta: p.Meta, DisplayName: p.DisplayName,
 		NumUses: p.NumUses, CreationTime: now, ExplicitMaxTTL: p.ExplicitMaxTTL, Period: p.Period,
 		Renewable: p.Renewable && p.Type == "service", Orphan: p.Orphan || p.Parent == nil, Type: p.Type,
-		Path: p.Path, EntityID: p.EntityID, InternalData: p.InternalData, BoundCIDRs: slices.Clone(p.BoundCIDRs),
+		Path: p.Path, EntityID: p.EntityID, InternalData: p.InternalData, BoundCIDRs: slices.Clone(p.BoundCIDRs), Role: p.Role,
 	}
 	if p.Parent != nil && !p.Orphan {
 		e.Parent = p.Parent.Hash
