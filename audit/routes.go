@@ -30,7 +30,7 @@ type routes struct{ a *Subsystem }
 
 func (r routes) Routes() []framework.Route {
 	ops := func(m map[core.Operation]framework.HandlerFunc) map[core.Operation]framework.HandlerFunc { return m }
-	return []framework.Route{
+	return append([]framework.Route{
 		{Pattern: `audit/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.list}),
 			Help: "List the enabled audit devices."},
 		{Pattern: `audit/checkpoint-key/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpointKey}),
@@ -51,7 +51,7 @@ func (r routes) Routes() []framework.Route {
 			"path": {Type: framework.TypeString}, "input": {Type: framework.TypeString},
 		}, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.hash}),
 			Help: "Hash a value with an audit device's HMAC salt."},
-	}
+	}, r.requestHeaderRoutes()...)
 }
 
 func (r routes) list(_ context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {

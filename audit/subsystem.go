@@ -71,6 +71,9 @@ type Subsystem struct {
 	stopMaint context.CancelFunc
 	maintDone chan struct{}
 	diskLevel atomic.Int32
+	// headers are sys/config/auditing/request-headers, read by every
+	// device's formatter.
+	headers atomic.Pointer[[]vault.HeaderRule]
 }
 
 var (
@@ -183,6 +186,9 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 		return fmt.Errorf("audit: checkpoint key: %w", err)
 	}
 	a.signer, a.keyTime = key, created
+	if err := a.loadHeaders(ctx); err != nil {
+		return fmt.Errorf("audit: request headers: %w", err)
+	}
 	ever, err := a.st.everEnabled(ctx)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -284,7 +290,7 @@ func (a *Subsystem) open(ctx context.Context, dc *DeviceConfig, source string) *
 }
 
 func (a *Subsystem) openSink(ctx context.Context, dc *DeviceConfig) (Sink, vault.Options, error) {
-	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
+	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders, HeaderRules: a.headerRules}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
 		return nil, fopts, fmt.Errorf("salt: %w", err)

@@ -43,6 +43,8 @@ type Options struct {
 	Logger *slog.Logger
 	// ResponseHeaders are added to every response (e.g. audit degradation).
 	ResponseHeaders func(h http.Header)
+	// CORS returns the cross-origin configuration (nil: CORS off).
+	CORS func(ctx context.Context) CORS
 }
 
 // DefaultRawPaths are Vault's raw-body endpoints.
@@ -100,6 +102,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", reqID)
 	if s.o.ResponseHeaders != nil {
 		s.o.ResponseHeaders(w.Header())
+	}
+	if s.applyCORS(w, r) {
+		return
 	}
 	req, err := s.parse(r, reqID)
 	if err != nil {

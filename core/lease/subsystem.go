@@ -35,6 +35,7 @@ func (l *Subsystem) Attach(s *server.Server) error {
 	s.AddSysPart(l.M)
 	s.Tokens().SetOnRevoke(l.M.RevokeByTokens)
 	s.AddPrefixRevoker(func(ctx context.Context, prefix string) error { return l.M.RevokePrefix(ctx, prefix, false) })
+	s.AddPrefixMover(l.M.MovePrefix)
 	return nil
 }
 

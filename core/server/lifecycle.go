@@ -93,6 +93,12 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 			return core.Errorf(core.CodeInternal, "unseal: %s failed to start: %v", sub.Name(), err)
 		}
 	}
+	s.sys.InvalidateCORS()
+	if s.raft.IsLeader() {
+		if err := s.sys.RecordVersion(ctx); err != nil {
+			s.log.Warn("could not record the version in sys/version-history", "error", err)
+		}
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel
 	s.bgDone.Add(1)
@@ -149,9 +155,32 @@ func (s *Server) background(ctx context.Context) {
 			} else if n > 0 {
 				s.log.Info("revoked expired tokens", "count", n)
 			}
+			s.autoRotate(ctx)
 			s.router.Periodic(ctx)
 		}
 	}
+}
+
+// autoRotate rotates the barrier key when sys/rotate/config says it is due
+// (interval elapsed, or max_operations encryptions done by this node with
+// the active key), through the Dispatcher as an internal sys/rotate request
+// so that the rotation is audited.
+func (s *Server) autoRotate(ctx context.Context) {
+	cfg, err := s.sys.RotationConfig(ctx)
+	if err != nil {
+		s.log.Warn("automatic key rotation: read sys/rotate/config", "error", err)
+		return
+	}
+	ks, err := s.barrier.KeyStatus()
+	if err != nil || !cfg.Due(s.now(), ks.InstallTime, ks.Encryptions) {
+		return
+	}
+	if _, err := s.dispatcher.Handle(ctx, &core.Request{Operation: core.OpUpdate, Path: "sys/rotate", Internal: true,
+		InternalActor: "auto-rotation"}); err != nil {
+		s.log.Error("automatic key rotation failed", "error", err)
+		return
+	}
+	s.log.Info("barrier key rotated automatically", "previous_term", ks.Term)
 }
 
 // SealStatus reports Vault's sys/seal-status.
@@ -249,6 +278,23 @@ func (s *Server) RevokePrefix(ctx context.Context, prefix string) error {
 	return nil
 }
 
+// MovePrefix carries what is keyed by a mount's path from one prefix to
+// another when sys/remount moves the mount: leases (through every
+// registered mover) and the creation paths of the tokens of an auth method.
+func (s *Server) MovePrefix(ctx context.Context, from, to string) error {
+	for _, m := range s.movers {
+		if err := m(ctx, from, to); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(from, "auth/") {
+		if _, err := s.tokens.MovePathPrefix(ctx, from, to); err != nil {
+			return fmt.Errorf("move token paths from %s: %w", from, err)
+		}
+	}
+	return nil
+}
+
 type snapshotter struct{ s *Server }
 
 func (sn snapshotter) SaveSnapshot(ctx context.Context, w io.Writer) error {
@@ -278,6 +324,7 @@ func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bo
 		s.opts.Subsystems[i].Sealing(ctx)
 	}
 	s.router.Unload(ctx)
+	s.sys.InvalidateCORS()
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("mounts failed to reload after restore", "error", err)
 	}

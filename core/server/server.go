@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +81,7 @@ type Server struct {
 	parts       []system.Part
 	health      []func(ctx context.Context, hi *system.HealthInfo)
 	revokers    []func(ctx context.Context, prefix string) error
+	movers      []func(ctx context.Context, from, to string) error
 	metrics     *prometheus.Registry
 	applyMu     sync.RWMutex
 	applyHooks  []func(keys []string)
@@ -168,6 +171,11 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.sys = system.New(system.Deps{Core: s, Access: mountAccess{s}, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts})
+	s.AddApplyHook(func(keys []string) {
+		if keys == nil || slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "sys/config/cors") }) {
+			s.sys.InvalidateCORS()
+		}
+	})
 	bg := context.Background()
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging"}, s.sys, "sys/"); err != nil {
 		return nil, err
@@ -187,7 +195,8 @@ func New(opts Options) (*Server, error) {
 	if len(cfg.Listeners) > 0 {
 		maxReq = cfg.Listeners[0].MaxRequestSize
 	}
-	s.handler = httpapi.New(d, httpapi.Options{MaxRequestSize: maxReq, Now: opts.Now, Logger: opts.Logger, ResponseHeaders: s.responseHeaders, UI: opts.UI})
+	s.handler = httpapi.New(d, httpapi.Options{MaxRequestSize: maxReq, Now: opts.Now, Logger: opts.Logger, ResponseHeaders: s.responseHeaders, UI: opts.UI,
+		CORS: s.cors})
 	return s, nil
 }
 
@@ -254,6 +263,12 @@ func (s *Server) AddHealth(f func(ctx context.Context, hi *system.HealthInfo)) {
 	s.health = append(s.health, f)
 }
 
+// AddPrefixMover registers a function re-keying what it keeps under a
+// mount path when sys/remount moves the mount (the lease manager's leases).
+func (s *Server) AddPrefixMover(f func(ctx context.Context, from, to string) error) {
+	s.movers = append(s.movers, f)
+}
+
 // AddPrefixRevoker registers a function revoking leases under a path prefix.
 func (s *Server) AddPrefixRevoker(f func(ctx context.Context, prefix string) error) {
 	s.revokers = append(s.revokers, f)
@@ -276,6 +291,12 @@ func (a auditorProxy) LogRequest(ctx context.Context, ev *core.AuditEvent) error
 }
 func (a auditorProxy) LogResponse(ctx context.Context, ev *core.AuditEvent) error {
 	return a.s.auditor.LogResponse(ctx, ev)
+}
+
+// cors gives the HTTP layer the sys/config/cors configuration.
+func (s *Server) cors(ctx context.Context) httpapi.CORS {
+	c := s.sys.CORS(ctx)
+	return httpapi.CORS{Enabled: c.Enabled, AllowedOrigins: c.AllowedOrigins, AllowedHeaders: c.AllowedHeaders}
 }
 
 func (s *Server) responseHeaders(h http.Header) {

@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/router"
+	"github.com/vigilsec/vigil/core/storage"
 )
 
 // Part contributes routes to the sys/ mount.
@@ -57,6 +58,9 @@ type Core interface {
 	KeyStatus(ctx context.Context) (term uint32, installed time.Time, err error)
 	// RevokePrefix revokes every lease under a path prefix (used on unmount).
 	RevokePrefix(ctx context.Context, prefix string) error
+	// MovePrefix re-keys what is kept under a mount path (leases, token
+	// paths) when sys/remount moves the mount.
+	MovePrefix(ctx context.Context, from, to string) error
 }
 
 // HealthInfo is extra state reported by sys/health.
@@ -109,6 +113,10 @@ type Deps struct {
 // Backend is the sys/ mount engine.
 type Backend struct {
 	d Deps
+	// storage is the sys/ view of the barrier (version history, rotation,
+	// CORS), set by Setup.
+	storage storage.Storage
+	cors    corsCache
 }
 
 // New returns the sys/ backend.
@@ -124,7 +132,10 @@ func (b *Backend) AddPart(p Part) { b.d.Parts = append(b.d.Parts, p) }
 
 var _ router.Engine = (*Backend)(nil)
 
-func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
+func (b *Backend) Setup(_ context.Context, env framework.Env) error {
+	b.storage = env.Storage
+	return nil
+}
 func (b *Backend) Close(context.Context) error                { return nil }
 
 // Routes implements router.Engine.
@@ -135,6 +146,8 @@ func (b *Backend) Routes() []framework.Route {
 	rs = append(rs, b.authRoutes()...)
 	rs = append(rs, b.keyRoutes()...)
 	rs = append(rs, b.snapshotRoutes()...)
+	rs = append(rs, b.toolRoutes()...)
+	rs = append(rs, b.hostInfoRoute(), b.versionHistoryRoute(), b.rotateConfigRoute(), b.corsRoute(), b.remountRoute())
 	for _, p := range b.d.Parts {
 		rs = append(rs, p.Routes()...)
 	}

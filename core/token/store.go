@@ -537,6 +537,29 @@ func (s *Store) RevokeByPathPrefix(ctx context.Context, prefix string) (int, err
 	return n, nil
 }
 
+// MovePathPrefix rewrites the creation path of every token created under
+// from to lie under to instead (sys/remount of an auth method), so that
+// disabling the method at its new path still finds them. It returns how
+// many tokens were changed.
+func (s *Store) MovePathPrefix(ctx context.Context, from, to string) (int, error) {
+	entries, err := s.All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Path, from) {
+			continue
+		}
+		e.Path = to + strings.TrimPrefix(e.Path, from)
+		if err := s.put(ctx, e, false); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // TokenExpiry returns the current expiry of the token with this storage
 // hash, whether it is renewable, and ok=false when it no longer exists. A
 // token that never expires has a zero expiry. The lease manager uses it
