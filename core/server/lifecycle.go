@@ -248,12 +248,12 @@ func (s *Server) Rotate(ctx context.Context) error {
 }
 
 // KeyStatus reports the active barrier key term.
-func (s *Server) KeyStatus(ctx context.Context) (uint32, time.Time, error) {
-	if s.barrier.Sealed() {
-		return 0, time.Time{}, core.ErrSealed
+func (s *Server) KeyStatus(ctx context.Context) (system.KeyStatus, error) {
+	ks, err := s.barrier.KeyStatus()
+	if err != nil {
+		return system.KeyStatus{}, err
 	}
-	term, at := s.barrier.ActiveTerm()
-	return term, at, nil
+	return system.KeyStatus{Term: ks.Term, InstallTime: ks.InstallTime, Encryptions: ks.Encryptions}, nil
 }
 
 // RevokePrefix revokes all leases under prefix through every registered

@@ -32,6 +32,9 @@ func TestSysShapesMatchVault(t *testing.T) {
 			}
 		}
 	}
+	if ks := rawJSON(t, c, "GET", "sys/key-status", nil); ks["encryptions"] == float64(0) {
+		t.Errorf("key-status counts no encryptions after writes: %v", ks)
+	}
 	// Endpoints outside that list keep data inside the envelope only.
 	if body := rawJSON(t, c, "GET", "sys/policies/acl/default", nil); body["policy"] != nil {
 		t.Errorf("sys/policies/acl/:name repeats its data at the top level")

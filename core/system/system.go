@@ -55,12 +55,20 @@ type Core interface {
 	Leader(ctx context.Context) LeaderInfo
 	// Rotate adds a barrier key term; KeyStatus describes the active one.
 	Rotate(ctx context.Context) error
-	KeyStatus(ctx context.Context) (term uint32, installed time.Time, err error)
+	KeyStatus(ctx context.Context) (KeyStatus, error)
 	// RevokePrefix revokes every lease under a path prefix (used on unmount).
 	RevokePrefix(ctx context.Context, prefix string) error
 	// MovePrefix re-keys what is kept under a mount path (leases, token
 	// paths) when sys/remount moves the mount.
 	MovePrefix(ctx context.Context, from, to string) error
+}
+
+// KeyStatus describes the active barrier key (sys/key-status).
+type KeyStatus struct {
+	Term        uint32
+	InstallTime time.Time
+	// Encryptions done with the key by this node since it unsealed.
+	Encryptions uint64
 }
 
 // HealthInfo is extra state reported by sys/health.
