@@ -352,8 +352,17 @@ func (m *Manager) followToken(ctx context.Context, e *Entry) error {
 
 // revokeEntry asks the engine to revoke through the Dispatcher (for a
 // token's lease, the server revokes the token), then deletes the lease.
+//
+// A token's lease is revoked with a request on its mount's path
+// ("auth/userpass/"), not its login path: an entry on a login path is a
+// login to every reader of the audit trail (reports, OCSF, CEF), and this is
+// not one. The lease ID is in the request's data.
 func (m *Manager) revokeEntry(ctx context.Context, e *Entry, actor string) error {
-	req := &core.Request{Operation: core.OpRevoke, Path: e.Path, Internal: true, InternalActor: actor,
+	path := e.Path
+	if e.Token && e.MountPath != "" {
+		path = e.MountPath
+	}
+	req := &core.Request{Operation: core.OpRevoke, Path: path, Internal: true, InternalActor: actor,
 		Secret: e.Secret(), Data: map[string]any{"lease_id": e.LeaseID}, Time: m.cfg.Now()}
 	if _, err := m.cfg.Dispatch(ctx, req); err != nil {
 		return err

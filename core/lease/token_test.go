@@ -76,7 +76,7 @@ func TestTokenLeaseFollowsItsToken(t *testing.T) {
 	ft.drop(h)
 	clk.Advance(2 * time.Hour)
 	m.RunDue(ctx)
-	if e.count() != 1 || e.reqs[0].Secret.TokenHash != h || e.reqs[0].Path != "auth/userpass/login/bob" {
+	if e.count() != 1 || e.reqs[0].Secret.TokenHash != h || e.reqs[0].Path != "auth/userpass/" {
 		t.Fatalf("revocation: %d %+v", e.count(), e.reqs)
 	}
 	if ids, _ := m.List(ctx, ""); len(ids) != 0 {
