@@ -131,7 +131,7 @@ func (b *Backend) readRole(ctx context.Context, _ *core.Request, d *framework.Fi
 	if cidrs == nil {
 		cidrs = []string{}
 	}
-	data := map[string]any{"bind_secret_id": r.BindSecretID, "secret_id_ttl": int64(r.SecretIDTTL / time.Second),
+	data := map[string]any{"bind_secret_id": r.BindSecretID, "local_secret_ids": false, "secret_id_ttl": int64(r.SecretIDTTL / time.Second),
 		"secret_id_num_uses": r.SecretIDNumUses, "secret_id_bound_cidrs": cidrs}
 	r.Params.Data(data)
 	return &core.Response{Data: data}, nil
