@@ -328,28 +328,6 @@ func (m *Manager) expire(ctx context.Context, id string) error {
 	return rerr
 }
 
-// followToken brings a token lease's expiry in line with its token, which
-// may have been renewed (auth/token/renew*) since the lease was written. A
-// token that is gone leaves the expiry as it was: the lease is due.
-func (m *Manager) followToken(ctx context.Context, e *Entry) error {
-	if m.cfg.Tokens == nil {
-		return nil
-	}
-	exp, renewable, ok, err := m.cfg.Tokens.TokenExpiry(ctx, e.TokenHash)
-	if err != nil || !ok || exp.IsZero() {
-		return err
-	}
-	if exp.Equal(e.ExpireTime) && renewable == e.Renewable {
-		return nil
-	}
-	if exp.After(e.ExpireTime) {
-		e.LastRenewal = m.cfg.Now().UTC()
-	}
-	e.ExpireTime, e.Renewable = exp.UTC(), renewable
-	e.TTL = exp.Sub(e.IssueTime)
-	return m.put(ctx, e)
-}
-
 // revokeEntry asks the engine to revoke through the Dispatcher (for a
 // token's lease, the server revokes the token), then deletes the lease.
 //
@@ -439,45 +417,6 @@ func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Re
 		return fmt.Errorf("lease: store: %w", err)
 	}
 	s.LeaseID, s.TTL, s.IssueTime = e.LeaseID, ttl, now
-	m.schedule(e.LeaseID, e.ExpireTime)
-	return nil
-}
-
-// registerToken creates the lease of a token issued by an auth mount (a
-// login's, or one from auth/token/create), as Vault does: its ID is the
-// request path, "/h" and a digest of the token's hash, so that
-// sys/leases/lookup, revoke, revoke-prefix and revoke-force reach login
-// tokens by path. Batch tokens and tokens that never expire get none.
-func (m *Manager) registerToken(ctx context.Context, req *core.Request, a *core.Auth) error {
-	if m.cfg.Tokens == nil || a.ClientToken == "" || req.Internal || req.Mount == nil || req.Mount.Class != "auth" || a.TokenType == "batch" {
-		return nil
-	}
-	if req.Mount.Type == "token" && !strings.HasPrefix(req.Path, "auth/token/create") {
-		return nil // renewals and lookups answer with an Auth too; only creations get a lease
-	}
-	h := tokenHash(a.ClientToken)
-	exp, renewable, ok, err := m.cfg.Tokens.TokenExpiry(ctx, h)
-	if err != nil {
-		return fmt.Errorf("lease: token: %w", err)
-	}
-	if !ok || exp.IsZero() {
-		return nil
-	}
-	sum := sha256.Sum256([]byte("token-lease:" + h))
-	now := m.cfg.Now().UTC()
-	e := &Entry{LeaseID: strings.TrimSuffix(req.Path, "/") + "/h" + hex.EncodeToString(sum[:]), Path: req.Path,
-		MountPath: req.Mount.Path, TokenHash: h, Token: true, Renewable: renewable, TTL: exp.Sub(now),
-		IssueTime: now, ExpireTime: exp.UTC()}
-	b, err := jsonMarshal(e)
-	if err != nil {
-		return err
-	}
-	if err := storage.Txn(ctx, m.cfg.Storage, []storage.TxnOp{
-		{Kind: storage.OpPut, Key: leaseKey(e.LeaseID), Value: b},
-		{Kind: storage.OpPut, Key: tokenKey(h, e.LeaseID), Value: []byte(e.LeaseID)},
-	}); err != nil {
-		return fmt.Errorf("lease: store: %w", err)
-	}
 	m.schedule(e.LeaseID, e.ExpireTime)
 	return nil
 }
@@ -704,49 +643,4 @@ func (m *Manager) Count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.pending)
-}
-
-// MovePrefix re-keys every lease whose ID starts with from (a mount path,
-// ending in "/") to start with to instead, with its request and mount paths,
-// for a mount moved by sys/remount. Each lease is moved in one transaction
-// (new key and index written, old ones deleted) and rescheduled.
-func (m *Manager) MovePrefix(ctx context.Context, from, to string) error {
-	ids, err := m.List(ctx, from)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		e, err := m.get(ctx, id)
-		if err != nil {
-			return err
-		}
-		if e == nil {
-			continue
-		}
-		old := *e
-		e.LeaseID = to + strings.TrimPrefix(e.LeaseID, from)
-		if strings.HasPrefix(e.Path, from) {
-			e.Path = to + strings.TrimPrefix(e.Path, from)
-		}
-		if e.MountPath == from {
-			e.MountPath = to
-		}
-		b, err := jsonMarshal(e)
-		if err != nil {
-			return err
-		}
-		ops := []storage.TxnOp{{Kind: storage.OpPut, Key: leaseKey(e.LeaseID), Value: b}, {Kind: storage.OpDelete, Key: leaseKey(old.LeaseID)}}
-		if e.TokenHash != "" {
-			ops = append(ops, storage.TxnOp{Kind: storage.OpPut, Key: tokenKey(e.TokenHash, e.LeaseID), Value: []byte(e.LeaseID)},
-				storage.TxnOp{Kind: storage.OpDelete, Key: tokenKey(old.TokenHash, old.LeaseID)})
-		}
-		if err := storage.Txn(ctx, m.cfg.Storage, ops); err != nil {
-			return fmt.Errorf("lease: move %s: %w", id, err)
-		}
-		m.unschedule(old.LeaseID)
-		if !e.Irrevocable {
-			m.schedule(e.LeaseID, nextAction(e))
-		}
-	}
-	return nil
 }
