@@ -427,3 +427,16 @@ func (r *Router) Remount(ctx context.Context, from, to string, move func(ctx con
 	// The engine learns its new path (some build URLs or names from it).
 	return r.setup(ctx, m, viewPrefixFor(m.entry))
 }
+
+// MountByAccessor returns the path and type of the mount with the accessor
+// (any class), false when none has it.
+func (r *Router) MountByAccessor(accessor string) (path, typ string, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for p, m := range r.mounts {
+		if m.entry.Accessor == accessor {
+			return p, m.entry.Type, true
+		}
+	}
+	return "", "", false
+}

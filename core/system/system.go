@@ -144,7 +144,7 @@ func (b *Backend) Setup(_ context.Context, env framework.Env) error {
 	b.storage = env.Storage
 	return nil
 }
-func (b *Backend) Close(context.Context) error                { return nil }
+func (b *Backend) Close(context.Context) error { return nil }
 
 // Routes implements router.Engine.
 func (b *Backend) Routes() []framework.Route {

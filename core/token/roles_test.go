@@ -122,3 +122,13 @@ func TestTokenRoles(t *testing.T) {
 		t.Fatalf("deleted role: %v %v", r, err)
 	}
 }
+
+// entity_alias is refused rather than ignored: the token would lack the
+// identity the caller asked for.
+func TestTokenCreateRefusesEntityAlias(t *testing.T) {
+	s := devServer(t)
+	_, err := s.Client.Auth().Token().Create(&vaultapi.TokenCreateRequest{EntityAlias: "alice"})
+	if statusOf(err) != 400 || !strings.Contains(err.Error(), "entity_alias") {
+		t.Fatalf("entity_alias: %v", err)
+	}
+}

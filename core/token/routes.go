@@ -95,7 +95,8 @@ func (b *Backend) callerEntry(ctx context.Context, req *core.Request) (*Entry, e
 }
 
 func (s *Store) entryFromPrincipal(p *core.Principal) *Entry {
-	return &Entry{Hash: Hash(p.ClientToken), Accessor: p.Accessor, Policies: p.Policies, Type: p.TokenType}
+	return &Entry{Hash: Hash(p.ClientToken), Accessor: p.Accessor, Policies: p.TokenPolicies, Type: p.TokenType,
+		EntityID: p.EntityID, AliasID: p.AliasID}
 }
 
 // create returns the handler of auth/token/create (orphanRoute false) and
@@ -128,6 +129,11 @@ func (b *Backend) createToken(ctx context.Context, req *core.Request, d *framewo
 			return nil, core.Errorf(core.CodePermissionDenied, "root or sudo privileges required to create orphan token")
 		}
 		orphan = true
+	}
+	if d.String("entity_alias") != "" {
+		// Binding a new token to an entity alias is not implemented; refusing
+		// is safer than creating a token without the identity asked for.
+		return nil, core.Invalid("entity_alias is not supported: create the token through a login of that alias")
 	}
 	noDefault := d.Bool("no_default_policy")
 	pols := d.Strings("policies")
@@ -168,7 +174,7 @@ func (b *Backend) createToken(ctx context.Context, req *core.Request, d *framewo
 		ID: d.String("id"), Policies: pols, NoDefault: noDefault, Meta: d.KV("meta"),
 		DisplayName: name, NumUses: d.Int("num_uses"), TTL: ttl, ExplicitMaxTTL: d.Duration("explicit_max_ttl"),
 		Period: d.Duration("period"), Renewable: d.Bool("renewable"), Orphan: orphan, Type: d.String("type"),
-		Path: req.Path,
+		Path: req.Path, Creator: parent,
 	}
 	if role != nil {
 		if err := role.apply(&p); err != nil {

@@ -90,5 +90,7 @@ func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.Fie
 	}
 	a := r.Params.Auth(name, meta)
 	a.BoundCIDRs = slices.Clone(tokenCIDRs)
+	// The role id names the workload's entity alias, as in Vault.
+	a.Alias = &core.Alias{Name: r.RoleID, Metadata: map[string]string{"role_name": name}}
 	return &core.Response{Auth: a}, nil
 }

@@ -200,5 +200,8 @@ func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.Fie
 		return nil, err
 	}
 	a := u.Params.Auth(name, map[string]string{"username": name})
+	// The identity store maps the user name to the person's entity, as
+	// Vault does.
+	a.Alias = &core.Alias{Name: name}
 	return &core.Response{Auth: a}, nil
 }

@@ -231,10 +231,10 @@ func caNames(d *framework.FieldData, cn string) (p *certParams, err error) {
 
 // lifetime describes how a certificate's validity is chosen.
 type lifetime struct {
-	requested time.Duration // the request's ttl; 0 for the default
-	notAfter  string        // the request's not_after (RFC 3339)
-	defTTL    time.Duration // role ttl; 0 for the mount default
-	maxTTL    time.Duration // role max_ttl; 0 for the mount max
+	requested    time.Duration // the request's ttl; 0 for the default
+	notAfter     string        // the request's not_after (RFC 3339)
+	defTTL       time.Duration // role ttl; 0 for the mount default
+	maxTTL       time.Duration // role max_ttl; 0 for the mount max
 	notBeforeDur time.Duration
 }
 
