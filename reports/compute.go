@@ -57,7 +57,6 @@ type gen struct {
 	cp       *query.CheckpointRef
 	backend  string
 	oldest   *query.Record
-	scanned  bool
 	all      counts
 	incompl  int64
 	withAddr int64

@@ -17,7 +17,7 @@ func TestLeaseTidyAnswers202(t *testing.T) {
 	s := servertest.MustStart(t, wire.Options, servertest.Options{Dev: true})
 	c := s.Client
 	r := c.NewRequest(http.MethodPut, "/v1/sys/leases/tidy")
-	//nolint:staticcheck // the status code is what this test looks at
+	//lint:ignore SA1019 the status code is what this test looks at
 	resp, err := c.RawRequest(r)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,12 @@ func (s *Server) Init(ctx context.Context, shares, threshold int) (*system.InitR
 		return nil, fmt.Errorf("init: unseal to create the root token: %w", err)
 	}
 	defer s.seal.Seal()
+	// The cluster CA and this node's certificate are created at init; the
+	// transport uses them from the next unseal.
+	if err := s.installClusterTLS(ctx); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	defer s.dropClusterTLS()
 	raw, _, err := s.tokens.Create(ctx, token.CreateParams{Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Path: "auth/token/root", Orphan: true})
 	if err != nil {
 		return nil, fmt.Errorf("init: create root token: %w", err)
@@ -83,6 +89,11 @@ func (s *Server) UnsealWithKey(ctx context.Context, key []byte) error {
 // unsealedLocked runs after the barrier opens: load mounts, start subsystems.
 // On failure the server seals again.
 func (s *Server) unsealedLocked(ctx context.Context) error {
+	if err := s.installClusterTLS(ctx); err != nil {
+		s.log.Error("cannot install the cluster transport identity; sealing", "error", err)
+		s.seal.Seal()
+		return core.Errorf(core.CodeInternal, "unseal: %v", err)
+	}
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("some mounts failed to load", "error", err)
 	}
@@ -139,6 +150,7 @@ func (s *Server) sealingLocked(ctx context.Context) {
 	}
 	s.router.Unload(ctx)
 	s.ident.Clear()
+	s.dropClusterTLS()
 	s.seal.Seal()
 	s.unsealed = false
 	s.activeSince = time.Time{}

@@ -27,13 +27,6 @@ func statusOf(err error) int {
 	return 0
 }
 
-func wantStatus(t *testing.T, err error, status int) {
-	t.Helper()
-	if got := statusOf(err); got != status {
-		t.Fatalf("want HTTP %d, got %d (%v)", status, got, err)
-	}
-}
-
 // tokenWith creates a token with the given policies (plus default).
 func tokenWith(t *testing.T, s *servertest.Server, policies ...string) *vaultapi.Client {
 	t.Helper()
@@ -54,7 +47,7 @@ func rawJSON(t *testing.T, c *vaultapi.Client, method, path string, body any) ma
 			t.Fatal(err)
 		}
 	}
-	//nolint:staticcheck // the raw body is what these tests look at
+	//lint:ignore SA1019 the raw body is what these tests look at
 	resp, err := c.RawRequest(r)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

@@ -35,7 +35,7 @@ func TestSysRemount(t *testing.T) {
 	if err != nil || sec.Data["password"] != "s3cr3t" {
 		t.Fatalf("secret at the new path: %v %v", sec, err)
 	}
-	//nolint:staticcheck // the status code is what is checked
+	//lint:ignore SA1019 the status code is what is checked
 	if _, err := c.RawRequest(c.NewRequest("GET", "/v1/app/data/db")); statusOf(err) != 404 {
 		t.Fatalf("old path: %v", err)
 	}

@@ -343,14 +343,6 @@ func fastTime(b []byte) (ns int64, has, ok bool) {
 	return t.UnixNano(), true, true
 }
 
-func slowParse(line []byte) (Record, Kind, error) {
-	l, err := logline.Parse(line)
-	if err != nil {
-		return Record{}, KindOther, err
-	}
-	return fromLineKind(l)
-}
-
 func fromLineKind(l *logline.Line) (Record, Kind, error) {
 	r, ok := FromLine(l)
 	switch {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/vigilsec/vigil/reports/query"
 )
@@ -120,14 +119,13 @@ func (c *chunk) rows() int { return len(c.seq) }
 // raw is one row's fields as the builder receives them (byte slices that
 // may alias a parser's buffer: add copies what it keeps).
 type raw struct {
-	time     int64
-	seq      uint64
-	bits     uint8
-	status   uint16
-	port     uint16
-	reqID    []byte
-	cols     [nCols][]byte
-	hasField [nCols]bool
+	time   int64
+	seq    uint64
+	bits   uint8
+	status uint16
+	port   uint16
+	reqID  []byte
+	cols   [nCols][]byte
 }
 
 // add appends a row (builder only).
@@ -566,14 +564,4 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// sortedFlagKeys returns m's keys sorted.
-func sortedFlagKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -531,9 +531,7 @@ func (ix *Index) ingest(lines []rline, gaps []ship.Gap) error {
 			continue
 		}
 		if kind == query.KindResponse {
-			if _, ok := ix.pending[string(f.RequestID)]; ok {
-				delete(ix.pending, string(f.RequestID))
-			}
+			delete(ix.pending, string(f.RequestID))
 		}
 		fillRow(&row, f, &scratch)
 		ix.builder.add(&row)

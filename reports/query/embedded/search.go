@@ -157,7 +157,6 @@ type bounds struct {
 	hasSince        bool
 	hasUntil        bool
 	after           *key // strictly after
-	afterNode       string
 }
 
 func (ix *Index) boundsOf(m *query.Matcher, s *snapshot) bounds {
