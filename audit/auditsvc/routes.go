@@ -27,7 +27,7 @@ type routes struct{ a *Subsystem }
 
 func (r routes) Routes() []framework.Route {
 	ops := func(m map[core.Operation]framework.HandlerFunc) map[core.Operation]framework.HandlerFunc { return m }
-	return append(r.settingsRoutes(), []framework.Route{
+	routes := append(r.settingsRoutes(), []framework.Route{
 		{Pattern: `audit/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.list}),
 			Help: "List the enabled audit devices."},
 		{Pattern: `audit/checkpoint-key/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpointKey}),
@@ -49,6 +49,7 @@ func (r routes) Routes() []framework.Route {
 		}, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.hash}),
 			Help: "Hash a value with an audit device's HMAC salt."},
 	}...)
+	return append(routes, r.requestHeaderRoutes()...)
 }
 
 func (r routes) list(_ context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {

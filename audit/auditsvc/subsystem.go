@@ -112,6 +112,9 @@ type Subsystem struct {
 	// sealedDevs are the devices that record while sealed: those declared
 	// in the configuration and, after a seal, those that were enabled.
 	sealedDevs []deviceRef
+	// headers are sys/config/auditing/request-headers, read by every
+	// device's formatter.
+	headers atomic.Pointer[[]vault.HeaderRule]
 
 	keyMu   sync.Mutex
 	signer  ed25519.PrivateKey
@@ -250,6 +253,9 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	key, created, err := a.st.signingKey(ctx)
 	if err != nil {
 		return fmt.Errorf("audit: checkpoint key: %w", err)
+	}
+	if err := a.loadHeaders(ctx); err != nil {
+		return fmt.Errorf("audit: request headers: %w", err)
 	}
 	ever, err := a.st.everEnabled(ctx)
 	if err != nil {
@@ -555,7 +561,7 @@ func (a *Subsystem) open(ctx context.Context, dc *audit.DeviceConfig, source str
 }
 
 func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit.Sink, vault.Options, error) {
-	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
+	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders, HeaderRules: a.headerRules}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
 		return nil, fopts, fmt.Errorf("salt: %w", err)

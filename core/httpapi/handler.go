@@ -43,6 +43,8 @@ type Options struct {
 	Logger *slog.Logger
 	// ResponseHeaders are added to every response (e.g. audit degradation).
 	ResponseHeaders func(h http.Header)
+	// CORS returns the cross-origin configuration (nil: CORS off).
+	CORS func(ctx context.Context) CORS
 }
 
 // defaultRawPaths are Vault's raw-body endpoints.
@@ -116,9 +118,20 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.o.ResponseHeaders != nil {
 		s.o.ResponseHeaders(w.Header())
 	}
+	// A CORS preflight is answered here, as Vault does: it is the
+	// browser's question, not a request, and changes nothing.
+	preflight, refused := s.applyCORS(w, r)
+	if preflight {
+		return
+	}
 	// Every request reaches the Dispatcher, including those that cannot be
-	// parsed: probes are exactly what an auditor must see.
+	// parsed or come from an origin CORS does not allow: probes are exactly
+	// what an auditor must see.
 	req := s.parse(r, reqID)
+	if refused != nil && req.Malformed == nil {
+		req.Malformed = refused
+		req.Data, req.RawBody, req.ClientToken = nil, nil, ""
+	}
 	resp, err := s.h.Handle(r.Context(), req)
 	if err != nil {
 		if resp != nil && resp.StatusCode != 0 {
@@ -428,9 +441,12 @@ func writeResponse(w http.ResponseWriter, req *core.Request, resp *core.Response
 		return
 	}
 	var body any
-	if resp.Bare {
+	switch {
+	case resp.Bare:
 		body = resp.Data
-	} else {
+	case resp.Legacy:
+		body = legacyBody(Envelope(req, resp), resp.Data)
+	default:
 		body = Envelope(req, resp)
 	}
 	b, err := json.Marshal(body)

@@ -152,3 +152,35 @@ func TestWellFormedRequestIsNotMalformed(t *testing.T) {
 		t.Fatalf("status %d, events %d", w.Code, len(a.events))
 	}
 }
+
+// A request from an origin CORS does not allow is refused with 403 and, like
+// a malformed one, recorded as a rejected request without its token or data;
+// a preflight from an allowed origin is answered by the HTTP layer.
+func TestRefusedOriginIsAudited(t *testing.T) {
+	h, a := mustHandler(t, httpapi.Options{CORS: func(context.Context) httpapi.CORS {
+		return httpapi.CORS{Enabled: true, AllowedOrigins: []string{"https://ok.example"}}
+	}})
+	r := httptest.NewRequest("POST", "/v1/secret/data/x", strings.NewReader(`{"data":{"k":"v"}}`))
+	r.Header.Set("Origin", "https://evil.example")
+	r.Header.Set("X-Vault-Token", probeToken)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden || len(a.events) != 2 {
+		t.Fatalf("status %d, events %d", w.Code, len(a.events))
+	}
+	for _, ev := range a.events {
+		req := ev.Request
+		if req.Malformed == nil || core.CodeOf(ev.Err) != core.CodePermissionDenied || req.ClientToken != "" || req.Data != nil || req.Path != "secret/data/x" {
+			t.Fatalf("%s entry: malformed %v, err %v, token %q, data %v, path %q", ev.Type, req.Malformed, ev.Err, req.ClientToken, req.Data, req.Path)
+		}
+	}
+
+	pre := httptest.NewRequest("OPTIONS", "/v1/secret/data/x", nil)
+	pre.Header.Set("Origin", "https://ok.example")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, pre)
+	if w.Code != http.StatusOK || w.Header().Get("Access-Control-Allow-Origin") != "https://ok.example" || len(a.events) != 2 {
+		t.Fatalf("preflight: status %d, headers %v, events %d", w.Code, w.Header(), len(a.events))
+	}
+}

@@ -114,7 +114,7 @@ func New(cfg Config) *Router {
 func (r *Router) MountStatic(ctx context.Context, entry *MountEntry, e framework.Engine, viewPrefix string) error {
 	entry.Static = true
 	if entry.Accessor == "" {
-		entry.Accessor = newAccessor(entry.Type)
+		entry.Accessor = newAccessor(entry.Class, entry.Type)
 	}
 	if entry.UUID == "" {
 		entry.UUID = entry.Type
@@ -259,10 +259,17 @@ func (r *Router) Types(class string) []string {
 	return out
 }
 
-func newAccessor(typ string) string {
+// newAccessor returns a mount accessor in Vault's form: "<type>_<8 hex>"
+// for secret engines (kv_1a2b3c4d, system_...), "auth_<type>_<8 hex>" for
+// auth methods (auth_userpass_..., auth_token_...).
+func newAccessor(class, typ string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return strings.ReplaceAll(typ, "-", "_") + "_" + hex.EncodeToString(b)
+	prefix := ""
+	if class == "auth" {
+		prefix = "auth_"
+	}
+	return prefix + strings.ReplaceAll(typ, "-", "_") + "_" + hex.EncodeToString(b)
 }
 
 // Resolved is the result of matching a path.

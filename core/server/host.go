@@ -197,6 +197,13 @@ func (h *Host) EntityIDs(actor string) []string {
 	return h.s.ident.EntityIDs(actor)
 }
 
+// TokenExpiry returns the current expiry of the token with this storage
+// hash (zero: never), whether it is renewable, and ok=false when the token
+// no longer exists.
+func (h *Host) TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error) {
+	return h.s.tokens.TokenExpiry(ctx, hash)
+}
+
 // Tokens lists every token entry (read-only copies).
 func (h *Host) Tokens(ctx context.Context) ([]*token.Entry, error) { return h.s.tokens.All(ctx) }
 
@@ -223,6 +230,12 @@ func (h *Host) AddHealth(f func(ctx context.Context, hi *core.HealthInfo)) {
 // AddResponseHeaders adds a function that sets headers on every HTTP
 // response (e.g. the audit health header). It runs on every request.
 func (h *Host) AddResponseHeaders(f func(http.Header)) { h.s.headerFuncs = append(h.s.headerFuncs, f) }
+
+// AddPrefixMover registers a function re-keying what it keeps under a
+// mount path when sys/remount moves the mount (the lease manager's leases).
+func (h *Host) AddPrefixMover(f func(ctx context.Context, from, to string) error) {
+	h.s.movers = append(h.s.movers, f)
+}
 
 // AddPrefixRevoker registers a function revoking leases under a path
 // prefix (used when a mount is disabled).

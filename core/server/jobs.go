@@ -13,10 +13,14 @@ import (
 const (
 	// JobTokenTidy revokes expired tokens (auth/token/tidy).
 	JobTokenTidy = "token-tidy"
+	// JobAutoRotation rotates the barrier key when sys/rotate/config says
+	// it is due (sys/rotate).
+	JobAutoRotation = "auto-rotation"
 )
 
-// RunScheduledJobs runs every scheduled job once: token tidy, then each
-// engine's jobs (see router.Scheduler). Every step is an internal request
+// RunScheduledJobs runs every scheduled job once: token tidy, the barrier
+// key's automatic rotation, then each engine's jobs (see
+// framework.Scheduler). Every step is an internal request
 // through the Dispatcher, made by a principal that names the job, so every
 // key or credential the jobs change is in the audit trail, and nothing runs
 // when the trail cannot record it. The server calls it about once a minute
@@ -26,6 +30,9 @@ func (s *Server) RunScheduledJobs(ctx context.Context) error {
 	var errs []error
 	if _, err := s.dispatchJob(ctx, JobTokenTidy, core.OpUpdate, "auth/token/tidy"); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", JobTokenTidy, err))
+	}
+	if err := s.autoRotate(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", JobAutoRotation, err))
 	}
 	for _, mj := range s.router.ScheduledJobs() {
 		if ctx.Err() != nil {
@@ -58,6 +65,26 @@ func (s *Server) runMountJob(ctx context.Context, mj router.MountJob) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// autoRotate rotates the barrier key when sys/rotate/config says it is due
+// (interval elapsed, or max_operations encryptions done by this node with
+// the active key), through the Dispatcher as an internal sys/rotate request
+// made by JobAutoRotation, so that the rotation is audited.
+func (s *Server) autoRotate(ctx context.Context) error {
+	cfg, err := s.sys.RotationConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("read sys/rotate/config: %w", err)
+	}
+	ks, err := s.barrier.KeyStatus()
+	if err != nil || !cfg.Due(s.now(), ks.InstallTime, ks.Encryptions) {
+		return nil
+	}
+	if _, err := s.dispatchJob(ctx, JobAutoRotation, core.OpUpdate, "sys/rotate"); err != nil {
+		return err
+	}
+	s.log.Info("barrier key rotated automatically", "previous_term", ks.Term)
+	return nil
 }
 
 // dispatchJob sends one internal request made by the job named actor.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
@@ -109,6 +110,12 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 			s.log.Error("subsystem failed to start; sealing", "subsystem", sub.Name(), "error", err)
 			s.sealingLocked(ctx)
 			return core.Errorf(core.CodeInternal, "unseal: %s failed to start: %v", sub.Name(), err)
+		}
+	}
+	s.sys.InvalidateCORS()
+	if s.raft.IsLeader() {
+		if err := s.sys.RecordVersion(ctx); err != nil {
+			s.log.Warn("could not record the version in sys/version-history", "error", err)
 		}
 	}
 	bg, cancel := context.WithCancel(context.Background())
@@ -263,19 +270,48 @@ func (s *Server) Rotate(ctx context.Context) error {
 }
 
 // KeyStatus reports the active barrier key term.
-func (s *Server) KeyStatus(ctx context.Context) (uint32, time.Time, error) {
-	if s.barrier.Sealed() {
-		return 0, time.Time{}, core.ErrSealed
+func (s *Server) KeyStatus(ctx context.Context) (system.KeyStatus, error) {
+	ks, err := s.barrier.KeyStatus()
+	if err != nil {
+		return system.KeyStatus{}, err
 	}
-	term, at := s.barrier.ActiveTerm()
-	return term, at, nil
+	return system.KeyStatus{Term: ks.Term, InstallTime: ks.InstallTime, Encryptions: ks.Encryptions}, nil
 }
 
-// RevokePrefix revokes all leases under prefix through every registered revoker.
+// RevokePrefix revokes all leases under prefix through every registered
+// revoker (used when a mount is disabled). Under "auth/" it then revokes
+// every token created through that path which had no lease (batch tokens),
+// so that disabling an auth method leaves none of its tokens valid.
 func (s *Server) RevokePrefix(ctx context.Context, prefix string) error {
 	for _, r := range s.revokers {
 		if err := r(ctx, prefix); err != nil {
 			return err
+		}
+	}
+	if strings.HasPrefix(prefix, "auth/") && prefix != "auth/" {
+		n, err := s.tokens.RevokeByPathPrefix(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("revoke tokens under %s: %w", prefix, err)
+		}
+		if n > 0 {
+			s.log.Info("revoked the tokens of a disabled auth method", "path", prefix, "tokens", n)
+		}
+	}
+	return nil
+}
+
+// MovePrefix carries what is keyed by a mount's path from one prefix to
+// another when sys/remount moves the mount: leases (through every
+// registered mover) and the creation paths of the tokens of an auth method.
+func (s *Server) MovePrefix(ctx context.Context, from, to string) error {
+	for _, m := range s.movers {
+		if err := m(ctx, from, to); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(from, "auth/") {
+		if _, err := s.tokens.MovePathPrefix(ctx, from, to); err != nil {
+			return fmt.Errorf("move token paths from %s: %w", from, err)
 		}
 	}
 	return nil
@@ -310,6 +346,7 @@ func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bo
 		s.opts.Subsystems[i].Sealing(ctx)
 	}
 	s.router.Unload(ctx)
+	s.sys.InvalidateCORS()
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("mounts failed to reload after restore", "error", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +85,7 @@ type Server struct {
 	parts       []framework.Part
 	health      []func(ctx context.Context, hi *core.HealthInfo)
 	revokers    []func(ctx context.Context, prefix string) error
+	movers      []func(ctx context.Context, from, to string) error
 	metrics     *prometheus.Registry
 	applyMu     sync.RWMutex
 	applyHooks  []func(keys []string)
@@ -187,11 +190,16 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("server: provision %s: %w", sub.Name(), err)
 		}
 	}
-	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
+	s.sys = system.New(system.Deps{Core: s, Access: mountAccess{s}, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
 		Records: barrierStorage{s.barrier},
 		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
 			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
 		}})
+	(&Host{s}).AddApplyHook(func(keys []string) {
+		if keys == nil || slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "sys/config/cors") }) {
+			s.sys.InvalidateCORS()
+		}
+	})
 	bg := context.Background()
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging"}, s.sys, "sys/"); err != nil {
 		return nil, err
@@ -220,7 +228,7 @@ func New(opts Options) (*Server, error) {
 // newHandler is the HTTP handler with a request size limit (0: default).
 func (s *Server) newHandler(maxRequestSize int64) http.Handler {
 	return httpapi.New(s.dispatcher, httpapi.Options{MaxRequestSize: maxRequestSize, Now: s.opts.Now, Logger: s.opts.Logger,
-		ResponseHeaders: s.responseHeaders, UI: s.opts.UI})
+		ResponseHeaders: s.responseHeaders, UI: s.opts.UI, CORS: s.cors})
 }
 
 func hostPort(addr string) string {
@@ -270,6 +278,12 @@ func (a auditorProxy) LogRequest(ctx context.Context, ev *core.AuditEvent) error
 }
 func (a auditorProxy) LogResponse(ctx context.Context, ev *core.AuditEvent) error {
 	return a.s.auditor.LogResponse(ctx, ev)
+}
+
+// cors gives the HTTP layer the sys/config/cors configuration.
+func (s *Server) cors(ctx context.Context) httpapi.CORS {
+	c := s.sys.CORS(ctx)
+	return httpapi.CORS{Enabled: c.Enabled, AllowedOrigins: c.AllowedOrigins, AllowedHeaders: c.AllowedHeaders}
 }
 
 func (s *Server) responseHeaders(h http.Header) {

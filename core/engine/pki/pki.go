@@ -17,11 +17,10 @@
 //
 // # Certificate lifetimes
 //
-// For issue and sign, the requested ttl must not exceed the effective maximum:
-// the role's max_ttl capped by the mount's max lease TTL (a 400 otherwise; the
-// issue requires this, where current Vault caps silently). A default ttl (the
-// role's ttl, else the mount's default lease TTL) above the maximum is capped
-// with a warning. A certificate never outlives its issuer: by default such a
+// For issue and sign, a requested ttl or not_after beyond the effective
+// maximum (the role's max_ttl capped by the mount's max lease TTL) is capped
+// to it with a warning, as Vault does; so is a default ttl (the role's ttl,
+// else the mount's default lease TTL) above the maximum. A certificate never outlives its issuer: by default such a
 // request fails with a 400, as Vault's default leaf_not_after_behavior "err"
 // does; an issuer set to "truncate" caps NotAfter at its own, and "permit"
 // allows it (issuer/:ref, field leaf_not_after_behavior).
@@ -131,7 +130,7 @@ func (b *Backend) Close(context.Context) error {
 // Routes returns the engine's routes. Order matters only where patterns
 // overlap; none do.
 func (b *Backend) Routes() []framework.Route {
-	return []framework.Route{
+	return append(b.signVerbatimRoutes(),
 		b.rootGenerateRoute(),
 		b.rootSignIntermediateRoute(),
 		b.rootDeleteRoute(),
@@ -164,7 +163,7 @@ func (b *Backend) Routes() []framework.Route {
 		b.issuerCertRoute(),
 		b.ocspPostRoute(),
 		b.ocspGetRoute(),
-	}
+	)
 }
 
 // state returns the Setup state, or an unavailable error before Setup.

@@ -4,9 +4,13 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -185,4 +189,72 @@ func (s *Server) Restart() {
 	if len(s.Keys) > 0 {
 		s.MustUnseal()
 	}
+}
+
+// NewClientFrom returns a vault/api client whose connections come from the
+// local address ip (any 127.0.0.0/8 address reaches a loopback server on
+// Linux), for tests of address-bound tokens and logins.
+func (s *Server) NewClientFrom(token, ip string) *vaultapi.Client {
+	s.tb.Helper()
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address, cfg.MaxRetries, cfg.Timeout = s.URL, 0, 60*time.Second
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	cfg.HttpClient.Transport = &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		s.tb.Fatalf("servertest: client: %v", err)
+	}
+	c.SetToken(token)
+	return c
+}
+
+// MustEnableFileAudit enables a file audit device named "file" through the
+// API (options added to file_path) and returns the log's path.
+func (s *Server) MustEnableFileAudit(opts map[string]string) string {
+	s.tb.Helper()
+	path := filepath.Join(s.Dir, "audit", "audit.log")
+	o := map[string]string{"file_path": path}
+	for k, v := range opts {
+		o[k] = v
+	}
+	if err := s.Client.Sys().EnableAuditWithOptions("file", &vaultapi.EnableAuditOptions{Type: "file", Options: o}); err != nil {
+		s.tb.Fatalf("servertest: enable audit: %v", err)
+	}
+	return path
+}
+
+// ReadAudit returns the entries of an audit log file, oldest first.
+func ReadAudit(tb testing.TB, path string) []map[string]any {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("servertest: read audit log: %v", err)
+	}
+	var out []map[string]any
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 || line[0] != '{' {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			tb.Fatalf("servertest: audit line %q: %v", line, err)
+		}
+		if _, ok := m["request"]; ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// AuditEntries returns the entries of type typ ("request" or "response")
+// whose request path is path.
+func AuditEntries(entries []map[string]any, typ, path string) []map[string]any {
+	var out []map[string]any
+	for _, e := range entries {
+		req, _ := e["request"].(map[string]any)
+		if e["type"] == typ && req != nil && req["path"] == path {
+			out = append(out, e)
+		}
+	}
+	return out
 }
