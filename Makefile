@@ -1,6 +1,6 @@
 # Vigil — the single entry point for building, running and testing.
 #   make run    start a dev server (single-node raft in ./vigil-dev-data, audit on)
-#   make test   start the test services (PostgreSQL, MariaDB, ClickHouse, Kafka) and run every test
+#   make test   start the test services (PostgreSQL, MariaDB, ClickHouse, Kafka, local-kms, SoftHSM2) and run every test
 #   make bench  run the standard benchmark suite into bench/results/
 
 GO            ?= go

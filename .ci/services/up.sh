@@ -33,7 +33,7 @@ t=$(now_ms)
 apt_install "${pkgs[@]}"
 log "packages ready in $(elapsed "$t")"
 
-for svc in postgres mariadb clickhouse; do
+for svc in postgres mariadb clickhouse localkms softhsm; do
   rc=0
   bash "$HERE/$svc.sh" start || rc=$?
   (( rc == 0 )) || die "$svc failed to start (exit $rc); see $VIGIL_SERVICES_DIR/$svc/"
@@ -74,6 +74,8 @@ env_file="$VIGIL_SERVICES_DIR/env.sh"
   bash "$HERE/postgres.sh" env
   bash "$HERE/mariadb.sh" env
   bash "$HERE/clickhouse.sh" env
+  bash "$HERE/localkms.sh" env
+  bash "$HERE/softhsm.sh" env
   if [[ -z "$kafka_skip" ]]; then
     bash "$HERE/kafka.sh" env
   else
