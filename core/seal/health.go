@@ -60,13 +60,16 @@ func (m *Manager) CheckHealth(ctx context.Context) []BackendStatus {
 	var out []BackendStatus
 	for i, s := range seals {
 		err := s.Health(ctx)
+		if err != nil {
+			err = sealError(s.Type(), "health check", err)
+		}
 		now := m.now()
 		if i == 0 {
 			m.health.observe(s.Type(), err, now)
 		}
 		st := BackendStatus{Name: s.Type(), Healthy: err == nil, LastCheck: now.UTC()}
 		if err != nil {
-			st.Error = s.Type() + " seal: " + err.Error()
+			st.Error = err.Error()
 			if i == 0 {
 				m.health.mu.Lock()
 				st.UnhealthySince = m.health.since.UTC()

@@ -18,9 +18,12 @@ type autoRecord struct {
 // wrapRecord wraps rootKey with an auto seal into a root-key record.
 func (m *Manager) wrapRecord(ctx context.Context, s Seal, rootKey []byte) ([]byte, error) {
 	blob, err := s.Wrap(ctx, rootKey)
+	if err != nil {
+		err = sealError(s.Type(), "wrap the root key", err)
+	}
 	m.health.observe(s.Type(), err, m.now())
 	if err != nil {
-		return nil, sealError(s.Type(), "wrap the root key", err)
+		return nil, err
 	}
 	return json.Marshal(autoRecord{Seal: s.Type(), Blob: blob})
 }
@@ -47,9 +50,12 @@ func (m *Manager) unwrapRecord(ctx context.Context, s Seal, record []byte) ([]by
 		return nil, core.Errorf(core.CodeInternal, "seal: the stored root key is wrapped by the %s seal, not %s", rec.Seal, s.Type())
 	}
 	key, err := s.Unwrap(ctx, rec.Blob)
+	if err != nil {
+		err = sealError(s.Type(), "unwrap the root key", err)
+	}
 	m.health.observe(s.Type(), err, m.now())
 	if err != nil {
-		return nil, sealError(s.Type(), "unwrap the root key", err)
+		return nil, err
 	}
 	return key, nil
 }

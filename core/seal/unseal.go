@@ -27,6 +27,9 @@ type Round = round
 // Add appends share; see add.
 func (r *round) Add(share []byte) error { return r.add(share) }
 
+// Shares returns the shares given (not copies: the round owns them).
+func (r *round) Shares() [][]byte { return r.shares }
+
 // Len is the number of shares given.
 func (r *round) Len() int { return len(r.shares) }
 

@@ -28,6 +28,9 @@ const devKeyFile = "dev-unseal.json"
 // mode only: never for real secrets. On first start secret/ is mounted as
 // KV version 2.
 func (s *Server) DevBootstrap(ctx context.Context, rootTokenID string) (*DevInfo, error) {
+	if s.seal.Auto() {
+		return nil, fmt.Errorf("dev: dev mode uses the Shamir seal with a stored key; remove the seal %q block or run without -dev", s.seal.ConfiguredType())
+	}
 	path := filepath.Join(s.DataDir(), devKeyFile)
 	init, err := s.barrier.Initialized(ctx)
 	if err != nil {

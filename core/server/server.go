@@ -47,6 +47,9 @@ type Options struct {
 	Subsystems []Subsystem
 	// UI, when set, is served under /ui/ (config "ui = true").
 	UI http.Handler
+	// Seals are the auto-unseal seal types config `seal "type"` blocks may
+	// name (cmd/vigil lists them); Shamir needs no entry.
+	Seals map[string]seal.Factory
 }
 
 // Subsystem is a pluggable part of the server (audit broker, authorization,
@@ -67,7 +70,9 @@ type Server struct {
 	now     func() time.Time
 	raft    *raftstore.Store
 	barrier *barrier.Barrier
-	seal    *seal.Seal
+	seal    *seal.Manager
+	seals   []seal.Seal // built from the config's seal blocks
+	ops     sealOps
 	router  *router.Router
 	tokens  *token.Store
 	sys     *system.Backend
@@ -84,9 +89,12 @@ type Server struct {
 	applyHooks  []func(keys []string)
 	headerFuncs []func(h http.Header)
 
-	stateMu     sync.Mutex // serialises seal/unseal transitions
-	unsealed    bool
-	activeSince time.Time
+	stateMu      sync.Mutex // serialises seal/unseal transitions
+	unsealed     bool
+	autoUnsealed bool // the server has been unsealed once: auto-unseal stops
+	activeSince  time.Time
+	stopAuto     context.CancelFunc
+	autoDone     sync.WaitGroup
 
 	httpSrv   *http.Server
 	listener  net.Listener
@@ -150,7 +158,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s.barrier = barrier.New(rs, barrier.WithNow(opts.Now))
 	rs.SetSnapshotSealer(snapshotSealer{s})
-	s.seal = seal.New(rs, s.barrier, seal.WithNow(opts.Now))
+	sealOpts, seals, err := buildSeals(context.Background(), cfg.Seals, opts.Seals)
+	if err != nil {
+		_ = rs.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.seals = seals
+	s.seal = seal.New(rs, s.barrier, append(sealOpts, seal.WithNow(opts.Now))...)
 	s.router = router.New(router.Config{
 		Storage: s.barrier, Factories: opts.Engines, AuthFactories: opts.AuthMethods,
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL, Now: opts.Now,
@@ -160,7 +174,7 @@ func New(opts Options) (*Server, error) {
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
-	s.parts = []system.Part{metricsPart{s}}
+	s.parts = []system.Part{metricsPart{s}, sealPart{s}}
 	for _, sub := range opts.Subsystems {
 		if err := sub.Attach(s); err != nil {
 			_ = rs.Close()
@@ -188,6 +202,7 @@ func New(opts Options) (*Server, error) {
 		maxReq = cfg.Listeners[0].MaxRequestSize
 	}
 	s.handler = httpapi.New(d, httpapi.Options{MaxRequestSize: maxReq, Now: opts.Now, Logger: opts.Logger, ResponseHeaders: s.responseHeaders, UI: opts.UI})
+	s.startAutoUnseal()
 	return s, nil
 }
 
@@ -210,7 +225,7 @@ func (s *Server) Router() *router.Router    { return s.router }
 func (s *Server) Tokens() *token.Store      { return s.tokens }
 func (s *Server) Barrier() *barrier.Barrier { return s.barrier }
 func (s *Server) Raft() *raftstore.Store    { return s.raft }
-func (s *Server) SealManager() *seal.Seal   { return s.seal }
+func (s *Server) SealManager() *seal.Manager { return s.seal }
 func (s *Server) Config() *config.Config    { return s.cfg }
 func (s *Server) Logger() *slog.Logger      { return s.log }
 func (s *Server) Now() time.Time            { return s.now() }
@@ -337,12 +352,18 @@ func (s *Server) Close(ctx context.Context) error {
 		if s.httpSrv != nil {
 			_ = s.httpSrv.Shutdown(ctx)
 		}
+		s.stopAutoUnseal()
 		s.stateMu.Lock()
 		if s.unsealed {
 			s.sealingLocked(ctx)
 		}
 		s.stateMu.Unlock()
 		err = s.raft.Close()
+		for _, sl := range s.seals {
+			if c, ok := sl.(interface{ Close() error }); ok {
+				_ = c.Close()
+			}
+		}
 	})
 	return err
 }

@@ -164,10 +164,14 @@ func (s *Seal) Unwrap(_ context.Context, blob []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.where(), err)
 		}
-		return aead.Open(nil, blob[1:1+ivSize], blob[1+ivSize:], aad)
+		pt, err := aead.Open(nil, blob[1:1+ivSize], blob[1+ivSize:], aad)
+		if err != nil {
+			return nil, fmt.Errorf("%s: decrypt: %w", s.where(), err)
+		}
+		return pt, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: decrypt: %w", s.where(), err)
+		return nil, err
 	}
 	return pt, nil
 }
