@@ -271,11 +271,11 @@ type Manager struct {
 	auto     Seal // nil: Shamir
 	from     Seal // the disabled seal, when migrating away from an auto seal
 
-	mu      sync.Mutex
-	config  *Config // cached once the seal is known to be initialized
-	unseal  round   // the unseal (or migration) round
-	rekey   *rekeyOp
-	health  health
+	mu     sync.Mutex
+	config *Config // cached once the seal is known to be initialized
+	unseal round   // the unseal (or migration) round
+	rekey  *rekeyOp
+	health health
 }
 
 // New returns a Manager for b, whose physical storage is physical.

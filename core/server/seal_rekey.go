@@ -31,8 +31,12 @@ func (p sealPart) rekeyRoutes() []framework.Route {
 					"nonce": {Type: framework.TypeString},
 				},
 				Operations: map[core.Operation]framework.HandlerFunc{
-					core.OpRead:   func(ctx context.Context, r *core.Request, d *framework.FieldData) (*core.Response, error) { return p.rekeyStatus(ctx, rec) },
-					core.OpUpdate: func(ctx context.Context, r *core.Request, d *framework.FieldData) (*core.Response, error) { return p.rekeyInit(ctx, rec, d) },
+					core.OpRead: func(ctx context.Context, r *core.Request, d *framework.FieldData) (*core.Response, error) {
+						return p.rekeyStatus(ctx, rec)
+					},
+					core.OpUpdate: func(ctx context.Context, r *core.Request, d *framework.FieldData) (*core.Response, error) {
+						return p.rekeyInit(ctx, rec, d)
+					},
 					core.OpDelete: func(ctx context.Context, r *core.Request, d *framework.FieldData) (*core.Response, error) {
 						return nil, p.s.seal.RekeyCancel(rec, d.String("nonce"))
 					},
@@ -40,7 +44,9 @@ func (p sealPart) rekeyRoutes() []framework.Route {
 			framework.Route{Pattern: t.prefix + `/update`, Unauthenticated: true,
 				Fields: map[string]*framework.FieldSchema{"key": {Type: framework.TypeString, Withheld: true}, "nonce": {Type: framework.TypeString}},
 				Operations: map[core.Operation]framework.HandlerFunc{
-					core.OpUpdate: func(ctx context.Context, r *core.Request, d *framework.FieldData) (*core.Response, error) { return p.rekeyUpdate(ctx, rec, d) },
+					core.OpUpdate: func(ctx context.Context, r *core.Request, d *framework.FieldData) (*core.Response, error) {
+						return p.rekeyUpdate(ctx, rec, d)
+					},
 				}, Help: "Provide one current key share to the rekey."},
 		)
 	}

@@ -31,7 +31,7 @@ func (p sealPart) Routes() []framework.Route {
 	rs := []framework.Route{
 		{Pattern: `seal-backend-status`, SealedOK: true, Unauthenticated: true,
 			Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: p.backendStatus},
-			Help: "Health of the configured seal backends (KMS, HSM, transit server)."},
+			Help:       "Health of the configured seal backends (KMS, HSM, transit server)."},
 	}
 	rs = append(rs, p.rekeyRoutes()...)
 	rs = append(rs, p.generateRootRoutes()...)

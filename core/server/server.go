@@ -221,17 +221,17 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Router, Tokens, Barrier, Raft, Config and Logger give subsystems access to
 // the core pieces at Attach time.
-func (s *Server) Router() *router.Router    { return s.router }
-func (s *Server) Tokens() *token.Store      { return s.tokens }
-func (s *Server) Barrier() *barrier.Barrier { return s.barrier }
-func (s *Server) Raft() *raftstore.Store    { return s.raft }
+func (s *Server) Router() *router.Router     { return s.router }
+func (s *Server) Tokens() *token.Store       { return s.tokens }
+func (s *Server) Barrier() *barrier.Barrier  { return s.barrier }
+func (s *Server) Raft() *raftstore.Store     { return s.raft }
 func (s *Server) SealManager() *seal.Manager { return s.seal }
-func (s *Server) Config() *config.Config    { return s.cfg }
-func (s *Server) Logger() *slog.Logger      { return s.log }
-func (s *Server) Now() time.Time            { return s.now() }
-func (s *Server) NodeID() string            { return s.cfg.Storage.NodeID }
-func (s *Server) DataDir() string           { return s.cfg.Storage.Path }
-func (s *Server) Dev() bool                 { return s.opts.Dev }
+func (s *Server) Config() *config.Config     { return s.cfg }
+func (s *Server) Logger() *slog.Logger       { return s.log }
+func (s *Server) Now() time.Time             { return s.now() }
+func (s *Server) NodeID() string             { return s.cfg.Storage.NodeID }
+func (s *Server) DataDir() string            { return s.cfg.Storage.Path }
+func (s *Server) Dev() bool                  { return s.opts.Dev }
 
 // AddApplyHook registers a function called (on raft's goroutine: it must not
 // block or write) with the storage keys changed by each applied batch on this

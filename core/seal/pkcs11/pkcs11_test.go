@@ -49,10 +49,12 @@ func TestConformance(t *testing.T) {
 	h := mustHSM(t)
 	key, other := label(), label()
 	sealtest.Run(t, sealtest.Harness{
-		New:         func(t *testing.T) seal.Seal { return h.seal(t, map[string]string{"key_label": key}) },
-		OtherKey:    func(t *testing.T) seal.Seal { return h.seal(t, map[string]string{"key_label": other}) },
-		Unreachable: func(t *testing.T) seal.Seal { return h.seal(t, map[string]string{"key_label": key, "token_label": "no-such-token"}) },
-		Auto:        true,
+		New:      func(t *testing.T) seal.Seal { return h.seal(t, map[string]string{"key_label": key}) },
+		OtherKey: func(t *testing.T) seal.Seal { return h.seal(t, map[string]string{"key_label": other}) },
+		Unreachable: func(t *testing.T) seal.Seal {
+			return h.seal(t, map[string]string{"key_label": key, "token_label": "no-such-token"})
+		},
+		Auto: true,
 	})
 }
 

@@ -35,7 +35,7 @@ type Options struct {
 	RecoveryShares, RecoveryThresh int
 	KeyHolders                     []string
 	NoInit                         bool
-	RootTokenID    string
+	RootTokenID                    string
 	// Configure edits the config before the server is built.
 	Configure func(cfg *config.Config)
 	// Now overrides the clock.
