@@ -248,3 +248,5 @@ func wantSealedRefusal(t *testing.T, c *vaultapi.Client, path string) {
 		t.Fatalf("read %s while sealed: %v; want 503", path, err)
 	}
 }
+
+var vaultapiMountTransit = vaultapi.MountInput{Type: "transit"}

@@ -119,7 +119,7 @@ func (s *Seal) Wrap(ctx context.Context, plaintext []byte) ([]byte, error) {
 	sec, err := s.client.Logical().WriteWithContext(ctx, s.mount+"/encrypt/"+s.keyName,
 		map[string]any{"plaintext": base64.StdEncoding.EncodeToString(plaintext)})
 	if err != nil {
-		return nil, fmt.Errorf("%s: encrypt: %w", s.where(), err)
+		return nil, fmt.Errorf("%s: encrypt: %w", s.where(), flat(err))
 	}
 	var ct string
 	if sec != nil {
@@ -140,7 +140,7 @@ func (s *Seal) Unwrap(ctx context.Context, blob []byte) ([]byte, error) {
 	defer cancel()
 	sec, err := s.client.Logical().WriteWithContext(ctx, s.mount+"/decrypt/"+s.keyName, map[string]any{"ciphertext": string(blob)})
 	if err != nil {
-		return nil, fmt.Errorf("%s: decrypt: %w", s.where(), err)
+		return nil, fmt.Errorf("%s: decrypt: %w", s.where(), flat(err))
 	}
 	var pt string
 	if sec != nil {
@@ -156,6 +156,15 @@ func (s *Seal) Unwrap(ctx context.Context, blob []byte) ([]byte, error) {
 // Health implements seal.Seal: the key must encrypt.
 func (s *Seal) Health(ctx context.Context) error {
 	_, err := s.Wrap(ctx, []byte("health"))
+	return err
+}
+
+// flat turns vault/api's multi-line response errors into one line.
+func flat(err error) error {
+	var re *vaultapi.ResponseError
+	if errors.As(err, &re) {
+		return fmt.Errorf("HTTP %d: %s", re.StatusCode, strings.Join(re.Errors, "; "))
+	}
 	return err
 }
 
