@@ -125,7 +125,7 @@ type Config struct {
 }
 
 // Recovery reports whether the held shares are recovery shares (an auto seal).
-func (c *Config) Recovery() bool { return c.Type != Type }
+func (c *Config) Recovery() bool { return c.Type != "" && c.Type != Type }
 
 // Held returns the number of held shares and their threshold: unseal shares
 // for Shamir, recovery shares for an auto seal.

@@ -124,12 +124,9 @@ func (p sealPart) drillSubmit(ctx context.Context, req *core.Request, d *framewo
 	if err != nil {
 		return nil, err
 	}
-	info := map[string]any{"number": proof.Number}
-	if proof.Holder != "" {
-		info["holder"] = proof.Holder
-	}
-	return &core.Response{Data: map[string]any{"drill_id": dr.ID, "share": info, "proven_at": proof.At,
-		"proven": len(dr.Proofs), "threshold": dr.Threshold, "shares": dr.Shares}}, nil
+	data := map[string]any{"drill_id": dr.ID, "proven_at": proof.At, "proven": len(dr.Proofs), "threshold": dr.Threshold, "shares": dr.Shares}
+	addShareInfo(data, custody.Commitment{Number: proof.Number, Holder: proof.Holder}, true)
+	return &core.Response{Data: data}, nil
 }
 
 func (p sealPart) drillCurrent(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {

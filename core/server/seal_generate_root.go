@@ -138,7 +138,7 @@ func (p sealPart) genRootUpdate(ctx context.Context, _ *core.Request, d *framewo
 		return nil, err
 	}
 	data := p.genRootData(op, t)
-	data["share"] = shareInfo(c, ok)
+	addShareInfo(data, c, ok)
 	if op.round.Len() < t {
 		return &core.Response{Bare: true, Data: data}, nil
 	}

@@ -104,13 +104,13 @@ func (p sealPart) rekeyUpdate(ctx context.Context, recovery bool, d *framework.F
 	}
 	if res == nil {
 		data := rekeyStatusData(st.Nonce, st.Started, st.T, st.N, st.Progress, st.Required)
-		data["share"] = shareInfo(c, ok)
+		addShareInfo(data, c, ok)
 		return &core.Response{Bare: true, Data: data}, nil
 	}
 	hexKeys, b64Keys := encodeShares(res.Keys)
 	n, t := res.Config.Held()
-	summary := map[string]any{"nonce": st.Nonce, "complete": true, "share": shareInfo(c, ok), "new_shares": n, "new_threshold": t,
-		"share_set": res.Shares.ID}
+	summary := map[string]any{"nonce": st.Nonce, "complete": true, "new_shares": n, "new_threshold": t, "share_set": res.Shares.ID}
+	addShareInfo(summary, c, ok)
 	body := map[string]any{"nonce": st.Nonce, "complete": true, "keys": hexKeys, "keys_base64": b64Keys,
 		"pgp_fingerprints": nil, "backup": false, "verification_required": false}
 	if len(res.Config.Holders) > 0 {

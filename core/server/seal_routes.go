@@ -93,17 +93,21 @@ func (s *Server) identify(ctx context.Context, share []byte) (custody.Commitment
 	return c, err == nil, err
 }
 
-// shareInfo is the audited description of a supplied share: its number and
-// holder, never its value.
-func shareInfo(c custody.Commitment, ok bool) map[string]any {
+// AuditClearKeys are the sys/ response keys the audit log keeps in clear
+// (not HMAC'd): which share, and whose, was supplied — never its value.
+var AuditClearKeys = []string{"share_holder"}
+
+// addShareInfo adds the audited description of a supplied share to data:
+// share_identified, share_number and share_holder, never its value.
+func addShareInfo(data map[string]any, c custody.Commitment, ok bool) {
+	data["share_identified"] = ok
 	if !ok {
-		return map[string]any{"identified": false}
+		return
 	}
-	m := map[string]any{"identified": true, "number": c.Number}
+	data["share_number"] = c.Number
 	if c.Holder != "" {
-		m["holder"] = c.Holder
+		data["share_holder"] = c.Holder
 	}
-	return m
 }
 
 // rawJSON sends body to the client while the audited response data is
