@@ -33,9 +33,9 @@ func TestBuildSeals(t *testing.T) {
 %s}
 `
 	ok := map[string]string{
-		"none":               ``,
-		"one":                sprintf(kms, ""),
-		"migrate to shamir":  sprintf(kms, "  disabled = \"true\"\n"),
+		"none":              ``,
+		"one":               sprintf(kms, ""),
+		"migrate to shamir": sprintf(kms, "  disabled = \"true\"\n"),
 		"migrate auto→auto": sprintf(kms, "  disabled = \"true\"\n") + sprintf(tr, "  disable_renewal = \"true\"\n"),
 	}
 	for name, src := range ok {
