@@ -79,12 +79,14 @@ func (s *Server) Unseal(ctx context.Context, key string, reset, migrate bool) (*
 	if !s.barrier.Sealed() {
 		return s.sealStatusLocked(ctx)
 	}
+	migratedFrom := ""
 	if migrate {
 		before, _ := s.seal.Config(ctx)
 		if _, err := s.seal.Migrate(ctx, key); err != nil {
 			return nil, err
 		}
 		if !s.barrier.Sealed() {
+			migratedFrom = before.Type
 			s.log.Warn("seal migrated", "from", before.Type, "to", s.seal.ConfiguredType())
 		}
 	} else if _, err := s.seal.Unseal(ctx, key); err != nil {
@@ -93,6 +95,9 @@ func (s *Server) Unseal(ctx context.Context, key string, reset, migrate bool) (*
 	if !s.barrier.Sealed() {
 		if err := s.unsealedLocked(ctx); err != nil {
 			return nil, err
+		}
+		if migratedFrom != "" {
+			s.recordMigration(ctx, migratedFrom, s.seal.ConfiguredType())
 		}
 	}
 	return s.sealStatusLocked(ctx)

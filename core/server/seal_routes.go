@@ -33,6 +33,10 @@ func (p sealPart) Routes() []framework.Route {
 			Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: p.backendStatus},
 			Help:       "Health of the configured seal backends (KMS, HSM, transit server)."},
 	}
+	rs = append(rs, framework.Route{Pattern: `seal-migration`, Fields: map[string]*framework.FieldSchema{
+		"from": {Type: framework.TypeString}, "to": {Type: framework.TypeString}},
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: p.migrationRecord},
+		Help: "Internal: the audit record of a completed seal migration."})
 	rs = append(rs, p.rekeyRoutes()...)
 	rs = append(rs, p.generateRootRoutes()...)
 	rs = append(rs, p.drillRoutes()...)
@@ -65,6 +69,31 @@ func (p sealPart) backendStatus(ctx context.Context, _ *core.Request, _ *framewo
 	return &core.Response{Bare: true, Data: data}, nil
 }
 
+// migrationRecord answers the internal request that puts a completed seal
+// migration in the audit trail (sys/unseal itself is unaudited, as in
+// Vault, and runs while the audit devices are closed).
+func (p sealPart) migrationRecord(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if !req.Internal {
+		return nil, core.ErrPermissionDenied
+	}
+	cfg, err := p.s.seal.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, t := cfg.Held()
+	return &core.Response{Data: map[string]any{"from": d.String("from"), "to": d.String("to"), "migrated_at": cfg.MigratedAt,
+		"recovery_seal": cfg.Recovery(), "shares": n, "threshold": t}}, nil
+}
+
+// recordMigration audits a completed seal migration through the Dispatcher.
+func (s *Server) recordMigration(ctx context.Context, from, to string) {
+	_, err := s.dispatcher.Handle(ctx, &core.Request{Internal: true, InternalActor: "seal-migration", Operation: core.OpUpdate,
+		Path: "sys/seal-migration", Data: map[string]any{"from": from, "to": to}})
+	if err != nil {
+		s.log.Error("seal migration: the audit record could not be written", "from", from, "to", to, "error", err)
+	}
+}
+
 // shareKey returns the withheld "key" field.
 func shareKey(d *framework.FieldData) (string, error) {
 	k := d.String("key")
@@ -94,8 +123,9 @@ func (s *Server) identify(ctx context.Context, share []byte) (custody.Commitment
 }
 
 // AuditClearKeys are the sys/ response keys the audit log keeps in clear
-// (not HMAC'd): which share, and whose, was supplied — never its value.
-var AuditClearKeys = []string{"share_holder"}
+// (not HMAC'd): which share, and whose, was supplied — never its value —
+// and the seal types of a migration.
+var AuditClearKeys = []string{"share_holder", "from", "to"}
 
 // addShareInfo adds the audited description of a supplied share to data:
 // share_identified, share_number and share_holder, never its value.

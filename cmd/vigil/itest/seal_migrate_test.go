@@ -3,6 +3,8 @@ package itest
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +145,13 @@ func TestSealMigrationShamirPKCS11(t *testing.T) {
 		t.Fatalf("after the migration: %+v", st)
 	}
 	mustReadSecret(t, p.Client)
+	log, err := os.ReadFile(filepath.Join(p.dir, "audit", "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"path":"sys/seal-migration".*"response":\{.*"from":"shamir".*"to":"pkcs11"`).Match(log) {
+		t.Fatal("the audit log has no record of the migration")
+	}
 	p.Stop()
 	p.Start(hsmHCL)
 	p.WaitUnsealed(60 * time.Second)

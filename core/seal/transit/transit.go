@@ -81,7 +81,7 @@ func Factory(_ context.Context, o seal.Options) (seal.Seal, error) {
 	}
 	cfg := vaultapi.DefaultConfig()
 	cfg.Address = addr
-	cfg.MaxRetries = 4
+	cfg.MaxRetries = 2
 	cfg.MinRetryWait = 200 * time.Millisecond
 	cfg.MaxRetryWait = 2 * time.Second
 	cfg.Timeout = callTimeout
