@@ -36,7 +36,7 @@ func (p sealPart) Routes() []framework.Route {
 	rs = append(rs, framework.Route{Pattern: `seal-migration`, Fields: map[string]*framework.FieldSchema{
 		"from": {Type: framework.TypeString}, "to": {Type: framework.TypeString}},
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: p.migrationRecord},
-		Help: "Internal: the audit record of a completed seal migration."})
+		Help:       "Internal: the audit record of a completed seal migration."})
 	rs = append(rs, p.rekeyRoutes()...)
 	rs = append(rs, p.generateRootRoutes()...)
 	rs = append(rs, p.drillRoutes()...)
