@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -45,6 +46,9 @@ func (s *Server) DevBootstrap(ctx context.Context, rootTokenID string) (*DevInfo
 		}
 		if err := s.UnsealWithKey(ctx, res.UnsealKey); err != nil {
 			return nil, fmt.Errorf("dev: unseal: %w", err)
+		}
+		if err := custody.Put(ctx, s.barrier, res.Shares); err != nil {
+			return nil, fmt.Errorf("dev: %w", err)
 		}
 		raw, _, err := s.tokens.Create(ctx, token.CreateParams{ID: rootTokenID, Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Orphan: true, Path: "auth/token/root"})
 		if err != nil {
