@@ -1,6 +1,6 @@
 # Vigil — the single entry point for building, running and testing.
 #   make run    start a dev server (single-node raft in ./vigil-dev-data, audit on)
-#   make test   start the test services (PostgreSQL, MariaDB, ClickHouse, Kafka, local-kms, SoftHSM2) and run every test
+#   make test   start the test services (.ci/services/*.sh) and run vet and every test
 #   make bench  run the standard benchmark suite into bench/results/
 
 GO            ?= go
@@ -28,16 +28,21 @@ services-up:
 services-down:
 	bash .ci/services/down.sh
 
+# staticcheck is pinned here and run through `go run`, so it needs no
+# install step and does not enter go.mod.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
 vet:
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
-# test: start every service the tests need, run all tests, stop the services.
-test: build
-	@bash .ci/services/up.sh
-	@set -a; . $(SERVICES_DIR)/env.sh; set +a; \
-	  export VIGIL_BIN=$(CURDIR)/$(BIN); \
-	  $(GO) vet ./... && $(GO) test $(TEST_FLAGS) $(PKGS); rc=$$?; \
-	  bash .ci/services/down.sh; exit $$rc
+# test: vet first (a finding fails before any service starts), then start
+# every service the tests need (in parallel), run all
+# tests, and stop the services on every way out (.ci/services/run.sh: also
+# when a service fails to start half-way, or on an interrupt).
+test: build vet
+	@bash .ci/services/run.sh sh -c 'export VIGIL_BIN="$(CURDIR)/$(BIN)"; $(GO) test $(TEST_FLAGS) $(PKGS)'
 
 # test-only: run tests against already-running services (developer loop).
 test-only: build
@@ -51,10 +56,7 @@ test-only: build
 # Extra flags: make bench BENCH_FLAGS="--peer-bin /usr/local/bin/bao --peer-kind openbao"
 BENCH_FLAGS ?=
 bench: build
-	@bash .ci/services/up.sh || echo "make bench: the test services did not start; the streaming arms will be reported as skipped" >&2
-	@set -a; [ -f $(SERVICES_DIR)/env.sh ] && . $(SERVICES_DIR)/env.sh; set +a; \
-	  ./$(BIN) bench --standard --out bench/results/latest.json --md bench/results/latest.md $(BENCH_FLAGS); rc=$$?; \
-	  bash .ci/services/down.sh; exit $$rc
+	@bash .ci/services/run.sh --allow-missing ./$(BIN) bench --standard --out bench/results/latest.json --md bench/results/latest.md $(BENCH_FLAGS)
 
 # demo-report: start an in-process dev server, generate a week of realistic
 # traffic, and write the HIPAA and NRB reports (PDF, HTML) and the

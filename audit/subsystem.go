@@ -450,13 +450,19 @@ func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, o
 		_ = a.st.deleteSalt(ctx, name)
 		return core.Invalid("audit device %q cannot be enabled: %v", name, err)
 	}
+	// The "ever enabled" marker goes first: if persisting the device then
+	// fails, the marker alone makes audit required after a restart (fail
+	// closed), whereas a device persisted without the marker could be lost
+	// with audit silently optional.
 	api[name] = apiDevice{Type: typ, Description: description, Options: opts, Local: local}
-	if err := a.st.putDevices(ctx, api); err == nil {
-		err = a.st.setEverEnabled(ctx)
+	err = a.st.setEverEnabled(ctx)
+	if err == nil {
+		err = a.st.putDevices(ctx, api)
 	}
 	if err != nil {
 		_ = sink.Close()
-		return fmt.Errorf("audit: persist device: %w", err)
+		_ = a.st.deleteSalt(ctx, name)
+		return fmt.Errorf("audit: persist device %q: %w", name, err)
 	}
 	d := NewDevice(dc, "api", fopts, sink, nil)
 	a.broker.Add(d)

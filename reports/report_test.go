@@ -22,6 +22,7 @@ import (
 	"github.com/vigilsec/vigil/core/seal"
 	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/system"
+	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/core/token"
 	"github.com/vigilsec/vigil/reports/query"
 )
@@ -379,9 +380,7 @@ func TestCSVIsRFC4180(t *testing.T) {
 
 // TestPDFReadBack renders the PDFs and reads them back with pdftotext.
 func TestPDFReadBack(t *testing.T) {
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		t.Skip("pdftotext (poppler-utils) not installed")
-	}
+	testsvc.Tool(t, "pdftotext") // poppler-utils
 	for _, kind := range []string{KindHIPAA, KindNRB} {
 		r, _ := synthReport(t, kind)
 		text := pdfText(t, r)

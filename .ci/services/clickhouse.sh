@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Private ClickHouse server (Debian 12's clickhouse-server 18.16) for the
 # Vigil test suite.
-#   usage: clickhouse.sh start|stop|status|env
+#   usage: clickhouse.sh start|stop|status|env|packages
 # Native TCP 127.0.0.1:19000, HTTP 127.0.0.1:18123, no interserver port.
 # Config, data, tmp and logs live under $VIGIL_SERVICES_DIR/clickhouse and
 # survive stop/start. User "default", no password, from loopback only.
@@ -187,5 +187,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  packages) echo "clickhouse-server clickhouse-client" ;;
+  *) echo "usage: $0 start|stop|status|env|packages" >&2; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real Apache Kafka 4.x broker (KRaft, one combined broker+controller) for the
 # Vigil test suite, built from the Maven Central jars (no tarball download).
-#   usage: kafka.sh fetch|start|stop|status|env
+#   usage: kafka.sh fetch|start|stop|status|env|packages
 # PLAINTEXT 127.0.0.1:19092, CONTROLLER 127.0.0.1:19093. Jars are cached in
 # $VIGIL_CACHE_DIR/kafka-<version>/libs; data (KRaft metadata + topic logs)
 # lives in $VIGIL_SERVICES_DIR/kafka/data and survives stop/start.
@@ -258,6 +258,14 @@ cmd_status() {
   fi
 }
 
+# cmd_packages: kcat (the readiness probe and the tests' independent
+# client), and Maven when the jars still have to be fetched.
+cmd_packages() {
+  local p=(kcat)
+  if ! libs_ready && ! command -v mvn >/dev/null; then p+=(maven); fi
+  echo "${p[*]}"
+}
+
 cmd_env() {
   echo "export VIGIL_TEST_KAFKA_BROKERS=$BROKERS"
   echo "export VIGIL_TEST_KAFKA_CTL=$SELF"
@@ -272,5 +280,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 fetch|start|stop|status|env" >&2; exit 2 ;;
+  packages) cmd_packages ;;
+  *) echo "usage: $0 fetch|start|stop|status|env|packages" >&2; exit 2 ;;
 esac

@@ -93,39 +93,97 @@ stop_pidfile() {
   rm -f "$f"
 }
 
-# apt_install PKG...: install the packages that are not installed yet.
-# Runs `apt-get update` at most once per process (and its children, through
-# VIGIL_APT_UPDATED), and only when something is missing.
-# Services are never started by the package scripts (policy-rc.d).
-apt_install() {
-  local missing=() p st
+# service_names: the services in this folder, one name per line, sorted.
+# Every *.sh here is a service script except lib.sh and the drivers
+# (up.sh, down.sh, run.sh). VIGIL_SERVICES="a b" restricts the set.
+# A service script implements `start`, `stop` and `env` (it may also
+# implement `status`, `fetch`, and `packages`, which prints the Debian
+# packages it needs so up.sh can install them all in one apt run).
+# `start` exit code 3 means "unavailable here" (for example its download
+# source cannot be reached): the script prints "<name>: SKIP: <reason>",
+# and up.sh writes VIGIL_TEST_<NAME>_SKIP_REASON into env.sh instead of
+# failing; tests that need it then fail under VIGIL_REQUIRE_SERVICES=1
+# with that reason.
+service_names() {
+  local f n
+  if [[ -n "${VIGIL_SERVICES:-}" ]]; then
+    for n in $VIGIL_SERVICES; do
+      [[ -f "$SERVICES_LIB_DIR/$n.sh" ]] || die "VIGIL_SERVICES names $n, but $SERVICES_LIB_DIR/$n.sh does not exist"
+      echo "$n"
+    done
+    return 0
+  fi
+  for f in "$SERVICES_LIB_DIR"/*.sh; do
+    n="$(basename "$f" .sh)"
+    case "$n" in lib | up | down | run) continue ;; esac
+    echo "$n"
+  done
+}
+
+# apt_missing PKG...: the packages that are not installed yet.
+apt_missing() {
+  local p st
   for p in "$@"; do
     st="$(dpkg -s "$p" 2>/dev/null || true)"
-    [[ "$st" == *"Status: install ok installed"* ]] || missing+=("$p")
+    [[ "$st" == *"Status: install ok installed"* ]] || echo "$p"
   done
+}
+
+# APT_LOCK_TIMEOUT: seconds apt-get waits for the dpkg and lists locks held
+# by another apt or dpkg (an unattended upgrade, another engineer's
+# install) instead of failing at once.
+APT_LOCK_TIMEOUT="${VIGIL_APT_LOCK_TIMEOUT:-600}"
+
+# apt_install PKG...: install the packages that are not installed yet.
+# Runs `apt-get update` at most once per process (and its children, through
+# VIGIL_APT_UPDATED), and only when something is missing. Calls from
+# service scripts running in parallel are serialised by an flock, so the
+# policy-rc.d guard of one is not removed under another's install; apt
+# itself waits up to APT_LOCK_TIMEOUT seconds for locks held by others.
+# Services are never started by the package scripts (policy-rc.d).
+apt_install() {
+  local missing=()
+  mapfile -t missing < <(apt_missing "$@")
   (( ${#missing[@]} )) || return 0
   command -v apt-get >/dev/null || die "apt-get not found; cannot install: ${missing[*]}"
   [[ $(id -u) -eq 0 ]] || die "must be root to install: ${missing[*]}"
+  if command -v flock >/dev/null && [[ -z "${VIGIL_APT_LOCKED:-}" ]]; then
+    local fd
+    exec {fd}>>"$VIGIL_SERVICES_DIR/.apt.lock"
+    flock -w "$APT_LOCK_TIMEOUT" "$fd" || die "waited ${APT_LOCK_TIMEOUT}s for another service script's apt-get"
+    VIGIL_APT_LOCKED=1 apt_install_locked "$@"
+    local rc=$?
+    exec {fd}>&-
+    return $rc
+  fi
+  apt_install_locked "$@"
+}
+
+apt_install_locked() {
+  local missing=()
+  mapfile -t missing < <(apt_missing "$@") # again: a parallel script may have installed them
+  (( ${#missing[@]} )) || return 0
   local t0; t0=$(now_ms)
+  local lockopt=(-o "DPkg::Lock::Timeout=$APT_LOCK_TIMEOUT")
   export DEBIAN_FRONTEND=noninteractive
   if [[ -z "${VIGIL_APT_UPDATED:-}" ]]; then
     log "apt-get update"
-    apt-get update -qq >/dev/null || die "apt-get update failed"
+    apt-get "${lockopt[@]}" update -qq >/dev/null || die "apt-get update failed"
     export VIGIL_APT_UPDATED=1
   fi
   # Keep package post-install scripts from starting the distro's own daemons.
-  local made_policy=0
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
+  local made_policy=0 policy="${VIGIL_POLICY_RC_D:-/usr/sbin/policy-rc.d}"
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
     made_policy=1
   fi
   log "apt-get install ${missing[*]}"
   local rc=0
-  apt-get install -y -qq --no-install-recommends \
+  apt-get "${lockopt[@]}" install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     "${missing[@]}" </dev/null >"$VIGIL_SERVICES_DIR/apt-$SVC_NAME.log" 2>&1 || rc=$?
-  if (( made_policy )); then rm -f /usr/sbin/policy-rc.d; fi
+  if (( made_policy )); then rm -f "$policy"; fi
   if (( rc != 0 )); then
     tail -n 30 "$VIGIL_SERVICES_DIR/apt-$SVC_NAME.log" >&2 || true
     die "apt-get install ${missing[*]} failed (exit $rc)"

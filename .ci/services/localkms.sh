@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # local-kms (github.com/nsmithuk/local-kms), a real AWS KMS-compatible server,
 # for the awskms seal tests.
-#   usage: localkms.sh start|stop|status|env
+#   usage: localkms.sh start|stop|status|env|packages
 # Built from the Go module proxy with `go install` into $VIGIL_CACHE_DIR;
 # listens on 127.0.0.1:14566, data under $VIGIL_SERVICES_DIR/localkms.
 # Keys are created by the tests through the KMS API (CreateKey).
@@ -93,5 +93,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  packages) echo "" ;;
+  *) echo "usage: $0 start|stop|status|env|packages" >&2; exit 2 ;;
 esac

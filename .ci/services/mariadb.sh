@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Private MariaDB server for the Vigil test suite.
-#   usage: mariadb.sh start|stop|status|env
+#   usage: mariadb.sh start|stop|status|env|packages
 # Listens on 127.0.0.1:13306 with its own socket, pid file and datadir under
 # $VIGIL_SERVICES_DIR/mariadb; never uses the distro's /etc/mysql config or
 # its service (which stays stopped). User vigil_admin/vigil_admin_pw with ALL
@@ -159,5 +159,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  packages) echo "mariadb-server mariadb-client" ;;
+  *) echo "usage: $0 start|stop|status|env|packages" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Private PostgreSQL cluster for the Vigil test suite.
-#   usage: postgres.sh start|stop|status|env
+#   usage: postgres.sh start|stop|status|env|packages
 # Listens on 127.0.0.1:15432 (unix socket in the state dir), data under
 # $VIGIL_SERVICES_DIR/postgres. Superuser login vigil_admin/vigil_admin_pw,
 # database vigil_test, scram-sha-256 password auth over TCP.
@@ -182,5 +182,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  packages) echo "postgresql" ;;
+  *) echo "usage: $0 start|stop|status|env|packages" >&2; exit 2 ;;
 esac

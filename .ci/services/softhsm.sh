@@ -2,7 +2,7 @@
 # SoftHSM2 (Debian package softhsm2), a real PKCS#11 module, for the pkcs11
 # seal tests. It is a library, not a daemon: "start" installs it, writes a
 # private softhsm2.conf and initialises a token; "stop" leaves the token.
-#   usage: softhsm.sh start|stop|status|env
+#   usage: softhsm.sh start|stop|status|env|packages
 # Tokens live under $VIGIL_SERVICES_DIR/softhsm/tokens. The pkcs11 seal is
 # built with cgo, so the C toolchain is installed here too.
 set -euo pipefail
@@ -72,5 +72,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  packages) echo "softhsm2 gcc libc6-dev" ;;
+  *) echo "usage: $0 start|stop|status|env|packages" >&2; exit 2 ;;
 esac

@@ -48,10 +48,12 @@ type Options struct {
 
 // Subsystem runs the configured audit streams (server.Subsystem). Build it
 // with NewSubsystem; Attach reads the audit_stream blocks.
+//
+// The streams are fixed at Attach: ships and byName are only read after it,
+// so they need no lock.
 type Subsystem struct {
 	opts   Options
 	log    *slog.Logger
-	mu     sync.Mutex
 	ships  []*Shipper
 	byName map[string]*Shipper
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/server/servertest"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 // mustStreamCLIServer is a dev server with a file audit device and the
@@ -149,7 +150,7 @@ func TestAuditStreamStatusAndVerifyKafka(t *testing.T) {
 }
 
 func TestAuditVerifyClickHouse(t *testing.T) {
-	addr := shiptest.Service(t, "VIGIL_TEST_CLICKHOUSE_ADDR")
+	addr := testsvc.Env(t, "VIGIL_TEST_CLICKHOUSE_ADDR")
 	shiptest.Use(t, "clickhouse")
 	table := fmt.Sprintf("vigil_cli_%d", time.Now().UnixNano()%1e12)
 	dir := t.TempDir()

@@ -184,43 +184,6 @@ func (cf *clientFlags) output(v any) int {
 	return 0
 }
 
-// outputSecret prints a secret: the whole JSON response for -format=json,
-// otherwise a Key/Value table of the lease fields, auth and data.
-func (cf *clientFlags) outputSecret(s *vaultapi.Secret) int {
-	if s == nil {
-		return 0
-	}
-	if cf.format == "json" && cf.field == "" {
-		b, _ := json.MarshalIndent(s, "", "  ")
-		fmt.Fprintln(stdout, string(b))
-		return 0
-	}
-	m := map[string]any{}
-	if s.LeaseID != "" {
-		m["lease_id"] = s.LeaseID
-		m["lease_duration"] = s.LeaseDuration
-		m["lease_renewable"] = s.Renewable
-	}
-	if s.Auth != nil {
-		m["token"] = s.Auth.ClientToken
-		m["token_accessor"] = s.Auth.Accessor
-		m["token_duration"] = s.Auth.LeaseDuration
-		m["token_renewable"] = s.Auth.Renewable
-		m["token_policies"] = s.Auth.TokenPolicies
-		m["policies"] = s.Auth.Policies
-		if len(s.Auth.Metadata) > 0 {
-			m["token_meta"] = s.Auth.Metadata
-		}
-	}
-	for k, v := range s.Data {
-		m[k] = v
-	}
-	for _, w := range s.Warnings {
-		fmt.Fprintf(stderr, "WARNING! %s\n", w)
-	}
-	return cf.output(m)
-}
-
 func printTable(v any) {
 	switch x := v.(type) {
 	case map[string]any:

@@ -189,7 +189,7 @@ func rawJSONRequest(c *vaultapi.Client, method, path string, body, out any) erro
 			return err
 		}
 	}
-	//nolint:staticcheck // RawRequest: Vigil's own fields and exact shapes.
+	//lint:ignore SA1019 RawRequest: Vigil's own fields and exact shapes.
 	resp, err := c.RawRequest(r)
 	if resp != nil {
 		defer resp.Body.Close()

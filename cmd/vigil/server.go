@@ -79,6 +79,10 @@ func runServer(args []string) int {
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
 	}
+	if err := lockMemory(cfg, *dev); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return 1
+	}
 	logger := newLogger(cfg.LogLevel)
 	startPprof(logger)
 	opts, err := wire.Options(cfg)

@@ -60,16 +60,3 @@ func (c *decisionCache) put(key string, d *core.Decision) {
 	s.m[key] = d
 	s.mu.Unlock()
 }
-
-func (c *decisionCache) len() int {
-	if c == nil {
-		return 0
-	}
-	n := 0
-	for i := range c.shards {
-		c.shards[i].mu.RLock()
-		n += len(c.shards[i].m)
-		c.shards[i].mu.RUnlock()
-	}
-	return n
-}

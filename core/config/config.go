@@ -64,6 +64,13 @@ type Listener struct {
 	TLSDisable  bool
 	// MaxRequestSize in bytes (0: default 32 MiB).
 	MaxRequestSize int64
+	// HTTP timeouts (Vault's http_*_timeout keys). Zero means the
+	// server's default; see core/server.ListenerTimeouts. A negative value
+	// (written "0" in the file) turns the limit off, as in Vault.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 }
 
 // Value is a scalar option value with the line it came from.
@@ -151,6 +158,11 @@ type rawListener struct {
 	TLSKeyFile     *string `hcl:"tls_key_file"`
 	TLSDisable     *bool   `hcl:"tls_disable"`
 	MaxRequestSize *int64  `hcl:"max_request_size"`
+
+	HTTPReadHeaderTimeout *string `hcl:"http_read_header_timeout"`
+	HTTPReadTimeout       *string `hcl:"http_read_timeout"`
+	HTTPWriteTimeout      *string `hcl:"http_write_timeout"`
+	HTTPIdleTimeout       *string `hcl:"http_idle_timeout"`
 }
 
 type rawBlock2 struct {
@@ -232,6 +244,27 @@ func Parse(filename string, src []byte) (*Config, error) {
 		}
 		if li.Address == "" {
 			li.Address = "127.0.0.1:8200"
+		}
+		for _, d := range []struct {
+			in  *string
+			out *time.Duration
+			key string
+		}{{l.HTTPReadHeaderTimeout, &li.ReadHeaderTimeout, "http_read_header_timeout"}, {l.HTTPReadTimeout, &li.ReadTimeout, "http_read_timeout"},
+			{l.HTTPWriteTimeout, &li.WriteTimeout, "http_write_timeout"}, {l.HTTPIdleTimeout, &li.IdleTimeout, "http_idle_timeout"}} {
+			if d.in == nil {
+				continue
+			}
+			v, err := ParseDuration(*d.in)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("config: %s: listener %q: %s: invalid duration %q", filename, li.Address, d.key, *d.in)
+			}
+			if v == 0 {
+				if d.key == "http_read_header_timeout" {
+					return nil, fmt.Errorf("config: %s: listener %q: http_read_header_timeout cannot be 0: a client could hold a connection forever without sending a request", filename, li.Address)
+				}
+				v = -1 // "0" in the file: no limit
+			}
+			*d.out = v
 		}
 		if !li.TLSDisable && (li.TLSCertFile == "" || li.TLSKeyFile == "") {
 			return nil, fmt.Errorf("config: %s: listener %q: tls_cert_file and tls_key_file are required unless tls_disable = true", filename, li.Address)

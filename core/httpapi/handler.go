@@ -84,8 +84,23 @@ func noCleanPath(mux *http.ServeMux, s *server) http.Handler {
 			s.ServeHTTP(w, r)
 			return
 		}
+		if !strings.HasPrefix(r.URL.Path, "/") {
+			// "*" (OPTIONS *) or an absolute-form target ServeMux would
+			// answer with an empty 400.
+			w.Header().Set("Content-Type", "application/json")
+			writeError(w, core.Invalid("invalid request target %q: the API is served under /v1/", truncate(r.RequestURI, 64)))
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// truncate cuts s to n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 type server struct {

@@ -91,28 +91,35 @@ func (s *Store) SaveSnapshot(ctx context.Context, w io.Writer) error {
 			StateSHA256:   hex.EncodeToString(h.Sum(nil)),
 		}, "", "  ")
 	}
-	for _, e := range []struct {
-		name string
-		data []byte
-	}{{entryMeta, metaJSON}, {entrySums, nil}, {entrySealed, nil}} {
+	// Each step runs only while err is nil: a failure (in particular of
+	// the sealer) must reach the caller, never be replaced by the success
+	// of a later write, or an archive that no restore accepts would be
+	// reported as saved.
+	writeEntry := func(name string, data []byte) {
 		if err != nil {
-			break
+			return
 		}
-		switch e.name {
-		case entrySums:
-			m := sha256.Sum256(metaJSON)
-			sums = fmt.Appendf(nil, "%x  %s\n%x  %s\n", h.Sum(nil), entryState, m, entryMeta)
-			e.data = sums
-		case entrySealed:
-			e.data, err = s.sealSums(sums)
-			if err != nil {
-				break
-			}
-		}
-		if err = put(e.name, int64(len(e.data))); err == nil {
-			_, err = tw.Write(e.data)
+		if err = put(name, int64(len(data))); err == nil {
+			_, err = tw.Write(data)
 		}
 	}
+	writeEntry(entryMeta, metaJSON)
+	if err == nil {
+		m := sha256.Sum256(metaJSON)
+		sums = fmt.Appendf(nil, "%x  %s\n%x  %s\n", h.Sum(nil), entryState, m, entryMeta)
+	}
+	writeEntry(entrySums, sums)
+	var sealed []byte
+	if err == nil {
+		sealed, err = s.sealSums(sums)
+		if err == nil && len(sealed) == 0 {
+			err = errors.New("the snapshot sealer returned nothing")
+		}
+		if err != nil {
+			err = fmt.Errorf("seal %s: %w", entrySums, err)
+		}
+	}
+	writeEntry(entrySealed, sealed)
 	if err == nil {
 		err = tw.Close()
 	}

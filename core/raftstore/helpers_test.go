@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/clustertls"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -23,10 +24,50 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// testCA is the cluster CA of the nodes the tests open (one for the test
+// binary: every test cluster trusts it).
+var testCA = sync.OnceValue(func() *clustertls.CA {
+	ca, err := clustertls.NewCA("raftstore-test", clustertls.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return ca
+})
+
+// mustIdentity issues id a certificate from ca and returns its transport
+// identity.
+func mustIdentity(tb testing.TB, ca *clustertls.CA, id string) *TLSIdentity {
+	tb.Helper()
+	n, err := ca.Issue(id, clustertls.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, pool, err := n.TLS()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &TLSIdentity{Certificate: cert, CAs: pool, ServerName: clustertls.ServerName}
+}
+
+// testIdentity is id's identity under testCA.
+func testIdentity(id string) *TLSIdentity {
+	n, err := testCA().Issue(id, clustertls.Options{})
+	if err != nil {
+		panic(err)
+	}
+	cert, pool, err := n.TLS()
+	if err != nil {
+		panic(err)
+	}
+	return &TLSIdentity{Certificate: cert, CAs: pool, ServerName: clustertls.ServerName}
+}
+
 // testConfig is a bootstrapping single node in dir on a random loopback
-// port, with timeouts short enough for tests.
+// port, with a certificate of the test CA and timeouts short enough for
+// tests.
 func testConfig(dir, id string) Config {
 	return Config{
+		TLS:                testIdentity(id),
 		Dir:                dir,
 		NodeID:             id,
 		BindAddr:           "127.0.0.1:0",

@@ -18,10 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,7 +27,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/vigilsec/vigil/core"
-	"go.etcd.io/bbolt"
+
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Config configures a Store. Zero values take the documented defaults.
@@ -45,6 +44,15 @@ type Config struct {
 	// address. A missing or zero port is replaced by the bound port. Required
 	// when BindAddr's host is unspecified (0.0.0.0, ::).
 	AdvertiseAddr string
+	// TLS is the node's identity on the transport: every connection, in and
+	// out, is mutual TLS against it. Nil means none yet: every connection
+	// is refused until SetTLSIdentity installs one (a server installs it
+	// when it unseals; a single node needs no connection to lead).
+	TLS *TLSIdentity
+	// Plaintext runs the transport over unauthenticated TCP instead. It is
+	// refused unless the bound and advertised addresses are loopback: only
+	// for tests and tools on one machine.
+	Plaintext bool
 	// Bootstrap makes a node with no existing raft state bootstrap a
 	// single-node cluster with itself as the only voter. Ignored when state
 	// exists.
@@ -134,6 +142,7 @@ type Store struct {
 	logger   hclog.Logger
 	raft     *raft.Raft
 	trans    *raft.NetworkTransport
+	stream   raft.StreamLayer
 	logStore *raftboltdb.BoltStore
 	snaps    raft.SnapshotStore
 	fsm      *fsm
@@ -203,7 +212,7 @@ func (s *Store) open() error {
 	if err := s.catchUp(); err != nil {
 		return err
 	}
-	if s.trans, err = newTransport(cfg.BindAddr, cfg.AdvertiseAddr, s.logger.Named("transport")); err != nil {
+	if s.trans, s.stream, err = newTransport(cfg.BindAddr, cfg.AdvertiseAddr, cfg.Plaintext, cfg.TLS, s.logger.Named("transport")); err != nil {
 		return err
 	}
 
@@ -246,7 +255,7 @@ func (s *Store) open() error {
 }
 
 func lockErr(err error) error {
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return core.Errorf(core.CodeUnavailable, "raft: data folder is locked by another process: %w", err)
 	}
 	return core.Errorf(core.CodeInternal, "%w", err)
@@ -340,52 +349,3 @@ func (s *Store) release() error {
 	}
 	return errors.Join(errs...)
 }
-
-// newTransport listens on bind and returns a raft TCP transport advertising
-// advertise (or the bound address).
-func newTransport(bind, advertise string, logger hclog.Logger) (*raft.NetworkTransport, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, core.Errorf(core.CodeUnavailable, "raft: listen on %s: %w", bind, err)
-	}
-	bound := ln.Addr().(*net.TCPAddr)
-	adv := bound
-	if advertise != "" {
-		host, port, err := net.SplitHostPort(advertise)
-		if err != nil { // no port given
-			host, port = advertise, ""
-		}
-		if port == "" || port == "0" {
-			port = strconv.Itoa(bound.Port)
-		}
-		if adv, err = net.ResolveTCPAddr("tcp", net.JoinHostPort(host, port)); err != nil {
-			_ = ln.Close()
-			return nil, core.Invalid("raft: advertise address %q: %v", advertise, err)
-		}
-	}
-	if adv.IP == nil || adv.IP.IsUnspecified() {
-		_ = ln.Close()
-		return nil, core.Invalid("raft: address %s is not advertisable; set AdvertiseAddr", adv)
-	}
-	stream := &tcpStream{ln: ln, advertise: adv}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  logger,
-	}), nil
-}
-
-// tcpStream is a raft.StreamLayer over plain TCP. (A later issue can wrap
-// it in mutual TLS without touching the rest of the package.)
-type tcpStream struct {
-	ln        net.Listener
-	advertise net.Addr
-}
-
-func (t *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
-}
-func (t *tcpStream) Accept() (net.Conn, error) { return t.ln.Accept() }
-func (t *tcpStream) Close() error              { return t.ln.Close() }
-func (t *tcpStream) Addr() net.Addr            { return t.advertise }

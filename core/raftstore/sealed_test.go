@@ -59,3 +59,26 @@ func TestSnapshotSealedByAnotherClusterNeedsForce(t *testing.T) {
 		t.Fatalf("own restore: %q", v)
 	}
 }
+
+// failingSealer cannot seal (its key is unavailable, say the barrier is
+// sealed).
+type failingSealer struct{}
+
+var errNoSealKey = errors.New("sealer key unavailable")
+
+func (failingSealer) Seal([]byte) ([]byte, error) { return nil, errNoSealKey }
+func (failingSealer) Verify([]byte, []byte) error { return errNoSealKey }
+
+// A snapshot whose SHA256SUMS cannot be sealed is not restorable without
+// force; saving it must fail instead of reporting success.
+func TestSaveSnapshotSealerFailure(t *testing.T) {
+	s := MustNode(t)
+	mustPut(t, s, "k", "v")
+	s.SetSnapshotSealer(failingSealer{})
+	var buf bytes.Buffer
+	err := s.SaveSnapshot(context.Background(), &buf)
+	if !errors.Is(err, errNoSealKey) {
+		t.Fatalf("SaveSnapshot with a failing sealer = %v, want %v", err, errNoSealKey)
+	}
+	wantCode(t, err, core.CodeInternal)
+}

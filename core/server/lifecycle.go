@@ -40,7 +40,7 @@ func (s *Server) Init(ctx context.Context, req system.InitRequest) (*system.Init
 	if err != nil {
 		return nil, fmt.Errorf("init: unseal to create the root token: %w", err)
 	}
-	keep := false
+	keep := false // an auto-sealed server stays unsealed after init
 	defer func() {
 		if !keep {
 			s.seal.Seal()
@@ -49,6 +49,16 @@ func (s *Server) Init(ctx context.Context, req system.InitRequest) (*system.Init
 	if err := custody.Put(ctx, s.barrier, res.Shares); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
+	// The cluster CA and this node's certificate are created at init; the
+	// transport uses them from the next unseal.
+	if err := s.installClusterTLS(ctx); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	defer func() {
+		if !keep {
+			s.dropClusterTLS()
+		}
+	}()
 	raw, _, err := s.tokens.Create(ctx, token.CreateParams{Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Path: "auth/token/root", Orphan: true})
 	if err != nil {
 		return nil, fmt.Errorf("init: create root token: %w", err)
@@ -119,8 +129,21 @@ func (s *Server) UnsealWithKey(ctx context.Context, key []byte) error {
 // unsealedLocked runs after the barrier opens: load mounts, start subsystems.
 // On failure the server seals again.
 func (s *Server) unsealedLocked(ctx context.Context) error {
+	if err := s.installClusterTLS(ctx); err != nil {
+		s.log.Error("cannot install the cluster transport identity; sealing", "error", err)
+		s.seal.Seal()
+		return core.Errorf(core.CodeInternal, "unseal: %v", err)
+	}
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("some mounts failed to load", "error", err)
+	}
+	// Identity decides policies and disabled entities: without it the
+	// server does not open (fail closed).
+	if err := s.ident.Load(ctx); err != nil {
+		s.log.Error("identity store failed to load; sealing", "error", err)
+		s.router.Unload(ctx)
+		s.seal.Seal()
+		return core.Errorf(core.CodeInternal, "unseal: identity store failed to load: %v", err)
 	}
 	for _, sub := range s.opts.Subsystems {
 		if err := sub.Unsealed(ctx); err != nil {
@@ -161,6 +184,8 @@ func (s *Server) sealingLocked(ctx context.Context) {
 		s.opts.Subsystems[i].Sealing(ctx)
 	}
 	s.router.Unload(ctx)
+	s.ident.Clear()
+	s.dropClusterTLS()
 	s.seal.Seal()
 	s.unsealed = false
 	s.activeSince = time.Time{}

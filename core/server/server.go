@@ -22,6 +22,7 @@ import (
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/httpapi"
+	"github.com/vigilsec/vigil/core/identity"
 	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
@@ -75,6 +76,7 @@ type Server struct {
 	ops     sealOps
 	router  *router.Router
 	tokens  *token.Store
+	ident   *identity.Store
 	sys     *system.Backend
 
 	dispatcher  *core.Dispatcher
@@ -96,12 +98,13 @@ type Server struct {
 	stopAuto     context.CancelFunc
 	autoDone     sync.WaitGroup
 
-	httpSrv   *http.Server
-	listener  net.Listener
-	handler   http.Handler
-	stopBG    context.CancelFunc
-	bgDone    sync.WaitGroup
-	closeOnce sync.Once
+	httpSrvs       []*http.Server
+	listeners      []net.Listener
+	handler        http.Handler
+	maxRequestSize int64
+	stopBG         context.CancelFunc
+	bgDone         sync.WaitGroup
+	closeOnce      sync.Once
 }
 
 // New builds a server from options; it opens storage but does not listen.
@@ -171,6 +174,8 @@ func New(opts Options) (*Server, error) {
 		Logger: opts.Logger,
 	})
 	s.tokens = token.NewStore(s.barrier, token.Config{DefaultTTL: cfg.TokenDefaultTTL, MaxTTL: cfg.TokenMaxTTL, Now: opts.Now, Logger: opts.Logger})
+	s.ident = identity.New(identity.Config{Storage: s.barrier, Mounts: s.router, Now: opts.Now, Logger: opts.Logger.With("component", "identity")})
+	s.applyHooks = append(s.applyHooks, s.ident.Invalidate)
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
@@ -190,21 +195,29 @@ func New(opts Options) (*Server, error) {
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "auth/token/", Type: "token", Class: "auth", Description: "token based credentials"}, token.NewBackend(s.tokens), "sys/token-backend/"); err != nil {
 		return nil, err
 	}
+	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "identity/", Type: "identity", Class: "secret", Description: "identity store"}, identity.NewBackend(s.ident), "sys/identity-backend/"); err != nil {
+		return nil, err
+	}
 	d, err := core.NewDispatcher(core.DispatcherConfig{
-		Resolver: resolver{s}, Authenticator: s.tokens, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
+		Resolver: resolver{s}, Authenticator: authenticator{s}, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
 		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.dispatcher = d
-	maxReq := int64(0)
 	if len(cfg.Listeners) > 0 {
-		maxReq = cfg.Listeners[0].MaxRequestSize
+		s.maxRequestSize = cfg.Listeners[0].MaxRequestSize
 	}
-	s.handler = httpapi.New(d, httpapi.Options{MaxRequestSize: maxReq, Now: opts.Now, Logger: opts.Logger, ResponseHeaders: s.responseHeaders, UI: opts.UI})
+	s.handler = s.newHandler(s.maxRequestSize)
 	s.startAutoUnseal()
 	return s, nil
+}
+
+// newHandler is the HTTP handler with a request size limit (0: default).
+func (s *Server) newHandler(maxRequestSize int64) http.Handler {
+	return httpapi.New(s.dispatcher, httpapi.Options{MaxRequestSize: maxRequestSize, Now: s.opts.Now, Logger: s.opts.Logger,
+		ResponseHeaders: s.responseHeaders, UI: s.opts.UI})
 }
 
 func hostPort(addr string) string {
@@ -224,6 +237,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // the core pieces at Attach time.
 func (s *Server) Router() *router.Router     { return s.router }
 func (s *Server) Tokens() *token.Store       { return s.tokens }
+func (s *Server) Identity() *identity.Store  { return s.ident }
 func (s *Server) Barrier() *barrier.Barrier  { return s.barrier }
 func (s *Server) Raft() *raftstore.Store     { return s.raft }
 func (s *Server) SealManager() *seal.Manager { return s.seal }
@@ -300,58 +314,134 @@ func (s *Server) responseHeaders(h http.Header) {
 	}
 }
 
-// Listen starts serving HTTP on the configured listener (or addr when set).
+// Default limits of a listener (Vault's defaults for the timeouts). They
+// bound what a client can hold: a connection that sends no complete header
+// within DefaultReadHeaderTimeout (slowloris), no complete request within
+// DefaultReadTimeout, or stays idle for DefaultIdleTimeout is closed.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 5 * time.Minute
+	// MaxHeaderBytes caps the request line and headers (Vault clients send
+	// a few hundred bytes; a larger header is refused with 431).
+	MaxHeaderBytes = 64 << 10
+)
+
+// Listen serves HTTP on every configured listener block (the default
+// 127.0.0.1:8200 without TLS when there is none). addr, when set, replaces
+// the first listener's address (tests listen on 127.0.0.1:0). Each listener
+// has its own TLS settings, request size limit and timeouts. If one cannot
+// be opened, none is left open and the error names it.
 func (s *Server) Listen(addr string) error {
-	var l Listener
-	if len(s.cfg.Listeners) > 0 {
-		l = Listener(s.cfg.Listeners[0])
-	} else {
-		l = Listener{Address: "127.0.0.1:8200", TLSDisable: true}
+	ls := make([]config.Listener, len(s.cfg.Listeners))
+	copy(ls, s.cfg.Listeners)
+	if len(ls) == 0 {
+		ls = []config.Listener{{Type: "tcp", Address: "127.0.0.1:8200", TLSDisable: true}}
 	}
 	if addr != "" {
-		l.Address = addr
+		ls[0].Address = addr
 	}
-	ln, err := net.Listen("tcp", l.Address)
-	if err != nil {
-		return fmt.Errorf("server: listen %s: %w", l.Address, err)
+	var opened []*http.Server
+	var lns []net.Listener
+	for i, l := range ls {
+		srv, ln, err := s.listen(l, i == 0)
+		if err != nil {
+			for _, ln := range lns {
+				_ = ln.Close()
+			}
+			return err
+		}
+		opened, lns = append(opened, srv), append(lns, ln)
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.httpSrvs, s.listeners = opened, lns
+	for i, srv := range opened {
+		go func() {
+			if err := srv.Serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http server stopped", "address", lns[i].Addr().String(), "error", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// listen opens one listener. The first uses s.handler; the others get a
+// handler of their own when their max_request_size differs.
+func (s *Server) listen(l config.Listener, first bool) (*http.Server, net.Listener, error) {
+	h := s.handler
+	if !first && l.MaxRequestSize != s.maxRequestSize {
+		h = s.newHandler(l.MaxRequestSize)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: timeoutOr(l.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       timeoutOr(l.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      timeoutOr(l.WriteTimeout, 0),
+		IdleTimeout:       timeoutOr(l.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if srv.IdleTimeout == 0 {
+		// Without a limit Go would fall back to ReadTimeout; "no limit"
+		// must not silently become another limit, nor forever.
+		srv.IdleTimeout = DefaultIdleTimeout
+	}
+	var tlsCfg *tls.Config
 	if !l.TLSDisable {
 		cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
 		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("server: tls: %w", err)
+			return nil, nil, fmt.Errorf("server: listener %s: tls: %w", l.Address, err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = tlsCfg
 	}
-	s.httpSrv, s.listener = srv, ln
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "error", err)
-		}
-	}()
-	return nil
+	ln, err := net.Listen("tcp", l.Address)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: listen %s: %w", l.Address, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	return srv, ln, nil
+}
+
+// timeoutOr maps a configured timeout to http.Server's: 0 (unset) is def,
+// negative ("0" in the file) is no limit.
+func timeoutOr(v, def time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Listener mirrors config.Listener.
 type Listener config.Listener
 
-// Addr returns the address the server listens on ("" before Listen).
+// Addr returns the address of the first listener ("" before Listen).
 func (s *Server) Addr() string {
-	if s.listener == nil {
+	if len(s.listeners) == 0 {
 		return ""
 	}
-	return s.listener.Addr().String()
+	return s.listeners[0].Addr().String()
+}
+
+// Addrs returns the address of every listener, in configuration order.
+func (s *Server) Addrs() []string {
+	out := make([]string, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.Addr().String()
+	}
+	return out
 }
 
 // Close stops HTTP, seals (closing engines and subsystems) and closes storage.
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
-		if s.httpSrv != nil {
-			_ = s.httpSrv.Shutdown(ctx)
+		for _, srv := range s.httpSrvs {
+			_ = srv.Shutdown(ctx)
 		}
 		s.stopAutoUnseal()
 		s.stateMu.Lock()

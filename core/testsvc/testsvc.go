@@ -12,6 +12,7 @@ package testsvc
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -34,13 +35,38 @@ func Missing(tb testing.TB, why string) {
 
 // Env returns the value of the environment variable that names a service
 // (for example VIGIL_TEST_CLICKHOUSE_ADDR), or fails/skips when it is unset.
+// When .ci/services could not start the service it writes why into
+// VIGIL_TEST_<SERVICE>_SKIP_REASON (for example VIGIL_TEST_KAFKA_SKIP_REASON
+// for VIGIL_TEST_KAFKA_BROKERS); the message then carries that reason.
 func Env(tb testing.TB, name string) string {
 	tb.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		Missing(tb, name+" is not set")
+		why := name + " is not set"
+		if r := os.Getenv(reasonVar(name)); r != "" {
+			why += ": the service is unavailable: " + r
+		}
+		Missing(tb, why)
 	}
 	return v
+}
+
+// reasonVar is the variable that explains why the service named by name
+// is unavailable: VIGIL_TEST_KAFKA_BROKERS -> VIGIL_TEST_KAFKA_SKIP_REASON.
+func reasonVar(name string) string {
+	const prefix = "VIGIL_TEST_"
+	svc, _, _ := strings.Cut(strings.TrimPrefix(name, prefix), "_")
+	return prefix + svc + "_SKIP_REASON"
+}
+
+// Lookup returns the variable naming a service and whether it is set,
+// without skipping or failing. It is only for optional extras that never
+// decide whether a test runs: an additional benchmark arm, or a shared
+// data set that also loads a backend when one is configured. A test that
+// needs the service calls Env.
+func Lookup(name string) (string, bool) {
+	v := os.Getenv(name)
+	return v, v != ""
 }
 
 // Tool returns the path of a command-line tool found in PATH, or
@@ -55,6 +81,8 @@ func Tool(tb testing.TB, name string) string {
 }
 
 // Root fails/skips the test unless it runs as root.
+//
+// See also Tmpfs, for tests that need a small real filesystem.
 func Root(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {

@@ -1,7 +1,9 @@
 package testsvc
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -49,4 +51,29 @@ func TestPresent(t *testing.T) {
 			t.Fatal("sh should be found")
 		}
 	}
+}
+
+func TestMissingCarriesTheServiceReason(t *testing.T) {
+	t.Setenv(EnvRequire, "1")
+	t.Setenv("VIGIL_TEST_KAFKA_BROKERS", "")
+	t.Setenv("VIGIL_TEST_KAFKA_SKIP_REASON", "Maven Central unreachable")
+	r := &reasonTB{}
+	Env(r, "VIGIL_TEST_KAFKA_BROKERS")
+	if !strings.Contains(r.msg, "Maven Central unreachable") {
+		t.Fatalf("message %q does not carry the reason", r.msg)
+	}
+	if v, ok := Lookup("VIGIL_TEST_KAFKA_BROKERS"); ok || v != "" {
+		t.Fatalf("Lookup of an unset variable = %q, %v", v, ok)
+	}
+}
+
+// reasonTB records the failure message.
+type reasonTB struct {
+	testing.TB
+	msg string
+}
+
+func (r *reasonTB) Helper() {}
+func (r *reasonTB) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
 	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 var tableSeq atomic.Int64
@@ -25,7 +26,7 @@ func newTable() string {
 
 func testConfig(tb testing.TB) Config {
 	tb.Helper()
-	addr := shiptest.Service(tb, "VIGIL_TEST_CLICKHOUSE_ADDR")
+	addr := testsvc.Env(tb, "VIGIL_TEST_CLICKHOUSE_ADDR")
 	return Config{Addr: []string{addr}, Database: "vigil_test", Table: newTable(), CreateTable: true}
 }
 
@@ -63,9 +64,7 @@ func TestConformance(t *testing.T) {
 			}
 			return out, nil
 		}}
-		if os.Getenv("VIGIL_TEST_CLICKHOUSE_CTL") != "" {
-			tg.Stop, tg.Start = lock.Outage(tb, "VIGIL_TEST_CLICKHOUSE_CTL")
-		}
+		tg.Stop, tg.Start = lock.Outage(tb, "VIGIL_TEST_CLICKHOUSE_CTL")
 		return tg
 	})
 }

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 // createTopic creates a one-partition topic and waits until it accepts
@@ -47,9 +47,13 @@ func BenchmarkShipKafka(b *testing.B) {
 		name   string
 		broker func(b *testing.B) string
 	}
-	targets := []target{{"kfake", func(b *testing.B) string { return shiptest.StartKafka(b).Addr() }}}
-	if brokers := os.Getenv("VIGIL_TEST_KAFKA_BROKERS"); brokers != "" && os.Getenv("VIGIL_TEST_KAFKA_SKIP_REASON") == "" {
-		targets = append(targets, target{"kafka", func(b *testing.B) string { shiptest.Use(b, "kafka"); return strings.Split(brokers, ",")[0] }})
+	targets := []target{
+		{"kfake", func(b *testing.B) string { return shiptest.StartKafka(b).Addr() }},
+		{"kafka", func(b *testing.B) string {
+			brokers := testsvc.Env(b, "VIGIL_TEST_KAFKA_BROKERS")
+			shiptest.Use(b, "kafka")
+			return strings.Split(brokers, ",")[0]
+		}},
 	}
 	for _, tg := range targets {
 		for _, c := range []struct {

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/storage"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 var topicSeq atomic.Int64
@@ -74,16 +74,14 @@ func TestConformanceKfake(t *testing.T) {
 // TestConformanceRealKafka runs the suite against the real Apache Kafka
 // broker of the test services, outage included.
 func TestConformanceRealKafka(t *testing.T) {
-	brokers := shiptest.Service(t, "VIGIL_TEST_KAFKA_BROKERS")
+	brokers := testsvc.Env(t, "VIGIL_TEST_KAFKA_BROKERS")
 	shiptest.Run(t, func(tb testing.TB) shiptest.Target {
 		lock := shiptest.Use(tb, "kafka")
 		topic := newTopic(tb)
 		bs := strings.Split(brokers, ",")
 		s := mustSink(tb, Config{Brokers: bs, Topic: topic, Compression: "lz4", AutoCreateTopic: true})
 		tg := shiptest.Target{Sink: s, Read: readLines(bs, topic)}
-		if os.Getenv("VIGIL_TEST_KAFKA_CTL") != "" {
-			tg.Stop, tg.Start = lock.Outage(tb, "VIGIL_TEST_KAFKA_CTL")
-		}
+		tg.Stop, tg.Start = lock.Outage(tb, "VIGIL_TEST_KAFKA_CTL")
 		return tg
 	})
 }
@@ -92,14 +90,8 @@ func TestConformanceRealKafka(t *testing.T) {
 // kcat consumes the topic Vigil wrote to the real broker, and finds every
 // line with its key and headers.
 func TestKcatReadsWhatVigilProduced(t *testing.T) {
-	brokers := shiptest.Service(t, "VIGIL_TEST_KAFKA_BROKERS")
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("VIGIL_REQUIRE_SERVICES") == "1" {
-			t.Fatal("kcat is not installed (apt-get install kcat)")
-		}
-		t.Skip("kcat is not installed")
-	}
+	brokers := testsvc.Env(t, "VIGIL_TEST_KAFKA_BROKERS")
+	kcat := testsvc.Tool(t, "kcat")
 	shiptest.Use(t, "kafka")
 	topic := newTopic(t)
 	l := shiptest.MustLog(t, "node-kcat")

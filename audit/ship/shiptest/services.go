@@ -9,31 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// Service returns the value of the environment variable naming a test
-// service (e.g. VIGIL_TEST_CLICKHOUSE_ADDR). When it is unset the test
-// fails if VIGIL_REQUIRE_SERVICES=1 (CI started the services: a missing one
-// is a broken setup) and is skipped otherwise, with a message saying how to
-// start it. For Kafka, VIGIL_TEST_KAFKA_SKIP_REASON (set when Maven Central
-// cannot be reached to fetch the broker) skips with that reason.
-func Service(tb testing.TB, env string) string {
-	tb.Helper()
-	if strings.Contains(env, "KAFKA") {
-		if why := os.Getenv("VIGIL_TEST_KAFKA_SKIP_REASON"); why != "" {
-			tb.Skipf("real Kafka broker unavailable: %s (kfake-based tests do not stand in for it)", why)
-		}
-	}
-	v := os.Getenv(env)
-	if v != "" {
-		return v
-	}
-	if os.Getenv("VIGIL_REQUIRE_SERVICES") == "1" {
-		tb.Fatalf("%s is not set but VIGIL_REQUIRE_SERVICES=1: the test services were not started (make services-up)", env)
-	}
-	tb.Skipf("%s not set: start the test services with `make services-up` and source $VIGIL_SERVICES_DIR/env.sh", env)
-	return ""
-}
+	"github.com/vigilsec/vigil/core/testsvc"
+)
 
 // ServiceLock is a test's hold on a shared service (see Use).
 type ServiceLock struct {
@@ -92,13 +70,15 @@ func Control(tb testing.TB, script, action string) {
 }
 
 // Outage returns Stop and Start functions driving the service's control
-// script (named by ctlEnv, e.g. VIGIL_TEST_KAFKA_CTL). The first Stop makes
+// script (named by ctlEnv, e.g. VIGIL_TEST_KAFKA_CTL). The script is looked
+// up at the first Stop (testsvc.Env: a missing one skips, or fails under
+// VIGIL_REQUIRE_SERVICES=1, the outage test only). The first Stop makes
 // the test's hold exclusive (waiting for other users to finish), and a
 // cleanup starts the service again if the test ends while it is down, so
 // the shared service is always running when the test is over.
 func (l *ServiceLock) Outage(tb testing.TB, ctlEnv string) (stop, start func(testing.TB)) {
 	tb.Helper()
-	script := Service(tb, ctlEnv)
+	var script string
 	down, excl := false, false
 	tb.Cleanup(func() {
 		if down {
@@ -106,6 +86,10 @@ func (l *ServiceLock) Outage(tb testing.TB, ctlEnv string) (stop, start func(tes
 		}
 	})
 	return func(tb testing.TB) {
+			tb.Helper()
+			if script == "" {
+				script = testsvc.Env(tb, ctlEnv)
+			}
 			if !excl {
 				l.exclusive(tb)
 				excl = true
@@ -113,6 +97,7 @@ func (l *ServiceLock) Outage(tb testing.TB, ctlEnv string) (stop, start func(tes
 			down = true
 			Control(tb, script, "stop")
 		}, func(tb testing.TB) {
+			tb.Helper()
 			Control(tb, script, "start")
 			down = false
 		}

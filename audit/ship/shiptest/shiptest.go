@@ -6,7 +6,7 @@
 // take its server down — that an outage only delays delivery.
 //
 // It also holds the helpers tests use to reach the shared test services
-// (.ci/services): Service skips or fails per VIGIL_REQUIRE_SERVICES, and
+// (.ci/services): testsvc.Env skips or fails per VIGIL_REQUIRE_SERVICES, and
 // Lock serialises tests that stop a service with tests that use it, across
 // test processes.
 package shiptest

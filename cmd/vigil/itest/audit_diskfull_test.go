@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,25 +19,8 @@ import (
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
-
-// mustTmpfs mounts a real tmpfs of size at a fresh folder, or skips.
-func mustTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("disk-full test needs root to mount a tmpfs (CI's .ci/run runs as root)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s); the disk-full test needs a real small filesystem", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Logf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // fillDisk writes a junk file until the filesystem is full.
 func fillDisk(t *testing.T, path string) {
@@ -95,7 +77,7 @@ func kvPut(c *http.Client, url, token, key string, data map[string]any) answer {
 // 2xx without its entries in the log; freeing space resumes service
 // without a restart, and the chain verifies.
 func TestAuditDiskFullTmpfs(t *testing.T) {
-	fsDir := mustTmpfs(t, "16m")
+	fsDir := testsvc.Tmpfs(t, "16m")
 	logDir := filepath.Join(fsDir, "audit")
 	logPath := filepath.Join(logDir, "audit.log")
 	tick := make(chan time.Time)

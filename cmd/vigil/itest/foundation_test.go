@@ -294,7 +294,7 @@ func TestMountsEnableTuneDisable(t *testing.T) {
 	if cfg.DefaultLeaseTTL != 3600 || cfg.MaxLeaseTTL != 7200 {
 		t.Fatalf("mount config: %+v", cfg)
 	}
-	if err := c.Sys().TuneMount("team-a", vaultapi.MountConfigInput{MaxLeaseTTL: "4h"}); err != nil {
+	if err := c.Sys().TuneMountAllowNil("team-a", vaultapi.TuneMountConfigInput{MaxLeaseTTL: new("4h")}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ = c.Sys().MountConfig("team-a")
@@ -306,7 +306,7 @@ func TestMountsEnableTuneDisable(t *testing.T) {
 	wantStatus(t, c.Sys().Mount("team-a/sub", &vaultapi.MountInput{Type: "kv"}), http.StatusBadRequest)
 	wantStatus(t, c.Sys().Mount("x", &vaultapi.MountInput{Type: "nope"}), http.StatusBadRequest)
 	wantStatus(t, c.Sys().Mount("sys/x", &vaultapi.MountInput{Type: "kv"}), http.StatusBadRequest)
-	wantStatus(t, c.Sys().TuneMount("team-a", vaultapi.MountConfigInput{DefaultLeaseTTL: "10h"}), http.StatusBadRequest)
+	wantStatus(t, c.Sys().TuneMountAllowNil("team-a", vaultapi.TuneMountConfigInput{DefaultLeaseTTL: new("10h")}), http.StatusBadRequest)
 	// KV v1 mount works.
 	if _, err := c.Logical().Write("team-a/app", map[string]any{"pw": "x"}); err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func rawRequest(t *testing.T, c *vaultapi.Client, method, path string, body any)
 			t.Fatal(err)
 		}
 	}
-	//nolint:staticcheck // RawRequest is what we want: exact status codes.
+	//lint:ignore SA1019 RawRequest is what we want: exact status codes.
 	return c.RawRequest(r)
 }
 

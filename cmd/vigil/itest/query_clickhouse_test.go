@@ -11,6 +11,7 @@ import (
 	chship "github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
 	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/reports/query"
 	"github.com/vigilsec/vigil/reports/query/embedded"
 	"github.com/vigilsec/vigil/reports/query/querysvc"
@@ -23,7 +24,7 @@ import (
 // built over the same log return identical records, pages and checkpoint
 // for a table of filters, equal to the reference implementation.
 func TestQueryClickHouseMatchesEmbedded(t *testing.T) {
-	addr := shiptest.Service(t, "VIGIL_TEST_CLICKHOUSE_ADDR")
+	addr := testsvc.Env(t, "VIGIL_TEST_CLICKHOUSE_ADDR")
 	shiptest.Use(t, "clickhouse")
 	table := fmt.Sprintf("vigil_q_%d", time.Now().UnixNano()%1e12)
 	t.Cleanup(func() {

@@ -226,7 +226,7 @@ func initAuto(t *testing.T, c *vaultapi.Client, shares, threshold int, holders [
 	if err := r.SetJSONBody(map[string]any{"recovery_shares": shares, "recovery_threshold": threshold, "key_holders": holders}); err != nil {
 		t.Fatal(err)
 	}
-	//nolint:staticcheck // RawRequest: key_holders is Vigil's own field.
+	//lint:ignore SA1019 RawRequest: key_holders is Vigil's own field.
 	resp, err := c.RawRequest(r)
 	if err != nil {
 		t.Fatalf("init: %v", err)

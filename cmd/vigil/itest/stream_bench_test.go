@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
 	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 // BenchmarkStreamEndToEndLag measures how long an audit entry takes from
@@ -45,12 +46,12 @@ func BenchmarkStreamEndToEndLag(b *testing.B) {
 			benchLag(b, mode, rate, secs, kafkaArm(fk.Addr()))
 		})
 		b.Run(mode+"/kafka", func(b *testing.B) {
-			brokers := shiptest.Service(b, "VIGIL_TEST_KAFKA_BROKERS")
+			brokers := testsvc.Env(b, "VIGIL_TEST_KAFKA_BROKERS")
 			shiptest.Use(b, "kafka")
 			benchLag(b, mode, rate, secs, kafkaArm(strings.Split(brokers, ",")[0]))
 		})
 		b.Run(mode+"/clickhouse", func(b *testing.B) {
-			addr := shiptest.Service(b, "VIGIL_TEST_CLICKHOUSE_ADDR")
+			addr := testsvc.Env(b, "VIGIL_TEST_CLICKHOUSE_ADDR")
 			shiptest.Use(b, "clickhouse")
 			benchLag(b, mode, rate, secs, clickhouseArm(addr))
 		})

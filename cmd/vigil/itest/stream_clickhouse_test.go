@@ -9,6 +9,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
 	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 // TestStreamClickHouseOutageUnderLoad: with concurrent API traffic running,
@@ -17,7 +18,7 @@ import (
 // every (node_id, seq) exactly once with FINAL, and the chain verifies
 // from the table.
 func TestStreamClickHouseOutageUnderLoad(t *testing.T) {
-	addr := shiptest.Service(t, "VIGIL_TEST_CLICKHOUSE_ADDR")
+	addr := testsvc.Env(t, "VIGIL_TEST_CLICKHOUSE_ADDR")
 	lock := shiptest.Use(t, "clickhouse")
 	stop, start := lock.Outage(t, "VIGIL_TEST_CLICKHOUSE_CTL")
 	table := fmt.Sprintf("vigil_itest_%d", time.Now().UnixNano()%1e12)

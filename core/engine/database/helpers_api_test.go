@@ -94,7 +94,7 @@ func read(t testing.TB, c *vaultapi.Client, path string) *vaultapi.Secret {
 // rawGet returns the raw JSON body of GET /v1/<path>.
 func rawGet(t testing.TB, c *vaultapi.Client, path string) string {
 	t.Helper()
-	//nolint:staticcheck // the raw body is what is checked
+	//lint:ignore SA1019 the raw body is what is checked
 	resp, err := c.RawRequest(c.NewRequest("GET", "/v1/"+path))
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)

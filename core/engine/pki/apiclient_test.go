@@ -29,6 +29,7 @@ import (
 	"github.com/vigilsec/vigil/core/lease"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/core/server/servertest"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 // startServer starts a dev server with the pki engine registered, and
@@ -121,10 +122,7 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 // openssl runs the real openssl binary and returns its combined output.
 func openssl(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl is not installed")
-	}
+	bin := testsvc.Tool(t, "openssl")
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	return string(out), err
 }

@@ -187,7 +187,7 @@ func TestVaultAPIClientTransitBatch(t *testing.T) {
 	if err := r.SetJSONBody(map[string]any{"batch_input": items}); err != nil {
 		t.Fatal(err)
 	}
-	//nolint:staticcheck // RawRequest gives access to the body of a 400.
+	//lint:ignore SA1019 RawRequest gives access to the body of a 400.
 	resp, err := c.RawRequest(r)
 	if resp == nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("batch with a bad item: %v %v", resp, err)

@@ -98,7 +98,7 @@ func MustStart(tb testing.TB, build Builder, opts Options) *Server {
 		if err := r.SetJSONBody(body); err != nil {
 			tb.Fatal(err)
 		}
-		//nolint:staticcheck // RawRequest: the Vigil-only key_holders field.
+		//lint:ignore SA1019 RawRequest: the Vigil-only key_holders field.
 		resp, err := s.Client.RawRequest(r)
 		if err != nil {
 			tb.Fatalf("servertest: init: %v", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	chship "github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
+	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/reports/query"
 	"github.com/vigilsec/vigil/reports/query/clickhouse"
 	"github.com/vigilsec/vigil/reports/query/querytest"
@@ -23,7 +24,7 @@ var tableSeq atomic.Int64
 // under VIGIL_REQUIRE_SERVICES=1, when VIGIL_TEST_CLICKHOUSE_ADDR is unset).
 func chConfig(tb testing.TB) chship.Config {
 	tb.Helper()
-	addr := shiptest.Service(tb, "VIGIL_TEST_CLICKHOUSE_ADDR")
+	addr := testsvc.Env(tb, "VIGIL_TEST_CLICKHOUSE_ADDR")
 	shiptest.Use(tb, "clickhouse")
 	cfg := chship.Config{Addr: []string{addr}, Database: "vigil_qtest", Table: fmt.Sprintf("q_%d_%d", time.Now().UnixNano()%1e9, tableSeq.Add(1)), CreateTable: true}
 	tb.Cleanup(func() {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/vigilsec/vigil/reports/query"
 )
@@ -38,6 +37,8 @@ const (
 	cDeny     // list
 	cFlags    // name/value pairs, sorted by name
 	cPolicies // list
+	cActor
+	cEntityName
 	nCols
 )
 
@@ -118,14 +119,13 @@ func (c *chunk) rows() int { return len(c.seq) }
 // raw is one row's fields as the builder receives them (byte slices that
 // may alias a parser's buffer: add copies what it keeps).
 type raw struct {
-	time     int64
-	seq      uint64
-	bits     uint8
-	status   uint16
-	port     uint16
-	reqID    []byte
-	cols     [nCols][]byte
-	hasField [nCols]bool
+	time   int64
+	seq    uint64
+	bits   uint8
+	status uint16
+	port   uint16
+	reqID  []byte
+	cols   [nCols][]byte
 }
 
 // add appends a row (builder only).
@@ -192,7 +192,8 @@ func (v *view) record(i int) query.Record {
 	b := c.bits[i]
 	r := query.Record{
 		NodeID: v.node, Seq: c.seq[i], RequestID: v.reqID(i), Time: timeOf(c.time[i]),
-		DisplayName: v.str(cDisplay, i), EntityID: v.str(cEntity, i), Accessor: v.str(cAccessor, i),
+		DisplayName: v.str(cDisplay, i), Actor: v.str(cActor, i), EntityName: v.str(cEntityName, i),
+		EntityID: v.str(cEntity, i), Accessor: v.str(cAccessor, i),
 		RemoteAddr: v.str(cRemote, i), RemotePort: int(c.port[i]), Operation: v.str(cOperation, i), Path: v.str(cPath, i),
 		MountPoint: v.str(cMount, i), MountType: v.str(cMountType, i), Allowed: b&bitAllowed != 0,
 		Error: v.str(cError, i), Status: int(c.status[i]), ErrorCode: v.str(cErrorCode, i),
@@ -563,14 +564,4 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// sortedFlagKeys returns m's keys sorted.
-func sortedFlagKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

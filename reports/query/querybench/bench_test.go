@@ -20,6 +20,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	chship "github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/shiptest"
+	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/reports/query"
 	"github.com/vigilsec/vigil/reports/query/clickhouse"
 	"github.com/vigilsec/vigil/reports/query/embedded"
@@ -52,11 +53,10 @@ type dataset struct {
 	indexTime time.Duration
 	indexCPU  time.Duration
 
-	ch        *clickhouse.Backend
-	chCfg     chship.Config
-	chErr     error
-	chLoad    time.Duration
-	chDropped bool
+	ch     *clickhouse.Backend
+	chCfg  chship.Config
+	chErr  error
+	chLoad time.Duration
 }
 
 var (
@@ -180,7 +180,7 @@ func build(b *testing.B) (*dataset, error) {
 	d.indexTime, d.indexCPU = time.Since(t0), cpuTime()-c0
 
 	// ClickHouse (when the test service is configured).
-	if addr := os.Getenv("VIGIL_TEST_CLICKHOUSE_ADDR"); addr != "" {
+	if addr, ok := testsvc.Lookup("VIGIL_TEST_CLICKHOUSE_ADDR"); ok {
 		d.chCfg = chship.Config{Addr: []string{addr}, Database: "vigil_qbench", Table: fmt.Sprintf("bench_%d", n), CreateTable: true}
 		if !d.keep {
 			d.chCfg.Table = fmt.Sprintf("bench_%d_%d", n, time.Now().UnixNano()%1e9)
@@ -363,13 +363,9 @@ func BenchmarkQueryEmbedded(b *testing.B) {
 // BenchmarkQueryClickHouse: goal < 1 s for the same query (skipped
 // without VIGIL_TEST_CLICKHOUSE_ADDR).
 func BenchmarkQueryClickHouse(b *testing.B) {
-	if os.Getenv("VIGIL_TEST_CLICKHOUSE_ADDR") != "" {
-		shiptest.Use(b, "clickhouse") // no outage test may stop it meanwhile
-	}
+	testsvc.Env(b, "VIGIL_TEST_CLICKHOUSE_ADDR")
+	shiptest.Use(b, "clickhouse") // no outage test may stop it meanwhile
 	d := getDataset(b)
-	if d.chCfg.Table == "" {
-		b.Skip("VIGIL_TEST_CLICKHOUSE_ADDR not set: start the test services (make services-up) and source $VIGIL_SERVICES_DIR/env.sh")
-	}
 	if d.chErr != nil {
 		b.Fatal(d.chErr)
 	}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -25,13 +24,13 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/vigilsec/vigil/core/testsvc"
 )
 
 // Environment variables naming the test servers.
 const (
 	EnvPostgres = "VIGIL_TEST_PG_URL"
 	EnvMySQL    = "VIGIL_TEST_MYSQL_DSN"
-	EnvRequire  = "VIGIL_REQUIRE_SERVICES"
 )
 
 // Kind is a server flavour.
@@ -69,16 +68,7 @@ type Server struct {
 // lookup returns the environment variable, or skips/fails tb.
 func lookup(tb testing.TB, env string) string {
 	tb.Helper()
-	v := os.Getenv(env)
-	if v != "" {
-		return v
-	}
-	msg := fmt.Sprintf("%s is not set: start the test databases with .ci/services/up.sh and `source /tmp/vigil-services/env.sh`", env)
-	if os.Getenv(EnvRequire) == "1" {
-		tb.Fatalf("%s (required because %s=1)", msg, EnvRequire)
-	}
-	tb.Skip(msg)
-	return ""
+	return testsvc.Env(tb, env)
 }
 
 // MustPostgres returns the PostgreSQL test server.
