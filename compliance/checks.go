@@ -9,6 +9,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -102,6 +103,9 @@ type Thresholds struct {
 	// ReviewMaxAge: the recovery procedure must have been reviewed within
 	// this (default 365 days: NRB IT policy "reviewed at least annually" [T]).
 	ReviewMaxAge Duration `json:"review_max_age"`
+	// KeyDrillMaxAge: at least the threshold of unseal/recovery shares must
+	// have been proven in a key drill within this (default 90 days).
+	KeyDrillMaxAge Duration `json:"key_drill_max_age"`
 }
 
 // Duration marshals as a Go duration string ("24h0m0s").
@@ -136,6 +140,7 @@ func (t Thresholds) WithDefaults() Thresholds {
 	def(&t.SnapshotMaxAge, 24*time.Hour)
 	def(&t.RestoreTestMaxAge, 90*day)
 	def(&t.ReviewMaxAge, 365*day)
+	def(&t.KeyDrillMaxAge, 90*day)
 	if t.MinDiskFreePercent <= 0 {
 		t.MinDiskFreePercent = 20
 	}
@@ -191,6 +196,9 @@ type Env struct {
 	LastRestore  *core.SnapshotTestRecord
 	Seal         *core.SealShares
 	Recovery     *RecoveryProcedure
+	// KeyCustody is the key-drill evidence for the current key (nil: not
+	// gathered).
+	KeyCustody *custody.Evidence
 }
 
 // check is one named check.
@@ -219,6 +227,7 @@ const (
 	CheckRestoreTest    = "storage.restore-test"
 	CheckKeyHolders     = "seal.key-holders"
 	CheckRecoveryDoc    = "seal.recovery-procedure"
+	CheckKeyDrill       = "seal.key-drill"
 )
 
 var checks = []check{
@@ -239,6 +248,7 @@ var checks = []check{
 	{CheckRestoreTest, "Snapshot restore test recorded and passing", []string{H312c1, NITGBCP}, checkRestoreTest},
 	{CheckKeyHolders, "Unseal key holders vs threshold", []string{H312a2ii, NITGBCP}, checkKeyHolders},
 	{CheckRecoveryDoc, "Unseal/recovery procedure documented and reviewed", []string{H312a2ii, H316b1, H316b2iii, NITGPolicy}, checkRecoveryDoc},
+	{CheckKeyDrill, "Threshold of key shares proven in a key-custody drill recently", []string{H308a7i, H308a7iiD, H312a2ii, NITGBCP}, checkKeyDrill},
 }
 
 // CheckInfo describes a check.

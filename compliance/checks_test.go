@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -52,6 +53,8 @@ path "*" { capabilities = ["deny"] }`)},
 		LastRestore:   &core.SnapshotTestRecord{Time: now.Add(-10 * day), OK: true},
 		Seal:          &core.SealShares{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
 		Recovery:      &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
+		KeyCustody: &custody.Evidence{ShareSet: "set1", Kind: "unseal", Shares: 5, Threshold: 3, Now: now, Latest: []custody.Proof{
+			{Number: 1, Holder: "alice", At: now.Add(-10 * day)}, {Number: 2, Holder: "bob", At: now.Add(-80 * day)}, {Number: 4, Holder: "dave", At: now.Add(-day)}}},
 	}
 }
 
@@ -140,6 +143,9 @@ func TestEachCheckFails(t *testing.T) {
 		{CheckKeyHolders, Critical, "2 key holders", func(t *testing.T, e *Env) {
 			e.Seal = &core.SealShares{SecretShares: 3, SecretThreshold: 3, KeyHolders: 2}
 		}},
+		{CheckKeyDrill, High, "unseal key shares (5, threshold 3)", func(t *testing.T, e *Env) { e.KeyCustody.Now = now.Add(11 * day) }}, // bob's proof leaves the 90 days
+		{CheckKeyDrill, High, "unseal key shares", func(t *testing.T, e *Env) { e.KeyCustody.Latest = e.KeyCustody.Latest[:1] }},
+		{CheckKeyDrill, Medium, "unseal key shares", func(t *testing.T, e *Env) { e.KeyCustody = &custody.Evidence{Now: now} }},
 		{CheckRecoveryDoc, Medium, "recovery procedure", func(t *testing.T, e *Env) { e.Recovery = nil }},
 		{CheckRecoveryDoc, Low, "recovery procedure", func(t *testing.T, e *Env) { e.Recovery.LastReviewed = now.Add(-400 * day) }},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/storage"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -51,6 +52,7 @@ type Host interface {
 	Mounts(class string) []core.MountInfo
 	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
 	SealShares(ctx context.Context) (core.SealShares, error)
+	KeyCustody(ctx context.Context) (*custody.Evidence, error)
 	AddSysPart(framework.Part)
 }
 
@@ -181,6 +183,11 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 	}
 	if cfg, err := s.host.SealShares(ctx); err == nil && cfg.SecretShares > 0 {
 		env.Seal = &cfg
+		kc, err := s.host.KeyCustody(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("compliance: key custody: %w", err)
+		}
+		env.KeyCustody = kc
 	}
 	rp, err := s.RecoveryProcedure(ctx)
 	if err != nil {
@@ -215,6 +222,7 @@ func mergeThresholds(over, base Thresholds) Thresholds {
 	out.SnapshotMaxAge = pick(over.SnapshotMaxAge, base.SnapshotMaxAge)
 	out.RestoreTestMaxAge = pick(over.RestoreTestMaxAge, base.RestoreTestMaxAge)
 	out.ReviewMaxAge = pick(over.ReviewMaxAge, base.ReviewMaxAge)
+	out.KeyDrillMaxAge = pick(over.KeyDrillMaxAge, base.KeyDrillMaxAge)
 	if over.MinDiskFreePercent > 0 {
 		out.MinDiskFreePercent = over.MinDiskFreePercent
 	}
@@ -239,6 +247,7 @@ func (r routes) Routes() []framework.Route {
 		{Pattern: `compliance/checks/?`, Fields: map[string]*framework.FieldSchema{
 			"max_token_ttl": str, "orphan_max_age": str, "verify_max_age": str, "min_disk_free_percent": str,
 			"max_ship_lag": str, "snapshot_max_age": str, "restore_test_max_age": str, "review_max_age": str,
+			"key_drill_max_age": str,
 		}, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.checks},
 			Help: "Run the compliance checks: findings with severity, object, control and fix."},
 		{Pattern: `compliance/controls/?`, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.controls},
@@ -255,7 +264,8 @@ func (r routes) Routes() []framework.Route {
 func ParseThresholds(get func(key string) string) (Thresholds, error) {
 	var th Thresholds
 	durs := map[string]*Duration{"max_token_ttl": &th.MaxTokenTTL, "orphan_max_age": &th.OrphanMaxAge, "verify_max_age": &th.VerifyMaxAge,
-		"max_ship_lag": &th.MaxShipLag, "snapshot_max_age": &th.SnapshotMaxAge, "restore_test_max_age": &th.RestoreTestMaxAge, "review_max_age": &th.ReviewMaxAge}
+		"max_ship_lag": &th.MaxShipLag, "snapshot_max_age": &th.SnapshotMaxAge, "restore_test_max_age": &th.RestoreTestMaxAge, "review_max_age": &th.ReviewMaxAge,
+		"key_drill_max_age": &th.KeyDrillMaxAge}
 	for k, p := range durs {
 		v := strings.TrimSpace(get(k))
 		if v == "" {

@@ -29,14 +29,18 @@ const (
 // under "set by the dispatcher"; handlers must treat Request as read-only except
 // for Data normalisation.
 type Request struct {
-	ID          string         // UUID, unique per request
-	Operation   Operation      // see the Op constants
-	Path        string         // cleaned path relative to /v1/, no leading slash
-	Data        map[string]any // JSON body, or query parameters for reads
-	RawBody     []byte         // unparsed body for raw endpoints (snapshot restore)
-	ClientToken string         // as presented; empty when none
-	Headers     http.Header    // request headers (canonical keys)
-	RemoteAddr  string         // client IP
+	ID        string         // UUID, unique per request
+	Operation Operation      // see the Op constants
+	Path      string         // cleaned path relative to /v1/, no leading slash
+	Data      map[string]any // JSON body, or query parameters for reads
+	RawBody   []byte         // unparsed body for raw endpoints (snapshot restore)
+	// Withheld holds the values of fields the route declares Withheld (key
+	// shares): the resolver moves them out of Data before anything — the
+	// audit log included — sees the request; only the handler reads them.
+	Withheld    map[string]any
+	ClientToken string      // as presented; empty when none
+	Headers     http.Header // request headers (canonical keys)
+	RemoteAddr  string      // client IP
 	RemotePort  int
 	Time        time.Time // when the request was received
 

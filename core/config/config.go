@@ -42,8 +42,10 @@ type Config struct {
 	AuditSettings *Block
 	// Telemetry holds the telemetry block, if any.
 	Telemetry *Block
-	// Extra holds other labelled blocks that later subsystems read, by type.
-	Seal *Block
+	// Seal is the first seal block, if any; Seals are all of them in file
+	// order (two during a seal migration: the old one with disabled = "true").
+	Seal  *Block
+	Seals []Block
 }
 
 // Storage is the storage stanza.
@@ -327,12 +329,15 @@ func Parse(filename string, src []byte) (*Config, error) {
 		}
 		c.Telemetry = &blk
 	}
-	if len(raw.Seal) > 0 {
-		blk, err := block(raw.Seal[0].Type, "", raw.Seal[0].Remain, filename)
+	for _, rs := range raw.Seal {
+		blk, err := block(rs.Type, "", rs.Remain, filename)
 		if err != nil {
 			return nil, err
 		}
-		c.Seal = &blk
+		c.Seals = append(c.Seals, blk)
+	}
+	if len(c.Seals) > 0 {
+		c.Seal = &c.Seals[0]
 	}
 	return c, nil
 }

@@ -339,6 +339,9 @@ func FieldData(res *Resolved, req *core.Request) (*framework.FieldData, error) {
 	for k, v := range res.Captures {
 		raw[k] = v
 	}
+	for k, v := range req.Withheld {
+		raw[k] = v
+	}
 	d := framework.NewFieldData(raw, res.Route.Fields)
 	if err := d.Validate(); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/storage"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -92,15 +93,22 @@ func (h *Host) Storage() storage.Storage { return barrierStorage{h.s.barrier} }
 // Sealed reports whether the barrier is sealed.
 func (h *Host) Sealed() bool { return h.s.barrier.Sealed() }
 
-// SealShares returns how the unseal key is split (shares, threshold, key
-// holders). It fails when the server is not initialised.
+// SealShares returns how the unseal key (or an auto seal's recovery key)
+// is split (shares, threshold, key holders). It fails when the server is not initialised.
 func (h *Host) SealShares(ctx context.Context) (core.SealShares, error) {
 	c, err := h.s.seal.Config(ctx)
 	if err != nil {
 		return core.SealShares{}, err
 	}
-	return core.SealShares{Type: c.Type, SecretShares: c.SecretShares, SecretThreshold: c.SecretThreshold, KeyHolders: c.KeyHolders}, nil
+	return core.SealShares{Type: c.Type, SecretShares: c.SecretShares, SecretThreshold: c.SecretThreshold,
+		RecoveryShares: c.RecoveryShares, RecoveryThreshold: c.RecoveryThreshold, KeyHolders: c.KeyHolders,
+		Holders: append([]string(nil), c.Holders...)}, nil
 }
+
+// KeyCustody returns the key-drill evidence for the current unseal or
+// recovery key: the share commitments, every drill and the latest proof
+// of each share. It fails while sealed.
+func (h *Host) KeyCustody(ctx context.Context) (*custody.Evidence, error) { return h.s.KeyCustody(ctx) }
 
 // barrierStorage exposes the barrier's storage operations only, so that
 // what a subsystem receives cannot be converted back into the barrier.

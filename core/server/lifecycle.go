@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -19,35 +20,62 @@ var _ system.Core = (*Server)(nil)
 // Initialized reports whether the seal has been initialised.
 func (s *Server) Initialized(ctx context.Context) (bool, error) { return s.barrier.Initialized(ctx) }
 
-// Init initialises the seal, creates the initial root token and leaves the
-// server sealed, as Vault does.
-func (s *Server) Init(ctx context.Context, shares, threshold int) (*system.InitResult, error) {
+// Init initialises the seal, stores the commitments to the held shares
+// and creates the initial root token. With the Shamir seal it leaves the
+// server sealed, as Vault does; with an auto seal the server unseals
+// itself, as Vault does.
+func (s *Server) Init(ctx context.Context, req system.InitRequest) (*system.InitResult, error) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: shares, SecretThreshold: threshold})
+	res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: req.SecretShares, SecretThreshold: req.SecretThreshold,
+		RecoveryShares: req.RecoveryShares, RecoveryThreshold: req.RecoveryThreshold, Holders: req.KeyHolders})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.seal.UnsealWithKey(ctx, res.UnsealKey); err != nil {
+	if s.seal.Auto() {
+		err = s.seal.AutoUnseal(ctx)
+	} else {
+		err = s.seal.UnsealWithKey(ctx, res.UnsealKey)
+		clear(res.UnsealKey)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("init: unseal to create the root token: %w", err)
 	}
-	defer s.seal.Seal()
+	keep := false // an auto-sealed server stays unsealed after init
+	defer func() {
+		if !keep {
+			s.seal.Seal()
+		}
+	}()
+	if err := custody.Put(ctx, s.barrier, res.Shares); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
 	// The cluster CA and this node's certificate are created at init; the
 	// transport uses them from the next unseal.
 	if err := s.installClusterTLS(ctx); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	defer s.dropClusterTLS()
+	defer func() {
+		if !keep {
+			s.dropClusterTLS()
+		}
+	}()
 	raw, _, err := s.tokens.Create(ctx, token.CreateParams{Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Path: "auth/token/root", Orphan: true})
 	if err != nil {
 		return nil, fmt.Errorf("init: create root token: %w", err)
 	}
-	return &system.InitResult{Keys: res.Keys, RootToken: raw}, nil
+	if s.seal.Auto() {
+		if err := s.unsealedLocked(ctx); err != nil {
+			return nil, err
+		}
+		keep = true
+	}
+	return &system.InitResult{Keys: res.Keys, RecoveryKeys: res.RecoveryKeys, RootToken: raw, KeyHolders: res.Config.Holders}, nil
 }
 
-// Unseal submits one key share; when the threshold is reached the barrier
-// opens and every subsystem starts.
-func (s *Server) Unseal(ctx context.Context, key string, reset bool) (*system.SealStatus, error) {
+// Unseal submits one key share (to a seal migration with migrate); when
+// the threshold is reached the barrier opens and every subsystem starts.
+func (s *Server) Unseal(ctx context.Context, key string, reset, migrate bool) (*system.SealStatus, error) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if reset {
@@ -62,12 +90,25 @@ func (s *Server) Unseal(ctx context.Context, key string, reset bool) (*system.Se
 	if !s.barrier.Sealed() {
 		return s.sealStatusLocked(ctx)
 	}
-	if _, err := s.seal.Unseal(ctx, key); err != nil {
+	migratedFrom := ""
+	if migrate {
+		before, _ := s.seal.Config(ctx)
+		if _, err := s.seal.Migrate(ctx, key); err != nil {
+			return nil, err
+		}
+		if !s.barrier.Sealed() {
+			migratedFrom = before.Type
+			s.log.Warn("seal migrated", "from", before.Type, "to", s.seal.ConfiguredType())
+		}
+	} else if _, err := s.seal.Unseal(ctx, key); err != nil {
 		return nil, err
 	}
 	if !s.barrier.Sealed() {
 		if err := s.unsealedLocked(ctx); err != nil {
 			return nil, err
+		}
+		if migratedFrom != "" {
+			s.recordMigration(ctx, migratedFrom, s.seal.ConfiguredType())
 		}
 	}
 	return s.sealStatusLocked(ctx)
@@ -119,6 +160,7 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 		}
 	}
 	bg, cancel := context.WithCancel(context.Background())
+	s.autoUnsealed = true
 	s.stopBG = cancel
 	s.bgDone.Add(1)
 	go s.background(bg)
@@ -219,11 +261,23 @@ func (s *Server) sealStatusLocked(ctx context.Context) (*system.SealStatus, erro
 	if err != nil {
 		return nil, err
 	}
-	return &system.SealStatus{
-		Type: "shamir", Initialized: st.Initialized, Sealed: st.Sealed, T: st.T, N: st.N,
+	// Sealed until the server serves: between the barrier opening and the
+	// subsystems having started (audit devices open, policies loaded) the
+	// status still says sealed, so a client that waits for "unsealed" is
+	// not refused by a server still starting. The status is read without
+	// stateMu, so it answers while a seal or unseal is in progress.
+	out := &system.SealStatus{
+		Type: st.Type, Initialized: st.Initialized, Sealed: st.Sealed || s.activeSince.Load() == nil, T: st.T, N: st.N,
 		Progress: st.Progress, Nonce: st.Nonce, Version: Version, StorageType: "raft",
-		ClusterName: s.clusterName(), BuildDate: "",
-	}, nil
+		ClusterName: s.clusterName(), BuildDate: "", Migration: st.Migration, RecoverySeal: st.RecoverySeal,
+	}
+	if st.RecoverySeal {
+		out.RecoverySealType = seal.Type
+	}
+	if st.Error != "" && st.Sealed {
+		out.Warnings = []string{st.Error}
+	}
+	return out, nil
 }
 
 func (s *Server) clusterName() string {
@@ -330,6 +384,7 @@ func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bo
 	if err := s.raft.RestoreSnapshotForce(ctx, r, force); err != nil {
 		return err
 	}
+	s.seal.Reload()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if err := s.barrier.Reload(ctx); err != nil {

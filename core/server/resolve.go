@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/auth/tokenutil"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
@@ -47,6 +48,7 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 		return t, core.ErrUnsupportedPath
 	}
 	t.Found = true
+	withhold(res.Route.Fields, req)
 	t.Unauthenticated, t.Unaudited, t.SealedOK, t.Sudo = res.Route.Unauthenticated, res.Route.Unaudited, res.Route.SealedOK, res.Route.Sudo
 	t.FailSafe = res.Route.FailSafe
 	if res.Route.ExistenceCheck != nil {
@@ -56,6 +58,23 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 		}
 	}
 	return t, nil
+}
+
+// withhold moves the values of Withheld fields out of req.Data, so they
+// never reach the audit log or any other record of the request.
+func withhold(fields map[string]*framework.FieldSchema, req *core.Request) {
+	for name, f := range fields {
+		if !f.Withheld {
+			continue
+		}
+		if v, ok := req.Data[name]; ok {
+			if req.Withheld == nil {
+				req.Withheld = map[string]any{}
+			}
+			req.Withheld[name] = v
+			delete(req.Data, name)
+		}
+	}
 }
 
 // authenticator is the dispatcher's Authenticator: the token store, then

@@ -62,6 +62,9 @@ type Options struct {
 	// MaxRequestDuration bounds each request (default 90s; see
 	// core.DispatcherConfig).
 	MaxRequestDuration time.Duration
+	// Seals are the auto-unseal seal types config `seal "type"` blocks may
+	// name (cmd/vigil lists them); Shamir needs no entry.
+	Seals map[string]seal.Factory
 }
 
 // Server is one Vigil node.
@@ -72,7 +75,9 @@ type Server struct {
 	now     func() time.Time
 	raft    *raftstore.Store
 	barrier *barrier.Barrier
-	seal    *seal.Seal
+	seal    *seal.Manager
+	seals   []seal.Seal // built from the config's seal blocks
+	ops     sealOps
 	router  *router.Router
 	tokens  *token.Store
 	ident   *identity.Store
@@ -91,9 +96,12 @@ type Server struct {
 	applyHooks  []func(keys []string)
 	headerFuncs []func(h http.Header)
 
-	stateMu     sync.Mutex // serialises seal/unseal transitions
-	unsealed    bool
-	activeSince atomic.Pointer[time.Time]
+	stateMu      sync.Mutex // serialises seal/unseal transitions
+	unsealed     bool
+	autoUnsealed bool // the server has been unsealed once: auto-unseal stops
+	activeSince  atomic.Pointer[time.Time]
+	stopAuto     context.CancelFunc
+	autoDone     sync.WaitGroup
 
 	httpSrvs       []*http.Server
 	listeners      []net.Listener
@@ -164,7 +172,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s.barrier = barrier.New(rs, barrier.WithNow(opts.Now))
 	rs.SetSnapshotSealer(snapshotSealer{s})
-	s.seal = seal.New(rs, s.barrier, seal.WithNow(opts.Now))
+	sealOpts, seals, err := buildSeals(context.Background(), cfg.Seals, opts.Seals)
+	if err != nil {
+		_ = rs.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.seals = seals
+	s.seal = seal.New(rs, s.barrier, append(sealOpts, seal.WithNow(opts.Now))...)
 	s.router = router.New(router.Config{
 		Storage: s.barrier, Factories: opts.Engines, AuthFactories: opts.AuthMethods,
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL, Now: opts.Now,
@@ -176,7 +190,7 @@ func New(opts Options) (*Server, error) {
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
-	s.parts = []framework.Part{metricsPart{s}}
+	s.parts = []framework.Part{metricsPart{s}, sealPart{s}}
 	host := &Host{s}
 	for i, sub := range opts.Subsystems {
 		if sub.Subsystem == nil || sub.Provision == nil {
@@ -201,7 +215,8 @@ func New(opts Options) (*Server, error) {
 		}
 	})
 	bg := context.Background()
-	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging"}, s.sys, "sys/"); err != nil {
+	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging",
+		Config: core.MountConfig{AuditNonHMACResponseKeys: AuditClearKeys}}, s.sys, "sys/"); err != nil {
 		return nil, err
 	}
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "auth/token/", Type: "token", Class: "auth", Description: "token based credentials"}, token.NewBackend(s.tokens), "sys/token-backend/"); err != nil {
@@ -222,6 +237,7 @@ func New(opts Options) (*Server, error) {
 		s.maxRequestSize = cfg.Listeners[0].MaxRequestSize
 	}
 	s.handler = s.newHandler(s.maxRequestSize)
+	s.startAutoUnseal()
 	return s, nil
 }
 
@@ -251,6 +267,10 @@ func (s *Server) Now() time.Time         { return s.now() }
 func (s *Server) NodeID() string         { return s.cfg.Storage.NodeID }
 func (s *Server) DataDir() string        { return s.cfg.Storage.Path }
 func (s *Server) Dev() bool              { return s.opts.Dev }
+
+// AutoSeal reports whether the server is configured with an auto seal (a
+// seal block other than Shamir), which unseals it without key shares.
+func (s *Server) AutoSeal() bool { return s.seal.Auto() }
 
 func (s *Server) onApply(keys []string) {
 	s.applyMu.RLock()
@@ -424,6 +444,7 @@ func (s *Server) Close(ctx context.Context) error {
 		for _, srv := range s.httpSrvs {
 			_ = srv.Shutdown(ctx)
 		}
+		s.stopAutoUnseal()
 		s.stateMu.Lock()
 		if s.unsealed {
 			s.teardownLocked(ctx)
@@ -436,6 +457,11 @@ func (s *Server) Close(ctx context.Context) error {
 		s.closeSubsystems(ctx, s.opts.Subsystems)
 		s.stateMu.Unlock()
 		err = s.raft.Close()
+		for _, sl := range s.seals {
+			if c, ok := sl.(interface{ Close() error }); ok {
+				_ = c.Close()
+			}
+		}
 	})
 	return err
 }

@@ -29,20 +29,38 @@ type SealStatus struct {
 	ClusterName  string `json:"cluster_name,omitempty"`
 	ClusterID    string `json:"cluster_id,omitempty"`
 	RecoverySeal bool   `json:"recovery_seal"`
-	StorageType  string `json:"storage_type"`
+	// RecoverySealType is "shamir" for an auto seal's recovery keys.
+	RecoverySealType string `json:"recovery_seal_type,omitempty"`
+	StorageType      string `json:"storage_type"`
+	// Warnings carry the seal's last error (an unreachable KMS, say).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// InitRequest is the sys/init body.
+type InitRequest struct {
+	SecretShares      int
+	SecretThreshold   int
+	RecoveryShares    int
+	RecoveryThreshold int
+	// KeyHolders labels the held shares in order (Vigil's key_holders).
+	KeyHolders []string
 }
 
 // InitResult is what sys/init returns.
 type InitResult struct {
-	Keys      [][]byte
-	RootToken string
+	Keys         [][]byte
+	RecoveryKeys [][]byte
+	RootToken    string
+	// KeyHolders labels the held shares in order, when given.
+	KeyHolders []string
 }
 
 // Core is the seal lifecycle and cluster facts the sys/ mount needs.
 type Core interface {
 	Initialized(ctx context.Context) (bool, error)
-	Init(ctx context.Context, shares, threshold int) (*InitResult, error)
-	Unseal(ctx context.Context, key string, reset bool) (*SealStatus, error)
+	Init(ctx context.Context, req InitRequest) (*InitResult, error)
+	// Unseal submits one share; migrate submits it to a seal migration.
+	Unseal(ctx context.Context, key string, reset, migrate bool) (*SealStatus, error)
 	Seal(ctx context.Context) error
 	SealStatus(ctx context.Context) (*SealStatus, error)
 	// Health returns extra health facts (audit status) to merge into sys/health.

@@ -21,14 +21,14 @@ type layer struct {
 var layers = []layer{
 	// Harnesses first: they live under the packages they support.
 	{"harnesses", []string{"core/engine/enginetest", "core/engine/database/internal/dbtest", "audit/ship/shiptest",
-		"reports/query/querytest", "reports/query/querybench"}},
+		"reports/query/querytest", "reports/query/querybench", "core/seal/sealtest"}},
 	{"domain", []string{"core"}},
 	{"foundations", []string{"core/storage", "core/config", "core/shamir", "core/framework", "core/testsvc", "rego",
 		"core/auth/tokenutil", "core/tools", "audit/chain", "audit/hmac", "audit/diskwatch", "audit/format/..."}},
 	{"audit heart", []string{"audit"}},
 	{"engines", []string{"core/engine/...", "core/auth/..."}},
 	{"http", []string{"core/httpapi"}},
-	{"machinery", []string{"core/barrier", "core/seal", "core/raftstore", "core/router", "core/token", "core/identity", "core/clustertls", "core/system"}},
+	{"machinery", []string{"core/barrier", "core/seal/...", "core/raftstore", "core/router", "core/token", "core/identity", "core/clustertls", "core/system"}},
 	{"subsystems", []string{"core/authz", "core/lease", "audit/auditsvc", "audit/ship/...", "reports/...", "compliance"}},
 	{"assembly", []string{"core/server/..."}},
 	{"tools", []string{"bench"}},

@@ -21,6 +21,10 @@ import (
 	"github.com/vigilsec/vigil/core/engine/transit"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/lease"
+	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/seal/awskms"
+	"github.com/vigilsec/vigil/core/seal/pkcs11"
+	transitseal "github.com/vigilsec/vigil/core/seal/transit"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/reports/dashboard"
@@ -42,6 +46,17 @@ func AuthMethods() map[string]framework.Factory {
 	return map[string]framework.Factory{
 		"userpass": userpass.New,
 		"approle":  approle.New,
+	}
+}
+
+// Seals is the explicit list of auto-unseal seal types (Shamir needs no
+// entry). pkcs11 is always listed; a binary built without cgo refuses to
+// start it and says why.
+func Seals() map[string]seal.Factory {
+	return map[string]seal.Factory{
+		awskms.Type:      awskms.Factory,
+		pkcs11.Type:      pkcs11.Factory,
+		transitseal.Type: transitseal.Factory,
 	}
 }
 
@@ -143,7 +158,7 @@ func OptionsWith(cfg *config.Config, t Tuning) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
-	o := server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs}
+	o := server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs, Seals: Seals()}
 	if cfg.UI {
 		o.UI = dashboard.Handler()
 	}

@@ -34,8 +34,12 @@ type Options struct {
 	// Threshold (default 1/1) and unsealed, unless NoInit is set.
 	Dev            bool
 	Shares, Thresh int
-	NoInit         bool
-	RootTokenID    string
+	// RecoveryShares and RecoveryThresh initialise a server whose config
+	// has an auto seal (default 1/1); KeyHolders labels the held shares.
+	RecoveryShares, RecoveryThresh int
+	KeyHolders                     []string
+	NoInit                         bool
+	RootTokenID                    string
 	// Configure edits the config before the server is built.
 	Configure func(cfg *config.Config)
 	// Now overrides the clock.
@@ -54,7 +58,9 @@ type Server struct {
 	URL       string
 	RootToken string
 	Keys      []string // hex unseal key shares
-	Client    *vaultapi.Client
+	// RecoveryKeys are the hex recovery key shares (auto seal).
+	RecoveryKeys []string
+	Client       *vaultapi.Client
 }
 
 // MustStart starts a server and registers its shutdown with tb.Cleanup.
@@ -79,12 +85,40 @@ func MustStart(tb testing.TB, build Builder, opts Options) *Server {
 		if shares == 0 {
 			shares, thresh = 1, 1
 		}
-		res, err := s.Client.Sys().Init(&vaultapi.InitRequest{SecretShares: shares, SecretThreshold: thresh})
+		rs, rt := opts.RecoveryShares, opts.RecoveryThresh
+		if rs == 0 {
+			rs, rt = 1, 1
+		}
+		req := &vaultapi.InitRequest{SecretShares: shares, SecretThreshold: thresh}
+		if s.AutoSeal() {
+			req = &vaultapi.InitRequest{RecoveryShares: rs, RecoveryThreshold: rt}
+		}
+		body := map[string]any{"secret_shares": req.SecretShares, "secret_threshold": req.SecretThreshold,
+			"recovery_shares": req.RecoveryShares, "recovery_threshold": req.RecoveryThreshold}
+		if len(opts.KeyHolders) > 0 {
+			body["key_holders"] = opts.KeyHolders
+		}
+		r := s.Client.NewRequest("PUT", "/v1/sys/init")
+		if err := r.SetJSONBody(body); err != nil {
+			tb.Fatal(err)
+		}
+		//lint:ignore SA1019 RawRequest: the Vigil-only key_holders field.
+		resp, err := s.Client.RawRequest(r)
 		if err != nil {
 			tb.Fatalf("servertest: init: %v", err)
 		}
-		s.Keys, s.RootToken = res.Keys, res.RootToken
-		s.MustUnseal()
+		var res vaultapi.InitResponse
+		err = resp.DecodeJSON(&res)
+		resp.Body.Close()
+		if err != nil {
+			tb.Fatalf("servertest: init: %v", err)
+		}
+		s.Keys, s.RecoveryKeys, s.RootToken = res.Keys, res.RecoveryKeys, res.RootToken
+		if s.AutoSeal() {
+			s.MustWaitUnsealed(30 * time.Second)
+		} else {
+			s.MustUnseal()
+		}
 	}
 	s.Client.SetToken(s.RootToken)
 	return s
@@ -153,6 +187,27 @@ func (s *Server) MustUnseal() {
 	s.tb.Fatalf("servertest: still sealed after all keys")
 }
 
+// MustWaitUnsealed waits until sys/seal-status reports unsealed (an auto
+// seal unseals by itself), polling, and fails the test after timeout.
+func (s *Server) MustWaitUnsealed(timeout time.Duration) {
+	s.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		st, err := s.Client.Sys().SealStatus()
+		if err == nil && !st.Sealed {
+			return
+		}
+		if err != nil {
+			last = err.Error()
+		} else if len(st.Warnings) > 0 {
+			last = st.Warnings[0]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.tb.Fatalf("servertest: still sealed after %s: %s", timeout, last)
+}
+
 // Stop shuts the server down (idempotent).
 func (s *Server) Stop() {
 	if s.Server == nil {
@@ -186,7 +241,10 @@ func (s *Server) Restart() {
 		}
 		return
 	}
-	if len(s.Keys) > 0 {
+	switch {
+	case s.AutoSeal() && !s.opts.NoInit:
+		s.MustWaitUnsealed(30 * time.Second)
+	case len(s.Keys) > 0:
 		s.MustUnseal()
 	}
 }
