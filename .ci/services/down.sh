@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE="$SERVICES_LIB_DIR"
 T0=$(now_ms)
 failed=()
-for svc in kafka clickhouse mariadb postgres; do
+for svc in sshd kafka clickhouse mariadb postgres; do
   bash "$HERE/$svc.sh" stop || failed+=("$svc")
 done
 if (( ${#failed[@]} )); then

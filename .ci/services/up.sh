@@ -21,7 +21,7 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 fetch_pid=""
 fetch_log="$VIGIL_SERVICES_DIR/kafka-fetch.log"
 pkgs=(openssl poppler-utils kcat clickhouse-server clickhouse-client
-      mariadb-server mariadb-client postgresql)
+      mariadb-server mariadb-client postgresql openssh-server openssh-client)
 if command -v mvn >/dev/null && command -v java >/dev/null; then
   bash "$HERE/kafka.sh" fetch >"$fetch_log" 2>&1 &
   fetch_pid=$!
@@ -33,7 +33,7 @@ t=$(now_ms)
 apt_install "${pkgs[@]}"
 log "packages ready in $(elapsed "$t")"
 
-for svc in postgres mariadb clickhouse; do
+for svc in postgres mariadb clickhouse sshd; do
   rc=0
   bash "$HERE/$svc.sh" start || rc=$?
   (( rc == 0 )) || die "$svc failed to start (exit $rc); see $VIGIL_SERVICES_DIR/$svc/"
@@ -74,6 +74,7 @@ env_file="$VIGIL_SERVICES_DIR/env.sh"
   bash "$HERE/postgres.sh" env
   bash "$HERE/mariadb.sh" env
   bash "$HERE/clickhouse.sh" env
+  bash "$HERE/sshd.sh" env
   if [[ -z "$kafka_skip" ]]; then
     bash "$HERE/kafka.sh" env
   else

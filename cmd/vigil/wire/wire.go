@@ -16,6 +16,7 @@ import (
 	"github.com/vigilsec/vigil/core/engine/database"
 	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/engine/pki"
+	"github.com/vigilsec/vigil/core/engine/ssh"
 	"github.com/vigilsec/vigil/core/engine/transit"
 	"github.com/vigilsec/vigil/core/lease"
 	"github.com/vigilsec/vigil/core/router"
@@ -32,6 +33,7 @@ func Engines() map[string]router.Factory {
 		"pki":      pki.New,
 		"database": database.New,
 		"transit":  transit.New,
+		"ssh":      ssh.New,
 	}
 }
 
