@@ -17,6 +17,7 @@ import (
 	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/engine/pki"
 	"github.com/vigilsec/vigil/core/engine/ssh"
+	"github.com/vigilsec/vigil/core/engine/totp"
 	"github.com/vigilsec/vigil/core/engine/transit"
 	"github.com/vigilsec/vigil/core/lease"
 	"github.com/vigilsec/vigil/core/router"
@@ -34,6 +35,7 @@ func Engines() map[string]router.Factory {
 		"database": database.New,
 		"transit":  transit.New,
 		"ssh":      ssh.New,
+		"totp":     totp.New,
 	}
 }
 
