@@ -134,10 +134,19 @@ func New(opts Options) (*Server, error) {
 	if v, ok := cfg.Storage.Options["raft_bind_addr"]; ok {
 		bind = v.Value
 	}
-	rs, err := raftstore.Open(raftstore.Config{
+	rcfg := raftstore.Config{
 		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, Bootstrap: true,
 		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply,
-	})
+		TrailingLogs: cfg.Storage.TrailingLogs, SnapshotThreshold: cfg.Storage.SnapshotThreshold,
+		SnapshotInterval: cfg.Storage.SnapshotInterval, MaxEntrySize: cfg.Storage.MaxEntrySize,
+	}
+	if m := cfg.Storage.PerformanceMultiplier; m > 0 {
+		// Vault's scaling: raft's base timings times the multiplier.
+		rcfg.HeartbeatTimeout = time.Duration(m) * time.Second
+		rcfg.ElectionTimeout = time.Duration(m) * time.Second
+		rcfg.LeaderLeaseTimeout = time.Duration(m) * 500 * time.Millisecond
+	}
+	rs, err := raftstore.Open(rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: open raft storage: %w", err)
 	}
@@ -302,12 +311,12 @@ func (s *Server) Listen(addr string) error {
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if !l.TLSDisable {
-		cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
+		tc, err := config.Listener(l).TLSConfig()
 		if err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("server: tls: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	s.httpSrv, s.listener = srv, ln
