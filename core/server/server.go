@@ -127,15 +127,26 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(cfg.Storage.Path, 0o700); err != nil {
 		return nil, fmt.Errorf("server: storage path: %w", err)
 	}
-	bind := "127.0.0.1:0"
+	bind, advertise := "127.0.0.1:0", ""
 	if cfg.ClusterAddr != "" {
 		bind = hostPort(cfg.ClusterAddr)
 	}
+	// As in Vault, a listener's cluster_address is where cluster traffic is
+	// accepted and cluster_addr is the address other nodes dial.
+	for _, l := range cfg.Listeners {
+		if l.ClusterAddress != "" {
+			bind = l.ClusterAddress
+			if cfg.ClusterAddr != "" {
+				advertise = hostPort(cfg.ClusterAddr)
+			}
+			break
+		}
+	}
 	if v, ok := cfg.Storage.Options["raft_bind_addr"]; ok {
-		bind = v.Value
+		bind, advertise = v.Value, ""
 	}
 	rcfg := raftstore.Config{
-		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, Bootstrap: true,
+		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, AdvertiseAddr: advertise, Bootstrap: true,
 		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply,
 		TrailingLogs: cfg.Storage.TrailingLogs, SnapshotThreshold: cfg.Storage.SnapshotThreshold,
 		SnapshotInterval: cfg.Storage.SnapshotInterval, MaxEntrySize: cfg.Storage.MaxEntrySize,

@@ -271,3 +271,41 @@ func TestServerBinaryWarnsAndWritesPid(t *testing.T) {
 		t.Errorf("pid file left behind after shutdown: %v", err)
 	}
 }
+
+// TestListenerClusterAddressBindsRaft: the listener's cluster_address is
+// where the node accepts cluster (raft) traffic, as in Vault.
+func TestListenerClusterAddressBindsRaft(t *testing.T) {
+	dir := t.TempDir()
+	clusterAddr := freeAddr(t)
+	cfg, err := config.Parse("vault.hcl", []byte(`
+storage "raft" {
+  path    = "`+filepath.Join(dir, "raft")+`"
+  node_id = "n1"
+}
+listener "tcp" {
+  address         = "127.0.0.1:0"
+  cluster_address = "`+clusterAddr+`"
+  tls_disable     = true
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := wire.Options(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
+	if got := srv.Raft().Addr(); got != clusterAddr {
+		t.Fatalf("raft listens on %s, want the listener's cluster_address %s", got, clusterAddr)
+	}
+	conn, err := net.DialTimeout("tcp", clusterAddr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("nothing accepts cluster traffic at %s: %v", clusterAddr, err)
+	}
+	conn.Close()
+}
