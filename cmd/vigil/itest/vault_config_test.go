@@ -12,7 +12,6 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,10 +200,7 @@ func TestVaultConfigFileServes(t *testing.T) {
 	// The listener's telemetry block opens sys/metrics without a token.
 	anon := mtlsClient(t, addr, p, true)
 	anon.ClearToken()
-	r := anon.NewRequest(http.MethodGet, "/v1/sys/metrics")
-	r.Params.Set("format", "prometheus")
-	//nolint:staticcheck // raw body wanted
-	resp, err := anon.RawRequest(r)
+	resp, err := anon.Logical().ReadRawWithData("sys/metrics", map[string][]string{"format": {"prometheus"}})
 	if err != nil {
 		t.Fatalf("metrics without a token: %v", err)
 	}
