@@ -62,10 +62,6 @@ var ignoredTop = map[string]string{
 
 // ignoredListener are keys of listener "tcp" blocks.
 var ignoredListener = map[string]string{
-	"http_idle_timeout":                              "HTTP timeouts are the server's defaults",
-	"http_read_header_timeout":                       "HTTP timeouts are the server's defaults",
-	"http_read_timeout":                              "HTTP timeouts are the server's defaults",
-	"http_write_timeout":                             "HTTP timeouts are the server's defaults",
 	"max_request_duration":                           "requests are not given a per-listener deadline",
 	"max_request_json_memory":                        "JSON bodies are limited by max_request_size only",
 	"max_request_json_strings":                       "JSON bodies are limited by max_request_size only",
@@ -110,6 +106,16 @@ var ignoredListener = map[string]string{
 	"socket_mode":                                    "unix sockets are not supported",
 	"socket_user":                                    "unix sockets are not supported",
 	"socket_group":                                   "unix sockets are not supported",
+}
+
+// parsedNotServed are listener keys parsed into Listener (so that the
+// serving code can apply them) that the server does not apply yet: they
+// warn like ignored keys. Delete a key here when the server applies it.
+var parsedNotServed = map[string]string{
+	"http_idle_timeout":        "HTTP timeouts are the server's defaults",
+	"http_read_header_timeout": "HTTP timeouts are the server's defaults",
+	"http_read_timeout":        "HTTP timeouts are the server's defaults",
+	"http_write_timeout":       "HTTP timeouts are the server's defaults",
 }
 
 // refusedTrue are listener keys that are refused when set to a true value

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Listener is one listener "tcp" stanza.
@@ -33,6 +34,13 @@ type Listener struct {
 	TLSDisableClientCerts bool
 	// MaxRequestSize in bytes (0: default 32 MiB).
 	MaxRequestSize int64
+	// HTTP timeouts (Vault's http_*_timeout keys). Zero means the server's
+	// default; a negative value (written "0" in the file) turns the limit
+	// off, as in Vault. http_read_header_timeout cannot be turned off.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 	// UnauthenticatedMetricsAccess is the listener's telemetry block
 	// setting of that name: sys/metrics is served without a token.
 	UnauthenticatedMetricsAccess bool
@@ -95,6 +103,9 @@ func (p *parser) listener(b block) (Listener, error) {
 		v, err := scalar(p.file, it)
 		if err != nil {
 			return l, err
+		}
+		if why, ok := parsedNotServed[it.name]; ok {
+			p.ignored(pos, ctx, it.name, why)
 		}
 		if why, ok := refusedTrue[it.name]; ok {
 			on := v.IsList && len(v.List) > 0 || !v.IsList && v.Value != ""
@@ -166,6 +177,19 @@ func (l *Listener) set(key string, v Value) error {
 			}
 			l.TLSCipherSuites = append(l.TLSCipherSuites, n)
 		}
+	case "http_read_header_timeout", "http_read_timeout", "http_write_timeout", "http_idle_timeout":
+		d, err := ParseDuration(v.Value)
+		if err != nil {
+			return fmt.Errorf("config: %s: %s: %w", v.Where(), key, err)
+		}
+		if d == 0 {
+			if key == "http_read_header_timeout" {
+				return fmt.Errorf("config: %s: http_read_header_timeout cannot be 0: a client could hold a connection forever without sending a request", v.Where())
+			}
+			d = -1 // "0" in the file: no limit
+		}
+		*map[string]*time.Duration{"http_read_header_timeout": &l.ReadHeaderTimeout, "http_read_timeout": &l.ReadTimeout,
+			"http_write_timeout": &l.WriteTimeout, "http_idle_timeout": &l.IdleTimeout}[key] = d
 	case "max_request_size":
 		n, err := strconv.ParseInt(v.Value, 10, 64)
 		if err != nil {

@@ -122,6 +122,22 @@ func TestTyposStillFail(t *testing.T) {
 	wantParseError(t, "storage \"raft\" {\n  path = \"/d\"\n  retry_join {\n    leader_ca_cert_file = \"x\"\n  }\n}", "needs leader_api_addr or auto_join")
 }
 
+func TestListenerTimeouts(t *testing.T) {
+	c := mustParse(t, `listener "tcp" {
+  tls_disable = true
+  http_read_header_timeout = "5s"
+  http_read_timeout = "30s"
+  http_write_timeout = 0
+  http_idle_timeout = "5m"
+}`)
+	l := c.Listeners[0]
+	if l.ReadHeaderTimeout != 5*time.Second || l.ReadTimeout != 30*time.Second || l.WriteTimeout != -1 || l.IdleTimeout != 5*time.Minute {
+		t.Fatalf("timeouts: %+v", l)
+	}
+	wantParseError(t, "listener \"tcp\" {\n  http_read_header_timeout = 0\n}", "cannot be 0")
+	wantParseError(t, "listener \"tcp\" {\n  http_idle_timeout = \"soon\"\n}", "http_idle_timeout")
+}
+
 func TestRaftSettings(t *testing.T) {
 	c := mustParse(t, `storage "raft" {
   path = "/d"
