@@ -100,7 +100,7 @@ type Principal struct {
 	ClientToken   string // raw token, kept in memory only (audit HMACs it)
 	Accessor      string
 	DisplayName   string
-	Policies      []string // effective policies
+	Policies      []string // effective policies (the token's plus, once resolved, its identity policies)
 	TokenPolicies []string // policies attached to the token
 	Metadata      map[string]string
 	EntityID      string
@@ -112,6 +112,18 @@ type Principal struct {
 	Orphan        bool
 	NumUsesLeft   int    // 0 = unlimited; -1 = this was the last use
 	CreationPath  string // e.g. "auth/token/create" or "auth/userpass/login/alice"
+
+	// AliasID is the entity alias the token's login authenticated ("" for
+	// tokens not issued by a login).
+	AliasID string
+	// CreatorAccessor and CreatorEntityID name the token that created this
+	// one through auth/token/create (the parent, or for an orphan the
+	// caller); empty for tokens issued by a login or at initialisation.
+	CreatorAccessor string
+	CreatorEntityID string
+	// Identity is the entity behind the token, resolved by the server on
+	// every request; nil when the token has no entity.
+	Identity *Identity
 }
 
 // PolicyRef names a policy that contributed to a decision.
@@ -176,10 +188,30 @@ type Auth struct {
 	// Alias is the external identity a login authenticated (for userpass the
 	// user name, for OIDC the configured user claim). The identity store
 	// maps (mount accessor, Alias.Name) to an entity. Nil for token creation.
+	//
+	// The whole contract for auth methods: on a successful login set Alias
+	// (and GroupAliases, when the method knows groups) and leave EntityID,
+	// Identity and IdentityPolicies alone. The server's login hook then
+	// finds or creates the entity for (mount accessor, Alias.Name) — names
+	// compare case-insensitively — keeps Alias.Metadata on the entity alias,
+	// makes the entity a member of exactly those external groups of this
+	// mount whose group alias names are in GroupAliases, refuses the login
+	// when the entity is disabled, and issues a token bound to the entity.
+	// A login without Alias gets a token with no entity.
 	Alias *Alias
 	// GroupAliases are external group names the login asserted (OIDC groups
-	// claim, LDAP groups); the identity store maps them to external groups.
+	// claim, LDAP groups); the identity store maps them to external groups
+	// through identity/group-alias entries on the same mount. Names no group
+	// alias maps are ignored.
 	GroupAliases []*Alias
+
+	// Set by the server, never by auth methods.
+
+	// IdentityPolicies are the policies the token gets from its entity and
+	// groups (Vault's identity_policies); Policies then holds both.
+	IdentityPolicies []string
+	// Identity is the entity the login resolved to (for the audit entry).
+	Identity *Identity
 }
 
 // Alias is one external identity (or external group) name an auth method
@@ -187,6 +219,59 @@ type Auth struct {
 type Alias struct {
 	Name     string
 	Metadata map[string]string
+}
+
+// Identity is the person or workload behind a token: its entity in the
+// identity store, resolved by the server at request time (so a change of
+// groups or entity policies applies to the next request).
+type Identity struct {
+	EntityID   string
+	EntityName string
+	// Actor is the canonical actor name (see ActorName): the one spelling
+	// the audit log, queries, reports, OCSF and CEF use for this person.
+	Actor string
+	// Alias is "<mount>/<alias name>" of the alias the token's login
+	// authenticated, e.g. "userpass/carol" ("" when unknown).
+	Alias string
+	// Metadata is the entity's metadata.
+	Metadata map[string]string
+	// Groups are the names of the entity's groups — internal and external,
+	// direct and inherited through parent groups — sorted; GroupIDs are
+	// their ids in the same order.
+	Groups   []string
+	GroupIDs []string
+	// Policies are the identity policies: the entity's and its groups'.
+	Policies []string
+}
+
+// ActorName is the canonical name of an entity in audit records: the
+// entity's name when an operator named it, else "<mount>/<alias>" of the
+// alias the token's login authenticated (an auto-created entity is named
+// "entity_<8 hex>", which tells an auditor nothing), else the entity name.
+func ActorName(entityName string, autoNamed bool, alias string) string {
+	if !autoNamed || alias == "" {
+		return entityName
+	}
+	return alias
+}
+
+// ActorName returns the canonical actor of req: the identity's actor when
+// the token has an entity, else the token's display name ("root",
+// "token-ci"); for internal requests the Vigil subsystem; "" when nobody
+// is authenticated (logins: see Auth.Identity of the response).
+func (r *Request) ActorName() string {
+	switch p := r.Principal; {
+	case p != nil && p.Identity != nil && p.Identity.Actor != "":
+		return p.Identity.Actor
+	case p != nil:
+		return p.DisplayName
+	case r.Internal:
+		if r.InternalActor != "" {
+			return r.InternalActor
+		}
+		return "internal"
+	}
+	return ""
 }
 
 // WrapInfo is present for wrapped responses. Vigil does not wrap responses

@@ -63,12 +63,15 @@ type gen struct {
 	withAddr int64
 	withAct  int64
 	byMount  map[string]*counts
-	byActor  map[string]*counts
-	byPath   map[string]*pathStat
-	dayAllow []int64
-	dayDeny  []int64
-	dayBG    []int64
-	dayDenyA []int64 // denials on every path
+	byActor  map[string]*counts // by actorKey
+	// actorNames is the latest Actor of each actorKey (records come in
+	// time order): the name a person's row is shown under.
+	actorNames map[string]string
+	byPath     map[string]*pathStat
+	dayAllow   []int64
+	dayDeny    []int64
+	dayBG      []int64
+	dayDenyA   []int64 // denials on every path
 
 	breakGlass []query.Record
 	bgCount    int64
@@ -151,7 +154,7 @@ func Generate(ctx context.Context, src Source, p Params) (*Report, error) {
 	if err := p.defaults(); err != nil {
 		return nil, err
 	}
-	g := &gen{p: p, src: src, env: src.Env, inSc: map[string]bool{}, byMount: map[string]*counts{}, byActor: map[string]*counts{},
+	g := &gen{p: p, src: src, env: src.Env, inSc: map[string]bool{}, byMount: map[string]*counts{}, byActor: map[string]*counts{}, actorNames: map[string]string{},
 		byPath: map[string]*pathStat{}, priv: map[string]int64{}, privActor: map[string]int64{}, rootPaths: map[string]int64{},
 		failByUser: map[string]*loginStat{}, failByAddr: map[string]*loginStat{},
 		scopeQ: map[string][2]string{}, secrets: map[string]map[string]secretScope{}}
@@ -275,7 +278,7 @@ func (g *gen) add(r query.Record) error {
 	}
 	if c := PrivilegedCategory(r); c != "" {
 		g.priv[c]++
-		g.privActor[Actor(r)]++
+		g.privActor[g.actorKey(r)]++
 		if len(g.privList) < maxListed {
 			g.privList = append(g.privList, r)
 		}
@@ -310,7 +313,7 @@ func (g *gen) add(r query.Record) error {
 		return nil
 	}
 	off := bh.OffHours(r.Time)
-	for _, c := range []*counts{g.byMount[entry], g.actor(Actor(r)), &g.path(r.Path).counts} {
+	for _, c := range []*counts{g.byMount[entry], g.actor(g.actorKey(r)), &g.path(r.Path).counts} {
 		c.total++
 		if !r.Allowed {
 			c.denied++
@@ -349,6 +352,50 @@ func (g *gen) scopeOf(r query.Record) string {
 		return s.name
 	}
 	return ""
+}
+
+// actorKey groups records by the person behind them: their entity when
+// they have one (one row per person, whichever auth method and token they
+// used; merged entities count as the one they were merged into when the
+// server resolved them), else the actor name. It records the actor name
+// the group is shown under.
+func (g *gen) actorKey(r query.Record) string {
+	k := "actor\x00" + Actor(r)
+	if r.EntityID != "" {
+		k = "entity\x00" + r.EntityID
+	}
+	g.actorNames[k] = Actor(r)
+	return k
+}
+
+// actorCheck is the predicate selecting the records of an actorKey.
+func actorCheck(key string) string {
+	if id, ok := strings.CutPrefix(key, "entity\x00"); ok {
+		return "entity_is:" + id
+	}
+	return "actor_is:" + strings.TrimPrefix(key, "actor\x00")
+}
+
+// topActors sorts actor groups by count (descending, then shown name) and
+// keeps n (all when n is 0).
+func (g *gen) topActors(m map[string]int64, n int) []kc {
+	out := make([]kc, 0, len(m))
+	for k, v := range m {
+		out = append(out, kc{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].n != out[j].n {
+			return out[i].n > out[j].n
+		}
+		if a, b := g.actorNames[out[i].k], g.actorNames[out[j].k]; a != b {
+			return a < b
+		}
+		return out[i].k < out[j].k
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
 }
 
 func (g *gen) actor(a string) *counts {

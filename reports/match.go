@@ -105,10 +105,15 @@ func (bh BusinessHours) OffHours(t time.Time) bool {
 	return lt.Hour() < bh.Start || lt.Hour() >= bh.End
 }
 
-// Actor is the name a record is attributed to: the display name, else the
-// entity ID, else the accessor, else "(unauthenticated)".
+// Actor is the name a record is attributed to: the canonical actor name
+// (the entity's name, "<mount>/<alias>" for an entity nobody named, the
+// display name for a token without entity; see query.Record.Actor), else
+// the display name, else the entity ID, else the accessor, else
+// "(unauthenticated)".
 func Actor(r query.Record) string {
 	switch {
+	case r.Actor != "":
+		return r.Actor
 	case r.DisplayName != "":
 		return r.DisplayName
 	case r.EntityID != "":
@@ -133,6 +138,7 @@ func Actor(r query.Record) string {
 //	has_actor        an identity is recorded (display name, entity or accessor)
 //	path_is:P        the path is exactly P
 //	actor_is:A       Actor(r) is exactly A
+//	entity_is:E      the record's entity id is exactly E
 //	addr_is:IP       the remote address is exactly IP
 //
 // "" matches every record. Unknown predicates match nothing.
@@ -166,6 +172,8 @@ func Match(expr string, r query.Record, bh BusinessHours) bool {
 			ok = r.Path == arg
 		case "actor_is":
 			ok = Actor(r) == arg
+		case "entity_is":
+			ok = r.EntityID == arg
 		case "addr_is":
 			ok = r.RemoteAddr == arg
 		}

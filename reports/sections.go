@@ -189,10 +189,10 @@ func (g *gen) actorTable() Table {
 	for a, c := range g.byActor {
 		m[a] = c.total
 	}
-	for _, e := range topN(m, 0) {
+	for _, e := range g.topActors(m, 0) {
 		c := g.byActor[e.k]
-		t.Rows = append(t.Rows, []string{e.k, itoa(c.total), itoa(c.denied), itoa(c.off)})
-		t.RowChecks = append(t.RowChecks, g.scopeCheck("actor_is:"+e.k))
+		t.Rows = append(t.Rows, []string{g.actorNames[e.k], itoa(c.total), itoa(c.denied), itoa(c.off)})
+		t.RowChecks = append(t.RowChecks, g.scopeCheck(actorCheck(e.k)))
 	}
 	return t
 }
@@ -495,8 +495,8 @@ func (g *gen) privilegedReview() Section {
 		Figure{Key: "root_token_use", Label: "Requests made with a root token", Count: g.rootCount, Check: g.allCheck("root_token")},
 		Figure{Key: "break_glass", Label: "Break-glass requests", Count: g.bgCount, Check: g.allCheck("", "flag", "break_glass")})
 	byActor := Table{ID: "privileged-by-identity", Title: "Privileged operations by identity", Columns: []string{"Identity", "Operations"}, Empty: "No privileged operation in the period."}
-	for _, e := range topN(g.privActor, 0) {
-		byActor.Rows = append(byActor.Rows, []string{e.k, itoa(e.n)})
+	for _, e := range g.topActors(g.privActor, 0) {
+		byActor.Rows = append(byActor.Rows, []string{g.actorNames[e.k], itoa(e.n)})
 	}
 	// Current holders of privilege (state at generation time).
 	roots := Table{ID: "valid-root-tokens", Title: "Root tokens valid now", Columns: []string{"Accessor", "Display name", "Created", "Expires"}, Empty: "No valid root token."}
@@ -550,8 +550,8 @@ func (g *gen) charts() []Chart {
 		m[a] = c.total
 	}
 	top := Chart{ID: ChartTopActors, Title: "Top identities (in-scope requests)", Kind: ChartBars, Series: []Series{{Name: "requests"}}}
-	for _, e := range topN(m, g.p.Top) {
-		top.Labels = append(top.Labels, e.k)
+	for _, e := range g.topActors(m, g.p.Top) {
+		top.Labels = append(top.Labels, g.actorNames[e.k])
 		top.Series[0].Values = append(top.Series[0].Values, e.n)
 	}
 	out = append(out, top, Chart{ID: ChartDenialsBG, Title: "Denials (all paths) and break-glass per " + per, Kind: ChartLines, Labels: labels,

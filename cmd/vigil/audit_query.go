@@ -26,7 +26,8 @@ func runAuditQuery(args []string) int {
 	fs := newFlags("audit query", &cf)
 	setUsage(fs, "audit query [options]", `
 Lists audited requests matching the options, oldest first: time, actor
-(display name, entity id or token accessor), client address, operation,
+(the person: entity name, or <mount>/<alias> for an entity nobody named,
+else the token's display name), client address, operation,
 path, decision and granting policy. Results are computed against a signed
 checkpoint of the audit log, which is printed with them (table format: at
 the end; csv and ocsf: on stderr; json: in the document).
@@ -35,18 +36,21 @@ the end; csv and ocsf: on stderr; json: in the document).
 (2024-05-01) or durations before now (24h, 7d, 2w). --path is a prefix
 (secret/data/prod/) or a glob matched against the whole path
 (secret/data/*/db, secret/**/password: "*" stays within one segment, "**"
-crosses "/"). --actor matches a display name, an entity id, or a token
-accessor (raw or as logged, hmac-sha256:...).
+crosses "/"). --actor matches the person behind the requests: an entity
+name or id (the server's identity store adds every entity merged into it,
+so one name finds the person through every auth method they used), an
+actor name such as userpass/carol, a display name, or a token accessor
+(raw or as logged, hmac-sha256:...).
 
 The token needs read on sys/audit/query (see the auditor policy in the
 README). --format is table, csv (RFC 4180), json or ocsf (one OCSF 1.3
 event per line).
 
     $ vigil audit query --since 24h --path secret/data/prod/ --allowed false
-    $ vigil audit query --actor userpass-alice --since 2024-05-01 --until 2024-06-01 --format csv > alice-may.csv`)
+    $ vigil audit query --actor alice --since 2024-05-01 --until 2024-06-01 --format csv > alice-may.csv`)
 	since := fs.String("since", "", "only records at or after this time (RFC 3339, date, or duration before now such as 24h, 7d)")
 	until := fs.String("until", "", "only records before this time (same forms as --since)")
-	actor := fs.String("actor", "", "display name, entity id, or token accessor")
+	actor := fs.String("actor", "", "entity name or id, actor name (userpass/carol), display name, or token accessor")
 	path := fs.String("path", "", "path prefix, or glob (* ? [..], ** crosses /)")
 	op := fs.String("operation", "", "read, create, update, patch, delete, list (revoke, renew: lease expiry)")
 	allowed := fs.String("allowed", "", "true: only allowed requests; false: only denied or failed ones")
@@ -171,6 +175,8 @@ func printQueryTable(res *query.Result) {
 
 func queryActor(r *query.Record) string {
 	switch {
+	case r.Actor != "" && !r.Internal:
+		return r.Actor
 	case r.DisplayName != "":
 		if r.Internal {
 			return r.DisplayName + " (vigil)"

@@ -34,6 +34,15 @@
 //	input.token.issue_time_ns                number, Unix ns
 //	input.token.root, orphan                 bool
 //	input.token.num_uses_left                number (0 unlimited)
+//	input.identity.entity_id, name           the token's entity ("" when none)
+//	input.identity.actor                     canonical actor name (entity name, or
+//	                                         "<mount>/<alias>" for an unnamed entity)
+//	input.identity.alias                     "<mount>/<alias>" the token's login used
+//	input.identity.metadata                  {string: string}, the entity's metadata
+//	input.identity.groups, group_ids         [string], the entity's groups (internal
+//	                                         and external, direct and inherited), by
+//	                                         name, resolved on every request
+//	input.identity.policies                  [string], policies from entity and groups
 //	input.request.id, path, operation        operation: create|read|update|patch|delete|list
 //	input.request.parameters                 [string], sorted parameter NAMES (never values)
 //	input.request.remote_addr                client IP
@@ -113,7 +122,7 @@
 // HCL is parsed with HCL 2: one argument per line inside a block (Vault's
 // HCL 1 also accepts `{ a = 1 b = 2 }` on one line); allowed_parameters may
 // be written as an attribute or as a block with identifier keys. Templated
-// paths ({{identity...}}) are accepted but never match (no identity store).
+// paths ({{identity...}}) are accepted but never match.
 // mfa_methods and control_group are accepted and ignored (Enterprise).
 // JSON-pointer parameter keys are refused.
 package authz

@@ -126,9 +126,29 @@ func (a *Authz) buildInputFor(req *core.Request, now time.Time, cands []*entry, 
 	}
 	return ast.NewObject(
 		item("token", ast.NewTerm(token)),
+		item("identity", identityTerm(p.Identity)),
 		item("request", ast.NewTerm(request)),
 		item("mount", ast.NewTerm(mount)),
 		item("acl", aclObj),
+	)
+}
+
+// identityTerm is input.identity: the token's entity as the identity
+// store resolved it for this request (every member present, empty when
+// the token has no entity).
+func identityTerm(id *core.Identity) *ast.Term {
+	if id == nil {
+		id = &core.Identity{}
+	}
+	return ast.ObjectTerm(
+		item("entity_id", str(id.EntityID)),
+		item("name", str(id.EntityName)),
+		item("actor", str(id.Actor)),
+		item("alias", str(id.Alias)),
+		item("metadata", strMap(id.Metadata)),
+		item("groups", strArray(id.Groups)),
+		item("group_ids", strArray(id.GroupIDs)),
+		item("policies", strArray(id.Policies)),
 	)
 }
 

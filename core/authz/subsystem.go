@@ -68,7 +68,7 @@ func (s *Subsystem) Attach(srv *server.Server) error {
 	s.A = New(cfg)
 	srv.SetAuthorizer(s.A)
 	srv.AddApplyHook(s.OnApply)
-	srv.AddSysPart(NewAPI(s.A, tokenSource{srv.Tokens()}, routerPaths{srv.Router()}))
+	srv.AddSysPart(NewAPI(s.A, tokenSource{srv.Tokens(), srv.Identity()}, routerPaths{srv.Router()}))
 	return nil
 }
 
@@ -133,15 +133,26 @@ func (s *Subsystem) OnApply(keys []string) {
 	}
 }
 
-// tokenSource adapts the token store to PrincipalSource.
-type tokenSource struct{ s *token.Store }
+// tokenSource adapts the token and identity stores to PrincipalSource:
+// the principal is what the dispatcher would see (identity policies and
+// input.identity included).
+type tokenSource struct {
+	s  *token.Store
+	id IdentityResolver
+}
+
+// IdentityResolver attaches a token's entity to a principal;
+// *identity.Store implements it.
+type IdentityResolver interface {
+	Resolve(p *core.Principal) error
+}
 
 func (t tokenSource) PrincipalByToken(ctx context.Context, raw string) (*core.Principal, error) {
 	e, err := t.s.Lookup(ctx, raw)
 	if err != nil || e == nil {
 		return nil, err
 	}
-	return t.s.Principal(raw, e), nil
+	return t.resolve(t.s.Principal(raw, e))
 }
 
 func (t tokenSource) PrincipalByAccessor(ctx context.Context, acc string) (*core.Principal, error) {
@@ -149,7 +160,16 @@ func (t tokenSource) PrincipalByAccessor(ctx context.Context, acc string) (*core
 	if err != nil || e == nil {
 		return nil, err
 	}
-	p := t.s.Principal("", e)
+	return t.resolve(t.s.Principal("", e))
+}
+
+func (t tokenSource) resolve(p *core.Principal) (*core.Principal, error) {
+	if t.id == nil {
+		return p, nil
+	}
+	if err := t.id.Resolve(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

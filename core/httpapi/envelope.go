@@ -43,7 +43,7 @@ func AuthToJSON(a *core.Auth) *AuthJSON {
 	}
 	return &AuthJSON{
 		ClientToken: a.ClientToken, Accessor: a.Accessor, Policies: a.Policies, TokenPolicies: a.TokenPolicies,
-		Metadata: a.Metadata, LeaseDuration: int64(a.TTL / time.Second), Renewable: a.Renewable,
+		IdentityPolicies: a.IdentityPolicies, Metadata: a.Metadata, LeaseDuration: int64(a.TTL / time.Second), Renewable: a.Renewable,
 		EntityID: a.EntityID, TokenType: a.TokenType, Orphan: a.Orphan, NumUses: a.NumUses,
 	}
 }

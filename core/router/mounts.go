@@ -346,3 +346,16 @@ func (s *sysView) MountOptions() map[string]string {
 	e, _ := s.r.Entry(s.path)
 	return e.Options
 }
+
+// MountByAccessor returns the path and type of the mount with the accessor
+// (any class), false when none has it.
+func (r *Router) MountByAccessor(accessor string) (path, typ string, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for p, m := range r.mounts {
+		if m.entry.Accessor == accessor {
+			return p, m.entry.Type, true
+		}
+	}
+	return "", "", false
+}

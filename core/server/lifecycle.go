@@ -85,6 +85,14 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("some mounts failed to load", "error", err)
 	}
+	// Identity decides policies and disabled entities: without it the
+	// server does not open (fail closed).
+	if err := s.ident.Load(ctx); err != nil {
+		s.log.Error("identity store failed to load; sealing", "error", err)
+		s.router.Unload(ctx)
+		s.seal.Seal()
+		return core.Errorf(core.CodeInternal, "unseal: identity store failed to load: %v", err)
+	}
 	for _, sub := range s.opts.Subsystems {
 		if err := sub.Unsealed(ctx); err != nil {
 			s.log.Error("subsystem failed to start; sealing", "subsystem", sub.Name(), "error", err)
@@ -123,6 +131,7 @@ func (s *Server) sealingLocked(ctx context.Context) {
 		s.opts.Subsystems[i].Sealing(ctx)
 	}
 	s.router.Unload(ctx)
+	s.ident.Clear()
 	s.seal.Seal()
 	s.unsealed = false
 	s.activeSince = time.Time{}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/vigilsec/vigil/core"
@@ -39,13 +40,41 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 	return t, nil
 }
 
+// authenticator is the dispatcher's Authenticator: the token store, then
+// the identity store, which attaches the token's entity and adds its
+// identity policies (re-evaluated on every request, so a group change
+// applies to the next one) and refuses tokens of disabled entities.
+type authenticator struct{ s *Server }
+
+func (a authenticator) Authenticate(ctx context.Context, req *core.Request) (*core.Principal, error) {
+	p, err := a.s.tokens.Authenticate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.s.ident.Resolve(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // issueLoginToken creates the token for a successful login response from an
-// auth method.
+// auth method. When the method named the login's alias (core.Auth.Alias),
+// the identity store maps it to its entity first (creating it on first
+// login) and the token is bound to that entity.
 func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *core.Response) error {
 	if resp == nil || resp.Auth == nil || resp.Auth.ClientToken != "" || req.Mount == nil || req.Mount.Class != "auth" || req.Mount.Type == "token" {
 		return nil
 	}
 	a := resp.Auth
+	entityID, aliasID := a.EntityID, ""
+	var ident *core.Identity
+	if a.Alias != nil {
+		lr, err := s.ident.Login(ctx, req.Mount.Accessor, a.Alias, a.GroupAliases)
+		if err != nil {
+			return err
+		}
+		entityID, aliasID, ident = lr.EntityID, lr.AliasID, lr.Identity
+	}
 	def, max := s.router.Effective(req.Mount.Path)
 	tdef, tmax := s.tokens.Limits()
 	if def == 0 || def > tdef {
@@ -72,13 +101,33 @@ func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *c
 	raw, e, err := s.tokens.Create(ctx, token.CreateParams{
 		Policies: a.Policies, Meta: a.Metadata, DisplayName: strings.ToLower(name), NumUses: a.NumUses,
 		TTL: ttl, ExplicitMaxTTL: explicit, Period: a.Period, Renewable: a.Renewable, Orphan: true,
-		Type: a.TokenType, Path: req.Path, EntityID: a.EntityID, InternalData: a.InternalData,
+		Type: a.TokenType, Path: req.Path, EntityID: entityID, AliasID: aliasID, InternalData: a.InternalData,
 	})
 	if err != nil {
 		return err
 	}
 	*resp.Auth = *token.AuthFor(raw, e)
+	if ident != nil {
+		resp.Auth.Identity, resp.Auth.IdentityPolicies = ident, ident.Policies
+		resp.Auth.Policies = unionPolicies(e.Policies, ident.Policies)
+	}
 	return nil
+}
+
+// unionPolicies is the sorted union of token and identity policies (a
+// root token keeps only root).
+func unionPolicies(tok, ident []string) []string {
+	if slices.Contains(tok, "root") {
+		return tok
+	}
+	out := slices.Clone(tok)
+	for _, p := range ident {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // rootOnly is the authorizer until policies are configured: only root tokens

@@ -22,6 +22,7 @@ import (
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/httpapi"
+	"github.com/vigilsec/vigil/core/identity"
 	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
@@ -70,6 +71,7 @@ type Server struct {
 	seal    *seal.Seal
 	router  *router.Router
 	tokens  *token.Store
+	ident   *identity.Store
 	sys     *system.Backend
 
 	dispatcher  *core.Dispatcher
@@ -177,6 +179,8 @@ func New(opts Options) (*Server, error) {
 		Logger: opts.Logger,
 	})
 	s.tokens = token.NewStore(s.barrier, token.Config{DefaultTTL: cfg.TokenDefaultTTL, MaxTTL: cfg.TokenMaxTTL, Now: opts.Now, Logger: opts.Logger})
+	s.ident = identity.New(identity.Config{Storage: s.barrier, Mounts: s.router, Now: opts.Now, Logger: opts.Logger.With("component", "identity")})
+	s.applyHooks = append(s.applyHooks, s.ident.Invalidate)
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
@@ -195,8 +199,11 @@ func New(opts Options) (*Server, error) {
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "auth/token/", Type: "token", Class: "auth", Description: "token based credentials"}, token.NewBackend(s.tokens), "sys/token-backend/"); err != nil {
 		return nil, err
 	}
+	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "identity/", Type: "identity", Class: "secret", Description: "identity store"}, identity.NewBackend(s.ident), "sys/identity-backend/"); err != nil {
+		return nil, err
+	}
 	d, err := core.NewDispatcher(core.DispatcherConfig{
-		Resolver: resolver{s}, Authenticator: s.tokens, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
+		Resolver: resolver{s}, Authenticator: authenticator{s}, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
 		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {
@@ -228,6 +235,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // the core pieces at Attach time.
 func (s *Server) Router() *router.Router    { return s.router }
 func (s *Server) Tokens() *token.Store      { return s.tokens }
+func (s *Server) Identity() *identity.Store { return s.ident }
 func (s *Server) Barrier() *barrier.Barrier { return s.barrier }
 func (s *Server) Raft() *raftstore.Store    { return s.raft }
 func (s *Server) SealManager() *seal.Seal   { return s.seal }

@@ -86,7 +86,8 @@ func (b *Backend) callerEntry(ctx context.Context, req *core.Request) (*Entry, e
 }
 
 func (s *Store) entryFromPrincipal(p *core.Principal) *Entry {
-	return &Entry{Hash: Hash(p.ClientToken), Accessor: p.Accessor, Policies: p.Policies, Type: p.TokenType}
+	return &Entry{Hash: Hash(p.ClientToken), Accessor: p.Accessor, Policies: p.TokenPolicies, Type: p.TokenType,
+		EntityID: p.EntityID, AliasID: p.AliasID}
 }
 
 func (b *Backend) create(orphan bool) framework.HandlerFunc {
@@ -134,7 +135,7 @@ func (b *Backend) create(orphan bool) framework.HandlerFunc {
 			ID: d.String("id"), Policies: pols, NoDefault: d.Bool("no_default_policy"), Meta: d.KV("meta"),
 			DisplayName: name, NumUses: d.Int("num_uses"), TTL: ttl, ExplicitMaxTTL: d.Duration("explicit_max_ttl"),
 			Period: d.Duration("period"), Renewable: d.Bool("renewable"), Orphan: orphan, Type: d.String("type"),
-			Path: req.Path,
+			Path: req.Path, Creator: parent,
 		}
 		if !orphan {
 			p.Parent = parent

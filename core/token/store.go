@@ -52,6 +52,12 @@ type Entry struct {
 	Path           string            `json:"path"`
 	EntityID       string            `json:"entity_id,omitempty"`
 	InternalData   map[string]any    `json:"internal_data,omitempty"`
+	// AliasID is the entity alias the login authenticated (see
+	// core.Principal.AliasID); CreatorAccessor and CreatorEntityID name the
+	// token that created this one through auth/token/create.
+	AliasID         string `json:"alias_id,omitempty"`
+	CreatorAccessor string `json:"creator_accessor,omitempty"`
+	CreatorEntityID string `json:"creator_entity_id,omitempty"`
 }
 
 // IsRoot reports whether the token carries the root policy.
@@ -147,7 +153,12 @@ type CreateParams struct {
 	Type           string // "service" (default) or "batch"
 	Path           string
 	EntityID       string
+	AliasID        string
 	InternalData   map[string]any
+	// Creator is the token creating this one (auth/token/create): its
+	// accessor and entity are recorded on the new token, and a child (not an
+	// orphan) inherits its entity and alias, as in Vault.
+	Creator *Entry
 	// NoExpiry creates a token without TTL. Only init and dev mode use it,
 	// for the initial root token.
 	NoExpiry bool
@@ -194,10 +205,16 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 		Hash: Hash(raw), Accessor: acc, Policies: pol, Meta: p.Meta, DisplayName: p.DisplayName,
 		NumUses: p.NumUses, CreationTime: now, ExplicitMaxTTL: p.ExplicitMaxTTL, Period: p.Period,
 		Renewable: p.Renewable && p.Type == "service", Orphan: p.Orphan || p.Parent == nil, Type: p.Type,
-		Path: p.Path, EntityID: p.EntityID, InternalData: p.InternalData,
+		Path: p.Path, EntityID: p.EntityID, AliasID: p.AliasID, InternalData: p.InternalData,
 	}
 	if p.Parent != nil && !p.Orphan {
 		e.Parent = p.Parent.Hash
+	}
+	if c := p.Creator; c != nil {
+		e.CreatorAccessor, e.CreatorEntityID = c.Accessor, c.EntityID
+		if e.Parent != "" && e.EntityID == "" {
+			e.EntityID, e.AliasID = c.EntityID, c.AliasID
+		}
 	}
 	if !p.NoExpiry {
 		maxLife := s.cfg.MaxTTL
@@ -525,7 +542,7 @@ func (s *Store) Principal(raw string, e *Entry) *core.Principal {
 		Policies: slices.Clone(e.Policies), TokenPolicies: slices.Clone(e.Policies), Metadata: e.Meta,
 		EntityID: e.EntityID, TokenType: e.Type, TTL: e.TTL, IssueTime: e.CreationTime,
 		ExpireTime: e.ExpireTime, Root: e.IsRoot(), Orphan: e.Orphan, NumUsesLeft: e.NumUses,
-		CreationPath: e.Path,
+		CreationPath: e.Path, AliasID: e.AliasID, CreatorAccessor: e.CreatorAccessor, CreatorEntityID: e.CreatorEntityID,
 	}
 }
 

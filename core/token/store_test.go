@@ -178,3 +178,32 @@ func TestUseLimits(t *testing.T) {
 		t.Fatalf("missing token: %v", err)
 	}
 }
+
+// TestCreatorAndInheritedEntity: a child token inherits its creator's
+// entity and login alias, an orphan does not; both record their creator.
+func TestCreatorAndInheritedEntity(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	_, parent, err := s.Create(ctx, CreateParams{Policies: []string{"a"}, EntityID: "ent-carol", AliasID: "alias-1", Path: "auth/userpass/login/carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawChild, child, err := s.Create(ctx, CreateParams{Policies: []string{"a"}, Parent: parent, Creator: parent, Path: "auth/token/create"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.EntityID != "ent-carol" || child.AliasID != "alias-1" || child.CreatorAccessor != parent.Accessor || child.CreatorEntityID != "ent-carol" {
+		t.Fatalf("child %+v", child)
+	}
+	p := s.Principal(rawChild, child)
+	if p.EntityID != "ent-carol" || p.AliasID != "alias-1" || p.CreatorAccessor != parent.Accessor || p.CreatorEntityID != "ent-carol" {
+		t.Fatalf("child principal %+v", p)
+	}
+	_, orphan, err := s.Create(ctx, CreateParams{Policies: []string{"a"}, Orphan: true, Creator: parent, Path: "auth/token/create-orphan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if orphan.EntityID != "" || orphan.CreatorAccessor != parent.Accessor || orphan.CreatorEntityID != "ent-carol" {
+		t.Fatalf("orphan %+v", orphan)
+	}
+}

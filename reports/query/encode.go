@@ -18,7 +18,7 @@ import (
 func CSVHeader() []string {
 	return []string{"time", "node_id", "seq", "request_id", "display_name", "entity_id", "accessor", "remote_address", "remote_port",
 		"operation", "path", "mount_point", "mount_type", "allowed", "error", "status", "error_code", "granting_policies",
-		"deny_reasons", "flags", "policies", "token_type", "internal", "incomplete"}
+		"deny_reasons", "flags", "policies", "token_type", "internal", "incomplete", "actor", "entity_name"}
 }
 
 // CSVRow renders r in CSVHeader's column order. Lists are joined with
@@ -36,7 +36,7 @@ func CSVRow(r *Record) []string {
 	return []string{r.Time.UTC().Format(time.RFC3339Nano), r.NodeID, itoa(r.Seq), r.RequestID, r.DisplayName, r.EntityID, r.Accessor,
 		r.RemoteAddr, port, r.Operation, r.Path, r.MountPoint, r.MountType, strconv.FormatBool(r.Allowed), r.Error, status, r.ErrorCode,
 		strings.Join(r.GrantingPolicies, ";"), strings.Join(r.DenyReasons, ";"), FlagsString(r.Flags), strings.Join(r.Policies, ";"),
-		r.TokenType, strconv.FormatBool(r.Internal), strconv.FormatBool(r.Incomplete)}
+		r.TokenType, strconv.FormatBool(r.Internal), strconv.FormatBool(r.Incomplete), r.Actor, r.EntityName}
 }
 
 // FlagsString renders flags as sorted "name=value" pairs joined by ";".
@@ -128,6 +128,9 @@ func OCSF(r *Record, productVersion string) ([]byte, error) {
 	vg := &vault.Vigil{DenyReasons: r.DenyReasons, Flags: r.Flags, Status: r.Status, ErrorCode: r.ErrorCode}
 	if r.Internal {
 		vg.Actor = r.DisplayName
+	}
+	if r.Actor != "" || r.EntityName != "" {
+		vg.Identity = &vault.Identity{Actor: r.Actor, EntityName: r.EntityName}
 	}
 	l.Entry.Vigil = vg
 	if l.IsLogin() {

@@ -148,12 +148,30 @@ func (m *Matcher) MatchActorField(v string) bool {
 	return false
 }
 
-// MatchActor applies the actor rule to a record's three actor fields.
-func (m *Matcher) MatchActor(displayName, entityID, accessor string) bool {
+// MatchEntityField reports whether an entity id field matches the actor:
+// as MatchActorField, or one of Filter.ActorEntityIDs.
+func (m *Matcher) MatchEntityField(v string) bool {
+	if m.MatchActorField(v) {
+		return true
+	}
+	if v == "" {
+		return false
+	}
+	for _, id := range m.F.ActorEntityIDs {
+		if v == id {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchActor applies the actor rule to a record's actor fields.
+func (m *Matcher) MatchActor(r *Record) bool {
 	if m.F.Actor == "" {
 		return true
 	}
-	return m.MatchActorField(displayName) || m.MatchActorField(entityID) || m.MatchActorField(accessor)
+	return m.MatchActorField(r.Actor) || m.MatchActorField(r.EntityName) || m.MatchActorField(r.DisplayName) ||
+		m.MatchEntityField(r.EntityID) || m.MatchActorField(r.Accessor)
 }
 
 // MatchFlags applies the flag rule: the record carries the flag (with the
@@ -186,7 +204,7 @@ func (m *Matcher) Match(r *Record) bool {
 		(f.Mount == "" || r.MountPoint == f.Mount) &&
 		(f.Allowed == nil || r.Allowed == *f.Allowed) &&
 		m.MatchPath(r.Path) &&
-		m.MatchActor(r.DisplayName, r.EntityID, r.Accessor) &&
+		m.MatchActor(r) &&
 		m.MatchFlags(r.Flags)
 }
 

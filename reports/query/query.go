@@ -1,5 +1,10 @@
 // NOTE for the reports engineer (changes to this interface, newest first):
 //
+//   - Added Record.Actor (the canonical actor name, logline.Line.Actor)
+//     and Record.EntityName; Filter.Actor also matches them, and
+//     Filter.ActorEntityIDs (filled by querysvc from the identity store)
+//     adds the entity ids the actor stands for. CSV gains two trailing
+//     columns, actor and entity_name. Matcher.MatchActor takes the record.
 //   - Record.Time is the time of the entry the record was built from (the
 //     response entry's time, or the request entry's for Incomplete records),
 //     not a separate "request time": a response entry does not repeat the
@@ -44,10 +49,17 @@ import (
 type Filter struct {
 	// Since is inclusive, Until exclusive (Record.Time).
 	Since, Until time.Time
-	// Actor matches the display name, the entity ID, or the token accessor
-	// (either its HMAC'd form as stored, "hmac-sha256:…", or — when the
-	// backend can hash it with the device salt — the raw accessor).
+	// Actor matches the canonical actor name (Record.Actor), the entity
+	// name, the display name, the entity ID, or the token accessor (either
+	// its HMAC'd form as stored, "hmac-sha256:…", or — when the backend can
+	// hash it with the device salt — the raw accessor).
 	Actor string
+	// ActorEntityIDs are further entity ids Actor stands for, filled in by
+	// the server from its identity store: the entity Actor names (by name
+	// or id) and every entity merged into it. Records of those entities
+	// match, whatever name they were recorded under and whichever auth
+	// method the person used. Ignored when Actor is empty.
+	ActorEntityIDs []string
 	// Path is a prefix ("secret/data/prod/") or, when it contains any of
 	// * ? [, a glob matched against the whole path (path.Match semantics,
 	// with "*" also crossing "/" when written as "**").
@@ -78,15 +90,21 @@ type Record struct {
 	RequestID   string    `json:"request_id"`
 	Time        time.Time `json:"time"` // time of the entry the record was built from (see the note above)
 	DisplayName string    `json:"display_name"`
-	EntityID    string    `json:"entity_id,omitempty"`
-	Accessor    string    `json:"accessor,omitempty"` // as stored (HMAC'd unless hmac_accessor=false)
-	RemoteAddr  string    `json:"remote_address,omitempty"`
-	RemotePort  int       `json:"remote_port,omitempty"`
-	Operation   string    `json:"operation"`
-	Path        string    `json:"path"`
-	MountPoint  string    `json:"mount_point,omitempty"`
-	MountType   string    `json:"mount_type,omitempty"`
-	Allowed     bool      `json:"allowed"`
+	// Actor is the canonical name of the person behind the request (the
+	// entity's name, or "<mount>/<alias>" for an entity nobody named, else
+	// the display name; see logline.Line.Actor), and EntityName the
+	// entity's name when the entry recorded one.
+	Actor      string `json:"actor,omitempty"`
+	EntityName string `json:"entity_name,omitempty"`
+	EntityID   string `json:"entity_id,omitempty"`
+	Accessor   string `json:"accessor,omitempty"` // as stored (HMAC'd unless hmac_accessor=false)
+	RemoteAddr string `json:"remote_address,omitempty"`
+	RemotePort int    `json:"remote_port,omitempty"`
+	Operation  string `json:"operation"`
+	Path       string `json:"path"`
+	MountPoint string `json:"mount_point,omitempty"`
+	MountType  string `json:"mount_type,omitempty"`
+	Allowed    bool   `json:"allowed"`
 	// Error is the error returned to the client ("" on success).
 	Error string `json:"error,omitempty"`
 	// Status is the HTTP status answered (response entries; 0 when not

@@ -29,7 +29,8 @@ const (
 // Fields: the actor (display name, entity id, accessor) is the caller's
 // auth block; for a login (auth/<mount>/login...) without a caller it is
 // the identity the login issued (response.auth), as ClickHouse's typed
-// columns have it (audit/ship/clickhouse.RowOf). Allowed is the policy
+// columns have it (audit/ship/clickhouse.RowOf). Actor is
+// logline.Line.Actor, EntityName vigil.identity.entity_name. Allowed is the policy
 // decision when the entry carries one, else true unless the request failed
 // (logins and other unauthenticated paths: a failed login is not allowed).
 // Internal is set when the entry names a Vigil subsystem as its actor (lease
@@ -41,7 +42,7 @@ func FromLine(l *logline.Line) (Record, bool) {
 	req, auth, vg := l.Request(), l.Auth(), l.Vigil()
 	r := Record{
 		NodeID: l.NodeID, Seq: l.Seq, RequestID: req.ID, Time: normTime(l.At),
-		DisplayName: auth.DisplayName, EntityID: auth.EntityID, Accessor: auth.Accessor,
+		DisplayName: auth.DisplayName, Actor: l.Actor(), EntityName: l.EntityName(), EntityID: auth.EntityID, Accessor: auth.Accessor,
 		RemoteAddr: req.RemoteAddr, RemotePort: req.RemotePort,
 		Operation: req.Operation, Path: req.Path, MountPoint: req.MountPoint, MountType: req.MountType,
 		Allowed: l.Allowed(), Error: l.Error, Status: vg.Status, ErrorCode: vg.ErrorCode,
@@ -89,7 +90,7 @@ type Fields struct {
 	UnixNano int64 // 0 when the entry has no time
 	HasTime  bool
 
-	RequestID, DisplayName, EntityID, Accessor, RemoteAddr, Operation, Path,
+	RequestID, DisplayName, Actor, EntityName, EntityID, Accessor, RemoteAddr, Operation, Path,
 	MountPoint, MountType, Error, ErrorCode, TokenType []byte
 	RemotePort, Status            int
 	Allowed, Internal, Incomplete bool
@@ -122,8 +123,8 @@ func (p *Parser) Parse(line []byte) (Record, Kind, error) {
 func (f *Fields) Record() Record {
 	r := Record{
 		NodeID: string(f.NodeID), Seq: f.Seq, RequestID: string(f.RequestID),
-		DisplayName: string(f.DisplayName), EntityID: string(f.EntityID), Accessor: string(f.Accessor),
-		RemoteAddr: string(f.RemoteAddr), RemotePort: f.RemotePort, Operation: string(f.Operation), Path: string(f.Path),
+		DisplayName: string(f.DisplayName), Actor: string(f.Actor), EntityName: string(f.EntityName), EntityID: string(f.EntityID),
+		Accessor: string(f.Accessor), RemoteAddr: string(f.RemoteAddr), RemotePort: f.RemotePort, Operation: string(f.Operation), Path: string(f.Path),
 		MountPoint: string(f.MountPoint), MountType: string(f.MountType), Allowed: f.Allowed, Error: string(f.Error),
 		Status: f.Status, ErrorCode: string(f.ErrorCode), GrantingPolicies: toStrings(f.Granting),
 		DenyReasons: toStrings(f.DenyReasons), Policies: toStrings(f.Policies), TokenType: string(f.TokenType),
@@ -245,7 +246,8 @@ func (p *Parser) slowFields(line []byte) (*Fields, Kind, error) {
 	}
 	*f = Fields{
 		Seq: r.Seq, NodeID: []byte(r.NodeID), UnixNano: r.Time.UnixNano(), HasTime: !r.Time.IsZero(),
-		RequestID: []byte(r.RequestID), DisplayName: []byte(r.DisplayName), EntityID: []byte(r.EntityID), Accessor: []byte(r.Accessor),
+		RequestID: []byte(r.RequestID), DisplayName: []byte(r.DisplayName), Actor: []byte(r.Actor), EntityName: []byte(r.EntityName),
+		EntityID: []byte(r.EntityID), Accessor: []byte(r.Accessor),
 		RemoteAddr: []byte(r.RemoteAddr), RemotePort: r.RemotePort, Operation: []byte(r.Operation), Path: []byte(r.Path),
 		MountPoint: []byte(r.MountPoint), MountType: []byte(r.MountType), Error: []byte(r.Error), Status: r.Status,
 		ErrorCode: []byte(r.ErrorCode), TokenType: []byte(r.TokenType), Allowed: r.Allowed, Internal: r.Internal, Incomplete: r.Incomplete,

@@ -3,6 +3,8 @@ package query
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/vigilsec/vigil/audit/format/logline"
 )
 
 // scan is the Parser's fast path: one pass over the line that decodes only
@@ -351,7 +353,7 @@ func (p *Parser) fastFields(line []byte, f *Fields) (kind Kind, ok bool) {
 		return true
 	}
 	var respAuth struct{ dn, ent, acc []byte }
-	var prSeen, flagsSeen bool
+	var prSeen, flagsSeen, identitySeen bool
 	top := s.members(func(k []byte) bool {
 		var ok bool
 		switch string(k) {
@@ -498,6 +500,23 @@ func (p *Parser) fastFields(line []byte, f *Fields) (kind Kind, ok bool) {
 					f.Status, ok = s.integer()
 				case "error_code":
 					f.ErrorCode, ok = s.str()
+				case "identity":
+					if identitySeen {
+						return false
+					}
+					identitySeen = true
+					ok = s.members(func(k []byte) bool {
+						var ok bool
+						switch string(k) {
+						case "actor":
+							f.Actor, ok = s.str()
+						case "entity_name":
+							f.EntityName, ok = s.str()
+						default:
+							ok = !folds(k, "actor", "entity_name") && s.skipLax()
+						}
+						return ok
+					})
 				case "flags":
 					if flagsSeen || s.peek() != '{' {
 						return false
@@ -515,7 +534,7 @@ func (p *Parser) fastFields(line []byte, f *Fields) (kind Kind, ok bool) {
 						return ok
 					})
 				default:
-					ok = !folds(k, "deny_reasons", "actor", "sealed", "status", "error_code", "flags") && s.skipLax()
+					ok = !folds(k, "deny_reasons", "actor", "sealed", "status", "error_code", "identity", "flags") && s.skipLax()
 				}
 				return ok
 			})
@@ -545,8 +564,16 @@ func (p *Parser) fastFields(line []byte, f *Fields) (kind Kind, ok bool) {
 	if !prSeen {
 		f.Allowed = len(f.Error) == 0 && f.Status < 400
 	}
-	if isLogin(string(f.Path)) && seen&4 != 0 {
+	login := isLogin(string(f.Path))
+	if login && seen&4 != 0 {
 		f.DisplayName, f.EntityID, f.Accessor = orb(f.DisplayName, respAuth.dn), orb(f.EntityID, respAuth.ent), orb(f.Accessor, respAuth.acc)
+	}
+	// The canonical actor, as logline.Line.Actor.
+	f.Actor = orb(f.Actor, f.DisplayName)
+	if len(f.Actor) == 0 && login {
+		if a := logline.LoginActor(string(f.MountPoint), string(f.Path)); a != "" {
+			f.Actor = []byte(a)
+		}
 	}
 	sortFlags(f.FlagNames, f.FlagValues)
 	return kind, true

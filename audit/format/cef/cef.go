@@ -15,7 +15,10 @@
 //	cat          "request", "response" or the chain record type
 //	act          Vault operation (read, create, update, delete, list, ...)
 //	request      request path
-//	suser, suid  caller name and entity id (for logins: the user logging in)
+//	suser, suid  canonical actor name (logline.Line.Actor: the entity's
+//	             name, or "<mount>/<alias>" for an entity nobody named, else
+//	             the token's display name) and entity id; for logins, the
+//	             person logging in
 //	src, spt     client address and port
 //	outcome      success, failure or unknown (request entries)
 //	reason       error message
@@ -93,16 +96,12 @@ func Build(l *logline.Line, raw []byte, o Options) []byte {
 		name = strings.TrimSpace(req.MountType + " " + req.Operation + " " + req.Path)
 		if l.IsLogin() {
 			sig = "login"
-			name = strings.TrimSpace("login " + l.UserName() + " via " + req.MountPoint)
+			name = strings.TrimSpace("login " + l.Actor() + " via " + req.MountPoint)
 		}
 		e.add("act", req.Operation)
 		e.add("request", req.Path)
-		e.add("suser", l.UserName())
-		uid := auth.EntityID
-		if l.IsLogin() && l.Entry.Response != nil && l.Entry.Response.Auth != nil {
-			uid = l.Entry.Response.Auth.EntityID
-		}
-		e.add("suid", uid)
+		e.add("suser", l.Actor())
+		e.add("suid", l.ActorEntityID())
 		e.add("src", req.RemoteAddr)
 		if req.RemotePort != 0 {
 			e.add("spt", strconv.Itoa(req.RemotePort))

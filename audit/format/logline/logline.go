@@ -14,6 +14,7 @@ import (
 	"errors"
 	json "github.com/goccy/go-json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/audit/chain"
@@ -256,6 +257,72 @@ func (l *Line) Allowed() bool {
 		return a.PolicyResults.Allowed
 	}
 	return !l.Failed()
+}
+
+// Actor is the canonical name of whoever the entry is about — the one
+// spelling queries, reports, OCSF (actor.user.name) and CEF (suser) use:
+//
+//  1. vigil.identity.actor: the entity's name, or "<mount>/<alias>" for
+//     an entity nobody named (for a login, the identity it logged in);
+//  2. else the caller's display name (for internal requests the Vigil
+//     subsystem, e.g. "expiration");
+//  3. else, for a login, the display name of the token it issued, or
+//     "<mount>/<name>" from the login path (auth/userpass/login/mallory is
+//     "userpass/mallory": a failed login is attributed to the alias it
+//     tried);
+//  4. else "".
+func (l *Line) Actor() string {
+	if id := l.Vigil().Identity; id != nil && id.Actor != "" {
+		return id.Actor
+	}
+	if dn := l.Auth().DisplayName; dn != "" {
+		return dn
+	}
+	if !l.IsLogin() {
+		return ""
+	}
+	if r := l.Entry.Response; r != nil && r.Auth != nil && r.Auth.DisplayName != "" {
+		return r.Auth.DisplayName
+	}
+	req := l.Request()
+	return LoginActor(req.MountPoint, req.Path)
+}
+
+// LoginActor is the actor of a login that resolved no identity:
+// "<mount>/<name>" for auth/<mount>/login/<name>, "" when the path names
+// no one.
+func LoginActor(mountPoint, path string) string {
+	i := strings.LastIndex(path, "/login/")
+	if i < 0 || i+len("/login/") >= len(path) {
+		return ""
+	}
+	m := strings.TrimSuffix(strings.TrimPrefix(mountPoint, "auth/"), "/")
+	if m == "" {
+		m = strings.TrimPrefix(path[:i], "auth/")
+	}
+	return m + "/" + path[i+len("/login/"):]
+}
+
+// ActorEntityID is the entity id of the entry's actor: the caller's, or
+// for a login the one the issued token belongs to.
+func (l *Line) ActorEntityID() string {
+	if id := l.Auth().EntityID; id != "" {
+		return id
+	}
+	if l.IsLogin() {
+		if r := l.Entry.Response; r != nil && r.Auth != nil {
+			return r.Auth.EntityID
+		}
+	}
+	return ""
+}
+
+// EntityName is vigil.identity.entity_name ("" when not recorded).
+func (l *Line) EntityName() string {
+	if id := l.Vigil().Identity; id != nil {
+		return id.EntityName
+	}
+	return ""
 }
 
 // UserName is the best human name for the caller: the username metadata,

@@ -99,7 +99,7 @@ func TestParseKinds(t *testing.T) {
 			kinds["login"]++
 		}
 	}
-	want := map[string]int{"vigil.segment": 1, "vigil.event": 2, "vigil.checkpoint": 3, "request": 7, "response": 5, "login": 3}
+	want := map[string]int{"vigil.segment": 1, "vigil.event": 2, "vigil.checkpoint": 3, "request": 8, "response": 6, "login": 4}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("%s: %d lines, want %d (all: %v)", k, kinds[k], n, kinds)
@@ -130,6 +130,46 @@ func TestLoginUserAndOutcome(t *testing.T) {
 		}
 		if !l.At.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
 			t.Errorf("time %v", l.At)
+		}
+	}
+}
+
+// TestActor pins the canonical actor rule on the fixture's entries and on
+// a failed login without identity.
+func TestActor(t *testing.T) {
+	got := map[uint64][3]string{}
+	for _, line := range mustLines(t) {
+		l, err := Parse(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[l.Seq] = [3]string{l.Actor(), l.EntityName(), l.ActorEntityID()}
+	}
+	for seq, want := range map[uint64][3]string{
+		4:  {"userpass-alice", "", "ent-1"}, // a token without identity: its display name
+		7:  {"expiration", "", ""},          // internal: the subsystem
+		9:  {"userpass-alice", "", ""},      // a login without identity: the issued token's display name
+		19: {"carol", "carol", "ent-carol"}, // vigil.identity.actor
+		20: {"carol", "carol", "ent-carol"}, // a login: the identity it resolved
+		1:  {"", "", ""},                    // chain record
+	} {
+		if got[seq] != want {
+			t.Errorf("seq %d: actor, entity name, entity id = %q, want %q", seq, got[seq], want)
+		}
+	}
+	line := []byte(`{"time":"2026-01-01T00:00:00Z","type":"response","auth":{},"request":{"mount_point":"auth/corp-up/","path":"auth/corp-up/login/mallory"},"error":"x",` +
+		`"seq":9,"node_id":"n","prev_hash":"` + zeros + `","hash":"` + zeros + `"}`)
+	l, err := Parse(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := l.Actor(); a != "corp-up/mallory" {
+		t.Fatalf("failed login actor %q", a)
+	}
+	for _, c := range [][3]string{{"", "auth/userpass/login/bob", "userpass/bob"}, {"auth/a/b/", "auth/a/b/login/x", "a/b/x"},
+		{"auth/approle/", "auth/approle/login", ""}, {"auth/up/", "auth/up/login/", ""}} {
+		if got := LoginActor(c[0], c[1]); got != c[2] {
+			t.Errorf("LoginActor(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
 		}
 	}
 }

@@ -24,6 +24,10 @@ type summaryLine struct {
 	Vigil *struct {
 		Status    int    `json:"status"`
 		ErrorCode string `json:"error_code"`
+		Identity  *struct {
+			Actor      string `json:"actor"`
+			EntityName string `json:"entity_name"`
+		} `json:"identity"`
 	} `json:"vigil"`
 	Segment *struct {
 		Created time.Time `json:"created"`
@@ -69,8 +73,9 @@ func (a *summaryAuth) auth() *vault.Auth {
 // ParseSummary decodes the part of line that typed columns use: time,
 // type, error, the caller (accessor, display name, entity id, policies,
 // policy_results.allowed), the request's id, operation, mount, path and
-// remote address, a login response's auth, vigil.status and
-// vigil.error_code, the chain members and At — with Line's methods
+// remote address, a login response's auth, vigil.status,
+// vigil.error_code and vigil.identity's actor and entity_name, the chain
+// members and At — with Line's methods
 // (Request, Auth, Vigil, Allowed, Denied, Failed, IsLogin, IsRecord)
 // answering as they do after Parse. Everything else (data, headers,
 // metadata, secrets; of a chain record's payload, all but its time) is
@@ -96,6 +101,9 @@ func ParseSummary(line []byte) (*Line, error) {
 	}
 	if s.Vigil != nil {
 		l.Entry.Vigil = &vault.Vigil{Status: s.Vigil.Status, ErrorCode: s.Vigil.ErrorCode}
+		if id := s.Vigil.Identity; id != nil {
+			l.Entry.Vigil.Identity = &vault.Identity{Actor: id.Actor, EntityName: id.EntityName}
+		}
 	}
 	switch {
 	case l.Time != "":

@@ -21,11 +21,11 @@ func summaryView(l *logline.Line) string {
 	if auth.PolicyResults != nil {
 		pr = fmt.Sprint(auth.PolicyResults.Allowed)
 	}
-	return fmt.Sprintf("type=%q time=%q at=%s err=%q req=[%q %q %q %q %q %q] auth=[%q %q %q %q pr=%s] resp-auth=[%s] vigil=[%d %q] allowed=%v denied=%v failed=%v login=%v record=%v members=[%d %q %q %q]",
+	return fmt.Sprintf("type=%q time=%q at=%s err=%q req=[%q %q %q %q %q %q] auth=[%q %q %q %q pr=%s] resp-auth=[%s] vigil=[%d %q] actor=[%q %q %q] allowed=%v denied=%v failed=%v login=%v record=%v members=[%d %q %q %q]",
 		l.Type, l.Time, l.At.Format(time.RFC3339Nano), l.Error,
 		req.ID, req.Operation, req.MountType, req.MountPoint, req.Path, req.RemoteAddr,
 		auth.Accessor, auth.DisplayName, auth.EntityID, auth.Policies, pr, ra, vg.Status, vg.ErrorCode,
-		l.Allowed(), l.Denied(), l.Failed(), l.IsLogin(), l.IsRecord(), l.Seq, l.NodeID, l.PrevHash, l.Hash)
+		l.Actor(), l.EntityName(), l.ActorEntityID(), l.Allowed(), l.Denied(), l.Failed(), l.IsLogin(), l.IsRecord(), l.Seq, l.NodeID, l.PrevHash, l.Hash)
 }
 
 // TestParseSummaryAgreesWithParse: on the fixture log and on a realistic

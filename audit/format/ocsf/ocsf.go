@@ -6,6 +6,11 @@
 //
 //   - Logins (a request to auth/<mount>/login[/<name>]) are Authentication
 //     events (class_uid 3002, category 3, activity Logon).
+//   - actor.user (and, for logins, user) is the person: name is the
+//     canonical actor name (logline.Line.Actor: the entity's name, or
+//     "<mount>/<alias>" for an entity nobody named, else the token's
+//     display name), uid the entity id — the same spelling as the audit
+//     query's actor and CEF's suser/suid.
 //   - Every other Vault entry — secret reads and writes, sys/ calls, token
 //     operations — is an API Activity event (class_uid 6003, category 6;
 //     activity Create, Read, Update, Delete or Other from the Vault
@@ -361,10 +366,9 @@ func buildLogin(ev *Event, l *logline.Line) {
 	ev.ClassUID, ev.ClassName = ClassAuthentication, "Authentication"
 	ev.ActivityID, ev.ActivityName = 1, "Logon"
 	ev.TypeUID, ev.TypeName = ClassAuthentication*100+1, "Authentication: Logon"
-	name := l.UserName()
-	u := &User{Name: name, TypeID: 1, Type: "User"}
+	name := l.Actor()
+	u := &User{Name: name, UID: l.ActorEntityID(), TypeID: 1, Type: "User"}
 	if r := l.Entry.Response; r != nil && r.Auth != nil {
-		u.UID = r.Auth.EntityID
 		ev.Session = &Session{UID: r.Auth.Accessor, CredentialUID: r.Auth.ClientToken}
 	}
 	ev.User = u
@@ -396,7 +400,7 @@ func apiActivity(op string) (int, string) {
 func actor(l *logline.Line) *Actor {
 	a, vg := l.Auth(), l.Vigil()
 	act := &Actor{AppName: vg.Actor}
-	name := l.UserName()
+	name := l.Actor()
 	if name != "" || a.EntityID != "" {
 		act.User = &User{Name: name, UID: a.EntityID, TypeID: 1, Type: "User"}
 		if vg.Actor != "" {

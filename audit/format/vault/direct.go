@@ -92,7 +92,7 @@ func appendEvent(b []byte, ev *core.AuditEvent, o Options) ([]byte, error) {
 			b = appendString(b, msg)
 		}
 	}
-	if v := vigilOf(ev, typ); !v.empty() {
+	if v := f.vigilOf(ev, typ); !v.empty() {
 		b = append(b, `,"vigil":`...)
 		b = appendVigil(b, &v)
 	}
@@ -146,6 +146,9 @@ func (f formatter) appendCallerAuth(b []byte, req *core.Request, tok, acc []byte
 		o.str("display_name", p.DisplayName)
 		o.strs("policies", p.Policies)
 		o.strs("token_policies", p.TokenPolicies)
+		if p.Identity != nil {
+			o.strs("identity_policies", p.Identity.Policies)
+		}
 	} else if req.Internal {
 		o.str("display_name", req.InternalActor)
 	}

@@ -82,13 +82,28 @@ func directEvents() []*core.AuditEvent {
 	internal := &core.Request{ID: "r3", Operation: core.OpRevoke, Path: "database/creds/x", Internal: true, InternalActor: "expiration"}
 	internalAnon := &core.Request{ID: "r4", Internal: true, ClientToken: "ignored", RawBody: []byte("12345")}
 	empty := &core.Request{}
+	// A token with an entity, created by another token.
+	ip := *p
+	ip.Identity = &core.Identity{EntityID: "ent-1", EntityName: "carol<>", Actor: "carol<>", Alias: "userpass/carol",
+		Groups: []string{"icu-clinicians", "all"}, Policies: []string{"icu"}, Metadata: map[string]string{"team": "icu"}}
+	ip.CreatorAccessor, ip.CreatorEntityID = "creator-acc", "ent-0"
+	withIdentity := req()
+	withIdentity.Principal = &ip
+	creatorOnly := *p
+	creatorOnly.CreatorAccessor = "root-acc"
+	withCreator := req()
+	withCreator.Principal = &creatorOnly
+	login := &core.Request{ID: "r5", Operation: core.OpUpdate, Path: "auth/userpass/login/carol", Unauthenticated: true}
+	loginResp := &core.Response{Auth: &core.Auth{ClientToken: "hvs.l", Accessor: "acc-l", Policies: []string{"default", "icu"},
+		TokenPolicies: []string{"default"}, IdentityPolicies: []string{"icu"}, EntityID: "ent-1",
+		Identity: &core.Identity{EntityID: "ent-1", EntityName: "entity_1", Actor: "userpass/carol", Alias: "userpass/carol"}}}
 	full := &core.Response{Data: data, Warnings: []string{"w<1>"}, Secret: &core.Secret{LeaseID: "secret/lease/1"},
 		Auth: &core.Auth{ClientToken: "hvs.new", Accessor: "acc-new", DisplayName: "d", Policies: []string{"default"},
 			TokenPolicies: []string{"default"}, Metadata: map[string]string{"u": "a"}, EntityID: "e", TokenType: "batch",
 			TTL: time.Hour, NumUses: 2},
 		WrapInfo: &core.WrapInfo{TTL: 60, Token: "wrap-tok", Accessor: "wrap-acc", CreationTime: t0, CreationPath: "p", WrappedAccessor: "wa"}}
 	var evs []*core.AuditEvent
-	for _, r := range []*core.Request{req(), noPrincipal, internal, internalAnon, empty} {
+	for _, r := range []*core.Request{req(), noPrincipal, internal, internalAnon, empty, withIdentity, withCreator, login} {
 		evs = append(evs,
 			&core.AuditEvent{Type: "request", Time: t0, Request: r},
 			&core.AuditEvent{Type: "odd", Time: time.Time{}, Request: r, Err: core.ErrPermissionDenied},
@@ -98,6 +113,8 @@ func directEvents() []*core.AuditEvent {
 			&core.AuditEvent{Type: "response", Time: t0, Request: r, Response: &core.Response{Secret: &core.Secret{}, Data: map[string]any{}}},
 			&core.AuditEvent{Type: "request", Time: t0, Request: r, Sealed: true, Err: core.ErrSealed},
 			&core.AuditEvent{Type: "response", Time: t0, Request: r, Err: errEmpty{}},
+			&core.AuditEvent{Type: "response", Time: t0, Request: r, Response: loginResp},
+			&core.AuditEvent{Type: "request", Time: t0, Request: r, Response: loginResp},
 		)
 	}
 	return evs

@@ -99,6 +99,7 @@ func appendAuth(b []byte, a *Auth) []byte {
 	o.str("display_name", a.DisplayName)
 	o.strs("policies", a.Policies)
 	o.strs("token_policies", a.TokenPolicies)
+	o.strs("identity_policies", a.IdentityPolicies)
 	if pr := a.PolicyResults; pr != nil {
 		o.key("policy_results")
 		o.b = append(o.b, `{"allowed":`...)
@@ -227,6 +228,17 @@ func appendVigil(b []byte, v *Vigil) []byte {
 	o.strMap("flags", v.Flags)
 	o.str("policy_error", v.PolicyError)
 	o.str("actor", v.Actor)
+	if id := v.Identity; id != nil {
+		o.key("identity")
+		io := newObjV(o.b)
+		io.str("actor", id.Actor)
+		io.str("entity_name", id.EntityName)
+		io.str("alias", id.Alias)
+		io.strs("groups", id.Groups)
+		io.str("creator_entity_id", id.CreatorEntityID)
+		io.str("creator_accessor", id.CreatorAccessor)
+		o.b = io.end()
+	}
 	if v.Sealed {
 		o.key("sealed")
 		o.b = append(o.b, "true"...)

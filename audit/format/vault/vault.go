@@ -35,19 +35,22 @@ type Entry struct {
 // Auth is the caller (request entries and the "auth" of response entries)
 // or the token a response issues (Response.Auth).
 type Auth struct {
-	ClientToken    string            `json:"client_token,omitempty"`
-	Accessor       string            `json:"accessor,omitempty"`
-	DisplayName    string            `json:"display_name,omitempty"`
-	Policies       []string          `json:"policies,omitempty"`
-	TokenPolicies  []string          `json:"token_policies,omitempty"`
-	PolicyResults  *PolicyResults    `json:"policy_results,omitempty"`
-	Metadata       map[string]string `json:"metadata,omitempty"`
-	EntityID       string            `json:"entity_id,omitempty"`
-	TokenType      string            `json:"token_type,omitempty"`
-	TokenTTL       int64             `json:"token_ttl,omitempty"`
-	TokenIssueTime string            `json:"token_issue_time,omitempty"`
-	NumUses        int               `json:"num_uses,omitempty"`
-	RemainingUses  int               `json:"remaining_uses,omitempty"`
+	ClientToken   string   `json:"client_token,omitempty"`
+	Accessor      string   `json:"accessor,omitempty"`
+	DisplayName   string   `json:"display_name,omitempty"`
+	Policies      []string `json:"policies,omitempty"`
+	TokenPolicies []string `json:"token_policies,omitempty"`
+	// IdentityPolicies are the policies the token's entity and its groups
+	// gave it (Policies holds them too).
+	IdentityPolicies []string          `json:"identity_policies,omitempty"`
+	PolicyResults    *PolicyResults    `json:"policy_results,omitempty"`
+	Metadata         map[string]string `json:"metadata,omitempty"`
+	EntityID         string            `json:"entity_id,omitempty"`
+	TokenType        string            `json:"token_type,omitempty"`
+	TokenTTL         int64             `json:"token_ttl,omitempty"`
+	TokenIssueTime   string            `json:"token_issue_time,omitempty"`
+	NumUses          int               `json:"num_uses,omitempty"`
+	RemainingUses    int               `json:"remaining_uses,omitempty"`
 }
 
 // PolicyResults is the authorization decision.
@@ -128,6 +131,9 @@ type Vigil struct {
 	// Actor names the Vigil subsystem behind an internal request (e.g.
 	// "expiration"); such requests carry no client token.
 	Actor string `json:"actor,omitempty"`
+	// Identity names the person behind the token (see Identity): the
+	// caller's, or for a login the identity it logged in.
+	Identity *Identity `json:"identity,omitempty"`
 	// Sealed marks a request rejected while the server was sealed. Its
 	// tokens and data are omitted (nothing can be HMAC'd without the salt).
 	Sealed bool `json:"sealed,omitempty"`
@@ -141,9 +147,29 @@ type Vigil struct {
 	ResponseRawBytes int `json:"response_raw_bytes,omitempty"`
 }
 
+// Identity is the person behind an entry's token, as the identity store
+// resolved it for the request. It is written when the token has an entity
+// or was created by another token.
+type Identity struct {
+	// Actor is the canonical actor name: the entity's name, or
+	// "<mount>/<alias>" for an entity nobody named, or the token's display
+	// name when it has no entity (core.Request.ActorName).
+	Actor      string `json:"actor,omitempty"`
+	EntityName string `json:"entity_name,omitempty"`
+	// Alias is "<mount>/<alias name>" the token's login authenticated.
+	Alias string `json:"alias,omitempty"`
+	// Groups are the entity's groups (internal and external, direct and
+	// inherited), by name.
+	Groups []string `json:"groups,omitempty"`
+	// CreatorEntityID and CreatorAccessor (HMAC'd like every accessor) name
+	// the token that created the caller's token through auth/token/create.
+	CreatorEntityID string `json:"creator_entity_id,omitempty"`
+	CreatorAccessor string `json:"creator_accessor,omitempty"`
+}
+
 func (v *Vigil) empty() bool {
 	return len(v.DenyReasons) == 0 && len(v.Advisories) == 0 && len(v.Flags) == 0 && v.PolicyError == "" &&
-		v.Actor == "" && !v.Sealed && v.Status == 0 && v.ErrorCode == "" && v.RequestRawBytes == 0 && v.ResponseRawBytes == 0
+		v.Actor == "" && v.Identity == nil && !v.Sealed && v.Status == 0 && v.ErrorCode == "" && v.RequestRawBytes == 0 && v.ResponseRawBytes == 0
 }
 
 // Options say how one device renders events.
@@ -198,16 +224,38 @@ func Build(ev *core.AuditEvent, o Options) (*Entry, error) {
 	if typ == "response" {
 		e.Response = f.response(req, ev.Response)
 	}
-	if v := vigilOf(ev, typ); !v.empty() {
+	if v := f.vigilOf(ev, typ); !v.empty() {
 		e.Vigil = &v
 	}
 	return e, nil
 }
 
-// vigilOf returns the "vigil" member of an entry of type typ for ev.
-func vigilOf(ev *core.AuditEvent, typ string) Vigil {
+// identityOf returns the "vigil.identity" member of an entry of type typ:
+// the caller's identity, or for a login's response the identity the login
+// resolved; nil when there is none to record.
+func (f formatter) identityOf(ev *core.AuditEvent, typ string) *Identity {
 	req := ev.Request
-	v := Vigil{Sealed: ev.Sealed, RequestRawBytes: len(req.RawBody)}
+	if p := req.Principal; p != nil {
+		if p.Identity == nil && p.CreatorAccessor == "" && p.CreatorEntityID == "" {
+			return nil
+		}
+		id := &Identity{Actor: req.ActorName(), CreatorEntityID: p.CreatorEntityID, CreatorAccessor: f.accessor(p.CreatorAccessor)}
+		if pi := p.Identity; pi != nil {
+			id.EntityName, id.Alias, id.Groups = pi.EntityName, pi.Alias, pi.Groups
+		}
+		return id
+	}
+	if typ == "response" && ev.Response != nil && ev.Response.Auth != nil && ev.Response.Auth.Identity != nil {
+		li := ev.Response.Auth.Identity
+		return &Identity{Actor: li.Actor, EntityName: li.EntityName, Alias: li.Alias, Groups: li.Groups}
+	}
+	return nil
+}
+
+// vigilOf returns the "vigil" member of an entry of type typ for ev.
+func (f formatter) vigilOf(ev *core.AuditEvent, typ string) Vigil {
+	req := ev.Request
+	v := Vigil{Sealed: ev.Sealed, RequestRawBytes: len(req.RawBody), Identity: f.identityOf(ev, typ)}
 	if req.Internal {
 		v.Actor = req.InternalActor
 		if v.Actor == "" {
@@ -293,6 +341,9 @@ func (f formatter) callerAuth(req *core.Request) *Auth {
 		a.Accessor = f.accessor(p.Accessor)
 		a.DisplayName = p.DisplayName
 		a.Policies, a.TokenPolicies = p.Policies, p.TokenPolicies
+		if p.Identity != nil {
+			a.IdentityPolicies = p.Identity.Policies
+		}
 		if len(p.Metadata) > 0 {
 			a.Metadata = p.Metadata
 		}
@@ -375,8 +426,8 @@ func (f formatter) response(req *core.Request, resp *core.Response) *Response {
 	if a := resp.Auth; a != nil {
 		ra := &Auth{
 			ClientToken: f.token(a.ClientToken), Accessor: f.accessor(a.Accessor), DisplayName: a.DisplayName,
-			Policies: a.Policies, TokenPolicies: a.TokenPolicies, EntityID: a.EntityID, TokenType: a.TokenType,
-			TokenTTL: int64(a.TTL / time.Second), NumUses: a.NumUses,
+			Policies: a.Policies, TokenPolicies: a.TokenPolicies, IdentityPolicies: a.IdentityPolicies, EntityID: a.EntityID,
+			TokenType: a.TokenType, TokenTTL: int64(a.TTL / time.Second), NumUses: a.NumUses,
 		}
 		if len(a.Metadata) > 0 {
 			ra.Metadata = a.Metadata

@@ -50,6 +50,20 @@ func writeReq() *core.Request {
 			Advisories: []string{"outside business hours"}, Flags: map[string]string{"break_glass": "true"}}}
 }
 
+// identityReq is a write by a token bound to an entity (carol, in the
+// icu-clinicians group) and created by another token.
+func identityReq() *core.Request {
+	r := writeReq()
+	p := *principal
+	p.Policies = []string{"default", "icu", "phi-reader"}
+	p.EntityID = "ent-carol"
+	p.CreatorAccessor, p.CreatorEntityID = "acc-parent", "ent-carol"
+	p.Identity = &core.Identity{EntityID: "ent-carol", EntityName: "carol", Actor: "carol", Alias: "userpass/carol",
+		Groups: []string{"icu-clinicians"}, Policies: []string{"icu"}}
+	r.Principal = &p
+	return r
+}
+
 // cases are the golden events: one per line of testdata/<name>.golden.
 func cases() []struct {
 	name string
@@ -85,6 +99,13 @@ func cases() []struct {
 		{"no_hmac_accessor", &core.AuditEvent{Type: "request", Time: t0, Request: writeReq()}, vault.Options{Salt: s, HMACAccessor: false}},
 		{"log_raw", &core.AuditEvent{Type: "request", Time: t0, Request: writeReq()}, vault.Options{Raw: true, HMACAccessor: true}},
 		{"handler_error", &core.AuditEvent{Type: "response", Time: t0, Request: writeReq(), Err: errors.New("boom")}, std},
+		{"identity_request", &core.AuditEvent{Type: "request", Time: t0, Request: identityReq()}, std},
+		{"identity_login_response", &core.AuditEvent{Type: "response", Time: t0, Request: login, Response: &core.Response{Auth: &core.Auth{
+			ClientToken: "hvs.new", Accessor: "acc-new", DisplayName: "userpass-carol", Policies: []string{"default", "icu"},
+			TokenPolicies: []string{"default"}, IdentityPolicies: []string{"icu"}, EntityID: "ent-carol", TTL: 30 * time.Minute,
+			TokenType: "service", Metadata: map[string]string{"username": "carol"},
+			Identity: &core.Identity{EntityID: "ent-carol", EntityName: "carol", Actor: "carol", Alias: "userpass/carol",
+				Groups: []string{"icu-clinicians"}, Policies: []string{"icu"}}}}}, std},
 	}
 }
 

@@ -74,7 +74,7 @@ func TestStreamKafkaFakeEndToEnd(t *testing.T) {
 	readOCSF(t, fk.Addr(), "vigil-ocsf", func(ev map[string]any) {
 		class := int(ev["class_uid"].(float64))
 		switch {
-		case class == 3002 && ev["user"].(map[string]any)["name"] == "alice":
+		case class == 3002 && ev["user"].(map[string]any)["name"] == "userpass/alice": // the canonical actor of her login
 			logins++
 		case class == 6003 && ev["status_id"] != nil && ev["status_id"].(float64) == 2 && strings.Contains(fmt.Sprint(ev["api"]), "read"):
 			denied++

@@ -350,5 +350,8 @@ func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.Field
 	for k, v := range s.Metadata {
 		meta[k] = v
 	}
-	return &core.Response{Auth: r.Params.Auth(name, meta)}, nil
+	a := r.Params.Auth(name, meta)
+	// The role id names the workload's entity alias, as in Vault.
+	a.Alias = &core.Alias{Name: r.RoleID, Metadata: map[string]string{"role_name": name}}
+	return &core.Response{Auth: a}, nil
 }

@@ -195,5 +195,8 @@ func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.Field
 		return nil, errBadLogin
 	}
 	a := u.Params.Auth(name, map[string]string{"username": name})
+	// The identity store maps the user name to the person's entity, as
+	// Vault does.
+	a.Alias = &core.Alias{Name: name}
 	return &core.Response{Auth: a}, nil
 }

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -83,7 +84,24 @@ func (p *plan) conditions() (pre, where []string) {
 			vals = append(vals, lit(h))
 		}
 		in := "(" + strings.Join(vals, ", ") + ")"
-		where = append(where, fmt.Sprintf("(display_name IN %[1]s OR entity_id IN %[1]s OR accessor IN %[1]s)", in))
+		ents := vals
+		for _, id := range f.ActorEntityIDs {
+			ents = append(ents, lit(id))
+		}
+		// The canonical actor and the entity name live in the raw line
+		// only (vigil.identity): matched by position, records re-checked
+		// exactly. For a login without identity the actor is derived from
+		// the path ("userpass/mallory"): matched by its last segment.
+		enc, _ := json.Marshal(f.Actor)
+		raw := []string{
+			"position(raw, " + lit(`"actor":`+string(enc)) + ") > 0",
+			"position(raw, " + lit(`"entity_name":`+string(enc)) + ") > 0",
+		}
+		if i := strings.LastIndexByte(f.Actor, '/'); i > 0 && i < len(f.Actor)-1 {
+			raw = append(raw, "endsWith(path, "+lit("/login/"+f.Actor[i+1:])+")")
+		}
+		where = append(where, fmt.Sprintf("(display_name IN %[1]s OR entity_id IN %[2]s OR accessor IN %[1]s OR %[3]s)",
+			in, "("+strings.Join(ents, ", ")+")", strings.Join(raw, " OR ")))
 	}
 	if f.Flag != "" {
 		// Approximate: flags live in the raw line only. Records are

@@ -38,6 +38,8 @@ const (
 	cDeny     // list
 	cFlags    // name/value pairs, sorted by name
 	cPolicies // list
+	cActor
+	cEntityName
 	nCols
 )
 
@@ -192,7 +194,8 @@ func (v *view) record(i int) query.Record {
 	b := c.bits[i]
 	r := query.Record{
 		NodeID: v.node, Seq: c.seq[i], RequestID: v.reqID(i), Time: timeOf(c.time[i]),
-		DisplayName: v.str(cDisplay, i), EntityID: v.str(cEntity, i), Accessor: v.str(cAccessor, i),
+		DisplayName: v.str(cDisplay, i), Actor: v.str(cActor, i), EntityName: v.str(cEntityName, i),
+		EntityID: v.str(cEntity, i), Accessor: v.str(cAccessor, i),
 		RemoteAddr: v.str(cRemote, i), RemotePort: int(c.port[i]), Operation: v.str(cOperation, i), Path: v.str(cPath, i),
 		MountPoint: v.str(cMount, i), MountType: v.str(cMountType, i), Allowed: b&bitAllowed != 0,
 		Error: v.str(cError, i), Status: int(c.status[i]), ErrorCode: v.str(cErrorCode, i),

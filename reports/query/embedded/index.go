@@ -123,7 +123,7 @@ type Config struct {
 	Logger         *slog.Logger
 }
 
-const stateVersion = 1
+const stateVersion = 2 // 2: actor and entity name columns
 
 // ServerVerification is the outcome of the server's last full verification
 // of the log (sys/audit/verify).
@@ -631,6 +631,7 @@ func fillRow(r *raw, f *query.Fields, scratch *[nCols][]byte) {
 	r.status, r.port = uint16(min(max(f.Status, 0), 65535)), uint16(min(max(f.RemotePort, 0), 65535))
 	r.reqID = f.RequestID
 	r.cols[cDisplay], r.cols[cEntity], r.cols[cAccessor] = f.DisplayName, f.EntityID, f.Accessor
+	r.cols[cActor], r.cols[cEntityName] = f.Actor, f.EntityName
 	r.cols[cRemote], r.cols[cOperation], r.cols[cPath] = f.RemoteAddr, f.Operation, f.Path
 	r.cols[cMount], r.cols[cMountType], r.cols[cError] = f.MountPoint, f.MountType, f.Error
 	r.cols[cErrorCode], r.cols[cTokenType] = f.ErrorCode, f.TokenType

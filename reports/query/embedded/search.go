@@ -204,7 +204,7 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 		return out
 	}
 	var pathOK, opOK, mountOK, flagOK []bool
-	var actorOK [3][]bool
+	var actorOK [5][]bool
 	if f.Path != "" {
 		pathOK = make([]bool, len(c.vals[cPath]))
 		for i, s := range c.vals[cPath] {
@@ -218,10 +218,14 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 		mountOK = eq(cMount, f.Mount)
 	}
 	if f.Actor != "" {
-		for j, col := range []int{cDisplay, cEntity, cAccessor} {
+		for j, col := range []int{cDisplay, cEntity, cAccessor, cActor, cEntityName} {
+			match := m.MatchActorField
+			if col == cEntity {
+				match = m.MatchEntityField
+			}
 			actorOK[j] = make([]bool, len(c.vals[col]))
 			for i, s := range c.vals[col] {
-				actorOK[j][i] = m.MatchActorField(s)
+				actorOK[j][i] = match(s)
 			}
 		}
 	}
@@ -258,7 +262,8 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 			mountOK != nil && !mountOK[c.ids[cMount][i]] || flagOK != nil && !flagOK[c.ids[cFlags][i]] {
 			continue
 		}
-		if f.Actor != "" && !actorOK[0][c.ids[cDisplay][i]] && !actorOK[1][c.ids[cEntity][i]] && !actorOK[2][c.ids[cAccessor][i]] {
+		if f.Actor != "" && !actorOK[0][c.ids[cDisplay][i]] && !actorOK[1][c.ids[cEntity][i]] && !actorOK[2][c.ids[cAccessor][i]] &&
+			!actorOK[3][c.ids[cActor][i]] && !actorOK[4][c.ids[cEntityName][i]] {
 			continue
 		}
 		out = append(out, hit{k: k, v: v, row: i})

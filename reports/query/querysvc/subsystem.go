@@ -80,10 +80,11 @@ type Options struct {
 
 // Subsystem serves audit queries (server.Subsystem).
 type Subsystem struct {
-	opts Options
-	srv  *server.Server
-	log  *slog.Logger
-	now  func() time.Time
+	opts     Options
+	srv      *server.Server
+	log      *slog.Logger
+	now      func() time.Time
+	entities EntityResolver // nil: actor filters are not resolved
 
 	ch       *chship.Config // the ClickHouse stream, when one is configured
 	chDevice string
@@ -128,6 +129,9 @@ func (s *Subsystem) Attach(srv *server.Server) error {
 	}
 	s.srv = srv
 	s.log = srv.Logger().With("component", "audit-query")
+	if id := srv.Identity(); id != nil {
+		s.entities = id
+	}
 	s.now = s.opts.Now
 	if s.now == nil {
 		s.now = srv.Now
@@ -232,8 +236,18 @@ func (s *Subsystem) checkRoute() {
 }
 
 // Backend returns the running backend, starting it if needed (after
-// unseal). Reports use it to compute their figures.
+// unseal). Reports use it to compute their figures. An actor filter it is
+// given also matches the entity ids the identity store resolves for the
+// actor (see resolvingBackend).
 func (s *Subsystem) Backend() (query.Backend, error) {
+	b, err := s.rawBackend()
+	if err != nil || s.entities == nil {
+		return b, err
+	}
+	return resolvingBackend{Backend: b, r: s.entities}, nil
+}
+
+func (s *Subsystem) rawBackend() (query.Backend, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.backend != nil {
@@ -270,7 +284,7 @@ func (s *Subsystem) Backend() (query.Backend, error) {
 // requests made just before. With ClickHouse it does nothing: results
 // name the checkpoint the table holds.
 func (s *Subsystem) CatchUp(ctx context.Context, own string) error {
-	b, err := s.Backend()
+	b, err := s.rawBackend()
 	if err != nil {
 		return err
 	}

@@ -29,13 +29,27 @@ type Actor struct {
 	Token    string
 	Policies []string
 	Root     bool
+	// Identity is what the identity store resolved for the token (nil:
+	// none recorded, as for root or tokens from before identity).
+	Identity *core.Identity
+	// CreatorAccessor and CreatorEntityID name the token that created
+	// this one.
+	CreatorAccessor, CreatorEntityID string
 }
 
-// Actors used by Traffic.
+// Actors used by Traffic: alice's entity is named, bob's was created by
+// his first login (so his actor is "userpass/bob") and his token by
+// alice's, billing is a named workload, carol's token has no identity
+// recorded.
 var Actors = []Actor{
-	{Name: "userpass-alice", Entity: "ent-alice", Accessor: "acc-alice-0001", Token: "hvs.alice", Policies: []string{"default", "app-read"}},
-	{Name: "userpass-bob", Entity: "ent-bob", Accessor: "acc-bob-0002", Token: "hvs.bob", Policies: []string{"default", "app-write"}},
-	{Name: "approle-billing", Entity: "ent-billing", Accessor: "acc-billing-0003", Token: "hvs.billing", Policies: []string{"default", "billing"}},
+	{Name: "userpass-alice", Entity: "ent-alice", Accessor: "acc-alice-0001", Token: "hvs.alice", Policies: []string{"default", "app-read", "icu"},
+		Identity: &core.Identity{EntityID: "ent-alice", EntityName: "alice", Actor: "alice", Alias: "userpass/alice",
+			Groups: []string{"icu-clinicians"}, Policies: []string{"icu"}}},
+	{Name: "userpass-bob", Entity: "ent-bob", Accessor: "acc-bob-0002", Token: "hvs.bob", Policies: []string{"default", "app-write"},
+		Identity:        &core.Identity{EntityID: "ent-bob", EntityName: "entity_0b0b0b0b", Actor: "userpass/bob", Alias: "userpass/bob"},
+		CreatorAccessor: "acc-alice-0001", CreatorEntityID: "ent-alice"},
+	{Name: "approle-billing", Entity: "ent-billing", Accessor: "acc-billing-0003", Token: "hvs.billing", Policies: []string{"default", "billing"},
+		Identity: &core.Identity{EntityID: "ent-billing", EntityName: "billing-svc", Actor: "billing-svc", Alias: "approle/9f2c-role"}},
 	{Name: "root", Accessor: "acc-root-0004", Token: "hvs.root", Policies: []string{"root"}, Root: true},
 	{Name: "userpass-carol", Entity: "ent-carol", Accessor: "acc-carol-0005", Token: "hvs.carol", Policies: []string{"default", "dba"}},
 }
@@ -93,7 +107,8 @@ func one(rng *rand.Rand, i int, id string, at time.Time, step time.Duration) Req
 		req.Data = map[string]any{"data": map[string]any{"value": fmt.Sprintf("v%d", i)}}
 	}
 	principal := &core.Principal{ClientToken: a.Token, Accessor: a.Accessor, DisplayName: a.Name, Policies: a.Policies,
-		TokenPolicies: a.Policies, EntityID: a.Entity, TokenType: "service", Root: a.Root, TTL: time.Hour}
+		TokenPolicies: a.Policies, EntityID: a.Entity, TokenType: "service", Root: a.Root, TTL: time.Hour,
+		Identity: a.Identity, CreatorAccessor: a.CreatorAccessor, CreatorEntityID: a.CreatorEntityID}
 	dec := &core.Decision{Allowed: true, Operation: op, GrantingPolicies: []core.PolicyRef{{Name: a.Policies[len(a.Policies)-1], Type: "acl"}}}
 	var resp *core.Response
 	var err error
@@ -121,6 +136,11 @@ func one(rng *rand.Rand, i int, id string, at time.Time, step time.Duration) Req
 		} else {
 			resp = &core.Response{Auth: &core.Auth{ClientToken: "hvs.login-" + name, Accessor: "acc-login-" + name, DisplayName: name,
 				Policies: []string{"default"}, EntityID: "ent-" + name, TokenType: "service", TTL: time.Hour, Metadata: map[string]string{"username": name}}}
+			for _, a := range Actors {
+				if a.Entity == "ent-"+name && a.Identity != nil {
+					resp.Auth.Identity = a.Identity
+				}
+			}
 		}
 	case roll < 24: // lease expiry, by the server itself
 		req.Path, req.Operation, req.Mount = "database/creds/readonly", core.OpRevoke, &core.MountInfo{Path: "database/", Type: "database", Accessor: "database_1", Class: "secret"}
