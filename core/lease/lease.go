@@ -372,6 +372,11 @@ func (m *Manager) delete(ctx context.Context, e *Entry) error {
 
 // Register creates the lease for a response carrying a Secret. It sets the
 // lease ID and caps the TTL by the mount's maximum. Called as a PostHook.
+//
+// The engine has already created the secret (a database user, say), so the
+// lease is stored even when the client has gone away meanwhile (ctx's
+// cancellation is ignored); if it still cannot be stored, the secret is
+// revoked at once, so that no credential outlives every record of it.
 func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Response) error {
 	if resp != nil && resp.Auth != nil && resp.Secret == nil {
 		return m.registerToken(ctx, req, resp.Auth)
@@ -379,6 +384,7 @@ func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Re
 	if resp == nil || resp.Secret == nil || resp.Secret.NoLease || req.Mount == nil || req.Internal || resp.Secret.LeaseID != "" {
 		return nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	def, maxTTL := time.Duration(0), time.Duration(0)
 	if m.cfg.TTLs != nil {
 		def, maxTTL = m.cfg.TTLs(req.Mount.Path)
@@ -414,7 +420,12 @@ func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Re
 		ops = append(ops, storage.TxnOp{Kind: storage.OpPut, Key: tokenKey(e.TokenHash, e.LeaseID), Value: []byte(e.LeaseID)})
 	}
 	if err := storage.Txn(ctx, m.cfg.Storage, ops); err != nil {
-		return fmt.Errorf("lease: store: %w", err)
+		err = fmt.Errorf("lease: store: %w", err)
+		if rerr := m.revokeEntry(ctx, e, "lease-registration"); rerr != nil {
+			m.cfg.Logger.Error("secret issued without a lease could not be revoked", "path", req.Path, "error", rerr)
+			return errors.Join(err, fmt.Errorf("lease: revoke the unrecorded secret: %w", rerr))
+		}
+		return err
 	}
 	s.LeaseID, s.TTL, s.IssueTime = e.LeaseID, ttl, now
 	m.schedule(e.LeaseID, e.ExpireTime)

@@ -237,10 +237,13 @@ func (r *Router) factory(class, typ string) (framework.Engine, error) {
 	}
 	fac, ok := f[typ]
 	if !ok {
+		// Refuse outright and name what exists: a mount of a type this
+		// server does not implement would answer nothing useful.
+		supported := strings.Join(r.Types(class), ", ")
 		if class == "auth" {
-			return nil, core.Invalid("unknown auth method type: %s", typ)
+			return nil, core.Invalid("unknown auth method type: %s (this server supports: token, %s)", typ, supported)
 		}
-		return nil, core.Invalid("plugin not found in the catalog: %s", typ)
+		return nil, core.Invalid("plugin not found in the catalog: %s (this server supports secrets engines: %s)", typ, supported)
 	}
 	return fac(), nil
 }

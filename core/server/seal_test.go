@@ -20,6 +20,16 @@ func TestBuildSeals(t *testing.T) {
 		}
 		return cfg.Seals
 	}
+	// build parses and builds; the configuration parser refuses some
+	// blocks (a disabled value that is not a boolean) before buildSeals.
+	build := func(src string) ([]seal.Seal, error) {
+		cfg, err := config.Parse("vigil.hcl", []byte(src))
+		if err != nil {
+			return nil, err
+		}
+		_, built, err := buildSeals(context.Background(), cfg.Seals, f)
+		return built, err
+	}
 	kms := `seal "awskms" {
   kms_key_id = "k"
   region     = "us-east-1"
@@ -55,11 +65,11 @@ func TestBuildSeals(t *testing.T) {
 		"unknown type":  {`seal "gcpckms" {}`, "unknown seal type"},
 		"shamir block":  {`seal "shamir" {}`, "needs no block"},
 		"unknown key":   {sprintf(kms, "  kms_keyid = \"x\"\n"), `unknown key "kms_keyid"`},
-		"bad disabled":  {sprintf(kms, "  disabled = \"maybe\"\n"), "disabled: want true or false"},
+		"bad disabled":  {sprintf(kms, "  disabled = \"maybe\"\n"), "disabled: expected true or false"},
 		"same type off": {sprintf(kms, "") + sprintf(kms, "  disabled = \"true\"\n"), "both enabled and disabled"},
 	}
 	for name, c := range bad {
-		_, built, err := buildSeals(context.Background(), parse(c[0]), f)
+		built, err := build(c[0])
 		for _, s := range built {
 			if cl, ok := s.(interface{ Close() error }); ok {
 				_ = cl.Close()

@@ -59,8 +59,8 @@ type Options struct {
 	// (stopping jobs, each subsystem, the engines) and of shutdown
 	// (default 15s).
 	TeardownTimeout time.Duration
-	// MaxRequestDuration bounds each request (default 90s; see
-	// core.DispatcherConfig).
+	// MaxRequestDuration bounds each request (default: the configuration's
+	// default_max_request_duration, else 90s; see core.DispatcherConfig).
 	MaxRequestDuration time.Duration
 	// Seals are the auto-unseal seal types config `seal "type"` blocks may
 	// name (cmd/vigil lists them); Shamir needs no entry.
@@ -130,6 +130,9 @@ func New(opts Options) (*Server, error) {
 		opts.TeardownTimeout = 15 * time.Second
 	}
 	cfg := opts.Config
+	if opts.MaxRequestDuration <= 0 {
+		opts.MaxRequestDuration = cfg.DefaultMaxRequestDuration
+	}
 	if cfg.Storage == nil {
 		return nil, errors.New("server: a storage \"raft\" block is required")
 	}
@@ -149,17 +152,37 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(cfg.Storage.Path, 0o700); err != nil {
 		return nil, fmt.Errorf("server: storage path: %w", err)
 	}
-	bind := "127.0.0.1:0"
+	bind, advertise := "127.0.0.1:0", ""
 	if cfg.ClusterAddr != "" {
 		bind = hostPort(cfg.ClusterAddr)
 	}
-	if v, ok := cfg.Storage.Options["raft_bind_addr"]; ok {
-		bind = v.Value
+	// As in Vault, a listener's cluster_address is where cluster traffic is
+	// accepted and cluster_addr is the address other nodes dial.
+	for _, l := range cfg.Listeners {
+		if l.ClusterAddress != "" {
+			bind = l.ClusterAddress
+			if cfg.ClusterAddr != "" {
+				advertise = hostPort(cfg.ClusterAddr)
+			}
+			break
+		}
 	}
-	rs, err := raftstore.Open(raftstore.Config{
-		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, Bootstrap: true,
+	if v, ok := cfg.Storage.Options["raft_bind_addr"]; ok {
+		bind, advertise = v.Value, ""
+	}
+	rcfg := raftstore.Config{
+		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, AdvertiseAddr: advertise, Bootstrap: true,
 		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply,
-	})
+		TrailingLogs: cfg.Storage.TrailingLogs, SnapshotThreshold: cfg.Storage.SnapshotThreshold,
+		SnapshotInterval: cfg.Storage.SnapshotInterval, MaxEntrySize: cfg.Storage.MaxEntrySize,
+	}
+	if m := cfg.Storage.PerformanceMultiplier; m > 0 {
+		// Vault's scaling: raft's base timings times the multiplier.
+		rcfg.HeartbeatTimeout = time.Duration(m) * time.Second
+		rcfg.ElectionTimeout = time.Duration(m) * time.Second
+		rcfg.LeaderLeaseTimeout = time.Duration(m) * 500 * time.Millisecond
+	}
+	rs, err := raftstore.Open(rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: open raft storage: %w", err)
 	}
@@ -385,11 +408,11 @@ func (s *Server) listen(l config.Listener, first bool) (*http.Server, net.Listen
 	}
 	var tlsCfg *tls.Config
 	if !l.TLSDisable {
-		cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
+		tc, err := l.TLSConfig()
 		if err != nil {
 			return nil, nil, fmt.Errorf("server: listener %s: tls: %w", l.Address, err)
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsCfg = tc
 		srv.TLSConfig = tlsCfg
 	}
 	ln, err := net.Listen("tcp", l.Address)

@@ -18,6 +18,8 @@ import (
 	"github.com/vigilsec/vigil/core/engine/database"
 	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/engine/pki"
+	"github.com/vigilsec/vigil/core/engine/ssh"
+	"github.com/vigilsec/vigil/core/engine/totp"
 	"github.com/vigilsec/vigil/core/engine/transit"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/lease"
@@ -38,6 +40,8 @@ func Engines() map[string]framework.Factory {
 		"pki":      pki.New,
 		"database": database.New,
 		"transit":  transit.New,
+		"ssh":      ssh.New,
+		"totp":     totp.New,
 	}
 }
 

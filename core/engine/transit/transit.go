@@ -98,7 +98,7 @@ type state struct {
 func New() framework.Engine { return &Backend{} }
 
 var (
-	_ framework.Engine   = (*Backend)(nil)
+	_ framework.Engine    = (*Backend)(nil)
 	_ framework.Scheduler = (*Backend)(nil)
 )
 
