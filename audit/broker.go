@@ -148,6 +148,10 @@ type BrokerConfig struct {
 	DiskFull func(device string) bool
 	// Metrics, when set, counts entries and failures.
 	Metrics *Metrics
+	// Intercept, when set, sees every request event before it is written
+	// (the audit subsystem starts a relinked chain there, so that the
+	// acknowledgement is the new chain's first entry).
+	Intercept func(ctx context.Context, ev *core.AuditEvent)
 	// BarrierSealed reports whether the server's barrier is sealed. While
 	// it is, events are rendered without salts (see Device.options). While
 	// the devices are the sealed-mode ones (SetSealedMode) but the barrier
@@ -317,6 +321,9 @@ func (b *Broker) log(ctx context.Context, ev *core.AuditEvent) error {
 	if !sealed && b.sealedMode.Load() && (b.required.Load() || b.requireDurable.Load()) {
 		b.cfg.Metrics.refused(ev.Type)
 		return ErrNotOpen
+	}
+	if b.cfg.Intercept != nil && ev.Type == "request" {
+		b.cfg.Intercept(ctx, ev)
 	}
 	devs := b.Devices()
 	exempt := !sealed && GateExempt(ev.Request)

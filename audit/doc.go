@@ -42,8 +42,10 @@
 //
 // While sealed, the devices that were enabled (at start: those declared in
 // the configuration) record the requests rejected, at once and durably:
-// file devices continue their chain without checkpoints (the checkpoint
-// key is in the barrier; the first checkpoint after unseal covers these
-// lines), and entries leave out every field that would need the salt
-// (tokens, accessors, data), marked "vigil":{"sealed":true}.
+// file devices continue their chain in a segment whose header names no
+// checkpoint key, with unsigned checkpoints (the key is in the barrier; the
+// first signed checkpoint after unseal covers these lines), and entries
+// leave out every field that would need the salt (tokens, accessors, data),
+// marked "vigil":{"sealed":true}. A device opens its file for this on its
+// first sealed-state entry only.
 package audit

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
@@ -39,6 +41,9 @@ type Options struct {
 // it.
 type Verifier interface {
 	Verify(ctx context.Context) (*audit.Verification, error)
+	// Prove returns the inclusion proof of the line at seq of a file
+	// device's log ("" for the only one) against the newest checkpoint.
+	Prove(device string, seq uint64) (*chain.InclusionBundle, error)
 }
 
 // Host is what the reports subsystem uses of the server: its clock and the
@@ -51,7 +56,7 @@ type Host interface {
 
 // Subsystem serves the reports:
 //
-//	GET sys/reports/hipaa?from=&to=&format=pdf|html|csv|json&scope=&business_hours=08-18&tz=UTC&top=10&verify=false
+//	GET sys/reports/hipaa?from=&to=&format=pdf|html|csv|json&scope=&business_hours=08-18&tz=UTC&top=10&verify=false&proofs=false
 //	GET sys/reports/nrb?...
 //
 // The body is the report file itself (Content-Type per format). Not
@@ -132,7 +137,7 @@ func (r routes) Routes() []framework.Route {
 	return []framework.Route{{
 		Pattern: `reports/(?P<kind>hipaa|nrb)/?`,
 		Fields: map[string]*framework.FieldSchema{"kind": str, "from": str, "to": str, "format": str, "scope": str,
-			"business_hours": str, "tz": str, "top": str, "verify": str},
+			"business_hours": str, "tz": str, "top": str, "verify": str, "proofs": str},
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.report},
 		Help:       "A HIPAA or NRB audit report over a period, as pdf, html, csv or json.",
 	}}
@@ -222,9 +227,33 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 		}
 		return nil, err
 	}
+	if proofs, _ := strconv.ParseBool(d.String("proofs")); proofs {
+		if err := r.s.attachProof(rep); err != nil {
+			rep.Caveats = append(rep.Caveats, "No inclusion proof attached: "+err.Error())
+		}
+	}
 	var buf bytes.Buffer
 	if err := Render(&buf, rep, format); err != nil {
 		return nil, err
 	}
 	return &core.Response{Raw: &core.RawBody{ContentType: ContentType(format), Body: buf.Bytes()}}, nil
+}
+
+// attachProof gives the report the inclusion proof of the last entry its
+// checkpoint covers against the newest checkpoint: it ties every figure
+// to the log the auditor can check, one line at a time.
+func (s *Subsystem) attachProof(rep *Report) error {
+	if s.opts.Audit == nil || rep.Checkpoint == nil {
+		return errors.New("the report names no checkpoint")
+	}
+	b, err := s.opts.Audit.Prove("", rep.Checkpoint.Seq)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	rep.Proof = raw
+	return nil
 }

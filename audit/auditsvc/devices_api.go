@@ -189,6 +189,9 @@ func (a *Subsystem) Disable(ctx context.Context, req *core.Request, name string)
 		}
 	}
 	a.closeBounded([]*audit.Device{d})
+	a.refMu.Lock()
+	delete(a.refused, name)
+	a.refMu.Unlock()
 	err = errors.Join(a.st.deleteSalt(ctx, name), a.st.s.Delete(ctx, checkpointKey(a.nodeID, name)))
 	a.log.Info("audit device disabled", "device", name)
 	return err

@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/format/vault"
+	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
@@ -57,6 +58,9 @@ type Options struct {
 	// 10s). A device whose disk hangs is then reported failed and retried
 	// later, instead of hanging the seal (see Subsystem.Sealing).
 	LifecycleTimeout time.Duration
+	// WitnessTimeout bounds each read of a remote checkpoint witness when
+	// a device opens or is verified (default DefaultWitnessTimeout).
+	WitnessTimeout time.Duration
 }
 
 // DefaultLifecycleTimeout is Options.LifecycleTimeout's default.
@@ -82,6 +86,10 @@ type Host interface {
 	AddSysPart(framework.Part)
 	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
 	AddResponseHeaders(f func(http.Header))
+	// AddApplyHook sees the storage keys each replicated write changes (on
+	// Raft's goroutine: it must not block): the cluster witness
+	// countersigns other nodes' checkpoints from there.
+	AddApplyHook(f func(keys []string))
 }
 
 // Subsystem plugs the audit broker into a server. Build it with
@@ -116,12 +124,40 @@ type Subsystem struct {
 	// device's formatter.
 	headers atomic.Pointer[[]vault.HeaderRule]
 
+	// keyMu guards the checkpoint key, dropped at seal; pub is its public
+	// half, kept (lock-free) once known.
 	keyMu   sync.Mutex
 	signer  ed25519.PrivateKey
 	keyTime time.Time
+	pub     atomic.Pointer[ed25519.PublicKey]
 
 	busyMu sync.Mutex
 	busy   map[string]chan struct{} // files whose previous writer is still hung
+
+	// Witnesses: the cluster (Raft storage, countersigned by the other
+	// nodes), HTTP witnesses, and the streams' checkpoint sources.
+	cluster     *witness.Cluster
+	witnesses   []*witness.HTTP
+	pushers     []*pusher
+	stopWitness context.CancelFunc
+	witnessDone []chan struct{}
+	srcMu       sync.Mutex
+	sources     []audit.CheckpointSource
+
+	// Devices refused at start, and relinks done by acknowledgements
+	// (by request id, for the handler to report).
+	refMu      sync.Mutex
+	refused    map[string]*refusal
+	relinks    sync.Map   // request id → *Relinked
+	relinkErrs sync.Map   // request id → error
+	witnessMu  sync.Mutex // serialises this server's witness records
+
+	// Full verification of each file device's log after it opens (Open
+	// itself re-verifies only from the newest trusted checkpoint).
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	bgWG     sync.WaitGroup
+	bgStates map[string]string // device → running, ok, failed: ...
 }
 
 // deviceRef is a device's configuration and where it came from.
@@ -146,7 +182,7 @@ func NewSubsystem(opts Options) *Subsystem {
 	if opts.LifecycleTimeout <= 0 {
 		opts.LifecycleTimeout = DefaultLifecycleTimeout
 	}
-	return &Subsystem{opts: opts, busy: map[string]chan struct{}{}}
+	return &Subsystem{opts: opts, busy: map[string]chan struct{}{}, refused: map[string]*refusal{}, bgStates: map[string]string{}}
 }
 
 // Name names the subsystem in logs and errors.
@@ -215,12 +251,27 @@ func (a *Subsystem) Provision(s Host) error {
 		a.declared = append(a.declared, dc)
 		a.sealedDevs = append(a.sealedDevs, deviceRef{dc, "config"})
 	}
+	for _, wb := range cfg.AuditWitnesses {
+		w, err := ParseWitness(wb)
+		if err != nil {
+			return err
+		}
+		a.witnesses = append(a.witnesses, w)
+	}
 	a.st = store{s: s.Storage(), rand: a.opts.Rand, now: a.now}
 	a.dispatch = s.Handle
+	a.cluster = witness.NewCluster(witness.ClusterConfig{Storage: s.Storage(), NodeID: a.nodeID, Now: a.now, Rand: a.opts.Rand,
+		Logger: a.log.With("component", "audit-witness"),
+		ClusterKey: func() ed25519.PublicKey {
+			k, _ := a.PublicKey()
+			return k
+		}})
+	s.AddApplyHook(a.cluster.OnApply)
 	a.watch = diskwatch.New(diskwatch.Config{Statfs: a.opts.Statfs, Now: a.now, Logger: a.log, Guards: a.opts.Guards, Allocate: a.opts.Allocate})
 	a.metrics = audit.NewMetrics(func() []*audit.Device { return a.broker.Devices() }, a.watch.States, a.now)
+	a.metrics.SetRefusals(a.refusals)
 	a.broker = audit.NewBroker(audit.BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
-		BarrierSealed: s.Sealed})
+		BarrierSealed: s.Sealed, Intercept: a.interceptRelink})
 	a.broker.SetRequired(len(a.declared) > 0)
 	a.broker.SetRequireDurable(a.settings.RequireAudit)
 	a.broker.SetSealedMode(true)
@@ -257,6 +308,27 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	if err := a.loadHeaders(ctx); err != nil {
 		return fmt.Errorf("audit: request headers: %w", err)
 	}
+	pub := key.Public().(ed25519.PublicKey)
+	a.pub.Store(&pub)
+	if _, err := a.cluster.LoadKey(ctx); err != nil {
+		// A standby cannot write until writes are forwarded to the leader:
+		// it then countersigns nothing, and says so.
+		a.log.Warn("audit: no countersigning key for this node; it will not witness other nodes' checkpoints", "error", err)
+	}
+	wctx, stopWitness := context.WithCancel(context.Background())
+	a.stopWitness = stopWitness
+	a.witnessDone = nil
+	cdone := make(chan struct{})
+	go func() { defer close(cdone); a.cluster.Run(wctx) }()
+	a.witnessDone = append(a.witnessDone, cdone)
+	a.pushers = a.pushers[:0]
+	for _, w := range a.witnesses {
+		p := &pusher{w: w, a: a, next: map[string]chain.Checkpoint{}, wake: make(chan struct{}, 1)}
+		done := make(chan struct{})
+		go p.run(wctx, done)
+		a.pushers = append(a.pushers, p)
+		a.witnessDone = append(a.witnessDone, done)
+	}
 	ever, err := a.st.everEnabled(ctx)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -276,6 +348,7 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	a.keyMu.Unlock()
 	a.closeBounded(a.standIn(a.broker.Devices(), "being reopened at unseal"))
 	a.broker.SetRequired(ever || len(api) > 0 || len(a.declared) > 0)
+	a.bgCtx, a.bgStop = context.WithCancel(context.Background())
 	for _, dc := range a.declared {
 		a.open(ctx, dc, "config")
 	}
@@ -325,13 +398,13 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 // Sealing runs when the server seals (after sys/seal dropped the keys, or
 // before, in an orderly shutdown): it stops maintenance, closes every
 // device (each file device writes a final signed checkpoint, stored in the
-// barrier when it is still open), forgets the checkpoint key, and reopens
-// the devices in
-// sealed mode: file devices append without checkpoints and every entry is
-// written without the fields that need a salt, continuing the chain, so
-// requests rejected while sealed are recorded durably. Every step is
-// bounded by Options.LifecycleTimeout: a device whose disk hangs is left
-// failed, never hangs the seal.
+// barrier when it is still open), stops the witnesses, forgets the
+// checkpoint key, and puts the devices back in sealed mode: on their first
+// write file devices continue the chain in a segment whose header names no
+// key, with unsigned checkpoints, and every entry is written without the
+// fields that need a salt, so requests rejected while sealed are recorded
+// durably. Every step is bounded by Options.LifecycleTimeout: a device
+// whose disk hangs is left failed, never hangs the seal.
 func (a *Subsystem) Sealing(context.Context) {
 	a.mu.Lock()
 	stop, done := a.stopMaint, a.maintDone
@@ -344,6 +417,16 @@ func (a *Subsystem) Sealing(context.Context) {
 		case <-done:
 		case <-time.After(a.opts.LifecycleTimeout):
 			a.log.Error("audit maintenance did not stop in time (is an audit disk hung?); sealing anyway")
+		}
+	}
+	if a.bgStop != nil {
+		a.bgStop()
+		done := make(chan struct{})
+		go func() { defer close(done); a.bgWG.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(a.opts.LifecycleTimeout):
+			a.log.Error("audit log verification did not stop in time; sealing anyway")
 		}
 	}
 	a.mu.Lock()
@@ -363,6 +446,29 @@ func (a *Subsystem) Sealing(context.Context) {
 		a.sealedDevs = refs
 	}
 	a.openSealedMode(context.Background())
+	a.stopWitnesses()
+}
+
+// stopWitnesses stops the witness pushers and the cluster witness, after
+// the final checkpoints were offered to them, waiting at most
+// Options.LifecycleTimeout. Caller holds a.mu.
+func (a *Subsystem) stopWitnesses() {
+	if a.stopWitness == nil {
+		return
+	}
+	a.stopWitness()
+	deadline := time.NewTimer(a.opts.LifecycleTimeout)
+	defer deadline.Stop()
+	for _, d := range a.witnessDone {
+		select {
+		case <-d:
+		case <-deadline.C:
+			a.log.Error("audit witnesses did not stop in time; sealing anyway")
+			a.stopWitness = nil
+			return
+		}
+	}
+	a.stopWitness = nil
 }
 
 // Close closes every device (server shutdown), each bounded by
@@ -385,16 +491,72 @@ func (a *Subsystem) standIn(devs []*audit.Device, why string) []*audit.Device {
 	return devs
 }
 
-// openSealedMode opens a.sealedDevs in sealed mode. Caller holds a.mu.
-func (a *Subsystem) openSealedMode(ctx context.Context) {
+// openSealedMode adds a.sealedDevs to the broker in sealed mode. Each
+// opens its file on its first write (lazySink): a device records while
+// sealed only once there is something to record, so a server that unseals
+// or stops with no request rejected in between leaves no key-less segment
+// in its log. Caller holds a.mu.
+func (a *Subsystem) openSealedMode(context.Context) {
 	for _, r := range a.sealedDevs {
-		sink, err := a.openBounded(ctx, r.dc, true)
-		if err != nil {
-			a.log.Error("audit device cannot record while sealed", "device", r.dc.Name, "error", err)
-		}
+		dc := r.dc
+		sink := &lazySink{open: func() (audit.Sink, error) {
+			s, err := a.openBounded(context.Background(), dc, true)
+			if err != nil {
+				a.log.Error("audit device cannot record while sealed", "device", dc.Name, "error", err)
+			}
+			return s, err
+		}}
 		fopts := vault.Options{HMACAccessor: true, Headers: a.settings.RequestHeaders}
-		a.broker.Add(audit.NewDevice(r.dc, r.source, fopts, sink, err))
+		a.broker.Add(audit.NewDevice(dc, r.source, fopts, sink, nil))
 	}
+}
+
+// lazySink is a sealed-mode sink that opens on its first write. A failed
+// open fails that write (the request is refused, fail closed) and is tried
+// again at the next one.
+type lazySink struct {
+	open func() (audit.Sink, error)
+
+	mu     sync.Mutex
+	sink   audit.Sink
+	closed bool
+}
+
+func (l *lazySink) get() (audit.Sink, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, audit.ErrSinkClosed
+	}
+	if l.sink == nil {
+		s, err := l.open()
+		if err != nil {
+			return nil, err
+		}
+		l.sink = s
+	}
+	return l.sink, nil
+}
+
+// Write opens the sink if needed and writes body to it.
+func (l *lazySink) Write(ctx context.Context, body []byte) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Write(ctx, body)
+}
+
+// Close closes the sink if it was opened.
+func (l *lazySink) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	s := l.sink
+	l.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Close()
 }
 
 // closeBounded closes devs concurrently, waiting at most
@@ -507,8 +669,16 @@ func (a *Subsystem) openBoundedOpts(ctx context.Context, dc *audit.DeviceConfig,
 }
 
 // openSealedSink opens dc for recording while sealed: a file device's
-// chain continues without checkpoints (the key is in the barrier), a
-// stdout device writes as usual.
+// chain continues without the checkpoint key (in the barrier): its lines go
+// to a segment whose header names no key, with unsigned checkpoints, and the
+// first signed checkpoint after unseal covers them. A stdout device writes
+// as usual.
+//
+// The records the chain is held to — trusted checkpoints and the retention
+// record — are in the barrier too, so a sealed-mode writer takes the log's
+// own segment headers for what retention deleted (sealedRetention) and has
+// no trusted checkpoint; at unseal the device reopens against those records,
+// which finds any tampering, the sealed-mode lines included.
 func (a *Subsystem) openSealedSink(dc *audit.DeviceConfig) (audit.Sink, error) {
 	switch dc.Type {
 	case audit.TypeStdout:
@@ -521,7 +691,7 @@ func (a *Subsystem) openSealedSink(dc *audit.DeviceConfig) (audit.Sink, error) {
 		if a.opts.Faults != nil {
 			faults = a.opts.Faults(dc.Name)
 		}
-		s, err := audit.OpenFileSink(dc, audit.FileEnv{NodeID: a.nodeID, NoCheckpoints: true, OnSync: a.metrics.OnSync(dc.Name),
+		s, err := audit.OpenFileSink(dc, audit.FileEnv{NodeID: a.nodeID, DeletedThrough: sealedRetention(dc.Path), OnSync: a.metrics.OnSync(dc.Name),
 			Now: a.now, Logger: a.log.With("device", dc.Name, "sealed", true), Faults: faults, WatchInterval: a.opts.WatchInterval})
 		if err != nil {
 			return nil, err
@@ -529,6 +699,28 @@ func (a *Subsystem) openSealedSink(dc *audit.DeviceConfig) (audit.Sink, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("unknown device type %q", dc.Type)
+}
+
+// sealedRetention is what a sealed-mode writer takes as the newest segment
+// retention deleted: what the header of the current chain's oldest
+// remaining segment says came before it (nil when the chain is whole).
+func sealedRetention(path string) *chain.DeletedSegment {
+	infos, err := chain.ListSegments(path)
+	if err != nil || len(infos) == 0 {
+		return nil
+	}
+	sort.SliceStable(infos, func(i, j int) bool { return infos[i].Index < infos[j].Index })
+	start := infos[len(infos)-1].Header.ChainStart
+	for _, si := range infos {
+		if si.Header.ChainStart != start {
+			continue
+		}
+		if si.FirstSeq == start || si.Index == 0 {
+			return nil
+		}
+		return &chain.DeletedSegment{Index: si.Index - 1, LastSeq: si.Header.PrevSegmentLastSeq, LastHash: si.Header.PrevSegmentLastHash}
+	}
+	return nil
 }
 
 // Reload reopens every file device's active file (SIGHUP). A file that was
@@ -561,6 +753,12 @@ func (a *Subsystem) open(ctx context.Context, dc *audit.DeviceConfig, source str
 }
 
 func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit.Sink, vault.Options, error) {
+	return a.openSinkWith(ctx, dc, nil, nil)
+}
+
+// openSinkWith opens dc; a file device is held to trusted (gathered from
+// every witness when nil) or, with relink, starts a new linked chain.
+func (a *Subsystem) openSinkWith(ctx context.Context, dc *audit.DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (audit.Sink, vault.Options, error) {
 	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders, HeaderRules: a.headerRules}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
@@ -571,27 +769,30 @@ func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit
 	case audit.TypeStdout:
 		return audit.NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
 	case audit.TypeFile:
-		s, err := a.openFile(ctx, dc)
+		if trusted == nil && relink == nil {
+			trusted = a.trustedCheckpoints(ctx, dc)
+		}
+		retained, err := a.st.retention(ctx, a.nodeID, dc.Name, dc.Path)
+		if err != nil {
+			return nil, fopts, fmt.Errorf("load the retention record: %w", err)
+		}
+		s, err := a.openFile(ctx, dc, trusted, retained, relink)
+		var re *chain.RefusalError
+		if errors.As(err, &re) {
+			return nil, fopts, refusedError(dc.Name, a.noteRefusal(dc.Name, re))
+		}
 		if err != nil {
 			return nil, fopts, err // not a typed nil in the interface
 		}
+		a.verifyInBackground(dc, s, trusted)
 		return s, fopts, nil
 	}
 	return nil, fopts, fmt.Errorf("unknown device type %q", dc.Type)
 }
 
-func (a *Subsystem) openFile(ctx context.Context, dc *audit.DeviceConfig) (*audit.FileSink, error) {
+func (a *Subsystem) openFile(_ context.Context, dc *audit.DeviceConfig, trusted []chain.Checkpoint, retained *chain.DeletedSegment, relink *chain.Link) (*audit.FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
 		return nil, err
-	}
-	var last *chain.Checkpoint
-	if cj, err := a.st.checkpoint(ctx, a.nodeID, dc.Name); err != nil {
-		return nil, fmt.Errorf("load last checkpoint: %w", err)
-	} else if cj != nil && cj.Path == dc.Path {
-		cp, err := cj.Checkpoint()
-		if err == nil {
-			last = &cp
-		}
 	}
 	var faults *chain.Faults
 	if a.opts.Faults != nil {
@@ -602,13 +803,18 @@ func (a *Subsystem) openFile(ctx context.Context, dc *audit.DeviceConfig) (*audi
 	signer := a.signer
 	a.keyMu.Unlock()
 	return audit.OpenFileSink(dc, audit.FileEnv{
-		NodeID: a.nodeID, Signer: signer, LastCheckpoint: last,
+		NodeID: a.nodeID, Signer: signer, Trusted: trusted, DeletedThrough: retained, Relink: relink,
 		CheckpointSink: func(cp chain.Checkpoint) error {
+			for _, p := range a.pushers {
+				p.offer(name, cp)
+			}
 			cj := audit.ToJSON(cp)
 			cj.Device, cj.Path = name, path
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			return a.st.putCheckpoint(ctx, node, name, cj)
+			err := a.st.putCheckpoint(ctx, node, name, cj)
+			a.metrics.Witnessed("raft storage", err)
+			return err
 		},
 		OnSync: a.metrics.OnSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
 		WatchInterval: a.opts.WatchInterval,
@@ -626,6 +832,31 @@ func (a *Subsystem) target(d *audit.Device) diskwatch.Target {
 				return fs.W.Rotate()
 			}
 			return nil
+		},
+		BeforeDelete: func(seg diskwatch.Segment) error {
+			fs, ok := d.Sink().(*audit.FileSink)
+			if !ok {
+				return fmt.Errorf("audit device %q is not open: its chain cannot record the deletion", dc.Name)
+			}
+			infos, err := fs.W.Segments()
+			if err != nil {
+				return err
+			}
+			for _, si := range infos {
+				if si.Path == seg.Path {
+					if si.LastSeq == 0 {
+						return fmt.Errorf("the end of %s is not known (the next segment is missing)", filepath.Base(seg.Path))
+					}
+					ds := chain.DeletedSegment{Index: si.Index, FirstSeq: si.FirstSeq, LastSeq: si.LastSeq, LastHash: si.LastHash, Name: filepath.Base(si.Path)}
+					if err := fs.W.RecordDeletion([]chain.DeletedSegment{ds}, "retention deleted "+filepath.Base(si.Path)); err != nil {
+						return err
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					return a.st.putRetention(ctx, a.nodeID, dc.Name, dc.Path, ds)
+				}
+			}
+			return fmt.Errorf("%s is not a segment of the log", filepath.Base(seg.Path))
 		},
 		Segments: func() ([]diskwatch.Segment, error) {
 			infos, err := chain.ListSegments(dc.Path)
@@ -678,8 +909,8 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		return
 	}
 	for _, d := range a.broker.Devices() {
-		if d.Sink() != nil || ctx.Err() != nil {
-			continue
+		if d.Sink() != nil || ctx.Err() != nil || a.refusalOf(d.Name()) != nil {
+			continue // a refused device waits for an operator's relink
 		}
 		sink, fopts, err := a.openBoundedOpts(ctx, d.Config, false)
 		if err != nil {

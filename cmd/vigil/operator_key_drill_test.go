@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
@@ -76,11 +78,27 @@ func checkStatus(t *testing.T, s *servertest.Server, id string) (string, string)
 }
 
 // auditLines reads the audit log as JSON objects.
+//
+// It reads every segment of the log in chain order: a request rejected
+// while sealed starts a new segment (its writer has no checkpoint key), so
+// earlier entries may be in a rotated file.
 func auditLines(t *testing.T, path string) (raw string, lines []map[string]any) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	segs, err := chain.ListSegments(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].Index < segs[j].Index })
+	var b []byte
+	for _, si := range segs {
+		if si.Compressed {
+			t.Fatalf("%s is compressed", si.Path)
+		}
+		seg, err := os.ReadFile(si.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, seg...)
 	}
 	sc := bufio.NewScanner(strings.NewReader(string(b)))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)

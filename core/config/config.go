@@ -53,6 +53,9 @@ type Config struct {
 	AuditStreams []Block
 	// AuditSettings holds the audit_settings block, if any.
 	AuditSettings *Block
+	// AuditWitnesses are the audit_witness "<type>" { ... } blocks: places
+	// outside the node that keep a copy of every audit checkpoint.
+	AuditWitnesses []Block
 	// Telemetry holds the telemetry block, if any.
 	Telemetry *Block
 	// Seal is the seal in use: the first seal block not marked
@@ -225,6 +228,18 @@ func Parse(filename string, src []byte) (*Config, error) {
 					return nil, err
 				}
 				p.c.AuditStreams = append(p.c.AuditStreams, blk)
+			}
+		case "audit_witness":
+			bs, err := blocksOf(filename, it, 1)
+			if err != nil {
+				return nil, err
+			}
+			for _, b := range bs {
+				blk, err := p.generic(b, b.labels[0], "")
+				if err != nil {
+					return nil, err
+				}
+				p.c.AuditWitnesses = append(p.c.AuditWitnesses, blk)
 			}
 		case "audit_settings":
 			bs, err := blocksOf(filename, it, 0)

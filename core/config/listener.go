@@ -300,6 +300,12 @@ func (l Listener) TLSConfig() (*tls.Config, error) {
 		}
 		cfg.CipherSuites = append(cfg.CipherSuites, id)
 	}
+	if !l.TLSDisableClientCerts {
+		// As in Vault, a client certificate is asked for but, without
+		// tls_client_ca_file, neither required nor verified here: the cert
+		// auth method verifies it against its own CAs.
+		cfg.ClientAuth = tls.RequestClientCert
+	}
 	if l.TLSClientCAFile != "" && !l.TLSDisableClientCerts {
 		pemCAs, err := os.ReadFile(l.TLSClientCAFile)
 		if err != nil {

@@ -307,11 +307,13 @@ listener "tcp" {
 	if mtls.ClientAuth != tls.RequireAndVerifyClientCert || mtls.ClientCAs == nil || mtls.MinVersion != tls.VersionTLS13 || mtls.MaxVersion != tls.VersionTLS13 {
 		t.Fatalf("mTLS listener: %+v", mtls)
 	}
+	// Without tls_client_ca_file a certificate is asked for, not verified:
+	// the cert auth method verifies it.
 	suites, err := c.Listeners[1].TLSConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(suites.CipherSuites) != 2 || suites.CipherSuites[0] != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 || suites.MinVersion != tls.VersionTLS12 || suites.ClientAuth != tls.NoClientCert {
+	if len(suites.CipherSuites) != 2 || suites.CipherSuites[0] != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 || suites.MinVersion != tls.VersionTLS12 || suites.ClientAuth != tls.RequestClientCert {
 		t.Fatalf("suites listener: %+v", suites)
 	}
 	off, err := c.Listeners[2].TLSConfig()

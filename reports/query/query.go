@@ -42,6 +42,7 @@ package query
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -120,6 +121,11 @@ type Record struct {
 	// then names the subsystem.
 	Internal   bool `json:"internal,omitempty"`
 	Incomplete bool `json:"incomplete,omitempty"`
+	// Proof, when asked for (proofs=true), is the RFC 9162 inclusion proof
+	// of the entry (line Seq) against the result's checkpoint: with it one
+	// record can be checked without the rest of the log (`vigil audit
+	// verify-proof`). Records of other nodes carry none.
+	Proof json.RawMessage `json:"proof,omitempty"`
 }
 
 // CheckpointRef identifies the signed checkpoint a result was computed
@@ -129,6 +135,8 @@ type CheckpointRef struct {
 	NodeID    string    `json:"node_id"`
 	Seq       uint64    `json:"seq"`
 	Hash      string    `json:"hash"`
+	TreeSize  uint64    `json:"tree_size"`
+	Root      string    `json:"root"`
 	Time      time.Time `json:"time"`
 	Signature string    `json:"signature"`
 	KeyID     string    `json:"key_id"`

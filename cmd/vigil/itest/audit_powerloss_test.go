@@ -59,20 +59,39 @@ func (p *powerCut) faults() *chain.Faults {
 	}
 }
 
-// image writes, under dir, what a power cut now would leave of the log.
+// image writes, under dir, what a power cut now would leave of the log:
+// the rotated segments whole (a segment is synced before the next one
+// starts: a key-less one written while sealed, for instance) and the
+// synced bytes of the active one.
 func (p *powerCut) image(t *testing.T, dir string) string {
 	t.Helper()
 	p.mu.Lock()
 	n := p.synced
 	p.mu.Unlock()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := chain.ListSegments(p.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, si := range segs {
+		if si.Active {
+			continue
+		}
+		b, err := os.ReadFile(si.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(si.Path)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f, err := os.Open(p.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(dir, "audit.log")
 	w, err := os.Create(out)
 	if err != nil {
@@ -172,9 +191,17 @@ func checkImage(t *testing.T, img string, pub ed25519.PublicKey, ids []string) c
 	case !rep.OK:
 		res.verifyErr = fmt.Errorf("verify: %s", rep)
 	}
-	b, err := os.ReadFile(img)
+	segs, err := chain.ListSegments(img)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var b []byte
+	for _, si := range segs {
+		seg, err := os.ReadFile(si.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, seg...)
 	}
 	seen := map[string]map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(b))

@@ -183,6 +183,7 @@ func TestReportsEndToEnd(t *testing.T) {
 		t.Errorf("accesses by identity: %v", byActor)
 	}
 	if rep.Sections[3].Result != reports.ResultPass { // integrity: verified just now
+		t.Logf("%+v", rep.Sections[3])
 		t.Errorf("integrity: %s %s", rep.Sections[3].Result, rep.Sections[3].ResultText)
 	}
 	// Every figure equals what the query API returns.

@@ -505,7 +505,9 @@ func (ix *Index) ingest(lines []rline, gaps []ship.Gap) error {
 				ix.publish(ship.Position{Seq: l.seq - 1, Hash: string(l.prevHash)}, cp, sig, anc, gaps, borrowed)
 				return err
 			}
-			cp, sig = ref, checked
+			if ref != nil {
+				cp, sig = ref, checked
+			}
 			continue
 		}
 		if isRequestEntry(raw) {
@@ -635,7 +637,8 @@ func fillRow(r *raw, f *query.Fields, scratch *[nCols][]byte) {
 }
 
 // checkpoint verifies a checkpoint record: it must describe the line
-// before it, belong to this node and carry a valid signature.
+// before it, belong to this node and carry a valid signature. An unsigned
+// checkpoint returns a nil reference.
 func (ix *Index) checkpoint(rec *rline) (*query.CheckpointRef, bool, error) {
 	l, err := logline.Parse(rec.raw)
 	if err != nil || l.Checkpoint == nil {
@@ -646,7 +649,13 @@ func (ix *Index) checkpoint(rec *rline) (*query.CheckpointRef, bool, error) {
 	if err != nil || b.NodeID != l.NodeID || b.Seq != rec.seq-1 || b.Hash != string(rec.prevHash) {
 		return nil, false, fmt.Errorf("%w: seq %d: checkpoint does not describe the line before it (forged_checkpoint)", ship.ErrChainMismatch, rec.seq)
 	}
-	ref := &query.CheckpointRef{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, Time: at.UTC(), Signature: l.Signature, KeyID: l.KeyID}
+	if l.Signature == "" && l.KeyID == "" {
+		// A writer without the checkpoint key (a server recording while
+		// sealed) writes unsigned checkpoints: they cover nothing, and the
+		// index keeps the last signed one.
+		return nil, false, nil
+	}
+	ref := &query.CheckpointRef{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, TreeSize: b.TreeSize, Root: b.Root, Time: at.UTC(), Signature: l.Signature, KeyID: l.KeyID}
 	if ix.cfg.PublicKey == nil {
 		return ref, false, nil
 	}
@@ -656,7 +665,7 @@ func (ix *Index) checkpoint(rec *rline) (*query.CheckpointRef, bool, error) {
 	}
 	sig, err := base64.StdEncoding.DecodeString(l.Signature)
 	if err == nil {
-		c := chain.Checkpoint{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, Time: at, Signature: sig, KeyID: l.KeyID}
+		c := chain.Checkpoint{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, TreeSize: b.TreeSize, Root: b.Root, Time: at, Signature: sig, KeyID: l.KeyID}
 		err = c.Verify(pub)
 	}
 	if err != nil {

@@ -35,6 +35,7 @@ func (r routes) Routes() []framework.Route {
 		Fields: map[string]*framework.FieldSchema{
 			"since": str(), "until": str(), "actor": str(), "path": str(), "operation": str(), "allowed": str(),
 			"mount": str(), "node_id": str(), "flag": str(), "limit": {Type: framework.TypeInt}, "after": str(), "format": str(),
+			"proofs": {Type: framework.TypeBool},
 		},
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.query},
 		Help:       "Who accessed which secret, when, with what operation, and was it allowed: audited requests matching a filter, with the checkpoint they were verified against.",
@@ -88,6 +89,14 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 			}
 		}
 		res.Records = kept
+	}
+	if d.Bool("proofs") {
+		if format != "" && format != "json" {
+			return nil, core.Invalid("audit query: proofs=true needs format=json")
+		}
+		if err := s.attachProofs(res); err != nil {
+			res.Warnings = append(res.Warnings, "no inclusion proofs: "+err.Error())
+		}
 	}
 	resp := &core.Response{Headers: map[string][]string{HeaderBackend: {res.Backend}}}
 	if res.Next != "" {
