@@ -85,3 +85,40 @@ func TestAuditSealedRejectionsRecorded(t *testing.T) {
 		t.Fatalf("log with sealed periods does not verify: %v %v", rep, err)
 	}
 }
+
+// A device records while sealed only when there is something to record: a
+// start (sealed until unsealed) and a stop with no request rejected while
+// sealed leave no segment without the checkpoint key in the log; a
+// rejection does. (The response entry of sys/seal is such an entry.)
+func TestAuditSealedModeOpensOnFirstEntry(t *testing.T) {
+	dir := t.TempDir()
+	s := mustAuditServer(t, servertest.Options{Dir: dir, Configure: func(c *config.Config) {
+		c.Audit = []config.Block{fileDevice(dir, nil)}
+	}}, auditsvc.Options{})
+	keyless := func() int {
+		segs, err := chain.ListSegments(auditLogPath(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, si := range segs {
+			if si.Header.PublicKey == "" {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := s.Client.Logical().Read("sys/audit"); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if n := keyless(); n != 0 {
+		t.Fatalf("%d key-less segments after a start and a stop with nothing rejected while sealed", n)
+	}
+	s.RestartSealed()
+	_, err := s.NewClient("").Logical().Read("secret/data/x")
+	wantStatus(t, err, http.StatusServiceUnavailable)
+	if n := keyless(); n != 1 {
+		t.Fatalf("%d key-less segments after a rejection while sealed, want 1", n)
+	}
+}
