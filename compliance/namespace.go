@@ -12,7 +12,8 @@ import (
 // see nor change them.
 var serverWide = map[string]bool{
 	CheckAuditRedundant: true, CheckAuditDisk: true, CheckAuditShipLag: true, CheckAuditVerify: true,
-	CheckSnapshot: true, CheckRestoreTest: true, CheckKeyHolders: true, CheckRecoveryDoc: true,
+	CheckAuditRequire: true, CheckAuditDurable: true,
+	CheckSnapshot: true, CheckRestoreTest: true, CheckKeyHolders: true, CheckRecoveryDoc: true, CheckKeyDrill: true,
 }
 
 // GatherIn is Gather scoped to namespace ns: the policies, tokens and

@@ -42,13 +42,14 @@ func (r *Router) checkNamespaced(ns core.Namespace, rel string) error {
 	return nil
 }
 
-// ResolveIn is Resolve for a path relative to namespace ns: the built-in
-// mounts first, then the mounts of ns (never another namespace's). The
-// returned mount's Path is the full path ("hospital-a/sys/" for the
-// built-in sys/ mount in hospital-a/). In the root namespace it is Resolve.
-func (r *Router) ResolveIn(ns core.Namespace, rel string) (*Resolved, error) {
+// ResolveIn is Resolve (ResolveInternal when internal) for a path
+// relative to namespace ns: the built-in mounts first, then the mounts of
+// ns (never another namespace's). The returned mount's Path is the full
+// path ("hospital-a/sys/" for the built-in sys/ mount in hospital-a/). In
+// the root namespace it is Resolve.
+func (r *Router) ResolveIn(ns core.Namespace, rel string, internal bool) (*Resolved, error) {
 	if ns.IsRoot() {
-		return r.Resolve(rel)
+		return r.resolve(rel, internal)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -57,14 +58,14 @@ func (r *Router) ResolveIn(ns core.Namespace, rel string) (*Resolved, error) {
 		if strings.HasPrefix(rel, sp) || rel+"/" == sp {
 			info := m.entry.Info()
 			info.Path, info.NamespaceID = ns.Path+m.entry.Path, ns.ID
-			return r.resolved(m, strings.TrimPrefix(rel, sp), info), nil
+			return r.resolved(m, strings.TrimPrefix(rel, sp), info, internal), nil
 		}
 	}
 	m, mrel := r.match(ns.Path + rel)
 	if m == nil || m.entry.Static || m.entry.NamespaceID != ns.ID {
 		return nil, notFound
 	}
-	return r.resolved(m, mrel, m.entry.Info()), nil
+	return r.resolved(m, mrel, m.entry.Info(), internal), nil
 }
 
 // MountsIn returns copies of the mount entries of a class in namespace ns,

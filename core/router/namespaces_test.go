@@ -49,11 +49,11 @@ func TestNamespacedMounts(t *testing.T) {
 	}
 	// Each namespace resolves its own mount; the built-in one in all.
 	for _, ns := range []core.Namespace{core.RootNamespace, nsA, nsB} {
-		res, err := r.ResolveIn(ns, "secret/item/x")
+		res, err := r.ResolveIn(ns, "secret/item/x", false)
 		if err != nil || res.Mount.Path != ns.Path+"secret/" || res.MountPath != "item/x" {
 			t.Fatalf("%q: %+v %v", ns.Path, res, err)
 		}
-		res, err = r.ResolveIn(ns, "sys/item/y")
+		res, err = r.ResolveIn(ns, "sys/item/y", false)
 		if err != nil || res.Mount.Path != ns.Path+"sys/" || res.Mount.Type != "system" {
 			t.Fatalf("%q sys/: %+v %v", ns.Path, res, err)
 		}
@@ -68,7 +68,7 @@ func TestNamespacedMounts(t *testing.T) {
 	if _, err := r.Resolve("hospital-a/secret/item/x"); core.CodeOf(err) != core.CodeNotFound {
 		t.Fatalf("root resolved a namespace's mount: %v", err)
 	}
-	if _, err := r.ResolveIn(nsA, "../hospital-b/secret/item/x"); core.CodeOf(err) != core.CodeNotFound {
+	if _, err := r.ResolveIn(nsA, "../hospital-b/secret/item/x", false); core.CodeOf(err) != core.CodeNotFound {
 		t.Fatalf("escaped: %v", err)
 	}
 	if got := r.NamespaceMounts(nsA.ID); len(got) != 1 || got[0] != "hospital-a/secret/" {
@@ -80,7 +80,7 @@ func TestNamespacedMounts(t *testing.T) {
 	if err := r2.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := r2.ResolveIn(nsB, "secret/item/x"); err != nil || res.Mount.NamespaceID != nsB.ID {
+	if res, err := r2.ResolveIn(nsB, "secret/item/x", false); err != nil || res.Mount.NamespaceID != nsB.ID {
 		t.Fatalf("after reload: %+v %v", res, err)
 	}
 	if id, p, ok := r2.MountNamespace(r2.MountsIn(nsB, "secret")[0].Accessor); !ok || id != nsB.ID || p != nsB.Path {

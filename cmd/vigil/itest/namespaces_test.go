@@ -695,3 +695,78 @@ func TestNamespaceAuditor(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestNamespaceMountsRolesAndAuthMethods: token roles are per namespace; a
+// mount moves within its namespace only; disabling an auth method revokes
+// the tokens it issued in its own namespace and no other's, though both
+// namespaces' tokens share the creation path "auth/userpass/login/...".
+func TestNamespaceMountsRolesAndAuthMethods(t *testing.T) {
+	qs, _ := nsServer(t)
+	s := qs.Server
+	tenant(t, s, "", "north")
+	tenant(t, s, "", "south")
+	north, south := in(s, s.RootToken, "north"), in(s, s.RootToken, "south")
+	// Token roles.
+	mustWrite(t, north, "auth/token/roles/ops", map[string]any{"allowed_policies": "admin"})
+	if r, _ := south.Logical().Read("auth/token/roles/ops"); r != nil {
+		t.Fatalf("south sees north's token role: %+v", r.Data)
+	}
+	if l, _ := south.Logical().List("auth/token/roles"); l != nil {
+		t.Fatalf("south lists north's token roles: %+v", l.Data)
+	}
+	tok := mustWrite(t, north, "auth/token/create/ops", map[string]any{"policies": []string{"admin"}})
+	if !strings.Contains(tok.Auth.ClientToken, ".") {
+		t.Fatalf("a role's token in north: %q", tok.Auth.ClientToken)
+	}
+	// Remount within the namespace; never out of it.
+	mustWrite(t, north, "sys/remount", map[string]any{"from": "secret", "to": "vault"})
+	if r, err := north.Logical().Read("vault/data/ward"); err != nil || r == nil {
+		t.Fatalf("after the remount: %+v %v", r, err)
+	}
+	if r, _ := s.Client.Logical().Read("vault/data/ward"); r != nil {
+		t.Fatal("the moved mount shows in the root namespace")
+	}
+	// From the root, north's mount cannot be moved into south, nor out
+	// to the root.
+	_, err := s.Client.Logical().Write("sys/remount", map[string]any{"from": "north/vault", "to": "south/stolen"})
+	wantStatus(t, err, http.StatusBadRequest)
+	_, err = s.Client.Logical().Write("sys/remount", map[string]any{"from": "north/vault", "to": "stolen"})
+	wantStatus(t, err, http.StatusBadRequest)
+	if r, _ := south.Logical().Read("stolen/data/ward"); r != nil {
+		t.Fatal("a mount moved from north into south")
+	}
+	// The same auth method in both; disabling north's revokes north's
+	// tokens only.
+	var tokens [2]string
+	for i, c := range []*vaultapi.Client{north, south} {
+		if err := c.Sys().EnableAuthWithOptions("userpass", &vaultapi.EnableAuthOptions{Type: "userpass"}); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, c, "auth/userpass/users/kim", map[string]any{"password": "pw"})
+		sec, err := in(s, "", c.Namespace()).Logical().Write("auth/userpass/login/kim", map[string]any{"password": "pw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[i] = sec.Auth.ClientToken
+	}
+	if err := s.Client.Sys().EnableAuthWithOptions("userpass", &vaultapi.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client.Sys().DisableAuth("userpass"); err != nil {
+		t.Fatal(err)
+	}
+	for i, tk := range tokens {
+		if _, err := in(s, tk, "").Auth().Token().LookupSelf(); err != nil {
+			t.Fatalf("token %d revoked by disabling the root's userpass: %v", i, err)
+		}
+	}
+	if err := north.Sys().DisableAuth("userpass"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in(s, tokens[0], "").Auth().Token().LookupSelf(); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("north's login token survived its auth method: %v", err)
+	}
+	if _, err := in(s, tokens[1], "").Auth().Token().LookupSelf(); err != nil {
+		t.Fatalf("south's login token revoked by north's auth method: %v", err)
+	}
+}
