@@ -145,7 +145,7 @@ func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *c
 		TTL: ttl, ExplicitMaxTTL: explicit, Period: a.Period, Renewable: a.Renewable, Orphan: true,
 		Type: a.TokenType, Path: req.Path, EntityID: entityID, AliasID: aliasID, InternalData: a.InternalData,
 		BoundCIDRs: a.BoundCIDRs,
-		Namespace: req.NS(),
+		Namespace:  req.NS(),
 	})
 	if err != nil {
 		return err
