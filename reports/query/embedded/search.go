@@ -265,6 +265,11 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 			!actorOK[3][c.ids[cActor][i]] && !actorOK[4][c.ids[cEntityName][i]] {
 			continue
 		}
+		if m.NeedsRecord() {
+			if rec := v.record(i); !m.MatchExtra(&rec) {
+				continue
+			}
+		}
 		out = append(out, hit{k: k, v: v, row: i})
 	}
 	*scanned += int64(n)
