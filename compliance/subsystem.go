@@ -48,6 +48,8 @@ type Host interface {
 	Sealed() bool
 	Tokens(ctx context.Context) ([]*token.Entry, error)
 	Mounts(class string) []core.MountInfo
+	// Entities lists the identity store's entities (access reviews).
+	Entities() ([]core.EntitySummary, error)
 	EngineAt(path string) (framework.Engine, bool)
 	SealShares(ctx context.Context) (core.SealShares, error)
 	AddSysPart(framework.Part)
@@ -141,6 +143,9 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 		return nil, fmt.Errorf("compliance: tokens: %w", err)
 	}
 	env.Tokens = toks
+	if env.Entities, err = s.host.Entities(); err != nil {
+		return nil, fmt.Errorf("compliance: entities: %w", err)
+	}
 	if br := s.opts.Audit.Broker(); br != nil {
 		env.AuditRequired = br.Required()
 		for _, d := range br.Devices() {

@@ -38,8 +38,8 @@ func (r routes) Routes() []framework.Route {
 		}
 	}
 	return []framework.Route{{
-		Pattern: routePattern,
-		Fields:  fields,
+		Pattern:    routePattern,
+		Fields:     fields,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.query},
 		Help:       "Who accessed which secret, when, with what operation, and was it allowed: audited requests matching a filter, with the checkpoint they were verified against.",
 	}}
