@@ -197,6 +197,10 @@ func (c *Check) Commands() []string {
 		}
 		var b strings.Builder
 		b.WriteString("vigil audit query --count")
+		if c.Distinct != "" {
+			b.Reset()
+			b.WriteString("vigil audit query --distinct " + c.Distinct)
+		}
 		for _, k := range query.ParamNames() {
 			val, ok := v[k]
 			if !ok || len(val) == 0 {

@@ -104,6 +104,41 @@ type Scope struct {
 type Check struct {
 	Queries []string `json:"queries,omitempty"`
 	Match   string   `json:"match,omitempty"`
+	// Distinct, when set ("actor"), makes the number the count of
+	// distinct DistinctKey values among those records instead of their
+	// count (`vigil audit query --distinct actor`).
+	Distinct string `json:"distinct,omitempty"`
+}
+
+// DistinctKey is the person a record counts as for Check.Distinct
+// "actor": its entity when it has one, else Actor(r) (the CLI's
+// --distinct actor groups the same way).
+func DistinctKey(r query.Record) string {
+	if r.EntityID != "" {
+		return "entity " + r.EntityID
+	}
+	return Actor(r)
+}
+
+// Count applies the check to the records its queries returned: how many
+// satisfy Match, or how many distinct DistinctKey values they have.
+func (c *Check) Count(recs []query.Record, bh BusinessHours) int64 {
+	seen := map[string]bool{}
+	var n int64
+	for _, r := range recs {
+		if !Match(c.Match, r, bh) {
+			continue
+		}
+		if c.Distinct != "" {
+			seen[DistinctKey(r)] = true
+			continue
+		}
+		n++
+	}
+	if c.Distinct != "" {
+		return int64(len(seen))
+	}
+	return n
 }
 
 // Figure is one number (or fact) of a section.

@@ -90,7 +90,7 @@ func renderPDF(w io.Writer, r *Report, compress bool) error {
 	if r.ManifestSHA256 != "" {
 		keywords = "evidence manifest sha256:" + r.ManifestSHA256
 	}
-	f.SetKeywords(keywords, true)
+	f.SetKeywords(keywords, false)
 	f.SetCreator("Vigil", true)
 	f.SetProducer("Vigil reports (codeberg.org/go-pdf/fpdf)", true)
 	f.AddOutputIntent(fpdf.OutputIntentType{SubtypeIdent: fpdf.OutputIntent_GTS_PDFA1, OutputConditionIdentifier: "sRGB IEC61966-2.1",

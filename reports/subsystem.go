@@ -33,6 +33,9 @@ type Options struct {
 	Audit Verifier
 	// Now overrides the server's clock.
 	Now func() time.Time
+	// Signer signs evidence bundles (format=bundle) with the node's
+	// checkpoint key; *auditsvc.Subsystem implements it.
+	Signer Signer
 }
 
 // Verifier verifies the audit chain now; *auditsvc.Subsystem implements
@@ -46,6 +49,7 @@ type Verifier interface {
 // query subsystems.
 type Host interface {
 	Now() time.Time
+	Version() string
 	AddSysPart(framework.Part)
 }
 
@@ -57,8 +61,9 @@ type Host interface {
 // The body is the report file itself (Content-Type per format). Not
 // root-protected: grant an auditor `read` on sys/reports/*.
 type Subsystem struct {
-	opts Options
-	now  func() time.Time
+	opts    Options
+	now     func() time.Time
+	version string
 }
 
 // NewSubsystem returns the reports subsystem. List it after the compliance
@@ -77,6 +82,7 @@ func (s *Subsystem) Provision(srv Host) error {
 	if s.now == nil {
 		s.now = srv.Now
 	}
+	s.version = srv.Version()
 	srv.AddSysPart(routes{s})
 	return nil
 }
@@ -233,12 +239,18 @@ func ParamsFrom(kind string, get func(string) string, now time.Time) (Params, er
 }
 
 func (r routes) report(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if unknown := d.Unknown(); len(unknown) > 0 {
+		return nil, core.Invalid("report: unknown parameter(s) %s (known: %s)", strings.Join(unknown, ", "), strings.Join(ParamNames, ", "))
+	}
 	format := strings.ToLower(strings.TrimSpace(d.String("format")))
 	if format == "" {
 		format = FormatJSON
 	}
-	if ContentType(format) == "application/json" && format != FormatJSON {
-		return nil, core.Invalid("unknown format %q (want %s)", format, strings.Join(formatNames, ", "))
+	if format != FormatBundle && ContentType(format) == "application/json" && format != FormatJSON {
+		return nil, core.Invalid("unknown format %q (want %s or %s)", format, strings.Join(formatNames, ", "), FormatBundle)
+	}
+	if format == FormatBundle && r.s.opts.Signer == nil {
+		return nil, core.Invalid("evidence bundles are not available: no signing key is wired")
 	}
 	p, err := ParamsFrom(d.String("kind"), d.String, r.s.now())
 	p.GeneratedAt = r.s.now()
@@ -256,9 +268,43 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 		}
 		return nil, err
 	}
+	filters := map[string]string{}
+	for _, n := range ParamNames {
+		if v := strings.TrimSpace(d.String(n)); v != "" && n != "format" {
+			filters[n] = v
+		}
+	}
+	// What was asked and produced, in clear in the response's audit entry
+	// (none of it is secret; an examiner reads it without sys/audit-hash).
+	facts := map[string]string{"report.kind": rep.Kind, "report.from": rep.From.Format(time.RFC3339), "report.to": rep.To.Format(time.RFC3339),
+		"report.time_zone": rep.TimeZone, "report.format": format, "report.scope": strings.Join(append(append([]string(nil), rep.Scope.Mounts...), rep.Scope.Secrets...), ",")}
+	if rep.Period != "" {
+		facts["report.period"] = rep.Period
+	}
+	if cp := rep.Checkpoint; cp != nil {
+		facts["report.checkpoint"] = fmt.Sprintf("%s:%d:%s", cp.NodeID, cp.Seq, cp.Hash)
+	}
+	if rep.Coverage != nil {
+		facts["report.coverage"] = rep.Coverage.Status
+	}
+	if format == FormatBundle {
+		zb, msha, err := BuildBundle(rep, filters, "vigil "+r.s.version, r.s.opts.Signer)
+		if err != nil {
+			return nil, err
+		}
+		facts["report.manifest_sha256"] = msha
+		return &core.Response{Raw: &core.RawBody{ContentType: "application/zip", Body: zb},
+			Headers: map[string][]string{"Content-Disposition": {fmt.Sprintf(`attachment; filename="vigil-%s-%s-%s.zip"`, rep.Kind, rep.From.Format("20060102"), rep.To.Format("20060102"))},
+				HeaderManifest: {msha}},
+			AuditFacts: facts}, nil
+	}
 	var buf bytes.Buffer
 	if err := Render(&buf, rep, format); err != nil {
 		return nil, err
 	}
-	return &core.Response{Raw: &core.RawBody{ContentType: ContentType(format), Body: buf.Bytes()}}, nil
+	facts["report.sha256"] = digest("", buf.Bytes()).SHA256
+	return &core.Response{Raw: &core.RawBody{ContentType: ContentType(format), Body: buf.Bytes()}, AuditFacts: facts}, nil
 }
+
+// HeaderManifest carries an evidence bundle's manifest hash.
+const HeaderManifest = "X-Vigil-Evidence-Manifest"

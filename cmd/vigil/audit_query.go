@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,24 @@ event per line).
 	mount := fs.String("mount", "", "mount point, e.g. secret/")
 	node := fs.String("node-id", "", "only this node's records (ClickHouse tables may hold several)")
 	flagName := fs.String("flag", "", "only records carrying this decision flag (name or name=value, e.g. break_glass)")
+	remote := fs.String("remote-address", "", "client address, exact or CIDR (203.0.113.0/24)")
+	reqID := fs.String("request-id", "", "one request")
+	policy := fs.String("policy", "", "requests whose token carried this policy (root: every root-token request)")
+	status := fs.String("status", "", "HTTP status answered, e.g. 403")
+	errCode := fs.String("error-code", "", "error code, e.g. permission_denied")
+	login := fs.String("login", "", "ok or failed: logins through an auth method and their outcome")
+	authMethod := fs.String("auth-method", "", "the auth method behind the request (userpass, approle, token, root, ...)")
+	entity := fs.String("entity", "", "an exact entity id")
+	category := fs.String("category", "", "privileged, or privileged:policy|audit|seal|mounts|snapshot")
+	offHours := fs.String("off-hours", "", "true: only requests outside business hours; false: only inside")
+	bizHours := fs.String("business-hours", "", "the business hours for --off-hours, HH-HH (default 08-18, Monday to Friday)")
+	tz := fs.String("tz", "", "the time zone of the business hours (default UTC), e.g. Asia/Kathmandu")
+	incomplete := fs.String("incomplete", "", "true: only requests without a response entry")
+	has := fs.String("has", "", "fields the record must have: actor, address (comma-separated)")
+	exact := fs.Bool("exact-path", false, "compare --path with the whole path instead of as a prefix")
+	preflight := fs.Bool("show-preflight", false, "table: also show client preflight requests (sys/internal/ui/mounts/..., read by the Vault CLI before each kv command)")
+	count := fs.Bool("count", false, "print only how many records match (every page is read; reports cite their figures this way)")
+	distinct := fs.String("distinct", "", "print how many distinct values of a field the matching records have, and each with its count: actor, entity, address, path, mount")
 	limit := fs.Int("limit", 1000, "most records to print (0: all)")
 	pageSize := fs.Int("page-size", 1000, "records fetched per request")
 	after := fs.String("after", "", "continue after this cursor (printed when --limit cut the output)")
@@ -87,10 +106,27 @@ event per line).
 	}
 	params := url.Values{}
 	for k, v := range map[string]string{"since": *since, "until": *until, "actor": *actor, "path": *path, "operation": *op,
-		"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName, "after": *after} {
+		"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName, "after": *after,
+		"remote_address": *remote, "request_id": *reqID, "policy": *policy, "status": *status, "error_code": *errCode,
+		"login": *login, "auth_method": *authMethod, "entity": *entity, "category": *category, "off_hours": *offHours,
+		"business_hours": *bizHours, "tz": *tz, "incomplete": *incomplete, "has": *has} {
 		if v != "" {
 			params.Set(k, v)
 		}
+	}
+	if *exact {
+		params.Set("exact_path", "true")
+	}
+	if (format == "" || format == "table") && !*preflight && !*count && *distinct == "" {
+		params.Set("preflight", "exclude")
+	}
+	switch *distinct {
+	case "", "actor", "entity", "address", "path", "mount":
+	default:
+		return usageError("--distinct must be actor, entity, address, path or mount, got %q", *distinct)
+	}
+	if *count || *distinct != "" {
+		*limit = 0 // every page
 	}
 	var all query.Result
 	var first *query.Result
@@ -131,6 +167,15 @@ event per line).
 	}
 	if next != "" {
 		defer fmt.Fprintf(stderr, "More records match. Continue with: --after %s\n", next)
+	}
+	if *count {
+		fmt.Fprintln(stdout, len(all.Records))
+		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+		return 0
+	}
+	if *distinct != "" {
+		printDistinct(&all, *distinct)
+		return 0
 	}
 	switch format {
 	case "json":
@@ -216,4 +261,46 @@ func queryCheckpointLine(res *query.Result) string {
 	}
 	return fmt.Sprintf("Checkpoint: node %s seq %d hash %s at %s, Ed25519 signature %s (key %s)",
 		cp.NodeID, cp.Seq, cp.Hash, cp.Time.UTC().Format(time.RFC3339Nano), cp.Signature, cp.KeyID)
+}
+
+// printDistinct prints how many distinct values of field the records
+// have (the reports' "distinct identities" figures), then each value with
+// its count, most frequent first.
+func printDistinct(res *query.Result, field string) {
+	counts := map[string]int{}
+	for i := range res.Records {
+		r := &res.Records[i]
+		var v string
+		switch field {
+		case "actor":
+			v = queryActor(r)
+			if r.EntityID != "" {
+				v = "entity " + r.EntityID
+			}
+		case "entity":
+			v = r.EntityID
+		case "address":
+			v = r.RemoteAddr
+		case "path":
+			v = r.Path
+		case "mount":
+			v = r.MountPoint
+		}
+		counts[v]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	fmt.Fprintln(stdout, len(keys))
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "%8d  %s\n", counts[k], k)
+	}
+	fmt.Fprintln(stderr, queryCheckpointLine(res))
 }

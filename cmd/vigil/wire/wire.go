@@ -76,7 +76,7 @@ func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Plug, error) {
 	qo.Audit = auditSub
 	querySub := querysvc.NewSubsystem(qo)
 	compSub := compliance.NewSubsystem(compliance.Options{Audit: auditSub, Authz: authzSub, Streams: shipSub})
-	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
+	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Signer: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
 	return Plugs(
 		auditSub, // devices open before the others start and close last
 		authzSub,
@@ -130,6 +130,7 @@ var (
 	_ querysvc.AuditLog   = (*auditsvc.Subsystem)(nil)
 	_ compliance.AuditLog = (*auditsvc.Subsystem)(nil)
 	_ reports.Verifier    = (*auditsvc.Subsystem)(nil)
+	_ reports.Signer      = (*auditsvc.Subsystem)(nil)
 )
 
 // Options returns server options with everything wired for cfg.

@@ -180,6 +180,9 @@ func (s *Subsystem) kvLogicalPath(f *query.Filter) string {
 		case "", "data", "metadata", "delete", "undelete", "destroy", "config", "subkeys":
 			return ""
 		}
+		if query.IsGlob(first) {
+			return "" // a glob over the API paths (secret/*/ward/7)
+		}
 		was := f.Path
 		f.Path = m.Path + "data/" + rest
 		return fmt.Sprintf("%s is a KV version 2 mount: the path %s was read as %s, where reads and writes of the secret are audited "+
