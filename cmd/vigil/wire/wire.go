@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/kafka"
+	"github.com/vigilsec/vigil/audit/ship/syslog"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/userpass"
@@ -71,7 +72,7 @@ func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Plug, error) {
 	auditSub := auditsvc.NewSubsystem(t.Audit)
 	authzSub := authz.NewSubsystem()
 	shipSub := ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
-		"kafka": kafka.New, "clickhouse": clickhouse.New}})
+		"kafka": kafka.New, "clickhouse": clickhouse.New, "syslog": syslog.New}})
 	qo := t.Query
 	qo.Audit = auditSub
 	querySub := querysvc.NewSubsystem(qo)
