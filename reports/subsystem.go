@@ -36,6 +36,8 @@ type Options struct {
 	// Signer signs evidence bundles (format=bundle) with the node's
 	// checkpoint key; *auditsvc.Subsystem implements it.
 	Signer Signer
+	// Keys gives the checkpoint public key the evidence view shows.
+	Keys KeySource
 }
 
 // Verifier verifies the audit chain now; *auditsvc.Subsystem implements
@@ -145,7 +147,11 @@ func (r routes) Routes() []framework.Route {
 			return m
 		}(),
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.report},
-		Help:       "A HIPAA or NRB audit report over a period, as pdf, html, csv or json.",
+		Help:       "A HIPAA or NRB audit report over a period, as pdf, html, csv, json or a signed evidence bundle.",
+	}, {
+		Pattern:    `reports/evidence/?`,
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.evidence},
+		Help:       "The evidence an auditor checks first: last chain verification, signed checkpoints per node, coverage, checkpoint key.",
 	}}
 }
 

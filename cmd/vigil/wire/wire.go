@@ -77,7 +77,7 @@ func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Plug, error) {
 	qo.Audit = auditSub
 	querySub := querysvc.NewSubsystem(qo)
 	compSub := compliance.NewSubsystem(compliance.Options{Audit: auditSub, Authz: authzSub, Streams: shipSub})
-	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Signer: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
+	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Signer: auditSub, Keys: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
 	return Plugs(
 		auditSub, // devices open before the others start and close last
 		authzSub,
