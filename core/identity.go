@@ -4,9 +4,9 @@ package core
 // who the person is, whether they may log in, and the policies their
 // entity and groups give every token they hold.
 type EntitySummary struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	Disabled bool     `json:"disabled,omitempty"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Disabled bool   `json:"disabled,omitempty"`
 	// Policies are the entity's own policies and its groups' (direct and
 	// inherited), sorted.
 	Policies []string `json:"policies,omitempty"`

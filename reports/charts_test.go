@@ -213,3 +213,49 @@ func TestChartTicksReadBackPDF(t *testing.T) {
 		t.Fatalf("only %d PDF charts checked", charts)
 	}
 }
+
+// TestPDFA: the PDF declares PDF/A-2b and has what the declaration needs:
+// every font embedded (pdffonts), the XMP identification, an sRGB output
+// intent and a file identifier in the trailer; the cover states the
+// evidence manifest's hash.
+func TestPDFA(t *testing.T) {
+	pdffonts := testsvc.Tool(t, "pdffonts")
+	r, _ := synthReport(t, KindNRB)
+	r.ManifestSHA256 = strings.Repeat("ab", 32)
+	var buf bytes.Buffer
+	if err := RenderPDF(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	pdf := buf.Bytes()
+	for _, want := range []string{"<pdfaid:part>2</pdfaid:part>", "<pdfaid:conformance>B</pdfaid:conformance>", "/S /GTS_PDFA1", "/DestOutputProfile",
+		"evidence manifest sha256:" + r.ManifestSHA256} {
+		if !bytes.Contains(pdf, []byte(want)) {
+			t.Errorf("the PDF lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`trailer\n<<\n/ID \[<[0-9a-f]{32}><[0-9a-f]{32}>\]`).Match(pdf) {
+		t.Error("no file identifier in the trailer")
+	}
+	p := filepath.Join(t.TempDir(), "r.pdf")
+	if err := os.WriteFile(p, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(pdffonts, p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("pdffonts: %s", out)
+	}
+	for _, l := range lines[2:] {
+		f := strings.Fields(l)
+		if len(f) < 5 || f[len(f)-5] != "yes" {
+			t.Errorf("font not embedded: %s", l)
+		}
+	}
+	text := pdfText(t, r)
+	if !strings.Contains(text, r.ManifestSHA256) {
+		t.Error("the cover does not print the manifest hash")
+	}
+}

@@ -10,9 +10,9 @@ import (
 // missing.
 type NodeCoverage struct {
 	NodeID string `json:"node_id"`
-	// FirstSeq and First are the oldest record held; LastSeq and Last the
-	// checkpoint answers are computed against (the log is complete up to
-	// it).
+	// FirstSeq and First are the oldest answered request held (its
+	// response entry); LastSeq and Last the checkpoint answers are
+	// computed against (the log is complete up to it).
 	FirstSeq uint64    `json:"first_seq"`
 	First    time.Time `json:"first"`
 	LastSeq  uint64    `json:"last_seq"`

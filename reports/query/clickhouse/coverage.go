@@ -14,10 +14,9 @@ import (
 var _ query.CoverageReporter = (*Backend)(nil)
 
 // Coverage implements query.CoverageReporter: per node with a verified
-// checkpoint, the oldest request or response row up to it, and — when
-// the distinct seqs held between the first and the checkpoint are fewer
-// than the range spans — one gap saying how many entries are missing
-// (rows not shipped yet or deleted by a TTL).
+// checkpoint, the first record up to it, and — when the distinct seqs held
+// between the lowest and the checkpoint are fewer than the range spans —
+// one gap over that range (rows not shipped yet or deleted by a TTL).
 func (b *Backend) Coverage(ctx context.Context) ([]query.NodeCoverage, error) {
 	cps, err := b.checkpoints(ctx)
 	if err != nil {
@@ -26,22 +25,25 @@ func (b *Backend) Coverage(ctx context.Context) ([]query.NodeCoverage, error) {
 	var out []query.NodeCoverage
 	for _, cp := range cps {
 		nc := query.NodeCoverage{NodeID: cp.NodeID, LastSeq: cp.Seq, Last: cp.Time}
-		var first, distinct uint64
+		var first, lowest, distinct, records uint64
 		var firstT time.Time
-		var records uint64
+		var firstNS uint32
 		q := CoverageSQL(b.table, cp.NodeID, cp.Seq)
 		err := b.run(ctx, q, nil, func(r driver.Rows) error {
-			return r.Scan(&first, &firstT, &distinct, &records)
+			return r.Scan(&first, &firstT, &firstNS, &lowest, &distinct, &records)
 		})
 		if err != nil {
 			return nil, err
 		}
-		nc.FirstSeq, nc.First, nc.Records = first, firstT.UTC(), int64(records)
-		if first > 0 && distinct < cp.Seq-first+1 {
-			nc.Gaps = append(nc.Gaps, query.SeqGap{From: first, To: cp.Seq})
+		nc.FirstSeq, nc.Records = first, int64(records)
+		if first > 0 {
+			nc.First = firstT.UTC().Add(time.Duration(firstNS))
 		}
-		if first > 1 {
-			nc.DroppedBefore = first
+		if lowest > 0 && distinct < cp.Seq-lowest+1 {
+			nc.Gaps = append(nc.Gaps, query.SeqGap{From: lowest, To: cp.Seq})
+		}
+		if lowest > 1 {
+			nc.DroppedBefore = lowest
 		}
 		out = append(out, nc)
 	}
@@ -50,10 +52,12 @@ func (b *Backend) Coverage(ctx context.Context) ([]query.NodeCoverage, error) {
 }
 
 // CoverageSQL is the statement Coverage runs for one node up to seq: the
-// first seq and time of a request or response row, the distinct seqs of
-// every row from the first line held to seq, and the number of request
-// and response rows.
+// seq and time (seconds, nanoseconds) of the first response row (the
+// first record), the lowest seq held, the distinct seqs held, and the
+// number of requests (distinct request ids of request and response rows:
+// one record each, as the query counts them).
 func CoverageSQL(table, node string, seq uint64) string {
-	return fmt.Sprintf("SELECT minIf(seq, type IN ('request', 'response')), minIf(time, type IN ('request', 'response')), "+
-		"uniqExact(seq), countIf(type IN ('request', 'response')) FROM %s WHERE node_id = %s AND seq <= %d", table, lit(node), seq)
+	return fmt.Sprintf("SELECT minIf(seq, type = 'response'), argMinIf(time, seq, type = 'response'), argMinIf(time_ns, seq, type = 'response'), "+
+		"min(seq), uniqExact(seq), uniqExactIf(request_id, type IN ('request', 'response') AND request_id != '') "+
+		"FROM %s WHERE node_id = %s AND seq <= %d", table, lit(node), seq)
 }

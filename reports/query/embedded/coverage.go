@@ -14,7 +14,10 @@ var _ query.CoverageReporter = (*Index)(nil)
 func (ix *Index) Coverage(context.Context) ([]query.NodeCoverage, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	nc := query.NodeCoverage{NodeID: ix.cfg.NodeID, DroppedBefore: ix.lowSeq}
+	nc := query.NodeCoverage{NodeID: ix.cfg.NodeID}
+	if ix.lowSeq > 1 {
+		nc.DroppedBefore = ix.lowSeq // retention trimmed what came before
+	}
 	first := func(seq uint64, t int64) {
 		if nc.FirstSeq == 0 || seq < nc.FirstSeq {
 			nc.FirstSeq, nc.First = seq, timeOf(t)
@@ -30,6 +33,12 @@ func (ix *Index) Coverage(context.Context) ([]query.NodeCoverage, error) {
 		nc.Records += int64(v.n)
 		for i := 0; i < v.n; i++ {
 			first(v.c.seq[i], v.c.time[i])
+		}
+	}
+	// Requests without a response yet are records too (Incomplete).
+	for _, p := range ix.pend {
+		if ix.cp == nil || p.Seq <= ix.cp.Seq {
+			nc.Records++
 		}
 	}
 	if cp := ix.cp; cp != nil {

@@ -172,6 +172,29 @@ func Run(t *testing.T, newBackend NewBackend) {
 			}
 		}
 	})
+	t.Run("coverage", func(t *testing.T) {
+		cr, ok := b.(query.CoverageReporter)
+		if !ok {
+			t.Fatalf("%s does not state its coverage (query.CoverageReporter)", b.Name())
+		}
+		all, cp := Reference(t, lines, query.Filter{})
+		cov, err := cr.Coverage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := all[0]
+		for _, r := range all {
+			if !r.Incomplete {
+				first = r
+				break
+			}
+		}
+		if len(cov) != 1 || cov[0].NodeID != l.NodeID || cov[0].LastSeq != cp.Seq || cov[0].Records != int64(len(all)) ||
+			cov[0].FirstSeq != first.Seq || !cov[0].First.Equal(first.Time) || cov[0].DroppedBefore != 0 || len(cov[0].Gaps) != 0 {
+			t.Fatalf("%s coverage %+v; the log: first answered request seq %d at %s, %d records, checkpoint seq %d",
+				b.Name(), cov, first.Seq, first.Time, len(all), cp.Seq)
+		}
+	})
 	t.Run("scan stops on callback error", func(t *testing.T) {
 		stop := errors.New("stop")
 		n := 0
