@@ -73,7 +73,6 @@ func checkTickLabels(t *testing.T, what string, labels map[float64]int64, grid [
 }
 
 var (
-	svgRE     = regexp.MustCompile(`<svg [^>]*>.*?</svg>`)
 	svgGrid   = regexp.MustCompile(`<line class="grid" x1="[^"]+" y1="([0-9.]+)"`)
 	svgTick   = regexp.MustCompile(`<text class="tick" x="[^"]+" y="([0-9.]+)"[^>]*>([^<]*)</text>`)
 	svgBar    = regexp.MustCompile(`<rect class="bar" x="[^"]+" y="([0-9.]+)" width="[^"]+" height="([0-9.]+)"[^>]*><title>[^<]*: (\d+)</title>`)
