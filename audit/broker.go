@@ -125,6 +125,10 @@ type BrokerConfig struct {
 	// SealedBuffer caps the requests rejected while sealed that are kept
 	// in memory until the devices open at unseal (default 1024).
 	SealedBuffer int
+	// Intercept, when set, sees every request event before it is written
+	// (the audit subsystem starts a relinked chain there, so that the
+	// acknowledgement is the new chain's first entry).
+	Intercept func(ctx context.Context, ev *core.AuditEvent)
 	// BarrierSealed reports whether the server's barrier is sealed. While
 	// the devices are closed (SetSealed) and the barrier is sealed, events
 	// are buffered; while they are closed but the barrier is open (the
@@ -250,6 +254,9 @@ func (b *Broker) log(ctx context.Context, ev *core.AuditEvent) error {
 	if b.closed.Load() && b.required.Load() {
 		b.cfg.Metrics.refused(ev.Type)
 		return ErrNotOpen
+	}
+	if b.cfg.Intercept != nil && ev.Type == "request" {
+		b.cfg.Intercept(ctx, ev)
 	}
 	devs := b.Devices()
 	if len(devs) == 0 {
@@ -497,3 +504,7 @@ func (b *Broker) FileHead(name string) func() (uint64, bool) {
 // Salt returns the HMAC salt the device hashes sensitive values with (nil
 // when the device could not be opened).
 func (d *Device) Salt() *hmac.Salt { return d.fopts.Salt }
+
+// FormatOptions returns how the device renders entries (to replace the
+// device with another over the same options).
+func (d *Device) FormatOptions() vault.Options { return d.fopts }

@@ -19,6 +19,12 @@ type Metrics struct {
 	unauditedC prometheus.Counter
 	fsync      *prometheus.HistogramVec
 	batch      *prometheus.HistogramVec
+	tamper     *prometheus.CounterVec
+	witnessOK  *prometheus.CounterVec
+	witnessErr *prometheus.CounterVec
+
+	// refusals reports the devices refused at start (scraped).
+	refusals func() map[string]string
 
 	devices func() []*Device
 	disk    func() []diskwatch.State
@@ -40,8 +46,42 @@ func NewMetrics(devices func() []*Device, disk func() []diskwatch.State, now fun
 			Help: "Latency of each fsync of an audit file.", Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16)}, []string{"device"}),
 		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_audit_batch_lines",
 			Help: "Lines made durable by one group commit (one write + fsync).", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}, []string{"device"}),
+		tamper: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_audit_tamper_detected_total",
+			Help: "Audit logs found not to match their checkpoints, at start or by sys/audit/verify, by device, kind of tampering and where it was found."},
+			[]string{"device", "kind", "check"}),
+		witnessOK: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_audit_witness_published_total",
+			Help: "Checkpoints handed to a witness (raft storage, an HTTP witness) and accepted."}, []string{"witness"}),
+		witnessErr: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_audit_witness_failures_total",
+			Help: "Checkpoints a witness did not accept, and witnesses that could not be read at start."}, []string{"witness"}),
 		devices: devices, disk: disk, now: now,
 	}
+}
+
+// SetRefusals sets the function the scrape asks which file devices are
+// refused, and for what kind of tampering.
+func (m *Metrics) SetRefusals(f func() map[string]string) {
+	if m != nil {
+		m.refusals = f
+	}
+}
+
+// Tampered counts a log found not to match its checkpoints.
+func (m *Metrics) Tampered(device, kind, check string) {
+	if m != nil {
+		m.tamper.WithLabelValues(device, kind, check).Inc()
+	}
+}
+
+// Witnessed counts a checkpoint a witness accepted (err nil) or not.
+func (m *Metrics) Witnessed(name string, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.witnessErr.WithLabelValues(name).Inc()
+		return
+	}
+	m.witnessOK.WithLabelValues(name).Inc()
 }
 
 func (m *Metrics) recorded(device, typ string) {
@@ -128,8 +168,9 @@ var (
 	descReserve    = prometheus.NewDesc("vigil_audit_disk_reserve_bytes", "Bytes held in the device folder's emergency reserve file.", []string{"device"}, nil)
 	descPruned     = prometheus.NewDesc("vigil_audit_segments_pruned_total", "Rotated segments deleted by retention.", []string{"device"}, nil)
 	descReleased   = prometheus.NewDesc("vigil_audit_reserve_released_total", "Times the emergency reserve was released because the disk was full.", []string{"device"}, nil)
+	descRefused    = prometheus.NewDesc("vigil_audit_chain_refused", "1 while a file device is refused because its log does not match its trusted checkpoints (see sys/audit/relink).", []string{"device", "kind"}, nil)
 	scrapeOnlyDesc = []*prometheus.Desc{descBytes, descLines, descQueue, descUp, descCPSeq, descCPAge, descReopen, descReload, descRot,
-		descFsyncFail, descTimeouts, descDiskFree, descDiskPct, descDiskLevel, descReserve, descPruned, descReleased}
+		descFsyncFail, descTimeouts, descDiskFree, descDiskPct, descDiskLevel, descReserve, descPruned, descReleased, descRefused}
 )
 
 // Describe implements prometheus.Collector.
@@ -140,6 +181,9 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.unauditedC.Describe(ch)
 	m.fsync.Describe(ch)
 	m.batch.Describe(ch)
+	m.tamper.Describe(ch)
+	m.witnessOK.Describe(ch)
+	m.witnessErr.Describe(ch)
 	for _, d := range scrapeOnlyDesc {
 		ch <- d
 	}
@@ -153,8 +197,16 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.unauditedC.Collect(ch)
 	m.fsync.Collect(ch)
 	m.batch.Collect(ch)
+	m.tamper.Collect(ch)
+	m.witnessOK.Collect(ch)
+	m.witnessErr.Collect(ch)
 	c := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
+	}
+	if m.refusals != nil {
+		for dev, kind := range m.refusals() {
+			c(descRefused, prometheus.GaugeValue, 1, dev, kind)
+		}
 	}
 	now := m.now()
 	for _, d := range m.devices() {

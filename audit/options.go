@@ -74,7 +74,8 @@ const DefaultWriteTimeout = 5 * time.Second
 var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 // reservedNames are sys/audit/<name> paths used by Vigil's own routes.
-var reservedNames = map[string]bool{"checkpoint-key": true, "verify": true, "checkpoints": true}
+var reservedNames = map[string]bool{"checkpoint-key": true, "verify": true, "checkpoints": true, "relink": true,
+	"proof": true, "witness": true, "witnesses": true, "query": true}
 
 // ValidName checks a device name (the Vault "path" without its slash).
 func ValidName(name string) error {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -19,6 +20,8 @@ type CheckpointJSON struct {
 	NodeID    string    `json:"node_id"`
 	Seq       uint64    `json:"seq"`
 	Hash      string    `json:"hash"`
+	TreeSize  uint64    `json:"tree_size"`
+	Root      string    `json:"root"`
 	Time      time.Time `json:"time"`
 	Signature string    `json:"signature"`
 	KeyID     string    `json:"key_id"`
@@ -28,7 +31,7 @@ type CheckpointJSON struct {
 
 // ToJSON converts a checkpoint.
 func ToJSON(c chain.Checkpoint) CheckpointJSON {
-	return CheckpointJSON{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time.UTC(),
+	return CheckpointJSON{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: c.Time.UTC(),
 		Signature: base64.StdEncoding.EncodeToString(c.Signature), KeyID: c.KeyID}
 }
 
@@ -38,7 +41,23 @@ func (c CheckpointJSON) Checkpoint() (chain.Checkpoint, error) {
 	if err != nil {
 		return chain.Checkpoint{}, fmt.Errorf("checkpoint signature: %w", err)
 	}
-	return chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: c.Time, Signature: sig, KeyID: c.KeyID}, nil
+	return chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: c.Time,
+		Signature: sig, KeyID: c.KeyID}, nil
+}
+
+// CheckpointSource reads the newest checkpoint of a node's chain from a
+// place a file-level insider on the node cannot rewrite, such as a
+// stream's sink. The stream subsystem registers one per stream with
+// AddCheckpointSource.
+type CheckpointSource struct {
+	// Name appears in refusal messages ("kafka stream siem").
+	Name string
+	// Device is the file device whose chain the source carries ("" when
+	// it follows the only file device).
+	Device string
+	// Latest returns the newest checkpoint of node's chain it holds, or
+	// nil when it holds none.
+	Latest func(ctx context.Context, node string) (*chain.Checkpoint, error)
 }
 
 // Verification is the outcome of the last server-side verification, kept
@@ -68,6 +87,18 @@ type DeviceVerification struct {
 	FailureKind       string   `json:"failure_kind,omitempty"`
 	Warnings          []string `json:"warnings,omitempty"`
 	Summary           string   `json:"summary"`
+	// TrustedSources name every trusted checkpoint the log was held to.
+	TrustedSources []string `json:"trusted_sources,omitempty"`
+	// TreeChecked: every checkpoint's Merkle root was recomputed;
+	// TreeSize and Root are the tree over the verified lines.
+	TreeChecked bool   `json:"tree_checked"`
+	TreeSize    uint64 `json:"tree_size,omitempty"`
+	Root        string `json:"root,omitempty"`
+	// Uncovered counts lines after the last checkpoint.
+	Uncovered int64  `json:"uncovered_lines"`
+	KeyID     string `json:"key_id,omitempty"`
+	// Refused is set while the device is refused at start.
+	Refused string `json:"refused,omitempty"`
 }
 
 // PublicKey describes the checkpoint verification key.

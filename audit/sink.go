@@ -45,7 +45,10 @@ var _ Sink = (*FileSink)(nil)
 type FileEnv struct {
 	NodeID         string
 	Signer         ed25519.PrivateKey
-	LastCheckpoint *chain.Checkpoint
+	Trusted        []chain.Checkpoint
+	DeletedThrough *chain.DeletedSegment
+	// Relink, when set, starts a new chain instead (chain.Relink).
+	Relink         *chain.Link
 	CheckpointSink func(chain.Checkpoint) error
 	OnSync         func(d time.Duration, lines, bytes int)
 	Now            func() time.Time
@@ -57,14 +60,21 @@ type FileEnv struct {
 // OpenFileSink opens the device's log (recovering a torn tail left by a
 // crash) and starts its writer.
 func OpenFileSink(dc *DeviceConfig, env FileEnv) (*FileSink, error) {
-	w, err := chain.Open(chain.Config{
+	cfg := chain.Config{
 		Path: dc.Path, NodeID: env.NodeID, Fsync: dc.Fsync, FsyncInterval: dc.FsyncInterval,
 		MaxSizeMB: dc.MaxSizeMB, MaxAgeDays: dc.MaxAgeDays, Compress: dc.Compress,
 		Signer: env.Signer, CheckpointEvery: dc.CheckpointEvery, CheckpointInterval: dc.CheckpointInterval,
-		CheckpointSink: env.CheckpointSink, LastCheckpoint: env.LastCheckpoint,
+		CheckpointSink: env.CheckpointSink, TrustedCheckpoints: env.Trusted, DeletedThrough: env.DeletedThrough,
 		WriteTimeout: dc.WriteTimeout, OnSync: env.OnSync, Now: env.Now, Logger: env.Logger, Faults: env.Faults,
 		WatchInterval: env.WatchInterval,
-	})
+	}
+	var w *chain.Writer
+	var err error
+	if env.Relink != nil {
+		w, err = chain.Relink(cfg, *env.Relink)
+	} else {
+		w, err = chain.Open(cfg)
+	}
 	if err != nil {
 		return nil, err
 	}

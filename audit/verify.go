@@ -35,12 +35,12 @@ func SegmentStart(path string) (index uint64, after chain.StartAfter, err error)
 	return h.Segment.Index, chain.StartAfter{Seq: h.Segment.PrevSegmentLastSeq, Hash: h.Segment.PrevSegmentLastHash}, nil
 }
 
-// VerifyFileLog verifies the log whose active file is path: every segment
-// in chain order, signatures against pub, the trusted checkpoint cp (may be
-// nil), node ids against node. When the oldest segment was deleted by
-// retention, verification is anchored at the first surviving segment's
-// header (Report.Anchor says "start_after").
-func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey, cp *chain.Checkpoint) (*chain.Report, error) {
+// VerifyFileLog verifies the log whose active file is path strictly (see
+// chain.VerifyOptions.Strict): every segment in chain order, signatures
+// against pub, each of the trusted checkpoints, node ids against node.
+// When the oldest segments were deleted, a covered segments_deleted record
+// must say retention deleted them (Report.Anchor "retention").
+func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey, trusted []chain.Checkpoint) (*chain.Report, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a rotation may rename files while listing
 		infos, err := chain.ListSegments(path)
@@ -55,10 +55,7 @@ func VerifyFileLog(ctx context.Context, path, node string, pub ed25519.PublicKey
 		for i, si := range infos {
 			paths[i] = si.Path
 		}
-		opts := chain.VerifyOptions{PublicKey: pub, Checkpoint: cp, NodeID: node}
-		if idx, after, err := SegmentStart(paths[0]); err == nil && idx > 1 && after.Seq > 0 {
-			opts.StartAfter = &after
-		}
+		opts := chain.VerifyOptions{PublicKey: pub, Checkpoints: trusted, NodeID: node, Strict: true}
 		rep, err := chain.Verify(ctx, chain.FileSources(paths), opts)
 		if err != nil {
 			lastErr = err

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -115,6 +117,26 @@ func auditError(stage string, err error) error {
 	return &Error{Code: CodeAuditFailed, Msg: fmt.Sprintf("audit: %s entry could not be recorded, request refused: %v", stage, err), Err: err}
 }
 
+// PercentInvalidUTF8 returns s with every byte that is not part of valid
+// UTF-8, and every '%', percent-encoded (%FF, %25): a rendering of a
+// rejected path in which two different byte strings never look the same.
+func PercentInvalidUTF8(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, "%%%02X", s[i])
+		case r == '%':
+			b.WriteString("%25")
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
 // IsAuditFailure reports whether err is an audit failure.
 func IsAuditFailure(err error) bool { return CodeOf(err) == CodeAuditFailed }
 
@@ -128,6 +150,14 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 	}
 	if req.Time.IsZero() {
 		req.Time = d.cfg.Now()
+	}
+	if !utf8.ValidString(req.Path) {
+		// Two different byte strings would log as the same path (JSON
+		// writes an invalid byte as U+FFFD): refuse it, and audit the
+		// refusal with the bytes shown.
+		shown := PercentInvalidUTF8(req.Path)
+		req.Path = shown
+		return d.reject(ctx, req, Invalid("request path is not valid UTF-8 (its invalid bytes are shown percent-encoded: %s)", shown))
 	}
 	target, rerr := d.cfg.Resolver.Resolve(ctx, req)
 	if rerr != nil && target == nil {

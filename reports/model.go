@@ -11,6 +11,7 @@
 package reports
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -81,6 +82,10 @@ type Report struct {
 	Charts        []Chart              `json:"charts"`
 	// Controls are the cited controls, with their confidence labels.
 	Controls []compliance.Control `json:"controls"`
+	// Proof (proofs=true) is the RFC 9162 inclusion proof of the line at
+	// Checkpoint.Seq against the newest signed checkpoint (`vigil audit
+	// verify-proof`).
+	Proof json.RawMessage `json:"proof,omitempty"`
 }
 
 // Scope is what the report's access figures cover.

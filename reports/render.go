@@ -1,12 +1,15 @@
 package reports
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/vigilsec/vigil/core/safetext"
 )
 
 // formatNames.
@@ -40,21 +43,28 @@ func Render(w io.Writer, r *Report, format string) error {
 	case FormatJSON, "":
 		return RenderJSON(w, r)
 	case FormatCSV:
-		return RenderCSV(w, r)
+		return RenderCSV(w, forDisplay(r))
 	case FormatHTML:
-		return RenderHTML(w, r)
+		return RenderHTML(w, forDisplay(r))
 	case FormatPDF:
-		return RenderPDF(w, r)
+		return RenderPDF(w, forDisplay(r))
 	}
 	return fmt.Errorf("%w: unknown format %q (want %s)", ErrInvalid, format, strings.Join(formatNames, ", "))
 }
 
-// RenderJSON writes the report as indented JSON.
+// RenderJSON writes the report as indented JSON; bidirectional controls
+// and other invisible characters in strings are written as \u escapes
+// (the same values, displayed as they are).
 func RenderJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(r)
+	if err := enc.Encode(r); err != nil {
+		return err
+	}
+	_, err := w.Write(safetext.EscapeJSON(b.Bytes()))
+	return err
 }
 
 // csvHeader is the CSV report's header row.

@@ -21,8 +21,17 @@ import (
 //	GET    sys/audit/checkpoints/:device   this node's last stored checkpoint
 //	POST   sys/audit/verify                verify this node's file devices now
 //	GET    sys/audit/verify                the last verification result
+//	POST   sys/audit/relink/:device {"reason"}   acknowledge a refused log: new linked chain
+//	GET    sys/audit/proof/inclusion?seq=N[&device=D][&checkpoint=S]
+//	GET    sys/audit/proof/consistency?from=A[&to=B][&device=D]
+//	GET    sys/audit/witnesses[/:device]   what every witness holds for this node's file devices
+//	PUT    sys/audit/witness/:node/:device this server as a witness of another's checkpoints
+//	GET    sys/audit/witness/:node/:device what this server holds as a witness
 //
-// All are root-protected (sudo), as in Vault.
+// Device management, verification and relinking are root-protected
+// (sudo), as in Vault. The checkpoint key, checkpoints, proofs and witness
+// records are public facts about the log, governed by policy only, so an
+// auditor's policy can grant them (reports/query/querysvc/auditor.hcl).
 type routes struct{ a *Subsystem }
 
 func (r routes) Routes() []framework.Route {
@@ -30,15 +39,36 @@ func (r routes) Routes() []framework.Route {
 	return []framework.Route{
 		{Pattern: `audit/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.list}),
 			Help: "List the enabled audit devices."},
-		{Pattern: `audit/checkpoint-key/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpointKey}),
+		{Pattern: `audit/checkpoint-key/?`, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpointKey}),
 			Help: "The public key that verifies audit checkpoint signatures."},
-		{Pattern: `audit/checkpoints/(?P<device>[^/]+)/?`, Sudo: true,
+		{Pattern: `audit/checkpoints/(?P<device>[^/]+)/?`,
 			Fields:     map[string]*framework.FieldSchema{"device": {Type: framework.TypeString}},
 			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpoint}),
 			Help:       "This node's last stored checkpoint of an audit device."},
 		{Pattern: `audit/verify/?`, Sudo: true,
 			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.lastVerify, core.OpUpdate: r.verify}),
 			Help:       "Verify this node's audit logs against the stored checkpoints and key."},
+		{Pattern: `audit/relink/(?P<device>[^/]+)/?`, Sudo: true,
+			Fields:     map[string]*framework.FieldSchema{"device": {Type: framework.TypeString}, "reason": {Type: framework.TypeString}},
+			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.relink}),
+			Help:       "Acknowledge that a refused audit log no longer matches its checkpoints: move it aside and start a new chain linked to it."},
+		{Pattern: `audit/proof/inclusion/?`, Fields: map[string]*framework.FieldSchema{
+			"seq": {Type: framework.TypeInt64}, "device": {Type: framework.TypeString}, "checkpoint": {Type: framework.TypeInt64}},
+			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.proveInclusion}),
+			Help:       "An RFC 9162 inclusion proof of one audit line against a signed checkpoint."},
+		{Pattern: `audit/proof/consistency/?`, Fields: map[string]*framework.FieldSchema{
+			"from": {Type: framework.TypeInt64}, "to": {Type: framework.TypeInt64}, "device": {Type: framework.TypeString}},
+			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.proveConsistency}),
+			Help:       "An RFC 9162 consistency proof that one audit checkpoint extends another."},
+		{Pattern: `audit/witnesses(?:/(?P<device>[^/]+))?/?`,
+			Fields:     map[string]*framework.FieldSchema{"device": {Type: framework.TypeString}},
+			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.witnesses}),
+			Help:       "What every witness (Raft storage, other nodes, streams, HTTP witnesses) holds for this node's audit device."},
+		{Pattern: `audit/witness/(?P<node>[^/]+)/(?P<device>[^/]+)/?`, Fields: map[string]*framework.FieldSchema{
+			"node": {Type: framework.TypeString}, "device": {Type: framework.TypeString},
+			"checkpoint": {Type: framework.TypeMap}, "public_key": {Type: framework.TypeString}},
+			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.witnessGet, core.OpUpdate: r.witnessPut, core.OpCreate: r.witnessPut}),
+			Help:       "This server as a witness: keep the newest checkpoint another Vigil sends, refusing older ones and other keys."},
 		{Pattern: `audit/(?P<path>.+?)/?`, Sudo: true, Fields: map[string]*framework.FieldSchema{
 			"path": {Type: framework.TypeString}, "type": {Type: framework.TypeString},
 			"description": {Type: framework.TypeString}, "options": {Type: framework.TypeMap}, "local": {Type: framework.TypeBool},
@@ -114,14 +144,14 @@ func (r routes) checkpointKey(context.Context, *core.Request, *framework.FieldDa
 		"public_key_pem": k.PEM, "created": created.UTC()}}, nil
 }
 
-// PublicKey returns the checkpoint verification key (false while sealed).
+// PublicKey returns the checkpoint verification key (false before the
+// first unseal). It takes no lock: it is called while devices open.
 func (a *Subsystem) PublicKey() (ed25519.PublicKey, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.signer == nil {
+	p := a.pub.Load()
+	if p == nil {
 		return nil, false
 	}
-	return a.signer.Public().(ed25519.PublicKey), true
+	return *p, true
 }
 
 func (r routes) checkpoint(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
@@ -132,8 +162,8 @@ func (r routes) checkpoint(ctx context.Context, _ *core.Request, d *framework.Fi
 	if cj == nil {
 		return nil, core.ErrNotFound
 	}
-	return &core.Response{Data: map[string]any{"node_id": cj.NodeID, "seq": cj.Seq, "hash": cj.Hash, "time": cj.Time,
-		"signature": cj.Signature, "key_id": cj.KeyID, "device": cj.Device, "path": cj.Path}}, nil
+	return &core.Response{Data: map[string]any{"node_id": cj.NodeID, "seq": cj.Seq, "hash": cj.Hash, "tree_size": cj.TreeSize,
+		"root": cj.Root, "time": cj.Time, "signature": cj.Signature, "key_id": cj.KeyID, "device": cj.Device, "path": cj.Path}}, nil
 }
 
 func (r routes) verify(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/hmac"
+	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -20,7 +22,9 @@ const (
 	keyEverEnabled   = "sys/audit/config/ever-enabled" // set when any device was ever enabled
 	keySaltPrefix    = "sys/audit/salt/"               // + device name
 	keyCheckpointKey = "sys/audit/checkpoint-key"      // Ed25519 signing key
-	keyCheckpoints   = "sys/audit/checkpoints/"        // + node id + "/" + device name
+	keyRelinks       = "sys/audit/relinks/"            // + node id + "/" + device name + "/" + chain start: relinked chains
+	keyWitnessed     = "sys/audit/witnessed/"          // + node id + "/" + device: checkpoints this server keeps as a witness for others
+	keyRetention     = "sys/audit/retention/"          // + node id + "/" + device: the newest segment retention deleted
 	keyVerification  = "sys/audit/verification/"       // + node id
 )
 
@@ -115,7 +119,9 @@ func (st store) signingKey(ctx context.Context) (ed25519.PrivateKey, time.Time, 
 	return priv, rec.Created, nil
 }
 
-func checkpointKey(node, device string) string { return keyCheckpoints + node + "/" + device }
+// checkpointKey is where a node's newest checkpoint of a device is kept
+// (the cluster witness reads and countersigns it there).
+func checkpointKey(node, device string) string { return witness.CheckpointKey(node, device) }
 
 func (st store) checkpoint(ctx context.Context, node, device string) (*audit.CheckpointJSON, error) {
 	var c audit.CheckpointJSON
@@ -141,4 +147,25 @@ func (st store) verification(ctx context.Context, node string) (*audit.Verificat
 
 func (st store) putVerification(ctx context.Context, v audit.Verification) error {
 	return storage.PutJSON(ctx, st.s, keyVerification+v.NodeID, v)
+}
+
+// retentionRecord is the newest segment retention deleted from a device's log.
+type retentionRecord struct {
+	chain.DeletedSegment
+	Path string `json:"path"`
+}
+
+// retention returns the newest segment retention deleted from the log at
+// path (nil when none).
+func (st store) retention(ctx context.Context, node, device, path string) (*chain.DeletedSegment, error) {
+	var r retentionRecord
+	ok, err := storage.GetJSON(ctx, st.s, keyRetention+node+"/"+device, &r)
+	if err != nil || !ok || r.Path != path {
+		return nil, err
+	}
+	return &r.DeletedSegment, nil
+}
+
+func (st store) putRetention(ctx context.Context, node, device, path string, d chain.DeletedSegment) error {
+	return storage.PutJSON(ctx, st.s, keyRetention+node+"/"+device, retentionRecord{DeletedSegment: d, Path: path})
 }

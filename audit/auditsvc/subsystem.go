@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/audit/format/vault"
+	"github.com/vigilsec/vigil/audit/witness"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
@@ -52,6 +53,9 @@ type Options struct {
 	// WatchInterval overrides how often file devices check that their
 	// active file still exists (default 1s).
 	WatchInterval time.Duration
+	// WitnessTimeout bounds each read of a remote checkpoint witness when
+	// a device opens or is verified (default DefaultWitnessTimeout).
+	WitnessTimeout time.Duration
 }
 
 // Host is what the audit subsystem uses of the server: its configuration
@@ -69,6 +73,10 @@ type Host interface {
 	AddSysPart(framework.Part)
 	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
 	AddResponseHeaders(f func(http.Header))
+	// AddApplyHook sees the storage keys each replicated write changes (on
+	// Raft's goroutine: it must not block): the cluster witness
+	// countersigns other nodes' checkpoints from there.
+	AddApplyHook(f func(keys []string))
 }
 
 // Subsystem plugs the audit broker into a server. Build it with
@@ -88,13 +96,39 @@ type Subsystem struct {
 	watch   *diskwatch.Watcher
 	metrics *audit.Metrics
 
-	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify
+	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify, relink
 	unsealed  atomic.Bool
 	signer    ed25519.PrivateKey
+	pub       atomic.Pointer[ed25519.PublicKey]
 	keyTime   time.Time
 	stopMaint context.CancelFunc
 	maintDone chan struct{}
 	diskLevel atomic.Int32
+
+	// Witnesses: the cluster (Raft storage, countersigned by the other
+	// nodes), HTTP witnesses, and the streams' checkpoint sources.
+	cluster     *witness.Cluster
+	witnesses   []*witness.HTTP
+	pushers     []*pusher
+	stopWitness context.CancelFunc
+	witnessDone []chan struct{}
+	srcMu       sync.Mutex
+	sources     []audit.CheckpointSource
+
+	// Devices refused at start, and relinks done by acknowledgements
+	// (by request id, for the handler to report).
+	refMu      sync.Mutex
+	refused    map[string]*refusal
+	relinks    sync.Map   // request id → *Relinked
+	relinkErrs sync.Map   // request id → error
+	witnessMu  sync.Mutex // serialises this server's witness records
+
+	// Full verification of each file device's log after it opens (Open
+	// itself re-verifies only from the newest trusted checkpoint).
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	bgWG     sync.WaitGroup
+	bgStates map[string]string // device → running, ok, failed: ...
 }
 
 // NewSubsystem returns the audit subsystem. In cmd/vigil/wire:
@@ -110,7 +144,7 @@ func NewSubsystem(opts Options) *Subsystem {
 			return t.C, t.Stop
 		}
 	}
-	return &Subsystem{opts: opts}
+	return &Subsystem{opts: opts, refused: map[string]*refusal{}, bgStates: map[string]string{}}
 }
 
 // Name names the subsystem in logs and errors.
@@ -171,11 +205,26 @@ func (a *Subsystem) Provision(s Host) error {
 		seenName[dc.Name], seenPath[dc.Path] = true, dc.Name
 		a.declared = append(a.declared, dc)
 	}
+	for _, wb := range cfg.AuditWitnesses {
+		w, err := ParseWitness(wb)
+		if err != nil {
+			return err
+		}
+		a.witnesses = append(a.witnesses, w)
+	}
 	a.st = store{s: s.Storage(), rand: a.opts.Rand, now: a.now}
+	a.cluster = witness.NewCluster(witness.ClusterConfig{Storage: s.Storage(), NodeID: a.nodeID, Now: a.now, Rand: a.opts.Rand,
+		Logger: a.log.With("component", "audit-witness"),
+		ClusterKey: func() ed25519.PublicKey {
+			k, _ := a.PublicKey()
+			return k
+		}})
+	s.AddApplyHook(a.cluster.OnApply)
 	a.watch = diskwatch.New(diskwatch.Config{Statfs: a.opts.Statfs, Now: a.now, Logger: a.log, Guards: a.opts.Guards, Allocate: a.opts.Allocate})
 	a.metrics = audit.NewMetrics(func() []*audit.Device { return a.broker.Devices() }, a.watch.States, a.now)
+	a.metrics.SetRefusals(a.refusals)
 	a.broker = audit.NewBroker(audit.BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
-		BarrierSealed: s.Sealed})
+		BarrierSealed: s.Sealed, Intercept: a.interceptRelink})
 	a.broker.SetRequired(len(a.declared) > 0)
 	a.broker.SetSealed(true)
 	if err := s.Metrics().Register(a.metrics); err != nil {
@@ -201,6 +250,27 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 		return fmt.Errorf("audit: checkpoint key: %w", err)
 	}
 	a.signer, a.keyTime = key, created
+	pub := key.Public().(ed25519.PublicKey)
+	a.pub.Store(&pub)
+	if _, err := a.cluster.LoadKey(ctx); err != nil {
+		// A standby cannot write until writes are forwarded to the leader:
+		// it then countersigns nothing, and says so.
+		a.log.Warn("audit: no countersigning key for this node; it will not witness other nodes' checkpoints", "error", err)
+	}
+	wctx, stopWitness := context.WithCancel(context.Background())
+	a.stopWitness = stopWitness
+	a.witnessDone = nil
+	cdone := make(chan struct{})
+	go func() { defer close(cdone); a.cluster.Run(wctx) }()
+	a.witnessDone = append(a.witnessDone, cdone)
+	a.pushers = a.pushers[:0]
+	for _, w := range a.witnesses {
+		p := &pusher{w: w, a: a, next: map[string]chain.Checkpoint{}, wake: make(chan struct{}, 1)}
+		done := make(chan struct{})
+		go p.run(wctx, done)
+		a.pushers = append(a.pushers, p)
+		a.witnessDone = append(a.witnessDone, done)
+	}
 	ever, err := a.st.everEnabled(ctx)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -216,6 +286,7 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 		ever = true
 	}
 	a.broker.SetRequired(ever || len(api) > 0 || len(a.declared) > 0)
+	a.bgCtx, a.bgStop = context.WithCancel(context.Background())
 	for _, dc := range a.declared {
 		a.open(ctx, dc, "config")
 	}
@@ -262,6 +333,10 @@ func (a *Subsystem) Sealing(context.Context) {
 		stop()
 		<-done
 	}
+	if a.bgStop != nil {
+		a.bgStop()
+		a.bgWG.Wait()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.broker.SetSealed(true)
@@ -270,6 +345,14 @@ func (a *Subsystem) Sealing(context.Context) {
 	}
 	if err := a.broker.Close(); err != nil {
 		a.log.Error("closing audit devices", "error", err)
+	}
+	// The final checkpoints were offered to the witnesses: push them, then stop.
+	if a.stopWitness != nil {
+		a.stopWitness()
+		for _, d := range a.witnessDone {
+			<-d
+		}
+		a.stopWitness = nil
 	}
 }
 
@@ -302,6 +385,12 @@ func (a *Subsystem) open(ctx context.Context, dc *audit.DeviceConfig, source str
 }
 
 func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit.Sink, vault.Options, error) {
+	return a.openSinkWith(ctx, dc, nil, nil)
+}
+
+// openSinkWith opens dc; a file device is held to trusted (gathered from
+// every witness when nil) or, with relink, starts a new linked chain.
+func (a *Subsystem) openSinkWith(ctx context.Context, dc *audit.DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (audit.Sink, vault.Options, error) {
 	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
@@ -312,27 +401,30 @@ func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit
 	case audit.TypeStdout:
 		return audit.NewStreamSink(a.opts.Stdout, dc.WriteTimeout), fopts, nil
 	case audit.TypeFile:
-		s, err := a.openFile(ctx, dc)
+		if trusted == nil && relink == nil {
+			trusted = a.trustedCheckpoints(ctx, dc)
+		}
+		retained, err := a.st.retention(ctx, a.nodeID, dc.Name, dc.Path)
+		if err != nil {
+			return nil, fopts, fmt.Errorf("load the retention record: %w", err)
+		}
+		s, err := a.openFile(ctx, dc, trusted, retained, relink)
+		var re *chain.RefusalError
+		if errors.As(err, &re) {
+			return nil, fopts, refusedError(dc.Name, a.noteRefusal(dc.Name, re))
+		}
 		if err != nil {
 			return nil, fopts, err // not a typed nil in the interface
 		}
+		a.verifyInBackground(dc, s, trusted)
 		return s, fopts, nil
 	}
 	return nil, fopts, fmt.Errorf("unknown device type %q", dc.Type)
 }
 
-func (a *Subsystem) openFile(ctx context.Context, dc *audit.DeviceConfig) (*audit.FileSink, error) {
+func (a *Subsystem) openFile(_ context.Context, dc *audit.DeviceConfig, trusted []chain.Checkpoint, retained *chain.DeletedSegment, relink *chain.Link) (*audit.FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
 		return nil, err
-	}
-	var last *chain.Checkpoint
-	if cj, err := a.st.checkpoint(ctx, a.nodeID, dc.Name); err != nil {
-		return nil, fmt.Errorf("load last checkpoint: %w", err)
-	} else if cj != nil && cj.Path == dc.Path {
-		cp, err := cj.Checkpoint()
-		if err == nil {
-			last = &cp
-		}
 	}
 	var faults *chain.Faults
 	if a.opts.Faults != nil {
@@ -340,13 +432,18 @@ func (a *Subsystem) openFile(ctx context.Context, dc *audit.DeviceConfig) (*audi
 	}
 	name, path, node := dc.Name, dc.Path, a.nodeID
 	return audit.OpenFileSink(dc, audit.FileEnv{
-		NodeID: a.nodeID, Signer: a.signer, LastCheckpoint: last,
+		NodeID: a.nodeID, Signer: a.signer, Trusted: trusted, DeletedThrough: retained, Relink: relink,
 		CheckpointSink: func(cp chain.Checkpoint) error {
+			for _, p := range a.pushers {
+				p.offer(name, cp)
+			}
 			cj := audit.ToJSON(cp)
 			cj.Device, cj.Path = name, path
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			return a.st.putCheckpoint(ctx, node, name, cj)
+			err := a.st.putCheckpoint(ctx, node, name, cj)
+			a.metrics.Witnessed("raft storage", err)
+			return err
 		},
 		OnSync: a.metrics.OnSync(name), Now: a.now, Logger: a.log.With("device", name), Faults: faults,
 		WatchInterval: a.opts.WatchInterval,
@@ -364,6 +461,31 @@ func (a *Subsystem) target(d *audit.Device) diskwatch.Target {
 				return fs.W.Rotate()
 			}
 			return nil
+		},
+		BeforeDelete: func(seg diskwatch.Segment) error {
+			fs, ok := d.Sink().(*audit.FileSink)
+			if !ok {
+				return fmt.Errorf("audit device %q is not open: its chain cannot record the deletion", dc.Name)
+			}
+			infos, err := fs.W.Segments()
+			if err != nil {
+				return err
+			}
+			for _, si := range infos {
+				if si.Path == seg.Path {
+					if si.LastSeq == 0 {
+						return fmt.Errorf("the end of %s is not known (the next segment is missing)", filepath.Base(seg.Path))
+					}
+					ds := chain.DeletedSegment{Index: si.Index, FirstSeq: si.FirstSeq, LastSeq: si.LastSeq, LastHash: si.LastHash, Name: filepath.Base(si.Path)}
+					if err := fs.W.RecordDeletion([]chain.DeletedSegment{ds}, "retention deleted "+filepath.Base(si.Path)); err != nil {
+						return err
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					return a.st.putRetention(ctx, a.nodeID, dc.Name, dc.Path, ds)
+				}
+			}
+			return fmt.Errorf("%s is not a segment of the log", filepath.Base(seg.Path))
 		},
 		Segments: func() ([]diskwatch.Segment, error) {
 			infos, err := chain.ListSegments(dc.Path)
@@ -416,8 +538,8 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		return
 	}
 	for _, d := range a.broker.Devices() {
-		if d.Sink() != nil || ctx.Err() != nil {
-			continue
+		if d.Sink() != nil || ctx.Err() != nil || a.refusalOf(d.Name()) != nil {
+			continue // a refused device waits for an operator's relink
 		}
 		sink, fopts, err := a.openSink(ctx, d.Config)
 		if err != nil {
@@ -524,6 +646,9 @@ func (a *Subsystem) Disable(ctx context.Context, name string) error {
 	if err := d.Close(); err != nil {
 		a.log.Error("closing disabled audit device", "device", name, "error", err)
 	}
+	a.refMu.Lock()
+	delete(a.refused, name)
+	a.refMu.Unlock()
 	err = errors.Join(a.st.deleteSalt(ctx, name), a.st.s.Delete(ctx, checkpointKey(a.nodeID, name)))
 	a.log.Info("audit device disabled", "device", name)
 	return err

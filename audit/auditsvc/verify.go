@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/audit"
-	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/core"
 )
 
-// Verify checks every file device's log on this node against the stored
-// checkpoint and the checkpoint key, stores the outcome in the barrier
-// (sys/audit/verification/<node>) and returns it. A device whose log
-// cannot be read counts as failed.
+// Verify checks every file device's log on this node strictly against
+// every trusted checkpoint the witnesses hold (Raft storage, the other
+// nodes' countersignatures, the streams, HTTP witnesses) and the
+// checkpoint key. An open device first writes a checkpoint, so the lines
+// written up to the call are covered and compared too. The outcome is
+// stored in the barrier (sys/audit/verification/<node>) and returned. A
+// device whose log cannot be read counts as failed.
 func (a *Subsystem) Verify(ctx context.Context) (*audit.Verification, error) {
 	pub, ok := a.PublicKey()
 	if !ok {
@@ -26,14 +28,18 @@ func (a *Subsystem) Verify(ctx context.Context) (*audit.Verification, error) {
 			continue
 		}
 		dv := audit.DeviceVerification{Path: d.Config.Path}
-		var cp *chain.Checkpoint
-		if cj, err := a.st.checkpoint(ctx, a.nodeID, d.Name()); err == nil && cj != nil && cj.Path == d.Config.Path {
-			if c, err := cj.Checkpoint(); err == nil {
-				cp = &c
-				dv.CheckpointSeq = c.Seq
+		trusted := a.trustedCheckpoints(ctx, d.Config)
+		if fs, ok := d.Sink().(*audit.FileSink); ok {
+			if cp, err := fs.W.Checkpoint(); err == nil {
+				cp.Source = "this server's writer, now"
+				trusted = append(trusted, cp)
 			}
 		}
-		rep, err := audit.VerifyFileLog(ctx, d.Config.Path, a.nodeID, pub, cp)
+		for _, cp := range trusted {
+			dv.CheckpointSeq = max(dv.CheckpointSeq, cp.Seq)
+			dv.TrustedSources = append(dv.TrustedSources, fmt.Sprintf("%s (seq %d)", cp.Source, cp.Seq))
+		}
+		rep, err := audit.VerifyFileLog(ctx, d.Config.Path, a.nodeID, pub, trusted)
 		if err != nil {
 			dv.Failure, dv.Summary = err.Error(), "cannot read the log: "+err.Error()
 		} else {
@@ -41,12 +47,20 @@ func (a *Subsystem) Verify(ctx context.Context) (*audit.Verification, error) {
 			dv.Segments, dv.Lines, dv.Entries, dv.Checkpoints = rep.Segments, rep.Lines, rep.Entries, rep.Checkpoints
 			dv.FirstSeq, dv.LastSeq, dv.Anchor = rep.FirstSeq, rep.LastSeq, rep.Anchor
 			dv.SignaturesChecked, dv.CheckpointOK = rep.SignaturesChecked, rep.TrustedCheckpointVerified
+			dv.TreeChecked, dv.Uncovered, dv.KeyID = rep.TreeChecked, rep.Uncovered, rep.KeyID
+			if rep.Tree.Size > 0 {
+				dv.TreeSize, dv.Root = rep.Tree.Size, rep.Tree.Root().String()
+			}
 			if rep.Failure != nil {
 				dv.Failure, dv.FailureKind = rep.Failure.Error(), string(rep.Failure.Kind)
+				a.metrics.Tampered(d.Name(), dv.FailureKind, "verify")
 			}
 			for _, w := range rep.Warnings {
 				dv.Warnings = append(dv.Warnings, fmt.Sprintf("%s: %s:%d: %s", w.Kind, w.File, w.Line, w.Detail))
 			}
+		}
+		if r := a.refusalOf(d.Name()); r != nil {
+			dv.Refused = fmt.Sprintf("%s at seq %d: %s", r.Failure.Kind, r.Failure.Seq, r.Failure.Detail)
 		}
 		if !dv.OK {
 			v.OK = false

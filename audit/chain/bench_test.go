@@ -146,6 +146,28 @@ func BenchmarkAppendTrustedNoFsync32(b *testing.B) {
 	appendParallelWith(b, w, 32, w.AppendTrusted)
 }
 
+// BenchmarkAppendMerkleCost measures what the Merkle tree costs the write
+// path: the same no-fsync append with the tree and its file store, with
+// the tree but no store, and with no tree at all (cpu-ns/op is the figure
+// to compare; fsync, absent here, dominates a real write).
+func BenchmarkAppendMerkleCost(b *testing.B) {
+	for _, c := range []struct {
+		name            string
+		noStore, noTree bool
+	}{{"tree+store", false, false}, {"tree", true, false}, {"none", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := benchConfig(b, FsyncNone)
+			cfg.NoMerkleStore, cfg.skipTree = c.noStore, c.noTree
+			w, err := Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			appendParallelWith(b, w, 32, w.AppendTrusted)
+		})
+	}
+}
+
 // buildBenchLog writes a ~256 MiB log once per process.
 func buildBenchLog(b *testing.B) {
 	benchLog.once.Do(func() {
@@ -209,3 +231,20 @@ func BenchmarkVerify(b *testing.B) { benchVerify(b, runtime.GOMAXPROCS(0)) }
 
 // BenchmarkVerify1Worker is the same with a single hashing goroutine.
 func BenchmarkVerify1Worker(b *testing.B) { benchVerify(b, 1) }
+
+// BenchmarkVerifyStrict is BenchmarkVerify in strict mode, what `vigil
+// audit verify` runs by default: cadence and start/close rules, the key
+// from the segment headers, and every checkpoint's Merkle root recomputed
+// (a leaf hash per line on the workers, the tree on the checking
+// goroutine).
+func BenchmarkVerifyStrict(b *testing.B) {
+	buildBenchLog(b)
+	b.SetBytes(benchLog.size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep, err := VerifyLog(context.Background(), benchLog.path, VerifyOptions{Strict: true})
+		if err != nil || !rep.OK || !rep.TreeChecked || rep.KeySource != "segment headers" {
+			b.Fatalf("%v %v", rep, err)
+		}
+	}
+}

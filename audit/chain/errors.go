@@ -35,11 +35,34 @@ var (
 	// by a different node id.
 	ErrNodeMismatch = errors.New("audit chain: log belongs to another node")
 
-	// ErrBehindCheckpoint is returned by Open when Config.LastCheckpoint
-	// proves that the local log lost acknowledged entries (its head is older
-	// than the trusted checkpoint, or has the same seq with another hash).
-	ErrBehindCheckpoint = errors.New("audit chain: log is behind the trusted checkpoint")
+	// ErrUntrusted is matched by the *RefusalError Open returns when the
+	// log does not match Config.TrustedCheckpoints: lines were lost,
+	// edited, re-hashed, padded or stripped of checkpoints since the
+	// newest trusted checkpoint. Open then refuses to append; only Relink
+	// (an operator's acknowledged decision) starts a new chain.
+	ErrUntrusted = errors.New("audit chain: the log does not match its trusted checkpoint")
 )
+
+// RefusalError is why Open refused a log: the first failure the
+// re-verification from the newest trusted checkpoint found (its Kind names
+// the kind of tampering) and that checkpoint.
+type RefusalError struct {
+	Failure *Failure
+	// Trusted is the newest trusted checkpoint the log was held to (nil
+	// when none was given and the log failed on its own).
+	Trusted *Checkpoint
+}
+
+func (e *RefusalError) Error() string {
+	what := "its own checkpoints"
+	if e.Trusted != nil {
+		what = fmt.Sprintf("the trusted checkpoint at seq %d%s", e.Trusted.Seq, sourceOf(e.Trusted))
+	}
+	return fmt.Sprintf("audit chain: the log does not match %s: %v", what, e.Failure)
+}
+
+// Unwrap makes the error match ErrUntrusted.
+func (e *RefusalError) Unwrap() error { return ErrUntrusted }
 
 // classify wraps a write or sync failure so that disk-full conditions match
 // ErrDiskFull as well as the original errno.

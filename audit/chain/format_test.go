@@ -75,8 +75,9 @@ func TestValidateBody(t *testing.T) {
 }
 
 func TestCheckpointCanonicalAndSignature(t *testing.T) {
-	cp := Checkpoint{NodeID: "node-a", Seq: 42, Hash: ZeroHash, Time: time.Date(2025, 1, 2, 3, 4, 5, 120000000, time.FixedZone("x", 3600))}
-	want := `{"node_id":"node-a","seq":42,"hash":"` + ZeroHash + `","time":"2025-01-02T02:04:05.12Z"}`
+	root := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	cp := Checkpoint{NodeID: "node-a", Seq: 42, Hash: ZeroHash, TreeSize: 42, Root: root, Time: time.Date(2025, 1, 2, 3, 4, 5, 120000000, time.FixedZone("x", 3600))}
+	want := `{"node_id":"node-a","seq":42,"hash":"` + ZeroHash + `","tree_size":42,"root":"` + root + `","time":"2025-01-02T02:04:05.12Z"}`
 	if got := string(cp.CanonicalBytes()); got != want {
 		t.Fatalf("canonical\n got %s\nwant %s", got, want)
 	}
@@ -98,6 +99,10 @@ func TestCheckpointCanonicalAndSignature(t *testing.T) {
 	cp.Seq = 43
 	if err := cp.Verify(pub(k)); err == nil {
 		t.Fatal("altered checkpoint verified")
+	}
+	cp.Seq, cp.Root = 42, ZeroHash
+	if err := cp.Verify(pub(k)); err == nil {
+		t.Fatal("checkpoint with another root verified")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -101,9 +102,33 @@ func TestGolden(t *testing.T) {
 }
 
 // TestIndependentVerifier checks the golden files with a verifier written
-// only from docs/audit-format.md: no code from this package.
+// only from docs/audit-format.md: no code from this package, only
+// crypto/sha256 — the hash chain, the segment headers' trees and every
+// checkpoint's Merkle root.
 func TestIndependentVerifier(t *testing.T) {
 	prev, seq := strings.Repeat("0", 64), 0
+	var frontier [][32]byte // perfect subtrees, largest first
+	size := 0
+	node := func(l, r [32]byte) [32]byte { return sha256.Sum256(append(append([]byte{1}, l[:]...), r[:]...)) }
+	root := func() string {
+		if len(frontier) == 0 {
+			e := sha256.Sum256(nil)
+			return hex.EncodeToString(e[:])
+		}
+		h := frontier[len(frontier)-1]
+		for i := len(frontier) - 2; i >= 0; i-- {
+			h = node(frontier[i], h)
+		}
+		return hex.EncodeToString(h[:])
+	}
+	hexes := func() []string {
+		out := []string{}
+		for _, f := range frontier {
+			out = append(out, hex.EncodeToString(f[:]))
+		}
+		return out
+	}
+	checkpoints := 0
 	for _, name := range []string{"segment1.golden", "segment2.golden"} {
 		f, err := os.Open(filepath.Join("testdata", name))
 		if err != nil {
@@ -121,12 +146,48 @@ func TestIndependentVerifier(t *testing.T) {
 				!strings.Contains(canonical, `"seq":`+itoa(seq)+`,"node_id":"`) {
 				t.Fatalf("%s: seq %d does not verify", name, seq)
 			}
+			var rec struct {
+				Type       string
+				Checkpoint struct {
+					TreeSize int    `json:"tree_size"`
+					Root     string `json:"root"`
+				}
+				Segment struct {
+					Tree struct {
+						Size     int      `json:"size"`
+						Frontier []string `json:"frontier"`
+					}
+				}
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatal(err)
+			}
+			switch rec.Type {
+			case "vigil.checkpoint":
+				if rec.Checkpoint.TreeSize != size || rec.Checkpoint.Root != root() {
+					t.Fatalf("%s: checkpoint at seq %d says tree %d/%s, the lines give %d/%s", name, seq, rec.Checkpoint.TreeSize, rec.Checkpoint.Root, size, root())
+				}
+				checkpoints++
+			case "vigil.segment":
+				if rec.Segment.Tree.Size != size || strings.Join(rec.Segment.Tree.Frontier, ",") != strings.Join(hexes(), ",") {
+					t.Fatalf("%s: header's tree is not the tree before it", name)
+				}
+			}
+			// Append the leaf SHA-256(0x00 || raw hash): merge with the
+			// trailing subtrees of equal height (one per trailing 1 bit).
+			leaf := sha256.Sum256(append([]byte{0}, sum[:]...))
+			for n := size; n&1 == 1; n >>= 1 {
+				leaf = node(frontier[len(frontier)-1], leaf)
+				frontier = frontier[:len(frontier)-1]
+			}
+			frontier = append(frontier, leaf)
+			size++
 			prev = h
 		}
 		f.Close()
 	}
-	if seq != 13 {
-		t.Fatalf("verified %d lines, want 13", seq)
+	if seq != 13 || checkpoints != 3 {
+		t.Fatalf("verified %d lines and %d checkpoints, want 13 and 3", seq, checkpoints)
 	}
 }
 

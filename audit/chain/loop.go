@@ -7,7 +7,16 @@ import (
 	"time"
 
 	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/vigilsec/vigil/audit/merkle"
 )
+
+// storedNode is a tree node waiting for the store.
+type storedNode struct {
+	level uint8
+	index uint64
+	h     merkle.Hash
+}
 
 // loopState is owned by the writer goroutine (and by Open before it starts).
 type loopState struct {
@@ -39,6 +48,14 @@ type loopState struct {
 	lastCP     Checkpoint
 	lastCPTime time.Time
 	dirty      bool // written but not fsynced
+
+	// chainStart is the seq of the chain's first line; tree is the
+	// Merkle tree of its lines through seq. A batch builds on treeTmp and
+	// swaps it in once durable.
+	chainStart uint64
+	tree       merkle.Frontier
+	treeTmp    merkle.Frontier
+	nodes      []storedNode // the batch's new tree nodes, for the store
 
 	lh      *lineHasher
 	buf     []byte
@@ -148,6 +165,13 @@ func (w *Writer) handle(op ctrlOp) bool {
 			res.err = w.flush(true)
 		}
 		res.cp = s.lastCP
+	case opEvent:
+		n := len(s.events)
+		s.events = append(s.events, *op.ev)
+		if res.err = w.flush(true); res.err != nil && len(s.events) > n {
+			s.events = s.events[:n] // not written: the caller deletes nothing
+		}
+		res.cp = s.lastCP
 	case opClose:
 		for {
 			w.drain(1 << 30)
@@ -239,13 +263,26 @@ func (w *Writer) flush(forceCP bool) error {
 	var next [hashHexLen]byte
 	lines, entries := 0, 0
 	var cps []Checkpoint
+	tree := &s.treeTmp
+	tree.Size, tree.Nodes = s.tree.Size, append(tree.Nodes[:0], s.tree.Nodes...)
+	nodes := s.nodes[:0]
+	addNode := func(level uint8, index uint64, h merkle.Hash) {
+		nodes = append(nodes, storedNode{level, index, h})
+	}
+	if w.store == nil {
+		addNode = nil
+	}
 	emit := func(body []byte) {
 		buf = appendLine(buf, body, seq+1, w.cfg.NodeID, hash[:], s.lh, next[:])
+		if !w.cfg.skipTree {
+			tree.Append(merkle.LeafHash(s.lh.sum[:]), addNode)
+		}
 		seq, hash = seq+1, next
 		lines++
 	}
 	checkpoint := func() {
-		cp := Checkpoint{NodeID: w.cfg.NodeID, Seq: seq, Hash: string(hash[:]), Time: now}
+		cp := Checkpoint{NodeID: w.cfg.NodeID, Seq: seq, Hash: string(hash[:]), Time: now,
+			TreeSize: tree.Size, Root: tree.Root().String()}
 		if w.cfg.Signer != nil {
 			cp.Sign(w.cfg.Signer)
 		}
@@ -262,6 +299,10 @@ func (w *Writer) flush(forceCP bool) error {
 	if s.header != nil {
 		h := *s.header
 		h.PrevSegmentLastSeq, h.PrevSegmentLastHash = seq, string(hash[:])
+		h.ChainStart = s.chainStart
+		h.Tree = TreeState{Size: tree.Size, Frontier: tree.Hex()}
+		h.KeyID, h.PublicKey = w.cfg.keyFields()
+		h.CheckpointEvery, h.CheckpointIntervalMS = w.cfg.cadence()
 		emit(segmentBody(h))
 		counted()
 	}
@@ -303,6 +344,7 @@ func (w *Writer) flush(forceCP bool) error {
 		checkpoint()
 	}
 	s.buf = buf
+	s.nodes = nodes
 	if len(buf) == 0 {
 		return nil
 	}
@@ -340,6 +382,8 @@ func (w *Writer) flush(forceCP bool) error {
 
 	s.off += int64(len(buf))
 	s.seq, s.hash, s.sinceCP = seq, hash, sinceCP
+	s.tree, s.treeTmp = s.treeTmp, s.tree
+	w.storeNodes(nodes)
 	if s.header != nil {
 		s.header = nil
 		if lines > 1 {
@@ -377,6 +421,7 @@ func (w *Writer) flush(forceCP bool) error {
 	clear(taken)
 	for _, cp := range cps {
 		s.lastCP, s.lastCPTime = cp, cp.Time
+		w.noteCheckpoint(cp, s.chainStart)
 		w.offerCheckpoint(cp)
 	}
 	return nil

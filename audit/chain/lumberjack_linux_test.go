@@ -91,7 +91,7 @@ func TestLumberjackReopenFailsEMFILE(t *testing.T) {
 	if h, err := readHeaderFile(cfg.Path); err != nil || h.Reason != ReasonReopen || h.Index != 3 {
 		t.Fatalf("active header %+v %v", h, err)
 	}
-	if m, _ := filepath.Glob(cfg.Path + ".*"); len(m) != 0 {
+	if m, _ := filepath.Glob(cfg.Path + ".*"); len(m) != 1 || m[0] != cfg.Path+".merkle" {
 		t.Fatalf("unexpected side files %v", m)
 	}
 	all := ""

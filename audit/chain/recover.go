@@ -60,14 +60,21 @@ func scanIntact(data []byte, fileStart bool, nodeID string, lh *lineHasher) (sca
 			r.badLine = fmt.Sprintf("hash mismatch at seq %d", f.Seq)
 			break
 		}
+		// An intact line (its own hash verifies) that does not continue
+		// the chain is never what a crash leaves: a crash only damages
+		// the unsynced end of the last batch, whose lines were written in
+		// order. It means lines were removed or inserted.
 		if r.lines > 0 && (f.Seq != prevSeq+1 || !bytes.Equal(f.PrevHash, prevHash)) {
-			r.badLine = fmt.Sprintf("seq %d does not follow seq %d", f.Seq, prevSeq)
-			break
+			kind := KindReordered
+			if f.Seq > prevSeq+1 {
+				kind = KindDeleted
+			}
+			return r, &RefusalError{Failure: &Failure{Kind: kind, Seq: prevSeq + 1, Detail: fmt.Sprintf(
+				"intact line seq %d follows seq %d near the end of the log: lines were removed or inserted (a crash cannot do this)", f.Seq, prevSeq)}}
 		}
 		if r.lines == 0 && fileStart {
 			if recordType(line) != TypeSegment {
-				r.badLine = "first line is not a segment header"
-				break
+				return r, &RefusalError{Failure: &Failure{Kind: KindSplice, Seq: f.Seq, Detail: "the segment's first line is an intact line but not a segment header"}}
 			}
 			h, err := parseSegmentBody(append(line[:f.BodyEnd:f.BodyEnd], '}'))
 			if err != nil || h.PrevSegmentLastSeq != f.Seq-1 || h.PrevSegmentLastHash != string(f.PrevHash) {
@@ -104,14 +111,24 @@ func (w *Writer) recover() error {
 	case err != nil:
 		return fmt.Errorf("audit chain: open: %w", err)
 	}
+	if w.cfg.relink != nil {
+		if f != nil {
+			f.Close()
+		}
+		return w.startRelinked(now)
+	}
 	if f != nil {
 		ok, err := w.recoverActive(f, now)
 		if err != nil {
 			f.Close()
+			var re *RefusalError
+			if errors.As(err, &re) && re.Failure.File == "" {
+				re.Failure.File = path
+			}
 			return err
 		}
 		if ok {
-			return w.checkTrusted()
+			return w.startupCheck()
 		}
 		f.Close() // empty: adopted by createActive below
 	}
@@ -131,7 +148,7 @@ func (w *Writer) recover() error {
 	}
 	s.switchReason = ReasonStart
 	s.events = append(s.events, Event{Kind: EventStarted, Detail: "writer opened", Time: now.UTC()})
-	return w.checkTrusted()
+	return w.startupCheck()
 }
 
 // recoverActive restores state from a non-empty active file, removing a torn
@@ -210,22 +227,6 @@ func (w *Writer) recoverActive(f *os.File, now time.Time) (bool, error) {
 	s.segHasBody = validEnd > hdrLen
 	s.events = append(s.events, Event{Kind: EventStarted, Detail: "writer opened", Time: w.cfg.Now().UTC()})
 	return true, nil
-}
-
-// checkTrusted enforces Config.LastCheckpoint against the recovered head.
-func (w *Writer) checkTrusted() error {
-	cp := w.cfg.LastCheckpoint
-	s := &w.st
-	if cp == nil || cp.NodeID != w.cfg.NodeID {
-		return nil
-	}
-	if s.seq < cp.Seq {
-		return fmt.Errorf("%w: log ends at seq %d, checkpoint covers seq %d", ErrBehindCheckpoint, s.seq, cp.Seq)
-	}
-	if s.seq == cp.Seq && string(s.hash[:]) != cp.Hash {
-		return fmt.Errorf("%w: seq %d has hash %s, checkpoint says %s", ErrBehindCheckpoint, s.seq, s.hash[:], cp.Hash)
-	}
-	return nil
 }
 
 // backupTail is the end of a rotated segment.

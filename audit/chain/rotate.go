@@ -92,6 +92,10 @@ func (w *Writer) switchFile(now time.Time) error {
 		index = s.header.Index // that segment never got its header
 	}
 	s.seg = SegmentHeader{Index: index, Created: now.UTC(), Reason: reason}
+	if reason == ReasonRelink && w.cfg.relink != nil {
+		l := w.cfg.relink.link
+		s.seg.Link = &l
+	}
 	h := s.seg
 	s.header = &h
 	w.statsMu.Lock()

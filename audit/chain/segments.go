@@ -27,6 +27,8 @@ type SegmentInfo struct {
 	Size       int64     // on-disk size (compressed size for .gz)
 	Compressed bool
 	Active     bool
+	// Header is the segment's header record.
+	Header SegmentHeader
 }
 
 // Segments lists the active segment and every rotated one (plain or .gz)
@@ -81,7 +83,7 @@ func segmentInfos(path string) ([]SegmentInfo, error) {
 			return nil, fmt.Errorf("audit chain: segment %s: %w", sf.path, err)
 		}
 		infos = append(infos, SegmentInfo{Path: sf.path, Index: h.Index, FirstSeq: seq, Created: h.Created,
-			Reason: h.Reason, Size: sf.size, Compressed: sf.compressed, Active: sf.active})
+			Reason: h.Reason, Size: sf.size, Compressed: sf.compressed, Active: sf.active, Header: h})
 	}
 	sort.SliceStable(infos, func(i, j int) bool {
 		if infos[i].Index != infos[j].Index {
@@ -262,6 +264,11 @@ func readHeader(r io.Reader) (SegmentHeader, uint64, int, error) {
 	}
 	return h, f.Seq, n, nil
 }
+
+// ReadSegmentHeader returns the header of the segment file at path (plain
+// or gzip). A file that does not start with an intact vigil.segment
+// header is not a segment: the error says why.
+func ReadSegmentHeader(path string) (SegmentHeader, error) { return readHeaderFile(path) }
 
 func readHeaderFile(path string) (SegmentHeader, error) {
 	rc, err := openSegment(path)

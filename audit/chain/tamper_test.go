@@ -20,7 +20,7 @@ func buildLog(t testing.TB, node, tag string) (segLines, Checkpoint) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.NodeID = node
-	cfg.maxBytes = 3 << 10
+	cfg.maxBytes = 4 << 10
 	cfg.CheckpointEvery = 5
 	w := MustOpen(t, cfg)
 	for i := 0; i < 30; i++ {
@@ -39,8 +39,8 @@ func buildLog(t testing.TB, node, tag string) (segLines, Checkpoint) {
 	for _, s := range segs {
 		out = append(out, readLines(t, s.Path))
 	}
-	if len(out) < 3 {
-		t.Fatalf("want >= 3 segments, got %d", len(out))
+	if len(out) < 3 || len(out[len(out)-1]) < 8 {
+		t.Fatalf("want >= 3 segments, the last with >= 8 lines, got %d segments", len(out))
 	}
 	return out, cp
 }

@@ -3,9 +3,13 @@ package chain
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/audit/merkle"
 )
 
 // FailureKind classifies the first problem Verify found.
@@ -35,6 +39,17 @@ const (
 	// KindMalformed: a line whose chain members cannot be parsed, anywhere
 	// but at the very end of the log.
 	KindMalformed FailureKind = "malformed"
+	// KindCheckpointMissing (strict): more lines, or more time, between two
+	// checkpoints than the cadence the segment header declares, or a
+	// writer start or clean close without its checkpoint: checkpoints were
+	// stripped.
+	KindCheckpointMissing FailureKind = "checkpoint_missing"
+	// KindAppendedAfterClose (strict): lines after a clean close and its
+	// checkpoint that are not the next start of the writer: padding.
+	KindAppendedAfterClose FailureKind = "appended_after_close"
+	// KindTreeMismatch (strict): a checkpoint's tree_size or root, or a
+	// segment header's Merkle tree, is not the tree of the chain's lines.
+	KindTreeMismatch FailureKind = "tree_mismatch"
 )
 
 // Warning kinds.
@@ -49,7 +64,25 @@ const (
 	// WarnEmptySegment: the last source is empty (a crash right after a
 	// new segment file was created).
 	WarnEmptySegment = "empty_segment"
+	// WarnUncleanStop: the writer started again without a closed event
+	// before (a crash or kill). Not tampering by itself: the lines before
+	// it are covered by the checkpoint written at the restart.
+	WarnUncleanStop = "unclean_stop"
+	// WarnOtherChain: a trusted checkpoint belongs to the chain this one
+	// replaced (before a relink).
+	WarnOtherChain = "checkpoint_of_previous_chain"
+	// WarnUnsigned: some segments were written without a checkpoint key.
+	WarnUnsigned = "unsigned_segments"
+	// WarnCheckpointLate: checkpoints came later than the interval allows.
+	WarnCheckpointLate = "checkpoint_late"
 )
+
+// cadenceSlack is added to twice the checkpoint interval when a strict
+// verifier compares the time between the first line after a checkpoint and
+// the next checkpoint (a warning when exceeded): the writer checks the interval on a ticker of the
+// same period, and an entry's time is taken before it waits in the queue
+// and for its batch's fsync.
+const cadenceSlack = 30 * time.Second
 
 // Failure locates the first problem found. Line is 1-based within File.
 type Failure struct {
@@ -87,8 +120,31 @@ type VerifyOptions struct {
 	// SignaturesChecked == false.
 	PublicKey ed25519.PublicKey
 	// Checkpoint is a trusted external checkpoint (e.g. from Raft
-	// storage): the log must contain its seq with its hash.
+	// storage): the log must contain its seq with its hash (and, when its
+	// Merkle tree is known, its root).
 	Checkpoint *Checkpoint
+	// Checkpoints are more trusted checkpoints (witnesses, streams,
+	// other nodes): every one must hold as Checkpoint does.
+	Checkpoints []Checkpoint
+	// Strict applies every rule the writer keeps (docs/audit-format.md
+	// section 9): every checkpoint signed by the key (PublicKey, or else
+	// the key the segment headers name); at most checkpoint_every lines and
+	// about checkpoint_interval between checkpoints; a checkpoint right
+	// after every start and clean close, and nothing but a restart after a
+	// clean close; every checkpoint's Merkle tree size and root; one key
+	// for the whole log; and a log whose first segments are missing must
+	// carry a covered segments_deleted record for them. Lines after the
+	// last checkpoint are counted in Report.Uncovered.
+	Strict bool
+	// AllowUnsigned (with Strict) accepts unsigned checkpoints when
+	// neither PublicKey nor the segment headers name a key.
+	AllowUnsigned bool
+	// OnLeaf, if set (with Strict), is called from Verify's goroutine in
+	// seq order with the Merkle leaf hash of every verified line.
+	OnLeaf func(seq uint64, leaf merkle.Hash)
+	// OnCheckpoint, if set (with Strict), is called with every checkpoint
+	// line's checkpoint once it is verified.
+	OnCheckpoint func(cp Checkpoint)
 	// NodeID, if set, is the node every line must belong to.
 	NodeID string
 	// StartAfter anchors a log that starts mid-chain. TrustFirst instead
@@ -122,11 +178,36 @@ type Report struct {
 	LastHash                  string
 	NodeID                    string
 	Bytes                     int64
-	// Anchor says how the first line was trusted: "genesis",
+	// Anchor says how the first line was trusted: "genesis" (seq 1),
+	// "relink" (the first line of a relinked chain), "retention" (the
+	// first segment's header, its predecessors deleted by retention),
 	// "start_after" or "trust_first".
 	Anchor   string
 	Failure  *Failure
 	Warnings []Warning
+
+	// KeySource says where the checkpoint key came from: "given" or
+	// "segment headers" ("" when none); KeyID is its id.
+	KeySource string
+	KeyID     string
+	// ChainStart is the seq of the chain's first line, when known.
+	ChainStart uint64
+	// Tree is the Merkle tree of the chain's lines through LastSeq, and
+	// TreeChecked says whether every checkpoint's root was checked
+	// against it (strict, with the tree's start known).
+	Tree        merkle.Frontier
+	TreeChecked bool
+	// LastCheckpoint is the last checkpoint line's checkpoint; Uncovered
+	// counts the lines after it, which no signature covers yet.
+	LastCheckpoint *Checkpoint
+	Uncovered      int64
+	// Relink is the link of a relinked chain's first header.
+	Relink *Link
+	// Deleted lists the segments that segments_deleted records name.
+	Deleted []DeletedSegment
+	// Restarts counts started events; UncleanStops those without a
+	// closed event before them.
+	Restarts, UncleanStops int64
 }
 
 // Source is one segment's lines: Open returns the plain (decompressed)
@@ -202,6 +283,10 @@ type checker struct {
 	src    int
 	lineNo int64
 
+	strict    strictState
+	trusted   map[uint64]*Checkpoint
+	trustedOK map[uint64]bool
+
 	// pendingGap holds a seq gap until the next line shows whether it was
 	// a deletion or a reordering; pendingBad holds a malformed line until
 	// we know whether it was the very last one (a torn tail).
@@ -263,6 +348,12 @@ func (c *checker) line(ch *chunk, r *lineRes) bool {
 	if !c.link(r, prev, isHeader) {
 		return false
 	}
+	if c.pendingGap != nil {
+		return true // the next line decides what the gap is
+	}
+	if c.opts.Strict && !c.strictLine(ch, r, hash) {
+		return false
+	}
 	if !c.stream {
 		if firstInSource && !isHeader {
 			c.fail(KindSplice, r.seq, "segment file does not begin with a vigil.segment header")
@@ -289,8 +380,8 @@ func (c *checker) line(ch *chunk, r *lineRes) bool {
 			c.fail(KindSplice, r.seq, "segment index %d does not follow %d", h.Index, c.segIndex)
 			return false
 		}
-		if !c.haveSeg && c.rep.Anchor == "genesis" && h.Index != 1 {
-			c.fail(KindSplice, r.seq, "genesis segment has index %d, want 1", h.Index)
+		if !c.haveSeg && (c.rep.Anchor == "genesis" || c.rep.Anchor == "relink") && h.Index != 1 {
+			c.fail(KindSplice, r.seq, "the chain's first segment has index %d, want 1", h.Index)
 			return false
 		}
 		c.segIndex, c.haveSeg = h.Index, true
@@ -306,21 +397,35 @@ func (c *checker) line(ch *chunk, r *lineRes) bool {
 				cp.NodeID, cp.Seq, cp.Hash, r.seq-1, prev)
 			return false
 		}
-		if c.opts.PublicKey != nil && r.sigErr != "" {
+		if !c.opts.Strict && c.opts.PublicKey != nil && r.sigErr != "" {
 			c.fail(KindForgedCheckpoint, r.seq, "%s", r.sigErr)
 			return false
 		}
+		if c.opts.Strict && !c.strictCheckpoint(r) {
+			return false
+		}
 		c.rep.Checkpoints++
+		if !c.opts.Strict {
+			c.rep.LastCheckpoint = cp
+		}
 	case recEvent:
 		c.rep.Events++
 	case recEntry:
 		c.rep.Entries++
 	}
-	if tc := c.opts.Checkpoint; tc != nil && r.seq == tc.Seq {
+	if tc := c.trusted[r.seq]; tc != nil {
 		if string(hash) != tc.Hash {
-			c.fail(KindCheckpointMismatch, r.seq, "trusted checkpoint says seq %d has hash %s, the log has %s", tc.Seq, tc.Hash, hash)
+			c.fail(KindCheckpointMismatch, r.seq, "trusted checkpoint%s says seq %d has hash %s, the log has %s", sourceOf(tc), tc.Seq, tc.Hash, hash)
 			return false
 		}
+		if c.strict.treeKnown && tc.Root != "" {
+			if tc.TreeSize != c.strict.tree.Size || tc.Root != c.strict.tree.Root().String() {
+				c.fail(KindTreeMismatch, r.seq, "trusted checkpoint%s says the tree at seq %d has %d leaves and root %s; the lines give %d and %s",
+					sourceOf(tc), tc.Seq, tc.TreeSize, tc.Root, c.strict.tree.Size, c.strict.tree.Root())
+				return false
+			}
+		}
+		c.trustedOK[r.seq] = true
 		c.rep.TrustedCheckpointVerified = true
 	}
 	c.lastSeq = r.seq
@@ -354,6 +459,22 @@ func (c *checker) link(r *lineRes, prev []byte, isHeader bool) bool {
 			c.rep.Anchor = "trust_first"
 			if !lowerHex(prev) {
 				c.fail(KindMalformed, r.seq, "prev_hash %q is not lowercase hex", prev)
+				return false
+			}
+		case isHeader && r.seg != nil && r.seg.Reason == ReasonRelink:
+			c.rep.Anchor = "relink"
+			if string(prev) != ZeroHash || r.seg.ChainStart != r.seq || r.seg.Link == nil {
+				c.fail(KindSplice, r.seq, "relink header at seq %d does not start a chain (chain_start %d, prev_hash %s, link present: %v)",
+					r.seq, r.seg.ChainStart, prev, r.seg.Link != nil)
+				return false
+			}
+		case c.opts.Strict && isHeader && r.seg != nil && r.seg.Index > 1:
+			// The oldest segments are gone: acceptable only if a covered
+			// segments_deleted record names the one before this.
+			c.rep.Anchor = "retention"
+			c.strict.needDeleted = &DeletedSegment{Index: r.seg.Index - 1, LastSeq: r.seg.PrevSegmentLastSeq, LastHash: r.seg.PrevSegmentLastHash}
+			if r.seq != r.seg.PrevSegmentLastSeq+1 || string(prev) != r.seg.PrevSegmentLastHash || !lowerHex(prev) {
+				c.fail(KindSplice, r.seq, "segment header does not describe its own predecessor")
 				return false
 			}
 		default:
@@ -423,6 +544,9 @@ func (c *checker) endSource(empty bool) bool {
 // finish applies end-of-log rules.
 func (c *checker) finish() {
 	rep := c.rep
+	if c.opts.Strict {
+		c.strictFinish()
+	}
 	if rep.Failure == nil && c.pendingGap != nil {
 		c.pendingGap.Detail += ": lines were deleted"
 		rep.Failure = c.pendingGap
@@ -439,29 +563,75 @@ func (c *checker) finish() {
 	if rep.Lines == 0 {
 		rep.LastHash = ""
 	}
-	if tc := c.opts.Checkpoint; rep.Failure == nil && tc != nil && !rep.TrustedCheckpointVerified {
+	for _, tc := range c.trustedList() {
+		if rep.Failure != nil {
+			break
+		}
+		if c.trustedOK[tc.Seq] {
+			continue
+		}
 		switch {
 		case c.nodeID != "" && tc.NodeID != c.nodeID:
-			rep.Failure = &Failure{Kind: KindCheckpointMismatch, Seq: tc.Seq, Detail: fmt.Sprintf("trusted checkpoint is for node %q, log is %q", tc.NodeID, c.nodeID)}
+			rep.Failure = &Failure{Kind: KindCheckpointMismatch, Seq: tc.Seq, Detail: fmt.Sprintf("trusted checkpoint%s is for node %q, log is %q", sourceOf(tc), tc.NodeID, c.nodeID)}
+		case rep.ChainStart > 0 && tc.Seq < rep.ChainStart:
+			rep.Warnings = append(rep.Warnings, Warning{Kind: WarnOtherChain,
+				Detail: fmt.Sprintf("trusted checkpoint%s seq %d precedes this chain's start at seq %d (relinked)", sourceOf(tc), tc.Seq, rep.ChainStart)})
 		case rep.Lines > 0 && tc.Seq < rep.FirstSeq:
 			rep.Warnings = append(rep.Warnings, Warning{Kind: WarnCheckpointNotCovered,
-				Detail: fmt.Sprintf("trusted checkpoint seq %d precedes the first verified seq %d", tc.Seq, rep.FirstSeq)})
+				Detail: fmt.Sprintf("trusted checkpoint%s seq %d precedes the first verified seq %d", sourceOf(tc), tc.Seq, rep.FirstSeq)})
 		default:
 			name := ""
 			if len(c.sources) > 0 {
 				name = c.sources[len(c.sources)-1].Name
 			}
 			rep.Failure = &Failure{Kind: KindTruncated, Seq: c.lastSeq + 1, File: name, Line: c.lineNo,
-				Detail: fmt.Sprintf("log ends at seq %d but the trusted checkpoint covers seq %d", c.lastSeq, tc.Seq)}
+				Detail: fmt.Sprintf("log ends at seq %d but the trusted checkpoint%s covers seq %d", c.lastSeq, sourceOf(tc), tc.Seq)}
 		}
 	}
-	if tc := c.opts.Checkpoint; rep.Failure == nil && tc != nil && c.opts.PublicKey != nil && len(tc.Signature) > 0 {
-		if err := tc.Verify(c.opts.PublicKey); err != nil {
-			rep.Failure = &Failure{Kind: KindForgedCheckpoint, Seq: tc.Seq, Detail: "trusted checkpoint: " + err.Error()}
+	key := c.opts.PublicKey
+	if key == nil {
+		key = c.strict.key
+	}
+	for _, tc := range c.trustedList() {
+		if rep.Failure != nil || key == nil || len(tc.Signature) == 0 {
+			break
+		}
+		if err := tc.Verify(key); err != nil {
+			rep.Failure = &Failure{Kind: KindForgedCheckpoint, Seq: tc.Seq, Detail: "trusted checkpoint" + sourceOf(tc) + ": " + err.Error()}
 		}
 	}
 	rep.OK = rep.Failure == nil
-	rep.SignaturesChecked = c.opts.PublicKey != nil
+	rep.SignaturesChecked = c.opts.PublicKey != nil || c.strict.key != nil
+}
+
+// trustedList returns the trusted checkpoints in seq order.
+func (c *checker) trustedList() []*Checkpoint {
+	out := make([]*Checkpoint, 0, len(c.trusted))
+	for _, tc := range c.trusted {
+		out = append(out, tc)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Seq < out[j-1].Seq; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func sourceOf(c *Checkpoint) string {
+	if c.Source == "" {
+		return ""
+	}
+	return " (from " + c.Source + ")"
+}
+
+// decodeKey decodes a header's public_key member.
+func decodeKey(s string) (ed25519.PublicKey, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("public_key %q is not a base64 Ed25519 key", s)
+	}
+	return ed25519.PublicKey(b), nil
 }
 
 // String summarises the report in one line.
@@ -475,6 +645,9 @@ func (r *Report) String() string {
 	}
 	if !r.SignaturesChecked {
 		b.WriteString("; checkpoint signatures NOT checked (no public key)")
+	}
+	if r.Uncovered > 0 {
+		fmt.Fprintf(&b, "; %d lines after the last checkpoint, not covered", r.Uncovered)
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "; warning %s: %s", w.Kind, w.Detail)

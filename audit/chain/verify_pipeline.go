@@ -9,6 +9,8 @@ import (
 	"io"
 	"runtime"
 	"sync"
+
+	"github.com/vigilsec/vigil/audit/merkle"
 )
 
 // MaxLineBytes is the longest line the verifier accepts.
@@ -26,6 +28,7 @@ const (
 // chunk's data.
 type lineRes struct {
 	seq              uint64
+	off, end         int // the line, without its newline
 	hash, prev, node int
 	nodeLen          uint8
 	rtype            uint8
@@ -37,6 +40,8 @@ type lineRes struct {
 	computed         *[hashHexLen]byte
 	seg              *SegmentHeader
 	cp               *Checkpoint
+	ev               *Event      // strict: a vigil.event's payload
+	leaf             merkle.Hash // strict: the line's Merkle leaf hash
 }
 
 // chunk is a run of whole lines from one source. The reader fills data;
@@ -59,6 +64,35 @@ func verify(ctx context.Context, sources []Source, opts VerifyOptions, stream bo
 	if opts.ChunkBytes <= 0 {
 		opts.ChunkBytes = 2 << 20
 	}
+	rep := &Report{}
+	c := &checker{opts: opts, stream: stream, rep: rep, sources: sources,
+		trusted: map[uint64]*Checkpoint{}, trustedOK: map[uint64]bool{}}
+	if opts.Checkpoint != nil {
+		cp := *opts.Checkpoint
+		c.trusted[cp.Seq] = &cp
+	}
+	for i := range opts.Checkpoints {
+		cp := opts.Checkpoints[i]
+		if old := c.trusted[cp.Seq]; old != nil && old.Hash != cp.Hash {
+			rep.Failure = &Failure{Kind: KindCheckpointMismatch, Seq: cp.Seq,
+				Detail: fmt.Sprintf("two trusted checkpoints disagree on seq %d: %s%s and %s%s", cp.Seq, old.Hash, sourceOf(old), cp.Hash, sourceOf(&cp))}
+			rep.OK = false
+			return rep, nil
+		}
+		c.trusted[cp.Seq] = &cp
+	}
+	workerKey := opts.PublicKey
+	if opts.Strict {
+		headerKey := false
+		if workerKey == nil && !stream && len(sources) > 0 {
+			// The first header names the key: the workers can check
+			// signatures in parallel; later headers must name the same.
+			if k := peekHeaderKey(sources[0]); k != nil {
+				workerKey, headerKey = k, true
+			}
+		}
+		c.initStrict(workerKey, headerKey)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	inflight := opts.Workers * 3
@@ -76,7 +110,7 @@ func verify(ctx context.Context, sources []Source, opts VerifyOptions, stream bo
 			defer wg.Done()
 			lh := newLineHasher()
 			for ch := range jobs {
-				checkChunk(ch, lh, opts.PublicKey)
+				checkChunk(ch, lh, workerKey, opts.Strict)
 				close(ch.done)
 			}
 		}()
@@ -88,8 +122,6 @@ func verify(ctx context.Context, sources []Source, opts VerifyOptions, stream bo
 		wg.Wait()
 	}()
 
-	rep := &Report{}
-	c := &checker{opts: opts, stream: stream, rep: rep, sources: sources}
 	var lines int64
 	srcLines := int64(0)
 	for ch := range order {
@@ -235,7 +267,7 @@ func readSources(ctx context.Context, sources []Source, size int, order, jobs ch
 // and chunks can be hashed in parallel; the checker then confirms that
 // each prev_hash equals the previous line's hash, which makes this exactly
 // equivalent to hashing the chain sequentially.
-func checkChunk(ch *chunk, lh *lineHasher, pub ed25519.PublicKey) {
+func checkChunk(ch *chunk, lh *lineHasher, pub ed25519.PublicKey, strict bool) {
 	data := ch.data
 	res := ch.res[:0]
 	var got [hashHexLen]byte
@@ -248,6 +280,7 @@ func checkChunk(ch *chunk, lh *lineHasher, pub ed25519.PublicKey) {
 			r.noEOL = true
 		}
 		line := data[off:end]
+		r.off, r.end = off, end
 		f, err := parseChain(line)
 		switch {
 		case r.noEOL:
@@ -265,9 +298,11 @@ func checkChunk(ch *chunk, lh *lineHasher, pub ed25519.PublicKey) {
 			if !r.hashOK {
 				g := got
 				r.computed = &g
+			} else if strict {
+				r.leaf = merkle.LeafHash(lh.sum[:])
 			}
 			if bytes.HasPrefix(line, recordPrefix) {
-				classifyRecord(&r, line, f, pub)
+				classifyRecord(&r, line, f, pub, strict)
 			}
 		}
 		res = append(res, r)
@@ -276,7 +311,7 @@ func checkChunk(ch *chunk, lh *lineHasher, pub ed25519.PublicKey) {
 	ch.res = res
 }
 
-func classifyRecord(r *lineRes, line []byte, f chainFields, pub ed25519.PublicKey) {
+func classifyRecord(r *lineRes, line []byte, f chainFields, pub ed25519.PublicKey, strict bool) {
 	body := append(line[:f.BodyEnd:f.BodyEnd], '}')
 	switch recordType(line) {
 	case TypeSegment:
@@ -302,7 +337,34 @@ func classifyRecord(r *lineRes, line []byte, f chainFields, pub ed25519.PublicKe
 		}
 	case TypeEvent:
 		r.rtype = recEvent
+		if strict {
+			ev, err := parseEventBody(body)
+			if err != nil {
+				r.recErr = err.Error()
+				return
+			}
+			r.ev = &ev
+		}
 	default:
 		r.rtype = recOther
 	}
+}
+
+// peekHeaderKey returns the checkpoint key named by src's segment header,
+// or nil.
+func peekHeaderKey(src Source) ed25519.PublicKey {
+	rc, err := src.Open()
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	h, _, _, err := readHeader(rc)
+	if err != nil || h.PublicKey == "" {
+		return nil
+	}
+	k, err := decodeKey(h.PublicKey)
+	if err != nil || KeyID(k) != h.KeyID {
+		return nil
+	}
+	return k
 }

@@ -3,6 +3,7 @@ package chain
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigilsec/vigil/audit/merkle"
 )
 
 // FsyncMode says when the writer makes a batch durable.
@@ -86,10 +89,30 @@ type Config struct {
 	// made, only the newest pending one is delivered. Errors are counted
 	// in Stats and logged, never fatal.
 	CheckpointSink func(Checkpoint) error
-	// LastCheckpoint, when set (e.g. loaded from Raft storage), makes Open
-	// fail with ErrBehindCheckpoint if the recovered log provably lost
-	// entries it covers.
-	LastCheckpoint *Checkpoint
+	// TrustedCheckpoints are checkpoints kept where a file-level insider
+	// cannot rewrite them (Raft storage, other nodes, streams, witnesses).
+	// Open never trusts the files over them: it re-verifies the chain from
+	// the segment holding the newest one to the end (line hashes, links,
+	// every checkpoint's signature and Merkle root, the cadence rules) and
+	// requires each one the current chain covers to match. Any mismatch,
+	// or a log that ends before one of them, fails Open with a
+	// *RefusalError (matching ErrUntrusted) naming the kind of tampering.
+	// Checkpoints of other nodes and of a chain replaced by Relink are
+	// ignored.
+	TrustedCheckpoints []Checkpoint
+	// DeletedThrough is the newest segment retention deleted, as recorded
+	// outside the log (RecordDeletion's caller keeps it). Open refuses a
+	// log whose oldest segments are missing beyond it, and one with a gap
+	// between segments: only retention may remove segments, oldest first.
+	DeletedThrough *DeletedSegment
+
+	// MerkleDir holds the Merkle tree's stored nodes, for proofs (default
+	// Path + ".merkle"). The store is derived from the log: it is checked
+	// against the segment headers at Open and rebuilt when it does not
+	// match. NoMerkleStore keeps the tree in memory only (checkpoints still
+	// carry roots; proofs are unavailable).
+	MerkleDir     string
+	NoMerkleStore bool
 
 	// WriteTimeout bounds how long Append waits (default 5s). On timeout
 	// Append returns ErrTimeout and Stats.Failed is set until a later
@@ -127,6 +150,11 @@ type Config struct {
 	// checkpointTicks replaces the CheckpointInterval ticker (tests only):
 	// each receive runs the interval check once.
 	checkpointTicks chan time.Time
+	// relink starts a new chain (see Relink).
+	relink *relinkStart
+	// skipTree leaves the Merkle tree out of the write path (benchmarks
+	// measuring its cost only: checkpoints then carry a wrong root).
+	skipTree bool
 }
 
 // Faults holds fault-injection hooks, called by the writer goroutine.
@@ -188,6 +216,12 @@ type Writer struct {
 	sinkNext *Checkpoint
 	sinkWake chan struct{}
 
+	// store keeps the Merkle tree's nodes for proofs (nil without one);
+	// proofs reads it and the checkpoint index concurrently with the
+	// writer goroutine.
+	store  merkle.Store
+	proofs proofState
+
 	compressWake chan struct{}
 }
 
@@ -216,10 +250,12 @@ const (
 	opReopen
 	opCheckpoint
 	opClose
+	opEvent
 )
 
 type ctrlOp struct {
 	kind ctrlKind
+	ev   *Event // opEvent
 	done chan ctrlResult
 }
 
@@ -262,18 +298,33 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	w.st.lh = newLineHasher()
 	w.st.lj = getLogger(cfg.Path)
-	if err := w.recover(); err != nil {
+	fail := func(err error) (*Writer, error) {
 		w.st.closeFile()
 		putLogger(w.st.lj)
+		w.closeStore()
 		return nil, err
 	}
+	if !cfg.NoMerkleStore {
+		st, err := merkle.OpenFileStore(cfg.MerkleDir)
+		if err != nil {
+			return fail(fmt.Errorf("audit chain: open: %w", err))
+		}
+		w.store = st
+		w.proofs.wake = make(chan struct{}, 1)
+	}
+	if err := w.recover(); err != nil {
+		return fail(err)
+	}
 	if err := w.flush(true); err != nil {
-		w.st.closeFile()
-		putLogger(w.st.lj)
-		return nil, fmt.Errorf("audit chain: open: writing start records: %w", err)
+		return fail(fmt.Errorf("audit chain: open: writing start records: %w", err))
 	}
 	w.bg.Add(1)
 	go w.sinkLoop()
+	if w.store != nil {
+		w.bg.Add(1)
+		go w.storeLoop()
+		w.storeNodes(nil) // write what Open queued
+	}
 	if cfg.Compress {
 		w.bg.Add(1)
 		go w.compressLoop()
@@ -321,7 +372,31 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Path = filepath.Clean(c.Path)
+	if c.MerkleDir == "" {
+		c.MerkleDir = c.Path + ".merkle"
+	}
 	return nil
+}
+
+// keyFields returns the key members of segment headers.
+func (c *Config) keyFields() (id, pub string) {
+	if c.Signer == nil {
+		return "", ""
+	}
+	k := c.Signer.Public().(ed25519.PublicKey)
+	return KeyID(k), base64.StdEncoding.EncodeToString(k)
+}
+
+// cadence returns the cadence members of segment headers.
+func (c *Config) cadence() (every int, intervalMS int64) {
+	every, intervalMS = c.CheckpointEvery, c.CheckpointInterval.Milliseconds()
+	if every < 0 {
+		every = -1
+	}
+	if c.CheckpointInterval < 0 {
+		intervalMS = -1
+	}
+	return every, intervalMS
 }
 
 // Append appends one entry and returns its seq and hash once it is durable
@@ -501,8 +576,28 @@ func (w *Writer) Close() error {
 		putLogger(w.st.lj) // closed by the writer goroutine; see getLogger
 		close(w.stopBg)
 		w.bg.Wait()
+		w.closeStore()
 	})
 	return w.closeErr
+}
+
+// RecordDeletion writes a segments_deleted event naming segs, followed by
+// a checkpoint, and returns once both are durable. Retention calls it
+// before deleting rotated segments, so a verifier can tell segments
+// deleted by retention from segments deleted by someone else; if it fails,
+// nothing must be deleted.
+func (w *Writer) RecordDeletion(segs []DeletedSegment, detail string) error {
+	if len(segs) == 0 {
+		return nil
+	}
+	ev := Event{Kind: EventSegmentsDeleted, Detail: detail, Time: w.cfg.Now().UTC(), Deleted: segs}
+	op := ctrlOp{kind: opEvent, ev: &ev, done: make(chan ctrlResult, 1)}
+	select {
+	case w.ctrl <- op:
+	case <-w.closing:
+		return ErrClosed
+	}
+	return (<-op.done).err
 }
 
 // sinkLoop delivers checkpoints to Config.CheckpointSink.

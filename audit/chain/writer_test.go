@@ -112,17 +112,17 @@ func TestOpenRefusesOtherNodeAndStaleLog(t *testing.T) {
 		t.Fatalf("open with another node id: %v", err)
 	}
 	ahead := cfg
-	ahead.LastCheckpoint = &Checkpoint{NodeID: "node-a", Seq: seq + 5, Hash: hash}
-	if _, err := Open(ahead); !errors.Is(err, ErrBehindCheckpoint) {
+	ahead.TrustedCheckpoints = []Checkpoint{{NodeID: "node-a", Seq: seq + 5, Hash: hash}}
+	if _, err := Open(ahead); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("open behind checkpoint: %v", err)
 	}
 	forked := cfg
-	forked.LastCheckpoint = &Checkpoint{NodeID: "node-a", Seq: seq, Hash: ZeroHash}
-	if _, err := Open(forked); !errors.Is(err, ErrBehindCheckpoint) {
+	forked.TrustedCheckpoints = []Checkpoint{{NodeID: "node-a", Seq: seq, Hash: ZeroHash}}
+	if _, err := Open(forked); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("open with diverged checkpoint: %v", err)
 	}
 	good := cfg
-	good.LastCheckpoint = &Checkpoint{NodeID: "node-a", Seq: seq, Hash: hash}
+	good.TrustedCheckpoints = []Checkpoint{{NodeID: "node-a", Seq: seq, Hash: hash}}
 	MustOpen(t, good).Close()
 }
 

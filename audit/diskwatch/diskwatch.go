@@ -130,6 +130,10 @@ type Target struct {
 	// segment a guard holds.
 	MaxBackups int
 	MaxAge     time.Duration
+	// BeforeDelete, if set, runs before retention deletes a segment; an
+	// error keeps the segment (the audit log records each deletion in its
+	// chain first, so a verifier can tell retention from tampering).
+	BeforeDelete func(s Segment) error
 }
 
 // State is what the watcher knows about a target.
@@ -378,6 +382,12 @@ func (w *Watcher) prune(t *target, now time.Time) {
 		for _, g := range w.guards {
 			if holder, busy := g(s.Path); busy {
 				t.st.Holder, t.st.HeldPath = holder, s.Path
+				return
+			}
+		}
+		if t.t.BeforeDelete != nil {
+			if err := t.t.BeforeDelete(s); err != nil {
+				t.st.Err = fmt.Sprintf("record deletion of %s: %v", filepath.Base(s.Path), err)
 				return
 			}
 		}

@@ -29,6 +29,14 @@ type Sink interface {
 	Close() error
 }
 
+// CheckpointReader is implemented by sinks that can read back the newest
+// checkpoint line of a node's chain they hold. The audit subsystem
+// consults it when a device opens: a node whose local files were rolled
+// back finds the stream ahead of its log and refuses to start.
+type CheckpointReader interface {
+	LatestCheckpoint(ctx context.Context, node string) ([]byte, error)
+}
+
 // Targeter is implemented by sinks that can name their destination (e.g.
 // "kafka://k1:9092/vigil-audit"). The name is stored with the cursor: a
 // stream pointed at a new destination starts again from the oldest

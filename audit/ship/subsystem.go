@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilsec/vigil/audit"
+	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/config"
@@ -28,6 +29,7 @@ type AuditLog interface {
 	Broker() *audit.Broker
 	AddSegmentGuard(g diskwatch.SegmentGuard)
 	Watcher() *diskwatch.Watcher
+	AddCheckpointSource(s audit.CheckpointSource)
 }
 
 // Host is what the stream subsystem uses of the server: its audit_stream
@@ -149,6 +151,20 @@ func (s *Subsystem) Provision(srv Host) error {
 		s.ships = append(s.ships, sh)
 		s.byName[b.Name] = sh
 		s.opts.Audit.AddSegmentGuard(sh.Guard)
+		if cr, ok := sink.(CheckpointReader); ok {
+			s.opts.Audit.AddCheckpointSource(audit.CheckpointSource{Name: b.Type + " stream " + b.Name, Device: c.Device,
+				Latest: func(ctx context.Context, node string) (*chain.Checkpoint, error) {
+					line, err := cr.LatestCheckpoint(ctx, node)
+					if err != nil || line == nil {
+						return nil, err
+					}
+					cp, err := chain.ParseCheckpointLine(line)
+					if err != nil {
+						return nil, fmt.Errorf("the newest checkpoint line in the stream: %w", err)
+					}
+					return &cp, nil
+				}})
+		}
 	}
 	if err := srv.Metrics().Register(collector{s}); err != nil {
 		return fmt.Errorf("audit stream: register metrics: %w", err)

@@ -4,7 +4,6 @@ package main
 // sys/audit API, and offline verification of audit log segments.
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
@@ -26,7 +24,7 @@ func init() {
 	register(&command{name: "audit list", synopsis: "List the enabled audit devices", run: runAuditList})
 	register(&command{name: "audit hash", synopsis: "Hash a value with an audit device's HMAC salt", run: runAuditHash})
 	register(&command{name: "audit checkpoint-key", synopsis: "Show the public key that verifies audit checkpoints", run: runAuditCheckpointKey})
-	register(&command{name: "audit verify", synopsis: "Verify audit log segments offline (hash chain, checkpoints, signatures)", run: runAuditVerify})
+	register(&command{name: "audit verify", synopsis: "Verify audit log segments strictly (hash chain, signed checkpoints, Merkle roots, witnesses)", run: runAuditVerify})
 }
 
 // runAuditEnable is `vigil audit enable [-path=P] [-description=D] [-local] TYPE [K=V...]`.
@@ -245,80 +243,6 @@ logs. -output writes it as PEM for "vigil audit verify -pubkey".
 		return cf.success("Wrote the checkpoint public key (key_id %v) to %s", s.Data["key_id"], *out)
 	}
 	return cf.output(s.Data)
-}
-
-// runAuditVerify is `vigil audit verify [-pubkey FILE] [-checkpoint JSON] PATH...`.
-func runAuditVerify(args []string) int {
-	fs := newFlags("audit verify", &clientFlags{})
-	setUsage(fs, "audit verify [options] PATH...", `
-Verifies audit log segments offline: each line's hash, the chain from
-segment to segment (gzip'd segments too), and checkpoints. PATHs are put in
-chain order by their segment headers. With -pubkey, every checkpoint's
-signature is checked; with -checkpoint (JSON, as sys/audit/checkpoints/<device>
-returns it, or a file holding it), the log must still contain that entry —
-a deleted tail is detected. Prints OK with counts, or the first failure, and
-exits 1 on failure (2 on errors). A torn final line left by a crash is a
-warning, not a failure.
-
-    $ vigil audit checkpoint-key -output key.pem
-    $ vigil audit verify -pubkey key.pem /var/log/vigil/audit*.log*`)
-	pubkey := fs.String("pubkey", "", "file with the checkpoint public key (PEM, base64 or raw)")
-	cpArg := fs.String("checkpoint", "", "trusted checkpoint: JSON, or a file containing it")
-	node := fs.String("node-id", "", "require every line to belong to this node")
-	partial := fs.Bool("partial", false, "the first segment given is not the chain's first: anchor at its header")
-	quiet := fs.Bool("quiet", false, "no progress output")
-	pos, code, ok := parseCmd(fs, args)
-	if !ok {
-		return code
-	}
-	if c := wantArgs(pos, 1, -1); c != 0 {
-		return c
-	}
-	opts := chain.VerifyOptions{NodeID: *node}
-	if err := verifyTrust(&opts, *pubkey, *cpArg); err != nil {
-		return fail("%v", err)
-	}
-	paths, err := chain.OrderSegments(pos)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if *partial {
-		_, after, err := audit.SegmentStart(paths[0])
-		if err != nil {
-			return fail("%v", err)
-		}
-		opts.StartAfter = &after
-	}
-	var total int64
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil {
-			total += fi.Size()
-		}
-	}
-	if !*quiet && total > 64<<20 {
-		last := time.Now()
-		opts.Progress = func(n, lines int64) {
-			if time.Since(last) >= time.Second {
-				last = time.Now()
-				fmt.Fprintf(stderr, "verified %d MB, %d lines...\n", n>>20, lines)
-			}
-		}
-	}
-	rep, err := chain.Verify(context.Background(), chain.FileSources(paths), opts)
-	if err != nil {
-		return fail("%v", err)
-	}
-	for _, w := range rep.Warnings {
-		fmt.Fprintf(stderr, "WARNING: %s: %s:%d: %s\n", w.Kind, w.File, w.Line, w.Detail)
-	}
-	if !rep.OK {
-		f := rep.Failure
-		fmt.Fprintf(stdout, "FAILED: %s at seq %d (%s line %d): %s\n", f.Kind, f.Seq, f.File, f.Line, f.Detail)
-		fmt.Fprintln(stdout, rep.String())
-		return 1
-	}
-	fmt.Fprintln(stdout, rep.String())
-	return 0
 }
 
 // parseCheckpointArg accepts the API's JSON (possibly wrapped in a Vault

@@ -122,7 +122,7 @@ func TestAuditStreamStatusAndVerifyKafka(t *testing.T) {
 	// The same command under its own name.
 	mustOK(t, "audit", "verify-stream", "-kafka="+fk.Addr(), "-topic=audit-cli")
 	// The local form still works.
-	mustOK(t, "audit", "verify", "-pubkey", key, filepath.Join(dir, "audit", "audit.log"))
+	mustOK(t, "audit", "verify", "-offline", "-pubkey", key, filepath.Join(dir, "audit", "audit.log"))
 
 	// A forged line appended to the topic: the chain breaks there.
 	var last []byte

@@ -77,7 +77,7 @@ func TestAuditCLI(t *testing.T) {
 	if err := os.WriteFile(cpFile, []byte(cpJSON), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out = mustOK(t, "audit", "verify", "-pubkey", key, "-checkpoint", cpFile, log)
+	out = mustOK(t, "audit", "verify", "-offline", "-pubkey", key, "-checkpoint", cpFile, log)
 	if !strings.HasPrefix(out, "OK: ") {
 		t.Fatalf("verify: %s", out)
 	}
@@ -86,7 +86,7 @@ func TestAuditCLI(t *testing.T) {
 	if err := os.WriteFile(log, []byte(tampered), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runCLI(t, "audit", "verify", "-pubkey", key, log)
+	r := runCLI(t, "audit", "verify", "-offline", "-pubkey", key, log)
 	if r.code != 1 || !strings.Contains(r.out, "FAILED: edited") {
 		t.Fatalf("tampered log: exit %d\n%s\n%s", r.code, r.out, r.err)
 	}
@@ -95,9 +95,9 @@ func TestAuditCLI(t *testing.T) {
 	if err := os.WriteFile(log, []byte(strings.Join(lines[:len(lines)/2], "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = runCLI(t, "audit", "verify", "-pubkey", key, "-checkpoint", cpFile, log)
+	r = runCLI(t, "audit", "verify", "-offline", "-pubkey", key, "-checkpoint", cpFile, log)
 	if r.code != 1 || !strings.Contains(r.out, "FAILED: truncated") {
 		t.Fatalf("truncated log: exit %d\n%s\n%s", r.code, r.out, r.err)
 	}
-	runCLI(t, "audit", "verify", filepath.Join(dir, "nope.log")).wantCode(t, 2)
+	runCLI(t, "audit", "verify", "-offline", filepath.Join(dir, "nope.log")).wantCode(t, 2)
 }

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vigilsec/vigil/core/safetext"
 )
 
 // stdout and stderr are variables so tests can capture output.
@@ -24,10 +26,12 @@ var (
 
 // clientFlags are the flags every client command accepts.
 type clientFlags struct {
-	address string
-	token   string
-	format  string
-	field   string
+	address    string
+	token      string
+	format     string
+	field      string
+	clientCert string
+	clientKey  string
 }
 
 // newFlags returns a flag set with the common client flags.
@@ -38,6 +42,8 @@ func newFlags(name string, cf *clientFlags) *flag.FlagSet {
 	fs.StringVar(&cf.token, "token", "", "token (default $VIGIL_TOKEN, $VAULT_TOKEN or the token file)")
 	fs.StringVar(&cf.format, "format", envOr("VIGIL_FORMAT", envOr("VAULT_FORMAT", "table")), "output format: table or json")
 	fs.StringVar(&cf.field, "field", "", "print only this field's value")
+	fs.StringVar(&cf.clientCert, "client-cert", envOr("VIGIL_CLIENT_CERT", os.Getenv("VAULT_CLIENT_CERT")), "PEM client certificate for TLS (cert auth)")
+	fs.StringVar(&cf.clientKey, "client-key", envOr("VIGIL_CLIENT_KEY", os.Getenv("VAULT_CLIENT_KEY")), "PEM key of -client-cert")
 	return fs
 }
 
@@ -105,7 +111,8 @@ func (cf *clientFlags) client() (*vaultapi.Client, error) {
 		CACert:   envOr("VIGIL_CACERT", os.Getenv("VAULT_CACERT")),
 		Insecure: envOr("VIGIL_SKIP_VERIFY", os.Getenv("VAULT_SKIP_VERIFY")) == "true" || envOr("VIGIL_SKIP_VERIFY", os.Getenv("VAULT_SKIP_VERIFY")) == "1",
 	}
-	if tls.CACert != "" || tls.Insecure {
+	tls.ClientCert, tls.ClientKey = cf.clientCert, cf.clientKey
+	if tls.CACert != "" || tls.Insecure || tls.ClientCert != "" {
 		if err := cfg.ConfigureTLS(tls); err != nil {
 			return nil, err
 		}
@@ -142,7 +149,7 @@ func apiError(op string, err error) int {
 		}
 		fmt.Fprintf(stderr, "Error %s: Code: %d. Errors:\n\n", op, re.StatusCode)
 		for _, m := range msgs {
-			fmt.Fprintf(stderr, "* %s\n", m)
+			fmt.Fprintf(stderr, "* %s\n", safetext.Escape(m))
 		}
 		return 2
 	}
@@ -196,23 +203,27 @@ func printTable(v any) {
 		fmt.Fprintln(tw, "Key\tValue")
 		fmt.Fprintln(tw, "---\t-----")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\n", k, cell(x[k]))
+			fmt.Fprintf(tw, "%s\t%s\n", safetext.Escape(k), safetext.Escape(cell(x[k])))
 		}
 		_ = tw.Flush()
 	case []string:
 		fmt.Fprintln(stdout, "Keys\n----")
 		for _, s := range x {
-			fmt.Fprintln(stdout, s)
+			fmt.Fprintln(stdout, safetext.Escape(s))
 		}
 	case [][]string:
 		tw := tabwriter.NewWriter(stdout, 0, 4, 4, ' ', 0)
 		for _, row := range x {
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
+			cells := make([]string, len(row))
+			for i, c := range row {
+				cells[i] = safetext.Escape(c)
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
 		_ = tw.Flush()
 	default:
 		b, _ := json.MarshalIndent(v, "", "  ")
-		fmt.Fprintln(stdout, string(b))
+		fmt.Fprintln(stdout, string(safetext.EscapeJSON(b)))
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/vigilsec/vigil/core/safetext"
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
@@ -270,7 +272,7 @@ func writeKVTable(w io.Writer, rows []kvRow) {
 	fmt.Fprintln(tw, "Key\tValue")
 	fmt.Fprintln(tw, "---\t-----")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\n", r.k, r.v)
+		fmt.Fprintf(tw, "%s\t%s\n", safetext.Escape(r.k), safetext.Escape(r.v))
 	}
 	_ = tw.Flush()
 }
@@ -302,12 +304,15 @@ func (cf *clientFlags) printMap(m map[string]any) int {
 	return 0
 }
 
+// printJSON prints v as indented JSON, with bidirectional controls and
+// other invisible characters as \u escapes (the same value, displayed as
+// it is).
 func printJSON(v any) int {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fail("encode: %v", err)
 	}
-	fmt.Fprintln(stdout, string(b))
+	fmt.Fprintln(stdout, string(safetext.EscapeJSON(b)))
 	return 0
 }
 
@@ -566,7 +571,7 @@ func writeTable(header []string, rows [][]string) {
 			if c == "" {
 				c = "n/a"
 			}
-			cells[i] = c
+			cells[i] = safetext.Escape(c)
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}

@@ -181,3 +181,25 @@ func TestReadSecretInputFirstLine(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// Tables and JSON never print a bidirectional control raw: a path holding
+// U+202E shows escaped in a table, and as a \u escape (the same value) in
+// JSON.
+func TestTablesEscapeBidiControls(t *testing.T) {
+	var o bytes.Buffer
+	old := stdout
+	stdout = &o
+	defer func() { stdout = old }()
+	spoof := "phi/ward7/\u202etxt.exe"
+	writeTable([]string{"Path"}, [][]string{{spoof}})
+	printTable(map[string]any{"path": spoof})
+	printTable([]string{spoof})
+	printJSON(map[string]any{"path": spoof})
+	out := o.String()
+	if strings.ContainsRune(out, '\u202e') {
+		t.Fatalf("raw U+202E printed:\n%s", out)
+	}
+	if strings.Count(out, `phi/ward7/\u202etxt.exe`) != 4 {
+		t.Fatalf("the path is not shown escaped in every rendering:\n%s", out)
+	}
+}

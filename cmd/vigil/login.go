@@ -35,7 +35,22 @@ Other methods write K=V pairs to auth/<path>/login; userpass, ldap, okta and
 radius put the username in the path, as Vault does:
 
     $ vigil login -method=userpass username=alice   (password read from stdin)
-    $ vigil login -method=approle role_id=... secret_id=...`)
+    $ vigil login -method=ldap username=carol
+    $ vigil login -method=approle role_id=... secret_id=...
+    $ vigil login -method=jwt role=ci jwt=@token.jwt
+    $ vigil login -method=kubernetes role=billing jwt=@/var/run/secrets/kubernetes.io/serviceaccount/token
+    $ vigil login -method=cert -client-cert=me.crt -client-key=me.key name=clinicians
+
+OIDC opens the provider's login page in a browser (or prints its URL with
+skip_browser=true) and waits on localhost:8250 for the provider to send the
+browser back:
+
+    $ vigil login -method=oidc role=human [port=8250] [skip_browser=true]
+
+AWS signs sts:GetCallerIdentity with the AWS SDK's credentials and sends
+only the signed request:
+
+    $ vigil login -method=aws role=app [region=us-east-1] [header_value=vigil.example.com]`)
 	method := fs.String("method", "token", "auth method type")
 	mountPath := fs.String("path", "", "mount path of the auth method (default: the method name)")
 	noStore := fs.Bool("no-store", false, "do not store the token")
@@ -143,6 +158,13 @@ func loginMethod(client *vaultapi.Client, method, mount string, args []string) (
 		mount = method
 	}
 	mount = strings.Trim(mount, "/")
+	client.SetToken("")
+	switch method {
+	case "oidc":
+		return loginOIDC(client, mount, data)
+	case "aws":
+		return loginAWS(client, mount, data)
+	}
 	path := "auth/" + mount + "/login"
 	if usernameMethods[method] {
 		user, _ := data["username"].(string)

@@ -40,6 +40,9 @@ type Config struct {
 	AuditStreams []Block
 	// AuditSettings holds the audit_settings block, if any.
 	AuditSettings *Block
+	// AuditWitnesses are the audit_witness "<type>" { ... } blocks: places
+	// outside the node that keep a copy of every audit checkpoint.
+	AuditWitnesses []Block
 	// Telemetry holds the telemetry block, if any.
 	Telemetry *Block
 	// Extra holds other labelled blocks that later subsystems read, by type.
@@ -140,6 +143,7 @@ type rawConfig struct {
 	Audit           []rawBlock2   `hcl:"audit,block"`
 	AuditStreams    []rawBlock2   `hcl:"audit_stream,block"`
 	AuditSettings   []rawBlock0   `hcl:"audit_settings,block"`
+	AuditWitnesses  []rawBlock1   `hcl:"audit_witness,block"`
 	Telemetry       []rawBlock0   `hcl:"telemetry,block"`
 	Seal            []rawBlock1   `hcl:"seal,block"`
 }
@@ -312,6 +316,13 @@ func Parse(filename string, src []byte) (*Config, error) {
 			return nil, err
 		}
 		c.AuditStreams = append(c.AuditStreams, blk)
+	}
+	for _, b := range raw.AuditWitnesses {
+		blk, err := block(b.Type, "", b.Remain, filename)
+		if err != nil {
+			return nil, err
+		}
+		c.AuditWitnesses = append(c.AuditWitnesses, blk)
 	}
 	if len(raw.AuditSettings) > 0 {
 		blk, err := block("audit_settings", "", raw.AuditSettings[0].Remain, filename)

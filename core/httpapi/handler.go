@@ -199,6 +199,9 @@ func (s *server) parse(r *http.Request, reqID string) (*core.Request, error) {
 	}
 	req.Headers.Del("X-Vault-Token")
 	req.Headers.Del("Authorization")
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		req.PeerCertificates = r.TLS.PeerCertificates
+	}
 	host, port, err := net.SplitHostPort(r.RemoteAddr)
 	if err == nil {
 		req.RemoteAddr = host

@@ -337,7 +337,10 @@ func (s *Server) listen(l config.Listener, first bool) (*http.Server, net.Listen
 		if err != nil {
 			return nil, nil, fmt.Errorf("server: listener %s: tls: %w", l.Address, err)
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		// A client certificate is asked for but not required or verified
+		// here: the cert auth method verifies it against its own CAs.
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.RequestClientCert}
 		srv.TLSConfig = tlsCfg
 	}
 	ln, err := net.Listen("tcp", l.Address)

@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/core/safetext"
 )
 
 func get(t *testing.T, h http.Handler, method, path string) *http.Response {
@@ -65,6 +68,42 @@ func TestNoExternalResourcesAndReadOnly(t *testing.T) {
 	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "sys/reports/evidence", "X-Vault-Token"} {
 		if !strings.Contains(s, api) {
 			t.Errorf("dashboard does not call %s", api)
+		}
+	}
+}
+
+// The dashboard escapes exactly what the CLI and the reports escape
+// (core/safetext), plus the backslash: its HIDDEN class, read from app.js,
+// holds the same characters as safetext.Hidden.
+func TestDashboardEscapesWhatSafetextEscapes(t *testing.T) {
+	b, _ := io.ReadAll(get(t, Handler(), http.MethodGet, "/ui/app.js").Body)
+	m := regexp.MustCompile(`const HIDDEN = /\[([^\]]+)\]/gu;`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("HIDDEN not found in app.js")
+	}
+	if !strings.Contains(string(b), "e.textContent = shown(text)") {
+		t.Fatal("el() does not pass text through shown()")
+	}
+	cp := `\\u(?:\{([0-9a-f]+)\}|([0-9a-f]{4}))`
+	re := regexp.MustCompile(cp + `(?:-` + cp + `)?`)
+	in := map[rune]bool{}
+	for _, r := range re.FindAllStringSubmatch(string(m[1]), -1) {
+		parse := func(a, b string) rune {
+			v, _ := strconv.ParseUint(a+b, 16, 32)
+			return rune(v)
+		}
+		lo := parse(r[1], r[2])
+		hi := lo
+		if r[3]+r[4] != "" {
+			hi = parse(r[3], r[4])
+		}
+		for c := lo; c <= hi; c++ {
+			in[c] = true
+		}
+	}
+	for r := rune(0); r <= 0x10FFFF; r++ {
+		if want := safetext.Hidden(r) || r == '\\'; in[r] != want {
+			t.Fatalf("%U: dashboard escapes it %v, safetext %v", r, in[r], want)
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 // report checks' query strings). Anything else is refused (UnknownParams).
 var paramNames = []string{"since", "until", "actor", "path", "exact_path", "operation", "allowed", "mount", "node_id", "flag",
 	"remote_address", "request_id", "policy", "status", "error_code", "login", "auth_method", "entity", "category",
-	"off_hours", "business_hours", "tz", "incomplete", "has", "preflight", "limit", "after", "format", "count"}
+	"off_hours", "business_hours", "tz", "incomplete", "has", "preflight", "limit", "after", "format", "count", "proofs"}
 
 // ParamNames returns the accepted query parameters (a copy).
 func ParamNames() []string { return slices.Clone(paramNames) }

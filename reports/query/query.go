@@ -42,6 +42,7 @@ package query
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -158,6 +159,11 @@ type Record struct {
 	// Preflight marks a client preflight request (IsPreflight), set in
 	// API answers; timelines hide such records unless asked.
 	Preflight bool `json:"preflight,omitempty"`
+	// Proof, when asked for (proofs=true), is the RFC 9162 inclusion proof
+	// of the entry (line Seq) against the result's checkpoint: with it one
+	// record can be checked without the rest of the log (`vigil audit
+	// verify-proof`). Records of other nodes carry none.
+	Proof json.RawMessage `json:"proof,omitempty"`
 }
 
 // CheckpointRef identifies the signed checkpoint a result was computed
@@ -167,6 +173,8 @@ type CheckpointRef struct {
 	NodeID    string    `json:"node_id"`
 	Seq       uint64    `json:"seq"`
 	Hash      string    `json:"hash"`
+	TreeSize  uint64    `json:"tree_size"`
+	Root      string    `json:"root"`
 	Time      time.Time `json:"time"`
 	Signature string    `json:"signature"`
 	KeyID     string    `json:"key_id"`

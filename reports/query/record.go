@@ -395,7 +395,8 @@ func isLogin(p string) bool {
 	for i := 0; i < len(rest); i++ {
 		if rest[i] == '/' {
 			tail := rest[i+1:]
-			return tail == "login" || len(tail) > 6 && tail[:6] == "login/"
+			// The OIDC callback is where a person's browser login ends.
+			return tail == "login" || len(tail) > 6 && tail[:6] == "login/" || tail == "oidc/callback"
 		}
 	}
 	return false

@@ -154,10 +154,12 @@ type Line struct {
 
 // CheckpointBody is the "checkpoint" member of a vigil.checkpoint record.
 type CheckpointBody struct {
-	NodeID string `json:"node_id"`
-	Seq    uint64 `json:"seq"`
-	Hash   string `json:"hash"`
-	Time   string `json:"time"`
+	NodeID   string `json:"node_id"`
+	Seq      uint64 `json:"seq"`
+	Hash     string `json:"hash"`
+	TreeSize uint64 `json:"tree_size"`
+	Root     string `json:"root"`
+	Time     string `json:"time"`
 }
 
 // Parse decodes line. It fails with ErrMalformed when the chain members are
@@ -211,7 +213,8 @@ func (l *Line) Vigil() *vault.Vigil {
 }
 
 // IsLogin reports whether the entry is a login: a request to an auth
-// method's login path (auth/<mount>/login or auth/<mount>/login/<name>).
+// method's login path (auth/<mount>/login or auth/<mount>/login/<name>)
+// or the OIDC callback (auth/<mount>/oidc/callback).
 func (l *Line) IsLogin() bool {
 	p := l.Request().Path
 	if len(p) < len("auth/x/login") || p[:5] != "auth/" {
@@ -221,7 +224,8 @@ func (l *Line) IsLogin() bool {
 	for i := 0; i < len(rest); i++ {
 		if rest[i] == '/' {
 			tail := rest[i+1:]
-			return tail == "login" || len(tail) > 6 && tail[:6] == "login/"
+			// The OIDC callback is where a person's browser login ends.
+			return tail == "login" || len(tail) > 6 && tail[:6] == "login/" || tail == "oidc/callback"
 		}
 	}
 	return false
@@ -343,7 +347,8 @@ func (l *Line) UserName() string {
 			}
 		}
 		p := l.Request().Path
-		if i := bytes.LastIndexByte([]byte(p), '/'); i >= 0 && p[i+1:] != "login" {
+		// auth/<mount>/login/<name> names the user in its path.
+		if i := bytes.LastIndexByte([]byte(p), '/'); i >= 0 && bytes.HasSuffix([]byte(p[:i]), []byte("/login")) {
 			return p[i+1:]
 		}
 	}

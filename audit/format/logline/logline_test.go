@@ -116,6 +116,8 @@ func TestLoginUserAndOutcome(t *testing.T) {
 	}{
 		{"auth/userpass/login/bob", `"error":"bad password",`, true, "bob", true},
 		{"auth/approle/login", ``, true, "", false},
+		{"auth/oidc/oidc/callback", `"error":"invalid client_nonce",`, true, "", true},
+		{"auth/oidc/oidc/auth_url", ``, false, "", false},
 		{"auth/token/create", ``, false, "", false},
 		{"secret/data/login", ``, false, "", false},
 	} {

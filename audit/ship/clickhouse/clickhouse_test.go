@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -193,5 +194,38 @@ func TestParseBlock(t *testing.T) {
 		if _, err := ParseBlock(blk(kv)); err == nil || !strings.Contains(err.Error(), "vigil.hcl:") {
 			t.Errorf("%s: got %v", name, err)
 		}
+	}
+}
+
+// The newest checkpoint line of a node's chain is read back (the audit
+// subsystem compares it with the local log when a device opens).
+func TestLatestCheckpointLine(t *testing.T) {
+	cfg := testConfig(t)
+	shiptest.Use(t, "clickhouse")
+	s, err := NewSink(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs := fixtureRecords(t)
+	var want []byte
+	for _, r := range recs {
+		if bytes.HasPrefix(r.Line, []byte(`{"type":"vigil.checkpoint"`)) {
+			want = r.Line
+		}
+	}
+	if want == nil {
+		t.Fatal("the fixture has no checkpoint")
+	}
+	ctx := context.Background()
+	if err := s.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LatestCheckpoint(ctx, "node-a")
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("latest checkpoint: %s %v\nwant %s", got, err, want)
+	}
+	if got, err := s.LatestCheckpoint(ctx, "node-zz"); err != nil || got != nil {
+		t.Fatalf("another node's: %s %v", got, err)
 	}
 }

@@ -78,3 +78,36 @@ func Counts(ctx context.Context, cfg Config, node string) (rows, keys uint64, er
 	}
 	return rows, keys, nil
 }
+
+// LatestCheckpointLine returns the newest vigil.checkpoint line of node's
+// chain in the table (nil when there is none).
+func LatestCheckpointLine(ctx context.Context, cfg Config, node string) ([]byte, error) {
+	if !chain.ValidNodeID(node) {
+		return nil, fmt.Errorf("clickhouse: invalid node id %q", node)
+	}
+	conn, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	q := fmt.Sprintf("SELECT raw FROM %s.%s FINAL WHERE node_id = '%s' AND type = '%s' ORDER BY seq DESC LIMIT 1",
+		quote(cfg.Database), quote(cfg.Table), node, chain.TypeCheckpoint)
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	var raw string
+	if err := rows.Scan(&raw); err != nil {
+		return nil, err
+	}
+	return []byte(raw), nil
+}
+
+// LatestCheckpoint implements ship.CheckpointReader.
+func (s *Sink) LatestCheckpoint(ctx context.Context, node string) ([]byte, error) {
+	return LatestCheckpointLine(ctx, s.cfg, node)
+}

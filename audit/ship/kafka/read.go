@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	kgo "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 
+	"github.com/vigilsec/vigil/audit/chain"
 	"github.com/vigilsec/vigil/audit/format/cef"
 )
 
@@ -47,6 +49,11 @@ var ErrNoRawLine = errors.New("kafka: message does not carry the original log li
 // offset to the partition's end offset when ReadTopic reached it. It
 // returns fn's first error, a network error, or ctx.Err().
 func ReadTopic(ctx context.Context, o ReadOptions, fn func(Message) error) error {
+	return readTopic(ctx, o, func(first, last int64) int64 { return first }, fn)
+}
+
+// readTopic is ReadTopic starting each partition at from(first, last).
+func readTopic(ctx context.Context, o ReadOptions, from func(first, last int64) int64, fn func(Message) error) error {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -72,14 +79,14 @@ func ReadTopic(ctx context.Context, o ReadOptions, fn func(Message) error) error
 	sort.Slice(parts, func(i, j int) bool { return parts[i].ID < parts[j].ID })
 	for _, p := range parts {
 		leader := net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port))
-		if err := readPartition(ctx, d, leader, o, p.ID, fn); err != nil {
+		if err := readPartition(ctx, d, leader, o, p.ID, from, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readPartition(ctx context.Context, d *kgo.Dialer, leader string, o ReadOptions, part int, fn func(Message) error) error {
+func readPartition(ctx context.Context, d *kgo.Dialer, leader string, o ReadOptions, part int, from func(first, last int64) int64, fn func(Message) error) error {
 	c, err := d.DialLeader(ctx, "tcp", leader, o.Topic, part)
 	if err != nil {
 		return fmt.Errorf("kafka: %s[%d]: %w", o.Topic, part, err)
@@ -89,7 +96,7 @@ func readPartition(ctx context.Context, d *kgo.Dialer, leader string, o ReadOpti
 	if err != nil {
 		return fmt.Errorf("kafka: offsets of %s[%d]: %w", o.Topic, part, err)
 	}
-	off := first
+	off := max(first, from(first, last))
 	for off < last {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -163,4 +170,47 @@ func OriginalLine(m Message) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("kafka: offset %d: unknown format header %q", m.Offset, strings.ToValidUTF8(f, "?"))
 	}
+}
+
+// LatestCheckpointLine returns the newest vigil.checkpoint line of node's
+// chain in the topic (nil when there is none). Checkpoints follow every
+// checkpoint_every lines, so it reads only the end of each partition: the
+// last window messages, then four times more, up to the whole partition.
+func LatestCheckpointLine(ctx context.Context, o ReadOptions, node string, window int64) ([]byte, error) {
+	if window <= 0 {
+		window = 4096
+	}
+	var best []byte
+	var bestSeq uint64
+	for {
+		whole := true
+		err := readTopic(ctx, o, func(first, last int64) int64 {
+			if last-first > window {
+				whole = false
+			}
+			return last - window
+		}, func(m Message) error {
+			if string(m.Key) != node && m.Headers[HeaderNodeID] != node {
+				return nil
+			}
+			line, err := OriginalLine(m)
+			if err != nil || !bytes.HasPrefix(line, []byte(`{"type":"vigil.checkpoint"`)) {
+				return nil
+			}
+			cp, err := chain.ParseCheckpointLine(line)
+			if err == nil && cp.NodeID == node && (best == nil || cp.Seq > bestSeq) {
+				best, bestSeq = line, cp.Seq
+			}
+			return nil
+		})
+		if err != nil || best != nil || whole || window >= 1<<24 {
+			return best, err
+		}
+		window *= 4
+	}
+}
+
+// LatestCheckpoint implements ship.CheckpointReader.
+func (s *Sink) LatestCheckpoint(ctx context.Context, node string) ([]byte, error) {
+	return LatestCheckpointLine(ctx, ReadOptions{Brokers: s.cfg.Brokers, Topic: s.cfg.Topic, TLS: s.cfg.TLS, SASL: s.cfg.SASL}, node, 0)
 }

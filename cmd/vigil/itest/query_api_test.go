@@ -256,7 +256,8 @@ func mustVerifyCheckpoint(t testing.TB, ref *query.CheckpointRef, pub ed25519.Pu
 	t.Helper()
 	sig, err := base64.StdEncoding.DecodeString(ref.Signature)
 	if err == nil {
-		err = chain.Checkpoint{NodeID: ref.NodeID, Seq: ref.Seq, Hash: ref.Hash, Time: ref.Time, Signature: sig, KeyID: ref.KeyID}.Verify(pub)
+		err = chain.Checkpoint{NodeID: ref.NodeID, Seq: ref.Seq, Hash: ref.Hash, TreeSize: ref.TreeSize, Root: ref.Root, Time: ref.Time,
+			Signature: sig, KeyID: ref.KeyID}.Verify(pub)
 	}
 	if err != nil {
 		t.Fatalf("checkpoint %+v does not verify: %v", ref, err)

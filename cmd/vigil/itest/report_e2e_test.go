@@ -184,6 +184,7 @@ func TestReportsEndToEnd(t *testing.T) {
 	}
 	for _, s := range rep.Sections {
 		if s.ID == "hipaa-164.312(c)(1)" && s.Result != reports.ResultPass { // integrity: verified just now
+			t.Logf("%+v", s)
 			t.Errorf("integrity: %s %s", s.Result, s.ResultText)
 		}
 	}

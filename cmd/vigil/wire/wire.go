@@ -13,6 +13,11 @@ import (
 	"github.com/vigilsec/vigil/audit/ship/syslog"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
+	"github.com/vigilsec/vigil/core/auth/awsauth"
+	"github.com/vigilsec/vigil/core/auth/cert"
+	"github.com/vigilsec/vigil/core/auth/jwtauth"
+	"github.com/vigilsec/vigil/core/auth/kubernetes"
+	"github.com/vigilsec/vigil/core/auth/ldap"
 	"github.com/vigilsec/vigil/core/auth/userpass"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/config"
@@ -43,6 +48,13 @@ func AuthMethods() map[string]framework.Factory {
 	return map[string]framework.Factory{
 		"userpass": userpass.New,
 		"approle":  approle.New,
+		// One implementation under both of Vault's names.
+		"jwt":        jwtauth.New,
+		"oidc":       jwtauth.New,
+		"kubernetes": kubernetes.New,
+		"aws":        awsauth.New,
+		"ldap":       ldap.New,
+		"cert":       cert.New,
 	}
 }
 

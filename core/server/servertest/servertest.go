@@ -38,6 +38,11 @@ type Options struct {
 	Now func() time.Time
 	// Logger; quiet by default (set VIGIL_TEST_LOG=1 for output).
 	Logger *slog.Logger
+	// ClientTLS, when set, makes URL https and configures every client
+	// with it (trust for the server's certificate, optionally a client
+	// certificate). The listener must serve TLS: set its files in
+	// Configure.
+	ClientTLS *vaultapi.TLSConfig
 }
 
 // Server is a running test server.
@@ -121,12 +126,29 @@ func (s *Server) start() {
 	}
 	s.Server = srv
 	s.URL = "http://" + srv.Addr()
+	if s.opts.ClientTLS != nil {
+		s.URL = "https://" + srv.Addr()
+	}
 	s.Client = s.NewClient(s.RootToken)
 }
 
 // NewClient returns a vault/api client for this server with token.
 func (s *Server) NewClient(token string) *vaultapi.Client {
-	c, err := vaultapi.NewClient(&vaultapi.Config{Address: s.URL, MaxRetries: 0, Timeout: 60 * time.Second})
+	return s.NewClientTLS(token, s.opts.ClientTLS)
+}
+
+// NewClientTLS returns a client with its own TLS settings (for example a
+// client certificate); nil tls means plain HTTP.
+func (s *Server) NewClientTLS(token string, tls *vaultapi.TLSConfig) *vaultapi.Client {
+	conf := &vaultapi.Config{Address: s.URL, MaxRetries: 0, Timeout: 60 * time.Second}
+	if tls != nil {
+		conf = vaultapi.DefaultConfig()
+		conf.Address, conf.MaxRetries, conf.Timeout = s.URL, 0, 60*time.Second
+		if err := conf.ConfigureTLS(tls); err != nil {
+			s.tb.Fatalf("servertest: client TLS: %v", err)
+		}
+	}
+	c, err := vaultapi.NewClient(conf)
 	if err != nil {
 		s.tb.Fatalf("servertest: client: %v", err)
 	}

@@ -1,6 +1,7 @@
 // Vigil auditor's workbench. Read-only: besides the sign-in (a login
 // through an auth method), every call is a GET with the user's token.
-// All server data is inserted with textContent, never as HTML.
+// All server data is inserted with textContent, never as HTML, and through
+// shown(), so that no path can display as another.
 "use strict";
 (function () {
   const $ = (s) => document.querySelector(s);
@@ -8,9 +9,22 @@
   const SVG = "http://www.w3.org/2000/svg";
   const token = () => sessionStorage.getItem(KEY) || "";
 
+  // HIDDEN is every character that does not display as itself: controls,
+  // bidirectional overrides and isolates (U+202E...), zero-width and other
+  // format characters (Unicode Cf), U+FFFD, and the backslash that starts
+  // an escape. The same set as Go's core/safetext (a test compares them).
+  const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u005c\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffd\u{110bd}\u{110cd}\u{13430}-\u{1343f}\u{1bca0}-\u{1bca3}\u{1d173}-\u{1d17a}\u{e0001}\u{e0020}-\u{e007f}]/gu;
+  function shown(v) {
+    return String(v).replace(HIDDEN, (c) => {
+      if (c === "\\") return "\\\\";
+      const cp = c.codePointAt(0);
+      return cp > 0xffff ? "\\u{" + cp.toString(16) + "}" : "\\u" + cp.toString(16).padStart(4, "0");
+    });
+  }
+
   function el(tag, text, cls) {
     const e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (text !== undefined && text !== null) e.textContent = shown(text);
     if (cls) e.className = cls;
     return e;
   }
@@ -61,8 +75,8 @@
     try {
       const s = await api("auth/token/lookup-self");
       const d = s.data || {};
-      $("#who").textContent = "Signed in as " + (d.display_name || "?") + " (policies: " + (d.policies || []).join(", ") + ")";
-    } catch (e) { $("#who").textContent = "Signed in (" + e.message + ")"; }
+      $("#who").textContent = "Signed in as " + shown(d.display_name || "?") + " (policies: " + shown((d.policies || []).join(", ")) + ")";
+    } catch (e) { $("#who").textContent = "Signed in (" + shown(e.message) + ")"; }
   }
   $("#login").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -83,7 +97,7 @@
         sessionStorage.setItem(KEY, b.auth.client_token);
       }
       await whoami();
-    } catch (e) { who.textContent = "Sign-in failed: " + e.message; }
+    } catch (e) { who.textContent = "Sign-in failed: " + shown(e.message); }
   });
   $("#forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); $("#who").textContent = "Signed out."; });
   if (token()) whoami();
@@ -195,9 +209,9 @@
       }
       next = res.next || "";
       const cp = res.checkpoint;
-      meta.textContent = `${tb.children.length} record(s) from the ${res.backend} backend` +
+      meta.textContent = shown(`${tb.children.length} record(s) from the ${res.backend} backend` +
         (cp ? `, computed against checkpoint node ${cp.node_id} seq ${cp.seq} (key ${cp.key_id})` : "") + (next ? "; more available." : ".") +
-        ((res.warnings || []).length ? " Note: " + res.warnings.join(" ") : "");
+        ((res.warnings || []).length ? " Note: " + res.warnings.join(" ") : ""));
       $("#qtable").classList.remove("hide");
       $("#export").classList.remove("hide");
       $("#qmore").classList.toggle("hide", !next);
@@ -311,13 +325,13 @@
     sum.textContent = "Running..."; tb.replaceChildren(); fl.replaceChildren();
     try {
       const res = (await api("sys/compliance/checks")).data;
-      sum.textContent = `Node ${res.node_id} at ${res.time}: ${res.passed} passed, ${res.failed} failed, ${res.unknown} unknown.`;
+      sum.textContent = shown(`Node ${res.node_id} at ${res.time}: ${res.passed} passed, ${res.failed} failed, ${res.unknown} unknown.`);
       for (const c of res.checks) tb.appendChild(row([badge(c.status, c.status), c.id, c.title + (c.note ? " (" + c.note + ")" : "")]));
       $("#checks-table").classList.remove("hide");
       $("#findings-h").classList.toggle("hide", !res.findings.length);
       for (const f of res.findings) {
         const d = el("div", null, "finding " + f.severity);
-        const h = el("b"); h.appendChild(badge(f.severity, f.severity)); h.appendChild(document.createTextNode(" " + f.check));
+        const h = el("b"); h.appendChild(badge(f.severity, f.severity)); h.appendChild(document.createTextNode(" " + shown(f.check)));
         d.appendChild(h);
         d.appendChild(el("div", "Object: " + f.object));
         d.appendChild(el("div", "Problem: " + f.message));

@@ -384,12 +384,12 @@ func (b *Backend) checkpoints(ctx context.Context) ([]query.CheckpointRef, error
 		}
 		sig, err := base64.StdEncoding.DecodeString(line.Signature)
 		if err == nil {
-			err = chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: at, Signature: sig, KeyID: line.KeyID}.Verify(pub)
+			err = chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: at, Signature: sig, KeyID: line.KeyID}.Verify(pub)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: node %s checkpoint %d: %v", ErrBadCheckpoint, l.node, c.Seq, err)
 		}
-		ref := query.CheckpointRef{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, Time: at.UTC(), Signature: line.Signature, KeyID: line.KeyID}
+		ref := query.CheckpointRef{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: at.UTC(), Signature: line.Signature, KeyID: line.KeyID}
 		out = append(out, ref)
 		b.cpMu.Lock()
 		if b.cpKnown == nil {

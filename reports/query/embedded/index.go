@@ -656,7 +656,7 @@ func (ix *Index) checkpoint(rec *rline) (*query.CheckpointRef, bool, error) {
 	if err != nil || b.NodeID != l.NodeID || b.Seq != rec.seq-1 || b.Hash != string(rec.prevHash) {
 		return nil, false, fmt.Errorf("%w: seq %d: checkpoint does not describe the line before it (forged_checkpoint)", ship.ErrChainMismatch, rec.seq)
 	}
-	ref := &query.CheckpointRef{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, Time: at.UTC(), Signature: l.Signature, KeyID: l.KeyID}
+	ref := &query.CheckpointRef{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, TreeSize: b.TreeSize, Root: b.Root, Time: at.UTC(), Signature: l.Signature, KeyID: l.KeyID}
 	if ix.cfg.PublicKey == nil {
 		return ref, false, nil
 	}
@@ -666,7 +666,7 @@ func (ix *Index) checkpoint(rec *rline) (*query.CheckpointRef, bool, error) {
 	}
 	sig, err := base64.StdEncoding.DecodeString(l.Signature)
 	if err == nil {
-		c := chain.Checkpoint{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, Time: at, Signature: sig, KeyID: l.KeyID}
+		c := chain.Checkpoint{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, TreeSize: b.TreeSize, Root: b.Root, Time: at, Signature: sig, KeyID: l.KeyID}
 		err = c.Verify(pub)
 	}
 	if err != nil {

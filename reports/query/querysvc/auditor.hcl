@@ -1,8 +1,10 @@
 # auditor: may query the audit trail (GET /v1/sys/audit/query,
 # `vigil audit query`), generate the HIPAA and NRB reports
-# (`vigil report`), run the compliance checks (`vigil compliance check`)
-# and use the /ui/ dashboard, and nothing else: no secret, no policy, no
-# change. None of these routes is root-protected, so no sudo is needed;
+# (`vigil report`), run the compliance checks (`vigil compliance check`),
+# verify the audit log against the server's key and every witness's
+# checkpoints (`vigil audit verify`), get Merkle proofs (`vigil audit
+# prove`) and use the /ui/ dashboard, and nothing else: no secret, no
+# policy, no change. None of these routes is root-protected, so no sudo is needed;
 # grant the policy to the auditors' auth role:
 #
 #   vigil policy write auditor auditor.hcl
@@ -16,5 +18,25 @@ path "sys/reports/*" {
 }
 
 path "sys/compliance/*" {
+  capabilities = ["read"]
+}
+
+path "sys/audit/checkpoint-key" {
+  capabilities = ["read"]
+}
+
+path "sys/audit/checkpoints/*" {
+  capabilities = ["read"]
+}
+
+path "sys/audit/witnesses" {
+  capabilities = ["read"]
+}
+
+path "sys/audit/witnesses/*" {
+  capabilities = ["read"]
+}
+
+path "sys/audit/proof/*" {
   capabilities = ["read"]
 }

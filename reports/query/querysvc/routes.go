@@ -31,7 +31,7 @@ type routes struct{ s *Subsystem }
 
 func (r routes) Routes() []framework.Route {
 	str := func() *framework.FieldSchema { return &framework.FieldSchema{Type: framework.TypeString} }
-	fields := map[string]*framework.FieldSchema{"limit": {Type: framework.TypeInt}}
+	fields := map[string]*framework.FieldSchema{"limit": {Type: framework.TypeInt}, "proofs": {Type: framework.TypeBool}}
 	for _, name := range query.ParamNames() {
 		if fields[name] == nil {
 			fields[name] = str()
@@ -109,6 +109,15 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 			}
 		}
 		res.Records = kept
+	}
+	if d.Bool("proofs") {
+		if format != "" && format != "json" {
+			return nil, core.Invalid("audit query: proofs=true needs format=json")
+		}
+		if err := s.attachProofs(res); err != nil {
+			res.Warnings = append(res.Warnings, "no inclusion proofs: "+err.Error())
+		}
+		facts["proofs"] = "true"
 	}
 	facts["records"] = fmt.Sprint(len(res.Records))
 	if res.Checkpoint != nil {

@@ -27,6 +27,8 @@ package querysvc
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -466,4 +468,42 @@ func (s *Subsystem) lastVerified(device string) func() *embedded.ServerVerificat
 		last = &embedded.ServerVerification{Time: v.Time, OK: d.OK, LastSeq: d.LastSeq, Failure: d.Failure}
 		return last
 	}
+}
+
+// attachProofs gives every record of this node's chain the inclusion proof
+// of its entry against the result's checkpoint.
+func (s *Subsystem) attachProofs(res *query.Result) error {
+	if res.Checkpoint == nil {
+		return errors.New("the result names no checkpoint")
+	}
+	dev, err := s.fileDevice("")
+	if err != nil {
+		return err
+	}
+	w, ok := s.opts.Audit.Broker().FileWriter(dev.name)
+	if !ok {
+		return fmt.Errorf("audit device %q is not open", dev.name)
+	}
+	c := res.Checkpoint
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	if err != nil {
+		return err
+	}
+	cp := chain.Checkpoint{NodeID: c.NodeID, Seq: c.Seq, Hash: c.Hash, TreeSize: c.TreeSize, Root: c.Root, Time: c.Time, Signature: sig, KeyID: c.KeyID}
+	for i := range res.Records {
+		r := &res.Records[i]
+		if r.NodeID != c.NodeID || r.Seq > c.Seq {
+			continue
+		}
+		b, err := w.Prove(r.Seq, &cp)
+		if err != nil {
+			return err
+		}
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		r.Proof = raw
+	}
+	return nil
 }
