@@ -282,12 +282,23 @@ func VerifyBundle(files map[string][]byte, pub ed25519.PublicKey) (*BundleCheck,
 	if sg.Format != BundleFormat || sg.Algorithm != "ed25519" {
 		return nil, bundleErr("unknown format %q / algorithm %q", sg.Format, sg.Algorithm)
 	}
+	// signature.json must be exactly as written: any changed byte fails,
+	// even in a member the check does not otherwise rely on.
+	if canon, err := json.MarshalIndent(sg, "", "  "); err != nil || !bytes.Equal(append(canon, '\n'), sb) {
+		return nil, bundleErr("%s is not as it was written", BundleSignature)
+	}
 	carried, err := base64.StdEncoding.DecodeString(sg.PublicKey)
 	if err != nil || len(carried) != ed25519.PublicKeySize {
 		return nil, bundleErr("%s: bad public key", BundleSignature)
 	}
+	if sg.KeyID != keyID(carried) {
+		return nil, bundleErr("%s: key id %s does not name the key it carries (%s)", BundleSignature, sg.KeyID, keyID(carried))
+	}
 	key, pinned := ed25519.PublicKey(carried), false
 	if pub != nil {
+		if !bytes.Equal(pub, carried) {
+			return nil, bundleErr("the bundle was signed by key %s, not the given key %s", sg.KeyID, keyID(pub))
+		}
 		key, pinned = pub, true
 	}
 	sig, err := base64.StdEncoding.DecodeString(sg.Signature)

@@ -159,7 +159,7 @@
   }
 
   // Query
-  let lastParams = null, next = "", shown = [];
+  let lastParams = null, next = "";
   function params() {
     const p = Object.fromEntries(new FormData($("#qform")).entries());
     if (!$("#show-preflight").checked) p.preflight = "exclude";
@@ -187,7 +187,7 @@
   $("#record-close").addEventListener("click", () => $("#record").classList.add("hide"));
   async function runQuery(more) {
     const meta = $("#qmeta"), tb = $("#qtable tbody");
-    if (!more) { tb.replaceChildren(); next = ""; shown = []; lastParams = params(); }
+    if (!more) { tb.replaceChildren(); next = ""; lastParams = params(); }
     const p = Object.assign({}, lastParams, { limit: 200 });
     if (more && next) p.after = next;
     meta.textContent = "Searching...";
@@ -205,7 +205,6 @@
         tr.addEventListener("click", () => showRecord(r));
         tr.addEventListener("keydown", (e) => { if (e.key === "Enter") showRecord(r); });
         tb.appendChild(tr);
-        shown.push(r);
       }
       next = res.next || "";
       const cp = res.checkpoint;
