@@ -1,8 +1,10 @@
 // Package dashboard is the auditor's workbench, served under /ui/ when the
 // server configuration says `ui = true`. It is static HTML, CSS and
 // JavaScript embedded in the binary (no CDN, no external resources). The
-// auditor signs in with userpass (POST /v1/auth/<mount>/login/<user>, the
-// page's only write) or pastes a token, and the page calls the API with
+// auditor signs in with userpass (POST /v1/auth/<mount>/login/<user>),
+// OIDC (POST auth/<mount>/oidc/auth_url, the provider's login page, back to
+// /ui/oidc/callback, which must be among the role's allowed_redirect_uris)
+// or a token, and the page calls the API with
 // it (X-Vault-Token): the audit query with every filter, CSV/JSON export
 // of the current query, each record in full, a per-day histogram of the
 // result (GET /v1/sys/audit/query), the evidence view (GET
@@ -52,7 +54,7 @@ func Handler() http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		p := strings.TrimPrefix(r.URL.Path, "/ui")
-		if p == "" || p == "/" {
+		if p == "" || p == "/" || p == "/oidc/callback" { // the OIDC provider returns to the page
 			p = "/index.html"
 		}
 		if _, err := fs.Stat(sub, strings.TrimPrefix(p, "/")); err != nil {

@@ -21,7 +21,8 @@ func get(t *testing.T, h http.Handler, method, path string) *http.Response {
 
 func TestServesEmbeddedAssets(t *testing.T) {
 	h := Handler()
-	for path, ctype := range map[string]string{"/ui/": "text/html", "/ui/index.html": "text/html", "/ui/app.js": "javascript", "/ui/app.css": "text/css"} {
+	for path, ctype := range map[string]string{"/ui/": "text/html", "/ui/index.html": "text/html", "/ui/oidc/callback": "text/html",
+		"/ui/app.js": "javascript", "/ui/app.css": "text/css"} {
 		resp := get(t, h, http.MethodGet, path)
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), ctype) || len(body) == 0 {
@@ -61,9 +62,11 @@ func TestNoExternalResourcesAndReadOnly(t *testing.T) {
 			t.Errorf("dashboard uses %s", bad)
 		}
 	}
-	// The one write is the sign-in: a login through an auth method.
-	if n := strings.Count(s, `method: "POST"`); n != 1 || !regexp.MustCompile(`"/login/" \+ user, \{ method: "POST"`).MatchString(s) {
-		t.Errorf("the dashboard makes %d POST calls; only the login may", n)
+	// The only writes are the sign-ins: a userpass login, and the start
+	// of an OIDC login.
+	if n := strings.Count(s, `method: "POST"`); n != 2 || !regexp.MustCompile(`"/login/" \+ user, \{ method: "POST"`).MatchString(s) ||
+		!regexp.MustCompile(`"/oidc/auth_url", \{ method: "POST"`).MatchString(s) {
+		t.Errorf("the dashboard makes %d POST calls; only the sign-ins may", n)
 	}
 	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "sys/reports/evidence", "X-Vault-Token"} {
 		if !strings.Contains(s, api) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -136,12 +137,27 @@ func ParseBusinessHours(v string) (start, end int, err error) {
 // String is "HH-HH".
 func (bh BusinessHours) String() string { return fmt.Sprintf("%02d-%02d", bh.Start, bh.End) }
 
-// OffHours reports whether t falls outside business hours.
-func (bh BusinessHours) OffHours(t time.Time) bool {
-	loc, err := time.LoadLocation(bh.Location)
-	if err != nil || bh.Location == "" {
+// locations caches loaded time zones: OffHours runs once per record.
+var locations sync.Map // name -> *time.Location
+
+func location(name string) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
 		loc = time.UTC
 	}
+	locations.Store(name, loc)
+	return loc
+}
+
+// OffHours reports whether t falls outside business hours.
+func (bh BusinessHours) OffHours(t time.Time) bool {
+	loc := location(bh.Location)
 	lt := t.In(loc)
 	if wd := lt.Weekday(); wd == time.Saturday || wd == time.Sunday {
 		return true
@@ -283,4 +299,25 @@ func matchAddr(want, got string) bool {
 	p, err1 := netip.ParsePrefix(want)
 	a, err2 := netip.ParseAddr(got)
 	return err1 == nil && err2 == nil && p.Contains(a.Unmap())
+}
+
+// PathMayMatch reports whether a record with this path can pass the
+// filters of this file that depend on the path (login, category,
+// preflight): backends evaluate it once per distinct path.
+func (m *Matcher) PathMayMatch(p string) bool {
+	f := &m.F
+	switch {
+	case f.Login != "" && !IsLogin(p),
+		f.Category != "" && !strings.HasPrefix(p, "sys/"),
+		f.Preflight == PreflightExclude && IsPreflight(p),
+		f.Preflight == PreflightOnly && !IsPreflight(p),
+		f.ExactPath && p != f.Path:
+		return false
+	}
+	return true
+}
+
+// AddrMayMatch applies the remote_address filter to one address.
+func (m *Matcher) AddrMayMatch(a string) bool {
+	return m.F.RemoteAddr == "" || matchAddr(m.F.RemoteAddr, a)
 }

@@ -239,3 +239,22 @@ func jsValue[T any](b *browser, expr string, opts ...chromedp.EvaluateOption) T 
 	}
 	return v
 }
+
+// across waits for a condition while the page may navigate (a poll stops
+// when its page goes away: it is started again on the new one).
+func (b *browser) across(what, cond string) {
+	b.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	var err error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(10*time.Second)))
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // the new page is loading
+	}
+	text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+	b.t.Fatalf("%s: %v\npage:\n%s", what, err, text)
+}

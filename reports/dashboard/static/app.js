@@ -66,9 +66,41 @@
   // Sign-in: a login through userpass (the only non-GET call the page
   // makes), or a token pasted as it is.
   function showMethod() {
-    const tok = $("#method").value === "token";
-    for (const e of document.querySelectorAll("#login .up")) e.classList.toggle("hide", tok);
-    for (const e of document.querySelectorAll("#login .tok")) e.classList.toggle("hide", !tok);
+    const m = $("#method").value;
+    for (const e of document.querySelectorAll("#login .up")) e.classList.toggle("hide", m !== "userpass");
+    for (const e of document.querySelectorAll("#login .oidc")) e.classList.toggle("hide", m !== "oidc");
+    for (const e of document.querySelectorAll("#login .tok")) e.classList.toggle("hide", m !== "token");
+  }
+  // OIDC: auth_url gives the provider's login page; the provider sends the
+  // browser back to the redirect URI (the role must allow it; by default
+  // this page's /ui/oidc/callback) with a code the callback exchanges for
+  // a token. A client nonce binds the callback to this tab.
+  const OIDC = "vigil-dashboard-oidc";
+  async function oidcStart() {
+    const mount = encodeURIComponent($("#oidc-mount").value.trim() || "oidc");
+    const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    const redirect = $("#oidc-redirect").value.trim() || location.origin + "/ui/oidc/callback";
+    const resp = await fetch("/v1/auth/" + mount + "/oidc/auth_url", { method: "POST", credentials: "omit", cache: "no-store",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ role: $("#oidc-role").value.trim(), redirect_uri: redirect, client_nonce: nonce }) });
+    if (!resp.ok) throw await errorOf(resp);
+    const b = await resp.json();
+    if (!b.data || !b.data.auth_url) throw new Error("the provider's login URL is missing: check the role's allowed_redirect_uris");
+    sessionStorage.setItem(OIDC, JSON.stringify({ mount, nonce }));
+    location.assign(b.data.auth_url);
+  }
+  async function oidcFinish() {
+    const q = new URLSearchParams(location.search);
+    const pending = JSON.parse(sessionStorage.getItem(OIDC) || "null");
+    sessionStorage.removeItem(OIDC);
+    history.replaceState(null, "", "/ui/");
+    if (!pending) throw new Error("no OIDC sign-in was started in this tab");
+    if (q.get("error")) throw new Error("the provider refused: " + q.get("error") + " " + (q.get("error_description") || ""));
+    const resp = await fetch("/v1/auth/" + pending.mount + "/oidc/callback?" + new URLSearchParams({ state: q.get("state") || "",
+      code: q.get("code") || "", client_nonce: pending.nonce }).toString(), { credentials: "omit", cache: "no-store" });
+    if (!resp.ok) throw await errorOf(resp);
+    const b = await resp.json();
+    if (!b.auth || !b.auth.client_token) throw new Error("the callback returned no token");
+    sessionStorage.setItem(KEY, b.auth.client_token);
   }
   $("#method").addEventListener("change", showMethod);
   async function whoami() {
@@ -85,6 +117,9 @@
       if ($("#method").value === "token") {
         sessionStorage.setItem(KEY, $("#token").value.trim());
         $("#token").value = "";
+      } else if ($("#method").value === "oidc") {
+        await oidcStart();
+        return;
       } else {
         const mount = encodeURIComponent($("#mount").value.trim() || "userpass");
         const user = encodeURIComponent($("#user").value.trim());
@@ -100,7 +135,9 @@
     } catch (e) { who.textContent = "Sign-in failed: " + shown(e.message); }
   });
   $("#forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); $("#who").textContent = "Signed out."; });
-  if (token()) whoami();
+  if (location.pathname === "/ui/oidc/callback") {
+    oidcFinish().then(whoami, (e) => { $("#who").textContent = "Sign-in failed: " + shown(e.message); });
+  } else if (token()) whoami();
 
   // Tabs
   for (const b of document.querySelectorAll("nav button")) {
