@@ -43,12 +43,26 @@ so one name finds the person through every auth method they used), an
 actor name such as userpass/carol, a display name, or a token accessor
 (raw or as logged, hmac-sha256:...).
 
+The filters behind report figures are options too: --remote-address
+(address or CIDR), --request-id, --policy (root: every root-token
+request), --status, --error-code, --login ok|failed, --auth-method,
+--entity, --category privileged[:policy|audit|seal|mounts|snapshot],
+--off-hours true|false with --business-hours and --tz, --incomplete,
+--has actor,address. --count prints how many records match and
+--distinct actor how many people: the commands reports cite beside each
+figure. A KV version 2 path written as the kv commands name it
+(secret/ward/7) is read as its data path (secret/data/ward/7), and a
+warning says so. The table hides client preflight requests (the Vault
+CLI reads sys/internal/ui/mounts/... before each kv command) unless
+--show-preflight.
+
 The token needs read on sys/audit/query (see the auditor policy in the
 README). --format is table, csv (RFC 4180), json or ocsf (one OCSF 1.3
 event per line).
 
     $ vigil audit query --since 24h --path secret/data/prod/ --allowed false
-    $ vigil audit query --actor alice --since 2024-05-01 --until 2024-06-01 --format csv > alice-may.csv`)
+    $ vigil audit query --actor alice --since 2024-05-01 --until 2024-06-01 --format csv > alice-may.csv
+    $ vigil audit query --count --login failed --remote-address 203.0.113.0/24 --since 30d`)
 	since := fs.String("since", "", "only records at or after this time (RFC 3339, date, or duration before now such as 24h, 7d)")
 	until := fs.String("until", "", "only records before this time (same forms as --since)")
 	actor := fs.String("actor", "", "entity name or id, actor name (userpass/carol), display name, or token accessor")
