@@ -22,8 +22,8 @@ import (
 // artifactDir is where browser tests leave their screenshots:
 // $VIGIL_TEST_ARTIFACTS/<name>, default <tmp>/vigil-test-artifacts/<name>.
 func artifactDir(t *testing.T, name string) string {
-	base := os.Getenv("VIGIL_TEST_ARTIFACTS")
-	if base == "" {
+	base, ok := testsvc.Lookup("VIGIL_TEST_ARTIFACTS")
+	if !ok {
 		base = filepath.Join(os.TempDir(), "vigil-test-artifacts")
 	}
 	dir := filepath.Join(base, name)
