@@ -130,12 +130,25 @@ func (g *gen) holders(entry string, grants map[string]map[string]grant) []holder
 			continue
 		}
 		gr, via := union(e.Policies)
-		if len(via) == 0 {
-			continue
-		}
 		through := "policy " + strings.Join(via, ", ")
 		if len(e.Groups) > 0 {
 			through += " (entity and groups: " + strings.Join(e.Groups, ", ") + ")"
+		}
+		// The policies an auth method gives the person's tokens
+		// (token_policies of their user or role) are not in the identity
+		// store: the latest ones their tokens carried in the log count.
+		if tgr, tvia := union(g.lastPolicies["entity\x00"+e.ID]); len(tvia) > 0 {
+			gr.read, gr.write = gr.read || tgr.read, gr.write || tgr.write
+			if len(via) == 0 {
+				through = ""
+			} else {
+				through += "; "
+			}
+			through += "token policy " + strings.Join(tvia, ", ") + " (as last issued by their auth method, from the log)"
+			via = append(via, tvia...)
+		}
+		if len(via) == 0 {
+			continue
 		}
 		name := e.Name
 		if name == "" {
@@ -215,7 +228,7 @@ func (g *gen) accessReview(id, title string, controls ...string) Section {
 	s.Tables = []Table{can, byPolicy, recert, bg}
 	s.Notes = []string{
 		"Access is read from the ACL policies now in force: a policy counts when one of its path rules can match a path under the mount or secret (a narrower deny rule does not remove it). Rego policies decide per request (time, group, reason) and are not listed; their grants appear in the audit log as granting policies.",
-		"Holders are enabled entities (their own and their groups' policies) and valid tokens (their token policies); a token's entity policies are those of its entity row.",
+		"Holders are enabled entities (their own and their groups' policies, and the token policies their auth method last issued them, as the log shows) and valid tokens (their token policies). A user or role of an auth method that has never logged in has no entity yet: list the auth methods' users and roles (vigil list auth/<mount>/users) for those.",
 		"Approver: break-glass approval by control groups is not configured; the column shows the approver a policy recorded in the request's flags (approver), if any.",
 	}
 	switch {

@@ -98,6 +98,9 @@ type gen struct {
 	// entry; revokes are the times each actor revoked a token.
 	usedScope map[string]int64
 	revokes   map[string][]time.Time
+	// lastPolicies are the token policies each actorKey's latest record
+	// carried (the policies its auth method last issued).
+	lastPolicies map[string][]string
 }
 
 func (p *Params) defaults() error {
@@ -181,7 +184,7 @@ func Generate(ctx context.Context, src Source, p Params) (*Report, error) {
 	g := &gen{p: p, loc: loc, src: src, env: src.Env, inSc: map[string]bool{}, byMount: map[string]*counts{}, byActor: map[string]*counts{}, actorNames: map[string]string{},
 		byPath: map[string]*pathStat{}, priv: map[string]int64{}, privActor: map[string]int64{}, rootPaths: map[string]int64{},
 		failByUser: map[string]*loginStat{}, failByAddr: map[string]*loginStat{},
-		scopeQ: map[string][2]string{}, secrets: map[string]map[string]secretScope{}, usedScope: map[string]int64{}, revokes: map[string][]time.Time{}}
+		scopeQ: map[string][2]string{}, secrets: map[string]map[string]secretScope{}, usedScope: map[string]int64{}, revokes: map[string][]time.Time{}, lastPolicies: map[string][]string{}}
 	for _, m := range src.Env.Mounts {
 		if tagged(m.Options) {
 			g.inSc[m.Path] = true
@@ -340,6 +343,9 @@ func (g *gen) add(r query.Record) error {
 	}
 	if isRevoke(r) {
 		g.revokes[Actor(r)] = append(g.revokes[Actor(r)], r.Time)
+	}
+	if len(r.Policies) > 0 && r.EntityID != "" && !r.Internal {
+		g.lastPolicies["entity\x00"+r.EntityID] = r.Policies
 	}
 	entry := g.scopeOf(r)
 	if entry == "" {
