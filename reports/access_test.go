@@ -18,7 +18,7 @@ func TestAccessReview(t *testing.T) {
 	env := synthEnv(t)
 	env.Entities = []core.EntitySummary{
 		{ID: "ent-userpass-alice", Name: "alice", Policies: []string{"clinical"}, Groups: []string{"icu-clinicians"}},
-		{ID: "ent-userpass-bob", Name: "bob"}, // clinical comes from his userpass user's token_policies
+		{ID: "ent-userpass-bob", Name: "bob"},                          // clinical comes from his userpass user's token_policies
 		{ID: "ent-dora", Name: "dora", Policies: []string{"clinical"}}, // can, never did
 		{ID: "ent-eve", Name: "eve", Policies: []string{"clinical"}, Disabled: true},
 		{ID: "ent-userpass-carol", Name: "carol", Policies: []string{"app"}},

@@ -116,8 +116,8 @@ type jsonRows struct {
 
 var _ driver.Rows = (*jsonRows)(nil)
 
-func (r *jsonRows) Next() bool { r.i++; return r.i <= len(r.a.Data) }
-func (r *jsonRows) HasData() bool { return len(r.a.Data) > 0 }
+func (r *jsonRows) Next() bool                       { r.i++; return r.i <= len(r.a.Data) }
+func (r *jsonRows) HasData() bool                    { return len(r.a.Data) > 0 }
 func (r *jsonRows) ColumnTypes() []driver.ColumnType { return nil }
 func (r *jsonRows) Totals(...any) error              { return nil }
 func (r *jsonRows) Close() error                     { return nil }
