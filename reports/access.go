@@ -154,6 +154,9 @@ func (g *gen) holders(entry string, grants map[string]map[string]grant) []holder
 		if name == "" {
 			name = e.ID
 		}
+		if len(e.Aliases) > 0 {
+			name += " (" + strings.Join(e.Aliases, ", ") + ")"
+		}
 		out = append(out, holder{kind: "entity", name: name, through: through, key: "entity\x00" + e.ID, gr: gr})
 	}
 	for _, t := range g.env.Tokens {
