@@ -17,6 +17,13 @@
 //     operation), with actor.user, actor.session, actor.authorizations,
 //     api.operation, api.request.uid, api.response, resources[],
 //     src_endpoint and status_id.
+//   - actor.authorizations lists the granting policies with their type
+//     (acl or rego) and each deny reason of a mandatory rule as a denied
+//     authorization (policy.desc); the deny reasons are also
+//     status_detail.
+//   - severity_id follows logline.Line.Severity: High (4) for break-glass
+//     and for denials on mounts Options.Regulated names, Medium (3) for
+//     other denials and root-token use, Low (2) for failures.
 //   - Chain records (segment headers, checkpoints, events) are Base Events
 //     (class_uid 0, activity Other): they must reach the sink so the chain
 //     can be verified there.
