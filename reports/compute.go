@@ -90,6 +90,8 @@ type gen struct {
 	rootCount  int64
 	rootList   []query.Record
 	rootPaths  map[string]int64
+	// drillSubs counts key-custody drill share submissions.
+	drillSubs  int64
 	loginOK    int64
 	loginFail  int64
 	failByUser map[string]*loginStat
@@ -322,6 +324,9 @@ func (g *gen) add(r query.Record) error {
 		if len(g.rootList) < maxListed {
 			g.rootList = append(g.rootList, r)
 		}
+	}
+	if r.Path == drillSubmitPath {
+		g.drillSubs++
 	}
 	if IsLogin(r.Path) {
 		if LoginFailed(r) {
