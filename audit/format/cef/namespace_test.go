@@ -16,7 +16,7 @@ func TestNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"flexString1=hospital-a/", "flexString1Label=namespace", "flexString2=HtLcGY", "flexString2Label=namespaceId"} {
+	for _, want := range []string{"vigilNamespace=hospital-a/", "vigilNamespaceId=HtLcGY"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("missing %q in %s", want, out)
 		}
@@ -25,7 +25,7 @@ func TestNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(out), "flexString") {
+	if strings.Contains(string(out), "vigilNamespace") {
 		t.Errorf("a root-namespace entry names a namespace: %s", out)
 	}
 }
