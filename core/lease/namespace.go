@@ -12,7 +12,7 @@ import (
 // it; its id is a full path (the namespace's path in front). The sys/leases
 // routes of a namespace see and act on that namespace's leases only (a
 // parent namespace's administrator works on a child's leases from inside
-// the child, as in Vault); tidy and the server-wide list are the root's.
+// the child, as in Vault); tidy is the root's.
 
 // nsID is a lease's spelling of a namespace: "" for the root.
 func nsID(ns core.Namespace) string {
@@ -35,10 +35,11 @@ func (m *Manager) lookupIn(ctx context.Context, req *core.Request, id string) (*
 	return e, nil
 }
 
-// listIn is List restricted to the request's namespace.
+// listIn is List restricted to the request's namespace (the root's too: a
+// child namespace's leases are listed from inside it).
 func (m *Manager) listIn(ctx context.Context, req *core.Request, prefix string) ([]string, error) {
 	ids, err := m.List(ctx, prefix)
-	if err != nil || req.NS().IsRoot() {
+	if err != nil {
 		return ids, err
 	}
 	want := nsID(req.NS())

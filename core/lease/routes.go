@@ -123,10 +123,10 @@ func (m *Manager) hRevoke(ctx context.Context, req *core.Request, d *framework.F
 
 func (m *Manager) hRevokePrefix(force bool) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
-		if ns := req.NS(); !ns.IsRoot() {
-			return nil, m.revokePrefixIn(ctx, ns, ns.Path+d.String("prefix"), force)
-		}
-		return nil, m.RevokePrefix(ctx, d.String("prefix"), force)
+		// In the root namespace too: "hospital-a/" there names no lease of
+		// the root's, and hospital-a/'s leases are revoked from inside it.
+		ns := req.NS()
+		return nil, m.revokePrefixIn(ctx, ns, ns.Path+d.String("prefix"), force)
 	}
 }
 

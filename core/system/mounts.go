@@ -347,6 +347,9 @@ func (b *Backend) nsPath(req *core.Request, class, p string) (string, error) {
 		return "", err
 	}
 	ns := req.NS()
+	if err := b.ownMount(ns, rel); err != nil {
+		return "", err
+	}
 	if ns.IsRoot() {
 		return rel, nil
 	}
@@ -354,4 +357,19 @@ func (b *Backend) nsPath(req *core.Request, class, p string) (string, error) {
 		return "", core.Invalid("cannot change the built-in mount %s", rel)
 	}
 	return ns.Path + rel, nil
+}
+
+// ownMount refuses a path (relative to ns) at which another namespace has
+// its mount: "icu/secret/" in hospital-a/ is hospital-a/icu/'s mount, and
+// "hospital-a/secret/" in the root is hospital-a/'s. A mount is changed
+// from its own namespace only, where policies naming it apply.
+func (b *Backend) ownMount(ns core.Namespace, rel string) error {
+	e, ok := b.d.Router.Entry(ns.Path + rel)
+	if !ok {
+		return nil
+	}
+	if e.NamespaceID == ns.ID || ns.IsRoot() && (e.NamespaceID == "" || e.NamespaceID == core.RootNamespaceID) {
+		return nil
+	}
+	return core.Invalid("no mount at %s in this namespace", rel)
 }

@@ -68,6 +68,9 @@ func (b *Backend) remount(ctx context.Context, req *core.Request, d *framework.F
 	if !ns.IsRoot() {
 		mig.NamespaceID = ns.ID
 	}
+	if err := b.ownMount(ns, src); err != nil {
+		return nil, err
+	}
 	err = b.d.Router.Remount(ctx, ns.Path+src, ns.Path+dst, b.d.Core.MovePrefix)
 	if core.CodeOf(err) == core.CodeInvalid {
 		return nil, err // refused before anything moved: no migration happened
