@@ -16,8 +16,8 @@ var serverWide = map[string]bool{
 	CheckSnapshot: true, CheckRestoreTest: true, CheckKeyHolders: true, CheckRecoveryDoc: true, CheckKeyDrill: true,
 }
 
-// GatherIn is Gather scoped to namespace ns: the policies, tokens and
-// mounts of that namespace only, and none of the server-wide evidence
+// GatherIn is Gather scoped to namespace ns: the policies, tokens, mounts
+// and entities of that namespace only, and none of the server-wide evidence
 // (the checks about it are not run in a namespace). The root namespace is
 // the whole server (Gather).
 func (s *Subsystem) GatherIn(ctx context.Context, ns core.Namespace) (*Env, error) {
@@ -40,7 +40,7 @@ func (s *Subsystem) gather(ctx context.Context, ns core.Namespace, server bool) 
 	if server {
 		c := *env
 		scoped = &c
-		scoped.Namespace, scoped.Policies, scoped.Tokens, scoped.Mounts = ns, nil, nil, nil
+		scoped.Namespace, scoped.Policies, scoped.Tokens, scoped.Mounts, scoped.Entities = ns, nil, nil, nil, nil
 	}
 	if a := s.opts.Authz.A; a != nil {
 		scoped.Policies = a.NamespacePolicies(ns)
@@ -53,6 +53,11 @@ func (s *Subsystem) gather(ctx context.Context, ns core.Namespace, server bool) 
 	for _, m := range env.Mounts {
 		if m.NamespaceID == ns.ID {
 			scoped.Mounts = append(scoped.Mounts, m)
+		}
+	}
+	for _, e := range env.Entities {
+		if e.NamespaceID == ns.ID {
+			scoped.Entities = append(scoped.Entities, e)
 		}
 	}
 	return scoped, nil

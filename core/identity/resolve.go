@@ -278,7 +278,7 @@ func (s *Store) Summaries() ([]core.EntitySummary, error) {
 		for _, e := range ix.entities {
 			d := s.derive(ix, e)
 			sum := core.EntitySummary{ID: e.ID, Name: e.Name, Disabled: e.Disabled, Policies: slices.Clone(d.policies),
-				Groups: slices.Clone(d.groups), MergedEntityIDs: slices.Clone(e.MergedEntityIDs)}
+				Groups: slices.Clone(d.groups), MergedEntityIDs: slices.Clone(e.MergedEntityIDs), NamespaceID: e.NamespaceID}
 			for _, a := range e.Aliases {
 				p, _, ok := s.mountPath(a.MountAccessor)
 				if !ok {
