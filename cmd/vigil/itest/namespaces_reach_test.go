@@ -81,6 +81,13 @@ path "auth/token/*" { capabilities = ["create", "read", "update", "delete", "lis
 					_, err := ops.Logical().Write("sys/remount", map[string]any{"from": tc.other + "/secret", "to": tc.other + "/moved"})
 					return err
 				}, http.StatusBadRequest},
+				{"move one's own mount under the other's path", func() error {
+					_, err := ops.Logical().Write("sys/remount", map[string]any{"from": "secret", "to": tc.other + "/stolen"})
+					if err != nil && !strings.Contains(err.Error(), "conflicts with namespace") {
+						t.Errorf("remount into the other's path refused for another reason: %v", err)
+					}
+					return err
+				}, http.StatusBadRequest},
 				{"enable a mount under the other's path", func() error {
 					return ops.Sys().Mount(tc.other+"/planted", &vaultapi.MountInput{Type: "kv"})
 				}, http.StatusBadRequest},
@@ -141,7 +148,7 @@ path "auth/token/*" { capabilities = ["create", "read", "update", "delete", "lis
 				t.Fatalf("the other's secret: %+v %v", r, err)
 			}
 			mounts, err := other.Sys().ListMounts()
-			if err != nil || mounts["secret/"] == nil || mounts["secret/"].Description == "taken" || mounts["moved/"] != nil || mounts["planted/"] != nil {
+			if err != nil || mounts["secret/"] == nil || mounts["secret/"].Description == "taken" || mounts["moved/"] != nil || mounts["planted/"] != nil || mounts["stolen/"] != nil {
 				t.Fatalf("the other's mounts changed: %+v %v", mounts, err)
 			}
 		})
