@@ -154,6 +154,9 @@ type Decision struct {
 	Explanation []string
 	// Error holds the evaluation failure when the decision was a fail-closed deny.
 	Error string
+	// Approval, on an allowed decision, says the request may run only once
+	// other people approve it (a control group); nil when it needs none.
+	Approval *Approval
 }
 
 // Secret is lease information for a dynamic secret in a response.
