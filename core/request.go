@@ -55,6 +55,18 @@ type Request struct {
 	InternalActor string
 	// Secret is the lease being revoked or renewed (OpRevoke/OpRenew only).
 	Secret *Secret
+	// WrapTTL is the response-wrapping TTL the client asked for
+	// (X-Vault-Wrap-TTL); 0 when the response is not to be wrapped.
+	WrapTTL time.Duration
+	// Approved is set only by Vigil, on the execution of a request that
+	// waited for approval (a control group): the id of the approved
+	// request. The Dispatcher then runs it instead of holding it again.
+	// It cannot be set over HTTP.
+	Approved string
+	// Labels are audit labels recorded in vigil.flags of the entries
+	// written after they are set (see Label); set by the Dispatcher and by
+	// handlers that link records (control groups, response wrapping).
+	Labels map[string]string
 
 	// Set by the dispatcher.
 	Mount     *MountInfo // mount the path resolved to (nil for none)
@@ -66,6 +78,11 @@ type Request struct {
 	// SudoRequired is true for root-protected routes: the caller needs the
 	// sudo capability on the path.
 	SudoRequired bool
+	// DeferTokenUse is set for routes that spend a response-wrapping
+	// token themselves (sys/wrapping/unwrap, rewrap): authenticating such
+	// a token as the client token does not consume its single use; the
+	// handler claims it.
+	DeferTokenUse bool
 }
 
 // Header returns the first value of the named request header.
@@ -283,8 +300,8 @@ func (r *Request) ActorName() string {
 	return ""
 }
 
-// WrapInfo is present for wrapped responses. Vigil does not wrap responses
-// today; the field exists so the JSON shape matches Vault's.
+// WrapInfo is present for wrapped responses (see ResponseWrapper), in
+// Vault's JSON shape.
 type WrapInfo struct {
 	Token           string    `json:"token"`
 	Accessor        string    `json:"accessor"`
@@ -309,6 +326,10 @@ type Response struct {
 	Bare bool
 	// Raw, when set, is written as the body verbatim (snapshots, CRLs, metrics).
 	Raw *RawBody
+	// Restored marks a response stored earlier and handed back (an
+	// unwrapped response, or an approved request executed on unwrap): its
+	// tokens and leases exist already, so post hooks do not run on it.
+	Restored bool
 }
 
 // RawBody is a non-JSON response body.

@@ -54,6 +54,7 @@ func buildState(ctx context.Context, rev uint64, acl map[string]*Policy, mods ma
 		aclDocs[name] = doc
 		st.compiled[name] = kept
 	}
+	st.compiled[ResponseWrappingPolicy] = responseWrapping.Paths
 	regoDocs := map[string]any{}
 	modules, err := vrego.ParseModules(vrego.Modules())
 	if err != nil {
@@ -115,6 +116,15 @@ func (st *state) view(policies []string) (*setView, error) {
 	v, _ := st.sets.LoadOrStore(key, nv)
 	return v.(*setView), nil
 }
+
+// responseWrapping is the built-in policy of response-wrapping tokens.
+var responseWrapping = func() *Policy {
+	p, err := ParseACL(ResponseWrappingPolicy, ResponseWrappingPolicyRules)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
 
 // errEvalTimeout marks an evaluation stopped by the deadline.
 var errEvalTimeout = errors.New("policy evaluation timed out")

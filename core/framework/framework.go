@@ -45,6 +45,10 @@ type Route struct {
 	Raw bool
 	// MaxBody overrides the default request body limit for Raw routes.
 	MaxBody int64
+	// DefersTokenUse routes spend the caller's response-wrapping token
+	// themselves (sys/wrapping/unwrap, rewrap): authenticating it does not
+	// consume its single use (core.Request.DeferTokenUse). System only.
+	DefersTokenUse bool
 	// Help is a one-line description.
 	Help string
 
