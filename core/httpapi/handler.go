@@ -209,8 +209,8 @@ func (s *server) parse(r *http.Request, reqID string) (*core.Request, error) {
 	} else {
 		req.RemoteAddr = r.RemoteAddr
 	}
-	if r.Header.Get("X-Vault-Wrap-TTL") != "" {
-		return nil, core.Invalid("response wrapping is not supported by this server")
+	if req.WrapTTL, err = WrapTTL(r.Header); err != nil {
+		return nil, err
 	}
 
 	q := r.URL.Query()
@@ -359,6 +359,7 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 func writeResponse(w http.ResponseWriter, req *core.Request, resp *core.Response) {
+	resp = wrappedOnly(resp)
 	if resp != nil {
 		for k, vs := range resp.Headers {
 			for _, v := range vs {

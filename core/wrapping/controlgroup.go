@@ -20,7 +20,7 @@ const controlGroupKey = "control-group"
 
 // ReasonHeader is the header whose value is recorded as a control-group
 // request's reason (and shown to approvers).
-const ReasonHeader = "X-Vigil-Reason"
+const ReasonHeader = core.ReasonHeader
 
 // cgRecord is a control-group request.
 type cgRecord struct {
@@ -166,17 +166,6 @@ func (c *cgRecord) label(req *core.Request, state string) {
 		}
 		req.Label(core.LabelApprover, strings.Join(names, ","))
 		req.Label(core.LabelApproverEntityIDs, strings.Join(ids, ","))
-	}
-}
-
-// LabelHeld records on req, before its request entry is written, that the
-// Dispatcher holds it for approval: the control group's id is req.ID.
-func LabelHeld(req *core.Request) {
-	req.Label(core.LabelControlGroup, req.ID)
-	req.Label(core.LabelControlGroupState, "pending")
-	req.Label(core.LabelControlGroupRequester, req.ActorName())
-	if r := req.Header(ReasonHeader); r != "" {
-		req.Label(core.LabelControlGroupReason, r)
 	}
 }
 
