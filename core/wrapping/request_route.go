@@ -18,7 +18,11 @@ func (s *Service) request(ctx context.Context, req *core.Request, d *framework.F
 	if err != nil {
 		return nil, err
 	}
-	req.Label(core.LabelControlGroup, cg.ID)
+	state := "pending"
+	if cg.missing() == "" {
+		state = "approved"
+	}
+	cg.label(req, state)
 	auths := []map[string]any{}
 	for _, a := range cg.approvers() {
 		auths = append(auths, map[string]any{"entity_id": a.EntityID, "entity_name": a.EntityName, "actor": a.Actor,

@@ -1,0 +1,248 @@
+package itest
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vigilsec/vigil/audit/auditsvc"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/server/servertest"
+)
+
+const phiPolicy = `
+path "secret/data/phi/*" {
+  capabilities = ["read"]
+  control_group = {
+    factor "clinical-lead" {
+      identity {
+        group_names = ["clinical-leads"]
+        approvals = 1
+      }
+    }
+    max_ttl = "4h"
+  }
+}
+path "secret/data/brief/*" {
+  capabilities = ["read"]
+  control_group {
+    ttl = "10m"
+    factor "clinical-lead" {
+      identity {
+        group_names = ["clinical-leads"]
+      }
+    }
+  }
+}
+`
+
+// controlGroupServer is a dev server with a file audit device, userpass,
+// the policies "phi" (control groups on secret/data/phi/* and
+// secret/data/brief/*) and "approver" (sys/control-group/authorize), a
+// group "clinical-leads", and users carol (requester; phi, approver, in
+// the group: she may approve others' requests, never her own) and dave
+// (approver, in the group).
+type cgServer struct {
+	*auditServer
+	dir          string
+	carol, dave  *vaultapi.Client
+	carolEntity  string
+	daveEntity   string
+	secretValues []string
+}
+
+func mustControlGroupServer(t *testing.T, clk *fakeClock) *cgServer {
+	t.Helper()
+	dir := t.TempDir()
+	o := servertest.Options{Dev: true, Dir: dir, Configure: func(c *config.Config) {
+		c.Audit = []config.Block{fileDevice(dir, nil)}
+	}}
+	if clk != nil {
+		o.Now = clk.Now
+	}
+	s := &cgServer{auditServer: mustAuditServer(t, o, auditsvc.Options{}), dir: dir}
+	c := s.Client
+	if err := c.Sys().EnableAuthWithOptions("userpass", &vaultapi.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{"phi": phiPolicy, "approver": `path "sys/control-group/authorize" { capabilities = ["update"] }`} {
+		if err := c.Sys().PutPolicy(name, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"phi/ward-7", "phi/ward-8", "brief/x"} {
+		v := "pw-of-" + strings.ReplaceAll(p, "/", "-")
+		s.secretValues = append(s.secretValues, v)
+		if _, err := c.Logical().Write("secret/data/"+p, map[string]any{"data": map[string]any{"pw": v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca := userLogin(t, s.Server, "carol", "phi,approver")
+	da := userLogin(t, s.Server, "dave", "approver")
+	s.carol, s.dave, s.carolEntity, s.daveEntity = s.NewClient(ca.ClientToken), s.NewClient(da.ClientToken), ca.EntityID, da.EntityID
+	for id, name := range map[string]string{ca.EntityID: "carol", da.EntityID: "dave"} {
+		if _, err := c.Logical().Write("identity/entity/id/"+id, map[string]any{"name": name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Logical().Write("identity/group", map[string]any{"name": "clinical-leads", "member_entity_ids": []string{ca.EntityID, da.EntityID}}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// readWithReason reads path as cl with an X-Vigil-Reason header.
+func readWithReason(t *testing.T, cl *vaultapi.Client, path, reason string) *vaultapi.Secret {
+	t.Helper()
+	c, err := cl.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(cl.Token())
+	c.AddHeader("X-Vigil-Reason", reason)
+	sec, err := c.Logical().Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec
+}
+
+// TestControlGroupVaultAPI: a read that needs approval is held (the
+// requester gets a wrapping token); the requester can neither unwrap it
+// nor approve it herself; an approver sees it and approves it; only the
+// requester then runs it, once, with sys/wrapping/unwrap; and the audit
+// trail links the request, the refusals, the approval and the execution
+// by one id, naming the requester, the approver (entity, method, time)
+// and the reason.
+func TestControlGroupVaultAPI(t *testing.T) {
+	s := mustControlGroupServer(t, nil)
+	sec := readWithReason(t, s.carol, "secret/data/phi/ward-7", "INC-42 transfer to ICU")
+	w := sec.WrapInfo
+	if w == nil || sec.Data != nil || w.CreationPath != "secret/data/phi/ward-7" || w.TTL != 4*3600 || w.Accessor == "" {
+		t.Fatalf("held read: %+v %+v", sec, w)
+	}
+
+	// Not approved yet: the unwrap is refused and spends nothing.
+	_, err := s.carol.Logical().Unwrap(w.Token)
+	wantStatus(t, err, http.StatusForbidden)
+	if !strings.Contains(err.Error(), "needs further approval") {
+		t.Fatalf("early unwrap: %v", err)
+	}
+	// Self-approval is refused.
+	_, err = s.carol.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": w.Accessor})
+	wantStatus(t, err, http.StatusForbidden)
+	if !strings.Contains(err.Error(), "cannot approve it") {
+		t.Fatalf("self-approval: %v", err)
+	}
+
+	// The approver looks, then approves.
+	st, err := s.dave.Logical().Write("sys/control-group/request", map[string]any{"accessor": w.Accessor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, _ := st.Data["request_entity"].(map[string]any)
+	if st.Data["approved"] != false || st.Data["request_path"] != "secret/data/phi/ward-7" || ent["id"] != s.carolEntity || ent["name"] != "carol" ||
+		st.Data["reason"] != "INC-42 transfer to ICU" {
+		t.Fatalf("request state: %+v", st.Data)
+	}
+	heldID, _ := st.Data["request_id"].(string)
+	ok, err := s.dave.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": w.Accessor})
+	if err != nil || ok.Data["approved"] != true {
+		t.Fatalf("approve: %+v %v", ok, err)
+	}
+	st, err = s.dave.Logical().Write("sys/control-group/request", map[string]any{"accessor": w.Accessor})
+	if err != nil || st.Data["approved"] != true || len(st.Data["authorizations"].([]any)) != 1 {
+		t.Fatalf("after approval: %+v %v", st, err)
+	}
+	if a := st.Data["authorizations"].([]any)[0].(map[string]any); a["entity_id"] != s.daveEntity || a["entity_name"] != "dave" {
+		t.Fatalf("authorization: %v", a)
+	}
+
+	// Only the requester runs it.
+	_, err = s.dave.Logical().Unwrap(w.Token)
+	wantStatus(t, err, http.StatusForbidden)
+	un, err := s.carol.Logical().Unwrap(w.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := un.Data["data"].(map[string]any); d["pw"] != "pw-of-phi-ward-7" {
+		t.Fatalf("executed read: %+v", un.Data)
+	}
+	_, err = s.carol.Logical().Unwrap(w.Token)
+	wantStatus(t, err, http.StatusBadRequest)
+	_, err = s.dave.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": w.Accessor})
+	wantStatus(t, err, http.StatusBadRequest)
+
+	// The audit trail, linked by the held request's id.
+	for _, v := range s.secretValues {
+		if hits := fileContains(t, s.dir, v); len(hits) > 0 {
+			t.Fatalf("secret %q in clear in %v", v, hits)
+		}
+	}
+	var held, selfRefused, approved, executed, unwrapped bool
+	for _, l := range entries(readLog(t, auditLogPath(s.dir))) {
+		fl, _ := l.Vigil["flags"].(map[string]any)
+		if fl["control_group"] != heldID || l.Type != "response" {
+			continue
+		}
+		id, _ := l.Vigil["identity"].(map[string]any)
+		path, _ := l.Request["path"].(string)
+		if fl["control_group_requester"] != "carol" || fl["control_group_reason"] != "INC-42 transfer to ICU" {
+			t.Fatalf("entry without requester or reason: %s", l.Raw)
+		}
+		switch {
+		case path == "secret/data/phi/ward-7" && fl["control_group_state"] == "pending":
+			held = l.requestID() == heldID && l.Auth["entity_id"] == s.carolEntity && l.Response["wrap_info"] != nil && l.Response["data"] == nil
+		case path == "sys/control-group/authorize" && l.Auth["entity_id"] == s.carolEntity:
+			selfRefused = l.Error != "" && l.Vigil["status"] == float64(403)
+		case path == "sys/control-group/authorize" && fl["control_group_state"] == "approved":
+			approved = l.Auth["entity_id"] == s.daveEntity && id["alias"] == "userpass/dave" && fl["approver"] == "dave" && l.Time != ""
+		case path == "secret/data/phi/ward-7" && fl["control_group_state"] == "executed":
+			d, _ := l.Response["data"].(map[string]any)
+			inner, _ := d["data"].(map[string]any)
+			pw, _ := inner["pw"].(string)
+			executed = l.Auth["entity_id"] == s.carolEntity && fl["approver"] == "dave" && fl["approver_entity_ids"] == s.daveEntity &&
+				strings.HasPrefix(pw, "hmac-sha256:") && l.requestID() != heldID
+		case path == "sys/wrapping/unwrap" && fl["control_group_state"] == "executed":
+			unwrapped = l.Auth["entity_id"] == s.carolEntity && l.Error == ""
+		}
+	}
+	if !held || !selfRefused || !approved || !executed || !unwrapped {
+		t.Fatalf("audit trail of control group %s: held=%v self-approval refused=%v approved=%v executed=%v unwrapped=%v",
+			heldID, held, selfRefused, approved, executed, unwrapped)
+	}
+}
+
+// TestControlGroupExpiry: past its TTL a control-group request can no
+// longer be approved nor run, approved or not.
+func TestControlGroupExpiry(t *testing.T) {
+	clk := newFakeClock()
+	s := mustControlGroupServer(t, clk)
+	pending := readWithReason(t, s.carol, "secret/data/brief/x", "expires unapproved").WrapInfo
+	approved := readWithReason(t, s.carol, "secret/data/brief/x", "expires approved").WrapInfo
+	if pending.TTL != 600 {
+		t.Fatalf("ttl %d", pending.TTL)
+	}
+	if _, err := s.dave.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": approved.Accessor}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10*time.Minute + time.Second)
+	_, err := s.dave.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": pending.Accessor})
+	wantStatus(t, err, http.StatusBadRequest)
+	if !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("late approval: %v", err)
+	}
+	for _, w := range []*vaultapi.SecretWrapInfo{pending, approved} {
+		_, err = s.carol.Logical().Unwrap(w.Token)
+		wantStatus(t, err, http.StatusBadRequest)
+	}
+	// Nothing was executed.
+	for _, l := range entries(readLog(t, auditLogPath(s.dir))) {
+		if fl, _ := l.Vigil["flags"].(map[string]any); fl["control_group_state"] == "executed" {
+			t.Fatalf("an expired request was executed: %s", l.Raw)
+		}
+	}
+}
