@@ -23,7 +23,7 @@ func accessorField() map[string]*framework.FieldSchema {
 // sys/control-group/ routes (patterns relative to sys/).
 func (s *Service) Routes() []framework.Route {
 	return []framework.Route{
-		{Pattern: "wrapping/wrap", Operations: ops{core.OpUpdate: s.wrapRoute},
+		{Pattern: "wrapping/wrap", Operations: ops{core.OpUpdate: s.wrapRoute}, AnyData: true,
 			Help: "Response-wraps the request data in a single-use token."},
 		{Pattern: "wrapping/unwrap", Fields: tokenField(), Operations: ops{core.OpUpdate: s.unwrap}, DefersTokenUse: true,
 			Help: "Unwraps a response-wrapping token (spending it); executes an approved control-group request."},

@@ -118,7 +118,7 @@ func TestResponseWrappingVaultAPI(t *testing.T) {
 
 	// sys/wrapping/wrap: the api client wraps it by default (5m).
 	ws, err := bob.Logical().Write("sys/wrapping/wrap", map[string]any{"k": "v", "n": 2})
-	if err != nil || ws.WrapInfo == nil || ws.WrapInfo.CreationPath != "sys/wrapping/wrap" || ws.WrapInfo.TTL != 300 {
+	if err != nil || ws.WrapInfo == nil || ws.WrapInfo.CreationPath != "sys/wrapping/wrap" || ws.WrapInfo.TTL != 300 || len(ws.Warnings) > 0 {
 		t.Fatalf("wrap: %+v %v", ws, err)
 	}
 	if un, err := c.Logical().Unwrap(ws.WrapInfo.Token); err != nil || un.Data["k"] != "v" || un.Data["n"] != json.Number("2") {
