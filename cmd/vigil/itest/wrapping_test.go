@@ -305,3 +305,50 @@ func TestCubbyhole(t *testing.T) {
 	}
 	wantStatus(t, c.Sys().Unmount("cubbyhole"), http.StatusBadRequest)
 }
+
+// TestAppRoleWrappedSecretID: AppRole secret IDs delivered wrapped, as the
+// AppRole documentation recommends and vault-agent consumes them: the
+// wrapping token names the secret ID's accessor and its creation path,
+// which the agent checks with sys/wrapping/lookup before it unwraps with
+// the wrapping token itself; the secret ID then logs in, and the wrapping
+// token cannot be unwrapped again.
+func TestAppRoleWrappedSecretID(t *testing.T) {
+	s := devServer(t)
+	c := s.Client
+	if err := c.Sys().EnableAuthWithOptions("approle", &vaultapi.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("auth/approle/role/app", map[string]any{"token_policies": "default"}); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := c.Logical().Read("auth/approle/role/app/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := wrapClient(t, c, "120").Logical().Write("auth/approle/role/app/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sec.WrapInfo
+	if w == nil || sec.Data != nil || w.CreationPath != "auth/approle/role/app/secret-id" || w.WrappedAccessor == "" || w.TTL != 120 {
+		t.Fatalf("wrapped secret-id: %+v %+v", sec, w)
+	}
+	look, err := s.NewClient("").Logical().Write("sys/wrapping/lookup", map[string]any{"token": w.Token})
+	if err != nil || look.Data["creation_path"] != "auth/approle/role/app/secret-id" {
+		t.Fatalf("lookup: %+v %v", look, err)
+	}
+	agent := s.NewClient(w.Token)
+	un, err := agent.Logical().Unwrap("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if un.Data["secret_id_accessor"] != w.WrappedAccessor || un.Data["secret_id"] == "" {
+		t.Fatalf("unwrapped secret-id: %+v", un.Data)
+	}
+	login, err := s.NewClient("").Logical().Write("auth/approle/login", map[string]any{"role_id": rid.Data["role_id"], "secret_id": un.Data["secret_id"]})
+	if err != nil || login.Auth == nil || login.Auth.ClientToken == "" {
+		t.Fatalf("login with the unwrapped secret ID: %+v %v", login, err)
+	}
+	_, err = c.Logical().Unwrap(w.Token)
+	wantStatus(t, err, http.StatusBadRequest)
+}
