@@ -67,6 +67,13 @@ func PrivilegedCategory(r query.Record) string {
 	return ""
 }
 
+// ApprovedExecution reports whether r is the execution of a request that
+// waited for approval (a control group): the request itself, not the
+// sys/wrapping/unwrap that ran it.
+func ApprovedExecution(r query.Record) bool {
+	return r.Flags["control_group_state"] == "executed" && !strings.HasSuffix(r.Path, "sys/wrapping/unwrap")
+}
+
 // IsLogin reports whether path is an auth method login (auth/<m>/login...).
 func IsLogin(path string) bool {
 	parts := strings.Split(path, "/")
@@ -176,6 +183,8 @@ func Match(expr string, r query.Record, bh BusinessHours) bool {
 			ok = r.EntityID == arg
 		case "addr_is":
 			ok = r.RemoteAddr == arg
+		case "approved_execution":
+			ok = ApprovedExecution(r)
 		}
 		if !ok {
 			return false

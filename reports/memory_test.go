@@ -80,8 +80,9 @@ func (m *memBackend) match(f query.Filter, r query.Record) bool {
 	case f.Path != "" && !strings.ContainsAny(f.Path, "*?[") && !strings.HasPrefix(r.Path, f.Path):
 	default:
 		if f.Flag != "" {
-			_, ok := r.Flags[f.Flag]
-			return ok
+			name, val, hasVal := strings.Cut(f.Flag, "=")
+			v, ok := r.Flags[name]
+			return ok && (!hasVal || v == val)
 		}
 		return true
 	}
