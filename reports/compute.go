@@ -78,16 +78,16 @@ type gen struct {
 	// (control groups), with their requester, approvers and reason.
 	approved      []query.Record
 	approvedCount int64
-	priv       map[string]int64
-	privList   []query.Record
-	privActor  map[string]int64
-	rootCount  int64
-	rootList   []query.Record
-	rootPaths  map[string]int64
-	loginOK    int64
-	loginFail  int64
-	failByUser map[string]*loginStat
-	failByAddr map[string]*loginStat
+	priv          map[string]int64
+	privList      []query.Record
+	privActor     map[string]int64
+	rootCount     int64
+	rootList      []query.Record
+	rootPaths     map[string]int64
+	loginOK       int64
+	loginFail     int64
+	failByUser    map[string]*loginStat
+	failByAddr    map[string]*loginStat
 }
 
 func (p *Params) defaults() error {
