@@ -104,9 +104,9 @@ func TestResponseWrappingVaultAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re, err := bob.Logical().Write("sys/wrapping/rewrap", map[string]any{"token": sec.WrapInfo.Token})
+	_, err = bob.Logical().Write("sys/wrapping/rewrap", map[string]any{"token": sec.WrapInfo.Token})
 	wantStatus(t, err, http.StatusForbidden) // the default policy does not grant rewrap, as in Vault
-	re, err = c.Logical().Write("sys/wrapping/rewrap", map[string]any{"token": sec.WrapInfo.Token})
+	re, err := c.Logical().Write("sys/wrapping/rewrap", map[string]any{"token": sec.WrapInfo.Token})
 	if err != nil || re.WrapInfo == nil || re.WrapInfo.Token == sec.WrapInfo.Token || re.WrapInfo.TTL != 120 || re.WrapInfo.CreationPath != "secret/data/app" || re.Data != nil {
 		t.Fatalf("rewrap: %+v %v", re, err)
 	}
