@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/audit/auditsvc"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
+	vrego "github.com/vigilsec/vigil/rego"
 )
 
 const phiPolicy = `
@@ -245,4 +246,62 @@ func TestControlGroupExpiry(t *testing.T) {
 			t.Fatalf("an expired request was executed: %s", l.Raw)
 		}
 	}
+}
+
+// TestControlGroupFromRego: a custom Rego module's require_approval holds
+// requests as an ACL control group does (rego/examples/phi_approval.rego:
+// PHI outside business hours needs a clinical lead's approval).
+func TestControlGroupFromRego(t *testing.T) {
+	clk := newFakeClock()
+	// A Wednesday at 10:00 UTC.
+	clk.t = nextUTC(clk.Now(), time.Wednesday, 10)
+	s := mustControlGroupServer(t, clk)
+	c := s.Client
+	if err := c.Sys().Mount("phi", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2", "phi": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("phi/data/p1", map[string]any{"data": map[string]any{"mrn": "100001"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("phi-mount", `path "phi/data/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("sys/policies/rego/phi_approval", map[string]any{"policy": vrego.Examples()["phi_approval"], "enforcement_level": "mandatory"}); err != nil {
+		t.Fatal(err)
+	}
+	a := userLogin(t, s.Server, "erin", "phi-mount")
+	erin := s.NewClient(a.ClientToken)
+
+	// In business hours: read at once.
+	if sec, err := erin.Logical().Read("phi/data/p1"); err != nil || sec.WrapInfo != nil || sec.Data["data"] == nil {
+		t.Fatalf("business hours: %+v %v", sec, err)
+	}
+	// 22:00 (new logins: the old tokens have expired): held until a
+	// clinical lead approves.
+	clk.Advance(12 * time.Hour)
+	erin = s.NewClient(userLogin(t, s.Server, "erin", "phi-mount").ClientToken)
+	s.dave = s.NewClient(userLogin(t, s.Server, "dave", "approver").ClientToken)
+	sec := readWithReason(t, erin, "phi/data/p1", "night shift, patient deteriorating")
+	if sec.WrapInfo == nil || sec.Data != nil || sec.WrapInfo.TTL != 7200 {
+		t.Fatalf("night: %+v", sec)
+	}
+	if _, err := s.dave.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": sec.WrapInfo.Accessor}); err != nil {
+		t.Fatal(err)
+	}
+	un, err := erin.Logical().Unwrap(sec.WrapInfo.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := un.Data["data"].(map[string]any); d["mrn"] != "100001" {
+		t.Fatalf("executed: %+v", un.Data)
+	}
+}
+
+// nextUTC is the first time after t on weekday at hour:00 UTC.
+func nextUTC(t time.Time, day time.Weekday, hour int) time.Time {
+	d := time.Date(t.Year(), t.Month(), t.Day(), hour, 0, 0, 0, time.UTC)
+	for !d.After(t) || d.Weekday() != day {
+		d = d.Add(24 * time.Hour)
+	}
+	return d
 }
