@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/core/token"
 	"github.com/vigilsec/vigil/reports/query"
@@ -148,12 +149,22 @@ path "sys/audit/*" { capabilities = ["read", "update", "sudo"] }`)
 			{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}},
 		LastSnapshot: &core.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
 		LastRestore:  &core.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},
+		Seal:         &core.SealShares{Type: "shamir", SecretShares: 3, SecretThreshold: 2, KeyHolders: 3, Holders: []string{"alice", "bob", "carol"}},
+		KeyCustody: &custody.Evidence{ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, Now: tGen,
+			Latest: []custody.Proof{{Number: 1, Holder: "alice", At: tGen.Add(-48 * time.Hour)}, {Number: 3, Holder: "carol", At: tGen.Add(-47 * time.Hour)}},
+			Drills: []*custody.Drill{{ID: "drill1", ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, StartedAt: tGen.Add(-49 * time.Hour),
+				StartedBy: "root", ExpiresAt: tGen.Add(119 * time.Hour), FinishedAt: tGen.Add(-46 * time.Hour),
+				Proofs:   []custody.Proof{{Number: 1, Holder: "alice", At: tGen.Add(-48 * time.Hour)}, {Number: 3, Holder: "carol", At: tGen.Add(-47 * time.Hour)}},
+				Failures: []custody.Failure{{At: tGen.Add(-47 * time.Hour), Reason: "the share does not match any share issued for this server's current key"}}}}},
 	}
 }
 
 func synthReport(t testing.TB, kind string) (*Report, *memBackend) {
 	t.Helper()
 	b := newMemBackend(synthLog())
+	// The log began before the week and is verified up to the report.
+	began, verified := t0.Add(-24*time.Hour), tGen
+	b.first, b.last = &began, &verified
 	r, err := Generate(context.Background(), Source{Backend: b, Env: synthEnv(t)}, Params{Kind: kind, From: t0, To: tEnd, GeneratedAt: tGen})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +277,7 @@ func VerifyChecks(t testing.TB, r *Report, fetch func(query.Filter) ([]query.Rec
 	t.Helper()
 	n := 0
 	eval := func(what string, c *Check, want string) {
-		var got int64
+		var all []query.Record
 		for _, q := range c.Queries {
 			f, err := FilterFromQuery(q)
 			if err != nil {
@@ -276,12 +287,9 @@ func VerifyChecks(t testing.TB, r *Report, fetch func(query.Filter) ([]query.Rec
 			if err != nil {
 				t.Fatalf("%s: query %s: %v", what, q, err)
 			}
-			for _, rec := range recs {
-				if Match(c.Match, rec, r.BusinessHours) {
-					got++
-				}
-			}
+			all = append(all, recs...)
 		}
+		got := c.Count(all, r.BusinessHours)
 		if itoa(got) != want {
 			t.Errorf("%s: report says %s, the query API gives %d (%s)", what, want, got, c)
 		}
@@ -350,7 +358,7 @@ func TestHTMLIsSelfContainedWithCharts(t *testing.T) {
 	if err := RenderHTML(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	h := buf.String()
+	h := strings.ReplaceAll(buf.String(), "<wbr>", "")
 	for _, want := range []string{"<svg", "In-scope accesses per day", "Top identities", "Denials (all paths) and break-glass", `class="heat"`,
 		"45 CFR 164.312(b)", "[T]", "INC-4242", "ER patient, EHR down", "GET /v1/sys/audit/query?"} {
 		if !strings.Contains(h, want) {

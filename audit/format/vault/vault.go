@@ -13,6 +13,7 @@ package vault
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -147,6 +148,9 @@ type Vigil struct {
 	// body, e.g. a snapshot; raw bodies are never logged.
 	RequestRawBytes  int `json:"request_raw_bytes,omitempty"`
 	ResponseRawBytes int `json:"response_raw_bytes,omitempty"`
+	// Facts are what the handler stated in clear (core.Response.AuditFacts):
+	// a report's period, scope and manifest hash, an audit query's filter.
+	Facts map[string]string `json:"facts,omitempty"`
 }
 
 // Identity is the person behind an entry's token, as the identity store
@@ -171,7 +175,7 @@ type Identity struct {
 
 func (v *Vigil) empty() bool {
 	return len(v.DenyReasons) == 0 && len(v.Advisories) == 0 && len(v.Flags) == 0 && v.PolicyError == "" &&
-		v.Actor == "" && v.Identity == nil && !v.Sealed && v.Status == 0 && v.ErrorCode == "" && v.RequestRawBytes == 0 && v.ResponseRawBytes == 0
+		v.Actor == "" && v.Identity == nil && !v.Sealed && v.Status == 0 && v.ErrorCode == "" && v.RequestRawBytes == 0 && v.ResponseRawBytes == 0 && len(v.Facts) == 0
 }
 
 // Options say how one device renders events.
@@ -187,6 +191,17 @@ type Options struct {
 	// Headers lists the request headers recorded (case-insensitive); values
 	// are recorded in clear text, under lowercase names.
 	Headers []string
+	// HeaderRules, when set, returns the headers configured through
+	// sys/config/auditing/request-headers when the entry is formatted; they
+	// add to Headers, and a rule's HMAC flag holds for a header in both.
+	HeaderRules func() []HeaderRule
+}
+
+// HeaderRule is one request header recorded in audit entries: its name
+// (any case) and whether its values are HMAC'd like secrets.
+type HeaderRule struct {
+	Name string
+	HMAC bool
 }
 
 // ErrNoRequest is returned for an event without a request.
@@ -280,6 +295,9 @@ func (f formatter) vigilOf(ev *core.AuditEvent, typ string) Vigil {
 		v.Status = status(ev.Response, ev.Err)
 		if ev.Response != nil && ev.Response.Raw != nil {
 			v.ResponseRawBytes = len(ev.Response.Raw.Body)
+		}
+		if ev.Response != nil && len(ev.Response.AuditFacts) > 0 {
+			v.Facts = ev.Response.AuditFacts
 		}
 	}
 	return v
@@ -410,20 +428,44 @@ func (f formatter) request(req *core.Request) *Request {
 	return r
 }
 
+// headers returns the recorded request headers under lowercase names:
+// those of Options.Headers in clear text, those of Options.HeaderRules
+// HMAC'd when their rule says so (omitted when no salt is available).
 func (f formatter) headers(h http.Header) map[string][]string {
-	if len(f.o.Headers) == 0 || len(h) == 0 {
+	if len(h) == 0 || (len(f.o.Headers) == 0 && f.o.HeaderRules == nil) {
 		return nil
 	}
 	var out map[string][]string
-	for _, name := range f.o.Headers {
+	add := func(name string, hmac bool) {
 		vals := h.Values(name)
 		if len(vals) == 0 {
-			continue
+			return
 		}
 		if out == nil {
 			out = map[string][]string{}
 		}
-		out[strings.ToLower(name)] = append([]string(nil), vals...)
+		vs := append([]string(nil), vals...)
+		if hmac && !f.o.Raw {
+			if f.omit {
+				return
+			}
+			for i, v := range vs {
+				vs[i] = f.o.Salt.Hash(v)
+			}
+		}
+		out[strings.ToLower(name)] = vs
+	}
+	var rules []HeaderRule
+	if f.o.HeaderRules != nil {
+		rules = f.o.HeaderRules()
+	}
+	for _, name := range f.o.Headers {
+		if !slices.ContainsFunc(rules, func(r HeaderRule) bool { return strings.EqualFold(r.Name, name) }) {
+			add(name, false)
+		}
+	}
+	for _, r := range rules {
+		add(r.Name, r.HMAC)
 	}
 	return out
 }

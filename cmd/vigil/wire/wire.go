@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/kafka"
+	"github.com/vigilsec/vigil/audit/ship/syslog"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/awsauth"
@@ -23,9 +24,15 @@ import (
 	"github.com/vigilsec/vigil/core/engine/database"
 	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/engine/pki"
+	"github.com/vigilsec/vigil/core/engine/ssh"
+	"github.com/vigilsec/vigil/core/engine/totp"
 	"github.com/vigilsec/vigil/core/engine/transit"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/lease"
+	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/seal/awskms"
+	"github.com/vigilsec/vigil/core/seal/pkcs11"
+	transitseal "github.com/vigilsec/vigil/core/seal/transit"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/reports/dashboard"
@@ -39,6 +46,8 @@ func Engines() map[string]framework.Factory {
 		"pki":      pki.New,
 		"database": database.New,
 		"transit":  transit.New,
+		"ssh":      ssh.New,
+		"totp":     totp.New,
 	}
 }
 
@@ -54,6 +63,17 @@ func AuthMethods() map[string]framework.Factory {
 		"aws":        awsauth.New,
 		"ldap":       ldap.New,
 		"cert":       cert.New,
+	}
+}
+
+// Seals is the explicit list of auto-unseal seal types (Shamir needs no
+// entry). pkcs11 is always listed; a binary built without cgo refuses to
+// start it and says why.
+func Seals() map[string]seal.Factory {
+	return map[string]seal.Factory{
+		awskms.Type:      awskms.Factory,
+		pkcs11.Type:      pkcs11.Factory,
+		transitseal.Type: transitseal.Factory,
 	}
 }
 
@@ -83,12 +103,12 @@ func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Plug, error) {
 	auditSub := auditsvc.NewSubsystem(t.Audit)
 	authzSub := authz.NewSubsystem()
 	shipSub := ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
-		"kafka": kafka.New, "clickhouse": clickhouse.New}})
+		"kafka": kafka.New, "clickhouse": clickhouse.New, "syslog": syslog.New}})
 	qo := t.Query
 	qo.Audit = auditSub
 	querySub := querysvc.NewSubsystem(qo)
 	compSub := compliance.NewSubsystem(compliance.Options{Audit: auditSub, Authz: authzSub, Streams: shipSub})
-	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
+	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Signer: auditSub, Keys: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
 	return Plugs(
 		auditSub, // devices open before the others start and close last
 		authzSub,
@@ -142,6 +162,7 @@ var (
 	_ querysvc.AuditLog   = (*auditsvc.Subsystem)(nil)
 	_ compliance.AuditLog = (*auditsvc.Subsystem)(nil)
 	_ reports.Verifier    = (*auditsvc.Subsystem)(nil)
+	_ reports.Signer      = (*auditsvc.Subsystem)(nil)
 )
 
 // Options returns server options with everything wired for cfg.
@@ -155,7 +176,7 @@ func OptionsWith(cfg *config.Config, t Tuning) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
-	o := server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs}
+	o := server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs, Seals: Seals()}
 	if cfg.UI {
 		o.UI = dashboard.Handler()
 	}
