@@ -185,6 +185,9 @@ func TestControlGroupVaultAPI(t *testing.T) {
 	}
 	var held, selfRefused, approved, executed, unwrapped bool
 	for _, l := range entries(readLog(t, auditLogPath(s.dir))) {
+		if m := clearToken.FindString(l.Raw); m != "" {
+			t.Fatalf("token %s in clear in the audit log: %s", m, l.Raw)
+		}
 		fl, _ := l.Vigil["flags"].(map[string]any)
 		if fl["control_group"] != heldID || l.Type != "response" {
 			continue

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,6 +14,9 @@ import (
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
+
+// clearToken matches a service or batch token in clear.
+var clearToken = regexp.MustCompile(`hv[sb]\.[A-Za-z0-9]{16,}`)
 
 // wrapClient is c asking every request to be wrapped for ttl (as the CLI's
 // -wrap-ttl does).
@@ -170,7 +174,15 @@ func TestResponseWrappingVaultAPI(t *testing.T) {
 	if hits := fileContains(t, dir, "s3cr3t-w"); len(hits) > 0 {
 		t.Fatalf("the wrapped secret is in clear in %v", hits)
 	}
+	// No token in clear: not the wrapping tokens (wrap_info, the token
+	// field of unwrap, lookup and rewrap, a wrapping token used as the
+	// client token), not the tokens they wrapped.
 	lines := entries(readLog(t, auditLogPath(dir)))
+	for _, l := range lines {
+		if m := clearToken.FindString(l.Raw); m != "" {
+			t.Fatalf("token %s in clear in the audit log: %s", m, l.Raw)
+		}
+	}
 	var wrappedID string
 	for _, l := range lines {
 		if l.Type != "response" || l.Request["path"] != "secret/data/app" || l.Response["wrap_info"] == nil {
