@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLIWrapping drives response wrapping, the cubbyhole, wrapped AppRole
@@ -243,5 +244,65 @@ path "sys/control-group/authorize" { capabilities = ["update"] }
 		if states[s] == 0 {
 			t.Errorf("no control group response entry in state %q (states %v)", s, states)
 		}
+	}
+}
+
+// TestAgentWrappedSecretID runs the compatibility binary's agent with
+// AppRole auto-auth from a response-wrapped secret ID, as the AppRole docs
+// recommend: the agent checks the wrapping token's creation path with
+// sys/wrapping/lookup, unwraps it with the wrapping token itself, logs in
+// and renders a template; the wrapping token is spent.
+func TestAgentWrappedSecretID(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	startVigil(t, addr, "server", "-dev", "-dev-root-token-id=root", "-dev-listen-address="+addr, "-dev-data-dir="+filepath.Join(dir, "vigil"))
+	c := &cli{t: t, bin: compatBin(t), addr: "http://" + addr, token: "root"}
+	c.ok([]string{"kv", "put", "secret/app", "password=wrapped-one"})
+	if _, errOut, code := c.run(`path "secret/data/app" { capabilities = ["read"] }`, "policy", "write", "app", "-"); code != 0 {
+		t.Fatalf("policy write: %s", errOut)
+	}
+	c.ok([]string{"auth", "enable", "approle"})
+	c.ok([]string{"write", "auth/approle/role/app", "token_policies=app"})
+	roleID := strings.TrimSpace(c.ok([]string{"read", "-field=role_id", "auth/approle/role/app/role-id"}))
+	wrapped := strings.TrimSpace(c.ok([]string{"write", "-wrap-ttl=5m", "-f", "-field=wrapping_token", "auth/approle/role/app/secret-id"}))
+	for name, v := range map[string]string{"role_id": roleID, "secret_id": wrapped} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, sink := filepath.Join(dir, "kv.out"), filepath.Join(dir, "token")
+	agentCfg := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(agentCfg, []byte(`
+vault { address = "http://`+addr+`" }
+auto_auth {
+  method "approle" {
+    config = {
+      role_id_file_path                   = "`+filepath.Join(dir, "role_id")+`"
+      secret_id_file_path                 = "`+filepath.Join(dir, "secret_id")+`"
+      secret_id_response_wrapping_path    = "auth/approle/role/app/secret-id"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" { config = { path = "`+sink+`" } }
+}
+template {
+  contents    = "{{ with secret \"secret/data/app\" }}password={{ .Data.data.password }}{{ end }}"
+  destination = "`+out+`"
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent := startProc(t, nil, c.bin, "agent", "-config="+agentCfg)
+	read := func(p string) string { b, _ := os.ReadFile(p); return strings.TrimSpace(string(b)) }
+	waitFor(t, 60*time.Second, "the agent to log in with the wrapped secret ID and render", func() bool { return read(out) != "" })
+	if read(out) != "password=wrapped-one" {
+		t.Fatalf("template: %q\n%s", read(out), agent.out)
+	}
+	look := c.jsonOut("token", "lookup", "-format=json", read(sink))["data"].(map[string]any)
+	if !strings.Contains(str(look["policies"]), "app") || !strings.HasPrefix(str(look["display_name"]), "approle") {
+		t.Fatalf("agent token: %v", look)
+	}
+	if _, errOut, code := c.run("", "unwrap", wrapped); code == 0 || !strings.Contains(errOut, "wrapping token is not valid or does not exist") {
+		t.Fatalf("the wrapped secret ID was not spent: exit %d: %s", code, errOut)
 	}
 }
