@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,5 +222,54 @@ func TestWrappedSecretIDAccessor(t *testing.T) {
 	out, err := e.svc.Wrap(context.Background(), req, &core.Response{Data: map[string]any{"secret_id": "s", "secret_id_accessor": "sa"}})
 	if err != nil || out.WrapInfo.WrappedAccessor != "sa" || out.WrapInfo.CreationPath != "auth/approle/role/app/secret-id" {
 		t.Fatalf("%+v %v", out, err)
+	}
+}
+
+// TestSingleUseUnderConcurrency: many clients racing to unwrap, rewrap or
+// use one wrapping token — exactly one of them gets the response.
+func TestSingleUseUnderConcurrency(t *testing.T) {
+	e := mustEnv(t)
+	alice, bob := e.newPerson("alice"), e.newPerson("bob")
+	for round := 0; round < 20; round++ {
+		w := e.wrap(&alice, "secret/data/app", time.Minute, &core.Response{Data: map[string]any{"password": "s3cr3t"}}).WrapInfo
+		reqs := []*core.Request{
+			e.req(&bob, core.OpUpdate, "sys/wrapping/unwrap", map[string]any{"token": w.Token}),
+			e.req(&bob, core.OpUpdate, "sys/wrapping/unwrap", map[string]any{"token": w.Token}),
+			e.req(&holder{token: w.Token}, core.OpUpdate, "sys/wrapping/unwrap", nil),
+			e.req(&holder{token: w.Token}, core.OpUpdate, "sys/wrapping/unwrap", nil),
+			e.req(&bob, core.OpUpdate, "sys/wrapping/rewrap", map[string]any{"token": w.Token}),
+		}
+		type result struct {
+			resp *core.Response
+			err  error
+		}
+		results := make(chan result, len(reqs))
+		var wg sync.WaitGroup
+		for _, r := range reqs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := e.serve(r)
+				results <- result{resp, err}
+			}()
+		}
+		wg.Wait()
+		close(results)
+		won := 0
+		for res := range results {
+			if res.err == nil {
+				won++
+				if res.resp.WrapInfo == nil && res.resp.Data["password"] != "s3cr3t" {
+					t.Fatalf("round %d: the winner got %+v", round, res.resp)
+				}
+				continue
+			}
+			if c := core.CodeOf(res.err); c != core.CodeInvalid && c != core.CodePermissionDenied {
+				t.Fatalf("round %d: a loser got %v", round, res.err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d of %d racing requests got the wrapped response", round, won, len(reqs))
+		}
 	}
 }
