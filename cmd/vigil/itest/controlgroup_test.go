@@ -2,6 +2,7 @@ package itest
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 	vrego "github.com/vigilsec/vigil/rego"
+	"github.com/vigilsec/vigil/reports/query/querysvc"
 )
 
 const phiPolicy = `
@@ -48,7 +50,13 @@ path "secret/data/brief/*" {
 // (approver, in the group).
 type cgServer struct {
 	*auditServer
-	dir          string
+	cgUsers
+	dir string
+}
+
+// cgUsers are the two people of a control-group test and the secrets they
+// ask for.
+type cgUsers struct {
 	carol, dave  *vaultapi.Client
 	carolEntity  string
 	daveEntity   string
@@ -65,7 +73,17 @@ func mustControlGroupServer(t *testing.T, clk *fakeClock) *cgServer {
 		o.Now = clk.Now
 	}
 	s := &cgServer{auditServer: mustAuditServer(t, o, auditsvc.Options{}), dir: dir}
-	c := s.Client
+	s.cgUsers = setupControlGroups(t, s.Server)
+	return s
+}
+
+// setupControlGroups gives srv userpass, the policies "phi" and
+// "approver", the group "clinical-leads", and carol and dave (see
+// mustControlGroupServer), with secrets under secret/data/phi/ and
+// secret/data/brief/.
+func setupControlGroups(t *testing.T, srv *servertest.Server) cgUsers {
+	t.Helper()
+	c := srv.Client
 	if err := c.Sys().EnableAuthWithOptions("userpass", &vaultapi.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,16 +92,17 @@ func mustControlGroupServer(t *testing.T, clk *fakeClock) *cgServer {
 			t.Fatal(err)
 		}
 	}
+	var u cgUsers
 	for _, p := range []string{"phi/ward-7", "phi/ward-8", "brief/x"} {
 		v := "pw-of-" + strings.ReplaceAll(p, "/", "-")
-		s.secretValues = append(s.secretValues, v)
+		u.secretValues = append(u.secretValues, v)
 		if _, err := c.Logical().Write("secret/data/"+p, map[string]any{"data": map[string]any{"pw": v}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ca := userLogin(t, s.Server, "carol", "phi,approver")
-	da := userLogin(t, s.Server, "dave", "approver")
-	s.carol, s.dave, s.carolEntity, s.daveEntity = s.NewClient(ca.ClientToken), s.NewClient(da.ClientToken), ca.EntityID, da.EntityID
+	ca := userLogin(t, srv, "carol", "phi,approver")
+	da := userLogin(t, srv, "dave", "approver")
+	u.carol, u.dave, u.carolEntity, u.daveEntity = srv.NewClient(ca.ClientToken), srv.NewClient(da.ClientToken), ca.EntityID, da.EntityID
 	for id, name := range map[string]string{ca.EntityID: "carol", da.EntityID: "dave"} {
 		if _, err := c.Logical().Write("identity/entity/id/"+id, map[string]any{"name": name}); err != nil {
 			t.Fatal(err)
@@ -92,7 +111,7 @@ func mustControlGroupServer(t *testing.T, clk *fakeClock) *cgServer {
 	if _, err := c.Logical().Write("identity/group", map[string]any{"name": "clinical-leads", "member_entity_ids": []string{ca.EntityID, da.EntityID}}); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return u
 }
 
 // readWithReason reads path as cl with an X-Vigil-Reason header.
@@ -307,4 +326,60 @@ func nextUTC(t time.Time, day time.Weekday, hour int) time.Time {
 		d = d.Add(24 * time.Hour)
 	}
 	return d
+}
+
+// TestControlGroupAuditQuery: GET sys/audit/query?flag=control_group=<id>
+// answers the control group's whole story — the held request with its
+// reason, the refused self-approval, the approval by dave, the unwrap and
+// the execution as carol — and nothing else.
+func TestControlGroupAuditQuery(t *testing.T) {
+	dir := t.TempDir()
+	s := mustQueryServer(t, dir, nil, nil, querysvc.Options{Poll: 2 * time.Millisecond})
+	u := setupControlGroups(t, s.Server)
+	w := readWithReason(t, u.carol, "secret/data/phi/ward-7", "INC-7 night shift").WrapInfo
+	// A second control group, which the query must leave out.
+	other := readWithReason(t, u.carol, "secret/data/phi/ward-8", "INC-8").WrapInfo
+	if w == nil || other == nil {
+		t.Fatal("reads were not held")
+	}
+	if _, err := u.carol.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": w.Accessor}); err == nil {
+		t.Fatal("self-approval accepted")
+	}
+	st, err := u.dave.Logical().Write("sys/control-group/request", map[string]any{"accessor": w.Accessor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := st.Data["request_id"].(string)
+	if _, err := u.dave.Logical().Write("sys/control-group/authorize", map[string]any{"accessor": w.Accessor}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.carol.Logical().Unwrap(w.Token); err != nil {
+		t.Fatal(err)
+	}
+	waitQueryCovers(t, s.Server, s.checkpointNow(t), time.Minute)
+
+	res := apiQueryAll(t, s.Server, s.Client.Token(), url.Values{"flag": {"control_group=" + id}})
+	seen := map[string]bool{}
+	for _, r := range res.Records {
+		if r.Flags["control_group"] != id || r.Flags["control_group_reason"] != "INC-7 night shift" || r.Flags["control_group_requester"] != "carol" {
+			t.Fatalf("record outside control group %s: %+v", id, r)
+		}
+		switch {
+		case r.Path == "secret/data/phi/ward-7" && r.Flags["control_group_state"] == "pending" && r.RequestID == id:
+			seen["held"] = true
+		case r.Path == "sys/control-group/authorize" && r.Actor == "carol" && r.Error != "":
+			seen["self-approval refused"] = true
+		case r.Path == "sys/control-group/authorize" && r.Actor == "dave" && r.Flags["control_group_state"] == "approved":
+			seen["approved"] = true
+		case r.Path == "sys/wrapping/unwrap" && r.Actor == "carol" && r.Flags["control_group_state"] == "executed":
+			seen["unwrapped"] = true
+		case r.Path == "secret/data/phi/ward-7" && r.Actor == "carol" && r.Flags["control_group_state"] == "executed" && r.Flags["approver"] == "dave":
+			seen["executed"] = true
+		}
+	}
+	for _, k := range []string{"held", "self-approval refused", "approved", "unwrapped", "executed"} {
+		if !seen[k] {
+			t.Errorf("query by control group id lacks the %s record (%d records)", k, len(res.Records))
+		}
+	}
 }
