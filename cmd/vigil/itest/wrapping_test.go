@@ -76,6 +76,16 @@ func TestResponseWrappingVaultAPI(t *testing.T) {
 	if err != nil || look.Data["creation_path"] != "secret/data/app" || look.Data["creation_ttl"] != json.Number("300") {
 		t.Fatalf("lookup: %+v %v", look, err)
 	}
+	// vault token lookup of a wrapping token (by another token): its
+	// shape, and nothing spent.
+	te, err := c.Auth().Token().Lookup(w.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pol, _ := te.TokenPolicies(); len(pol) != 1 || pol[0] != "response-wrapping" || te.Data["num_uses"] != json.Number("1") ||
+		te.Data["path"] != "secret/data/app" || te.Data["accessor"] != w.Accessor || te.Data["renewable"] != false {
+		t.Fatalf("token lookup of a wrapping token: %+v", te.Data)
+	}
 	// Bob unwraps it; a second unwrap finds nothing.
 	un, err := bob.Logical().Unwrap(w.Token)
 	if err != nil {
