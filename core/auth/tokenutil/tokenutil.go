@@ -154,8 +154,8 @@ func (p *Params) Auth(displayName string, meta map[string]string) *core.Auth {
 // outside the bound CIDRs. Every auth method calls it as soon as its role
 // is known and before it consumes anything (a secret ID's use): before the
 // credentials where the role comes from the request (jwt, oidc,
-// kubernetes, ldap), after them where the credentials name the role or the
-// answer must not reveal the user (userpass, cert, aws), as Vault does.
+// kubernetes, ldap), after them where the credentials may name the role or
+// the answer must not reveal the user (userpass, cert, aws), as Vault does.
 // The server checks the issued token's CIDRs again as a backstop.
 func (p *Params) CheckLoginAddr(req *core.Request) error {
 	if !AddrAllowed(req.RemoteAddr, p.BoundCIDRs) {
