@@ -33,6 +33,10 @@ type clientFlags struct {
 	clientCert string
 	clientKey  string
 	namespace  string
+	// wrapTTL asks the server to wrap every response (-wrap-ttl), headers
+	// are extra request headers (-header, on read/write/list/delete).
+	wrapTTL string
+	headers kvFlag
 }
 
 // newFlags returns a flag set with the common client flags.
@@ -47,6 +51,7 @@ func newFlags(name string, cf *clientFlags) *flag.FlagSet {
 	fs.StringVar(&cf.clientKey, "client-key", envOr("VIGIL_CLIENT_KEY", os.Getenv("VAULT_CLIENT_KEY")), "PEM key of -client-cert")
 	fs.StringVar(&cf.namespace, "namespace", envOr("VIGIL_NAMESPACE", os.Getenv("VAULT_NAMESPACE")), "namespace the request is made in (X-Vault-Namespace; default $VIGIL_NAMESPACE or $VAULT_NAMESPACE)")
 	fs.StringVar(&cf.namespace, "ns", cf.namespace, "alias of -namespace")
+	fs.StringVar(&cf.wrapTTL, "wrap-ttl", envOr("VIGIL_WRAP_TTL", os.Getenv("VAULT_WRAP_TTL")), "wrap the response in a single-use token valid this long (\"5m\"); vigil unwrap reads it")
 	return fs
 }
 
@@ -138,7 +143,18 @@ func (cf *clientFlags) client() (*vaultapi.Client, error) {
 	} else {
 		c.ClearNamespace()
 	}
+	if ttl := cf.wrapTTL; ttl != "" {
+		c.SetWrappingLookupFunc(func(string, string) string { return ttl })
+	}
+	for k, v := range cf.headers {
+		c.AddHeader(k, v)
+	}
 	return c, nil
+}
+
+// headerFlag adds -header K=V (repeatable) to fs.
+func (cf *clientFlags) headerFlag(fs *flag.FlagSet) {
+	fs.Var(&cf.headers, "header", "a request header K=V, e.g. X-Vigil-Reason=INC-42 (repeatable)")
 }
 
 // fail prints an error the way Vault's CLI does and returns exit code 2.
