@@ -346,6 +346,9 @@ func newSetView(key string, names []string, compiled map[string][]*PathRule) (*s
 			v.root = true
 		}
 		rules, ok := compiled[n]
+		if !ok {
+			rules, ok = wrappingRules(n)
+		}
 		if !ok || slices.Contains(v.policies, n) {
 			continue
 		}

@@ -42,12 +42,31 @@ func qualify(ns core.Namespace, name string) string {
 	return ns.ID + nsSep + name
 }
 
+// wrapSep ends the key of the built-in response-wrapping policy in a
+// namespace with that namespace's path: the policy is never stored, so its
+// rules are put under the path when a policy set is built (wrappingRules).
+const wrapSep = "\x1e"
+
 // unqualify returns a state key's plain policy name.
 func unqualify(key string) string {
 	if i := strings.IndexByte(key, nsSep[0]); i >= 0 {
-		return key[i+1:]
+		key = key[i+1:]
+	}
+	if i := strings.IndexByte(key, wrapSep[0]); i >= 0 {
+		key = key[:i]
 	}
 	return key
+}
+
+// wrappingRules are the rules of the response-wrapping policy of a
+// namespace's wrapping token (a key qualifyAll made), under that
+// namespace's path; false for any other key.
+func wrappingRules(key string) ([]*PathRule, bool) {
+	i := strings.IndexByte(key, wrapSep[0])
+	if i < 0 || unqualify(key) != ResponseWrappingPolicy || key[i+1:] == "" {
+		return nil, false
+	}
+	return scoped(responseWrapping, core.Namespace{ID: key[:strings.IndexByte(key, nsSep[0])], Path: key[i+1:]}).Paths, true
 }
 
 // inNamespace reports whether a state key is a policy of ns.
@@ -68,6 +87,9 @@ func qualifyAll(ns core.Namespace, names []string) []string {
 	out := make([]string, len(names))
 	for i, n := range names {
 		out[i] = qualify(ns, n)
+		if n == ResponseWrappingPolicy {
+			out[i] += wrapSep + ns.Path
+		}
 	}
 	return out
 }
