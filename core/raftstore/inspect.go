@@ -112,3 +112,26 @@ func (s *Store) VerifyArchive(ctx context.Context, r io.Reader, dir string, forc
 	}
 	return meta.info(), nil
 }
+
+// View calls fn with a read-only view of the current applied state. The
+// view is valid only during fn, which must not write to the store (a write
+// may wait for the view's transaction to end).
+func (s *Store) View(fn func(v *View) error) error {
+	return s.fsm.view(func(tx *bbolt.Tx) error {
+		index, term := readApplied(tx)
+		return fn(&View{tx: tx, index: index, term: term})
+	})
+}
+
+// Walk calls fn with every key starting with prefix, in order, until fn
+// returns an error (which Walk returns).
+func (v *View) Walk(prefix string, fn func(key string) error) error {
+	c := v.tx.Bucket(bucketData).Cursor()
+	p := []byte(prefix)
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		if err := fn(string(k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
