@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Barrier keys of the snapshot records the compliance checks read ("no
 // snapshot taken in 24 h", "no snapshot restore test recorded").
@@ -126,4 +129,17 @@ type SnapshotDrillRecord struct {
 	UnsealMS   int64 `json:"unseal_ms"`
 	CountMS    int64 `json:"count_ms"`
 	TotalMS    int64 `json:"total_ms"`
+}
+
+// SnapshotArchiveInfo describes a snapshot archive: what its meta.json
+// says, verified against the state it holds.
+type SnapshotArchiveInfo struct {
+	NodeID      string    `json:"node_id"`
+	Index       uint64    `json:"index"`
+	Term        uint64    `json:"term"`
+	Created     time.Time `json:"created"`
+	StateSize   int64     `json:"state_size"`
+	StateSHA256 string    `json:"state_sha256"`
+	// Attachments is what the taker attached (JSON), compacted.
+	Attachments json.RawMessage `json:"attachments,omitempty"`
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -37,7 +36,7 @@ type mountEntry struct {
 
 // countState counts what a drill compares. v is the physical state and
 // dec the same state read through the barrier.
-func countState(ctx context.Context, v *raftstore.View, dec storage.Storage) (core.SnapshotCounts, error) {
+func countState(ctx context.Context, v storage.Frozen, dec storage.Storage) (core.SnapshotCounts, error) {
 	c := core.SnapshotCounts{Keys: v.Count(""), Policies: v.Count(policyPrefix), Leases: v.Count(leasePrefix)}
 	for _, table := range []string{secretTableKey, authTableKey} {
 		var entries []mountEntry
@@ -57,7 +56,7 @@ func countState(ctx context.Context, v *raftstore.View, dec storage.Storage) (co
 
 // auditCheckpoints returns every stored checkpoint (one per node and audit
 // device), as stored.
-func auditCheckpoints(ctx context.Context, v *raftstore.View, dec storage.Storage) ([]json.RawMessage, error) {
+func auditCheckpoints(ctx context.Context, v storage.Frozen, dec storage.Storage) ([]json.RawMessage, error) {
 	var out []json.RawMessage
 	err := v.Walk(auditCheckpointsPrefix, func(key string) error {
 		b, err := dec.Get(ctx, key)
@@ -75,7 +74,7 @@ func auditCheckpoints(ctx context.Context, v *raftstore.View, dec storage.Storag
 // decryptAll reads every barrier value of v through dec, proving that each
 // decrypts and authenticates with the keys dec was opened with. It returns
 // how many values it read, and the first failures.
-func decryptAll(ctx context.Context, v *raftstore.View, dec storage.Storage) (int, error) {
+func decryptAll(ctx context.Context, v storage.Frozen, dec storage.Storage) (int, error) {
 	n := 0
 	var bad []string
 	err := v.Walk("", func(key string) error {

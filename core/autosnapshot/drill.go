@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -110,7 +109,7 @@ func (s *Subsystem) drill(ctx context.Context, c *Config, rec *core.SnapshotDril
 	rec.SnapshotTime, rec.Index, rec.Expected = want.Time, want.Index, want.Counts
 	rec.AgeSecs = int64(s.now().Sub(want.Time) / time.Second)
 
-	scratch, err := os.MkdirTemp(s.host.DataDir(), "snapshot-drill-")
+	scratch, err := os.MkdirTemp(s.host.ScratchDir(), "snapshot-drill-")
 	if err != nil {
 		return fmt.Errorf("scratch folder: %w", err)
 	}
@@ -130,7 +129,7 @@ func (s *Subsystem) drill(ctx context.Context, c *Config, rec *core.SnapshotDril
 	}
 
 	// 2. Verify the archive and its cluster seal.
-	var info *raftstore.SnapshotInfo
+	var info *core.SnapshotArchiveInfo
 	if err := s.step(&rec.VerifyMS, func() error {
 		f, err := os.Open(archive)
 		if err != nil {
@@ -151,19 +150,17 @@ func (s *Subsystem) drill(ctx context.Context, c *Config, rec *core.SnapshotDril
 		return fmt.Errorf("verify: the archive (index %d) is not the snapshot recorded (index %d)", info.Index, want.Index)
 	}
 
-	// 3. Restore into a scratch store.
-	var st *raftstore.Store
-	if err := s.step(&rec.RestoreMS, func() error {
-		st, err = openScratch(ctx, scratch+"/raft", archive)
-		return err
-	}); err != nil {
-		return fmt.Errorf("restore into a scratch store: %w", err)
-	}
-	defer st.Close()
-
-	// 4 and 5. Open with the cluster's keys, decrypt everything, count.
+	// 3, 4 and 5. Restore into a scratch store, open it with the
+	// cluster's keys, decrypt everything, count.
 	var got core.SnapshotCounts
-	err = st.View(func(v *raftstore.View) error {
+	restoreStart := s.now()
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	err = s.host.RestoreScratch(ctx, scratch+"/raft", f, func(v storage.Frozen) error {
+		rec.RestoreMS = s.now().Sub(restoreStart).Milliseconds()
 		var dec storage.Storage
 		var closeCopy func()
 		if err := s.step(&rec.UnsealMS, func() error {
@@ -175,10 +172,14 @@ func (s *Subsystem) drill(ctx context.Context, c *Config, rec *core.SnapshotDril
 			rec.Values, err = decryptAll(ctx, v, dec)
 			return err
 		}); err != nil {
+			if closeCopy != nil {
+				closeCopy()
+			}
 			return err
 		}
 		defer closeCopy()
 		return s.step(&rec.CountMS, func() error {
+			var err error
 			got, err = countState(ctx, v, dec)
 			return err
 		})
@@ -211,33 +212,4 @@ func download(ctx context.Context, t Target, name, path string) (int64, string, 
 		return n, "", fmt.Errorf("download: %w", err)
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), f.Close()
-}
-
-// openScratch opens a new single-node raft store in dir and restores the
-// archive at path into it.
-func openScratch(ctx context.Context, dir, path string) (*raftstore.Store, error) {
-	st, err := raftstore.Open(raftstore.Config{Dir: dir, NodeID: "restore-drill", BindAddr: "127.0.0.1:0", Bootstrap: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := st.WaitLeader(wctx); err != nil {
-		_ = st.Close()
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		_ = st.Close()
-		return nil, err
-	}
-	defer f.Close()
-	// force: the scratch store has no cluster seal; the live cluster's
-	// seal was verified in the previous step.
-	if err := st.RestoreSnapshotForce(ctx, f, true); err != nil {
-		_ = st.Close()
-		return nil, err
-	}
-	return st, nil
 }

@@ -21,30 +21,30 @@ const (
 
 // ScheduledJobs is the job the server's scheduler runs on the active node:
 // read scanPath, then update every path it lists as due.
-func (s *Subsystem) ScheduledJobs() []framework.Job {
-	return []framework.Job{{Name: JobName, Scan: scanPath}}
+func (s *Subsystem) ScheduledJobs() []Job {
+	return []Job{{Name: JobName, Scan: scanPath}}
 }
 
 // scanRoute lists the schedules whose snapshot or drill is due. It changes
 // nothing.
 func (r routes) scanRoute() framework.Route {
-	return framework.Route{Pattern: scanPath, Internal: true,
+	return internal(framework.Route{Pattern: scanPath,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.scan},
-		Help:       "Internal: automated snapshots and drills that are due."}
+		Help:       "Internal: automated snapshots and drills that are due."})
 }
 
 // runRoute takes a due snapshot (re-checking that it is due).
 func (r routes) runRoute() framework.Route {
-	return framework.Route{Pattern: runPath + namePattern, Fields: nameField, Internal: true,
+	return internal(framework.Route{Pattern: runPath + namePattern, Fields: nameField,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.run},
-		Help:       "Internal: take a scheduled snapshot."}
+		Help:       "Internal: take a scheduled snapshot."})
 }
 
 // drillDueRoute runs a due scheduled drill (re-checking that it is due).
 func (r routes) drillDueRoute() framework.Route {
-	return framework.Route{Pattern: drillDuePath + namePattern, Fields: nameField, Internal: true,
+	return internal(framework.Route{Pattern: drillDuePath + namePattern, Fields: nameField,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.scheduledDrill},
-		Help:       "Internal: run a scheduled restore drill."}
+		Help:       "Internal: run a scheduled restore drill."})
 }
 
 // due reports whether schedule name's snapshot and drill are due now.

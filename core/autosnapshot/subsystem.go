@@ -12,7 +12,6 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
-	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -21,9 +20,9 @@ type Host interface {
 	Now() time.Time
 	Logger() *slog.Logger
 	NodeID() string
-	// DataDir is where snapshots are staged and drills restore (a scratch
+	// ScratchDir is where snapshots are staged and drills restore (a scratch
 	// folder inside it, removed afterwards).
-	DataDir() string
+	ScratchDir() string
 	// Storage is the barrier (records and schedules).
 	Storage() storage.Storage
 	// Active reports whether this node is the active node, the only one
@@ -31,10 +30,14 @@ type Host interface {
 	Active() bool
 	// SaveSnapshot writes a snapshot archive of the current state to w;
 	// inspect sees exactly that state and its result goes into meta.json.
-	SaveSnapshot(ctx context.Context, w io.Writer, inspect func(ctx context.Context, v *raftstore.View) (json.RawMessage, error)) (*raftstore.SnapshotInfo, error)
+	SaveSnapshot(ctx context.Context, w io.Writer, inspect func(ctx context.Context, v storage.Frozen) (json.RawMessage, error)) (*core.SnapshotArchiveInfo, error)
 	// VerifySnapshot checks an archive as a restore would, including that
 	// this cluster sealed it, staging it in dir; it changes nothing.
-	VerifySnapshot(ctx context.Context, r io.Reader, dir string) (*raftstore.SnapshotInfo, error)
+	VerifySnapshot(ctx context.Context, r io.Reader, dir string) (*core.SnapshotArchiveInfo, error)
+	// RestoreScratch restores an archive into a new single-node store in
+	// dir (not part of the cluster; the caller removes dir) and calls fn
+	// with a view of the restored state.
+	RestoreScratch(ctx context.Context, dir string, archive io.Reader, fn func(v storage.Frozen) error) error
 	// OpenCopy opens physical, a copy of this cluster's storage, with the
 	// cluster's keys held in memory (no key holder involved), and says
 	// which key opened it. close drops the copy's keys.

@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -60,7 +59,7 @@ func (s *Subsystem) take(ctx context.Context, c *Config) (*core.SnapshotObjectRe
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.host.DataDir(), "snapshot-auto-*.snap")
+	f, err := os.CreateTemp(s.host.ScratchDir(), "snapshot-auto-*.snap")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot-auto: stage: %w", err)
 	}
@@ -69,7 +68,7 @@ func (s *Subsystem) take(ctx context.Context, c *Config) (*core.SnapshotObjectRe
 
 	var att attachments
 	h := sha256.New()
-	info, err := s.host.SaveSnapshot(ctx, io.MultiWriter(f, h), func(ctx context.Context, v *raftstore.View) (json.RawMessage, error) {
+	info, err := s.host.SaveSnapshot(ctx, io.MultiWriter(f, h), func(ctx context.Context, v storage.Frozen) (json.RawMessage, error) {
 		dec, _, closeCopy, err := s.host.OpenCopy(ctx, v)
 		if err != nil {
 			return nil, fmt.Errorf("open the state: %w", err)

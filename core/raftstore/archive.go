@@ -63,7 +63,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, w io.Writer) error {
 
 // SaveSnapshotWith is SaveSnapshot with options; it returns what meta.json
 // says of the archive it wrote.
-func (s *Store) SaveSnapshotWith(ctx context.Context, w io.Writer, opts SaveOptions) (*SnapshotInfo, error) {
+func (s *Store) SaveSnapshotWith(ctx context.Context, w io.Writer, opts SaveOptions) (*core.SnapshotArchiveInfo, error) {
 	tx, err := s.fsm.beginRead()
 	if err != nil {
 		return nil, err

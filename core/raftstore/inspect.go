@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"time"
 
 	"go.etcd.io/bbolt"
 
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -22,7 +22,7 @@ type View struct {
 	term  uint64
 }
 
-var _ storage.Storage = (*View)(nil)
+var _ storage.Frozen = (*View)(nil)
 
 // Index and Term are the raft index and term the view is consistent with.
 func (v *View) Index() uint64 { return v.index }
@@ -64,20 +64,8 @@ type SaveOptions struct {
 	Inspect func(ctx context.Context, v *View) (json.RawMessage, error)
 }
 
-// SnapshotInfo describes an archive: what meta.json says, verified against
-// the state it holds.
-type SnapshotInfo struct {
-	NodeID      string          `json:"node_id"`
-	Index       uint64          `json:"index"`
-	Term        uint64          `json:"term"`
-	Created     time.Time       `json:"created"`
-	StateSize   int64           `json:"state_size"`
-	StateSHA256 string          `json:"state_sha256"`
-	Attachments json.RawMessage `json:"attachments,omitempty"`
-}
-
 // info describes m; the attachments are compacted (meta.json is indented).
-func (m *archiveMeta) info() *SnapshotInfo {
+func (m *archiveMeta) info() *core.SnapshotArchiveInfo {
 	att := m.Attachments
 	if len(att) > 0 {
 		var b bytes.Buffer
@@ -85,7 +73,7 @@ func (m *archiveMeta) info() *SnapshotInfo {
 			att = b.Bytes()
 		}
 	}
-	return &SnapshotInfo{NodeID: m.NodeID, Index: m.Index, Term: m.Term, Created: m.Created,
+	return &core.SnapshotArchiveInfo{NodeID: m.NodeID, Index: m.Index, Term: m.Term, Created: m.Created,
 		StateSize: m.StateSize, StateSHA256: m.StateSHA256, Attachments: att}
 }
 
@@ -96,7 +84,7 @@ func (m *archiveMeta) info() *SnapshotInfo {
 // cluster. It changes nothing. A rejected archive yields a CodeInvalid
 // error. The state is staged in a temporary file in dir (the store's
 // folder when empty), removed before it returns.
-func (s *Store) VerifyArchive(ctx context.Context, r io.Reader, dir string, force bool) (*SnapshotInfo, error) {
+func (s *Store) VerifyArchive(ctx context.Context, r io.Reader, dir string, force bool) (*core.SnapshotArchiveInfo, error) {
 	if dir == "" {
 		dir = s.cfg.Dir
 	}

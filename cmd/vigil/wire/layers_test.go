@@ -29,7 +29,7 @@ var layers = []layer{
 	{"engines", []string{"core/engine/...", "core/auth/..."}},
 	{"http", []string{"core/httpapi"}},
 	{"machinery", []string{"core/barrier", "core/seal", "core/raftstore", "core/router", "core/token", "core/identity", "core/clustertls", "core/system"}},
-	{"subsystems", []string{"core/authz", "core/lease", "audit/auditsvc", "audit/ship/...", "reports/...", "compliance"}},
+	{"subsystems", []string{"core/authz", "core/lease", "audit/auditsvc", "audit/ship/...", "reports/...", "compliance", "core/autosnapshot"}},
 	{"assembly", []string{"core/server/..."}},
 	{"tools", []string{"bench"}},
 	{"wiring", []string{"cmd/..."}},
