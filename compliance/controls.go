@@ -91,6 +91,8 @@ const (
 	H308a4iiB  = "hipaa-164.308(a)(4)(ii)(B)"
 	H308a4iiC  = "hipaa-164.308(a)(4)(ii)(C)"
 	H308a5iiC  = "hipaa-164.308(a)(5)(ii)(C)"
+	H308a7iiA  = "hipaa-164.308(a)(7)(ii)(A)"
+	H308a7iiD  = "hipaa-164.308(a)(7)(ii)(D)"
 	H316b1     = "hipaa-164.316(b)(1)"
 	H316b2i    = "hipaa-164.316(b)(2)(i)"
 	H316b2iii  = "hipaa-164.316(b)(2)(iii)"
@@ -136,6 +138,12 @@ var catalogue = []Control{
 		Note: "The quoted part is [V]; the rest of the sentence is a paraphrase."},
 	{ID: H316b2i, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.316(b)(2)(i)", Title: "Time limit", Kind: "R",
 		Text: "Retain the documentation required by paragraph (b)(1) of this section for 6 years from the date of its creation or the date when it last was in effect, whichever is later.", Confidence: Verified, Source: hipaaSrc, Note: noRetainTx},
+	{ID: H308a7iiA, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(7)(ii)(A)", Title: "Data backup plan", Kind: "R",
+		Text: "Establish and implement procedures to create and retrieve exact copies of electronic protected health information.", Confidence: Paraphrase, Source: hipaaSrc,
+		Note: "Contingency plan standard 164.308(a)(7)(i). Not in the shared regulatory reference; wording as published in 45 CFR, not checked against a copy here."},
+	{ID: H308a7iiD, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(7)(ii)(D)", Title: "Testing and revision procedures", Kind: "A",
+		Text: "Implement procedures for periodic testing and revision of contingency plans.", Confidence: Paraphrase, Source: hipaaSrc,
+		Note: "Not in the shared regulatory reference; wording as published in 45 CFR, not checked against a copy here. Restore drills are the test of the backup plan."},
 	{ID: H316b2iii, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.316(b)(2)(iii)", Title: "Updates", Kind: "R",
 		Text: "Review documentation periodically, and update as needed, in response to environmental or operational changes affecting the security of the electronic protected health information.", Confidence: Verified, Source: hipaaSrc},
 

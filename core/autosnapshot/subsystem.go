@@ -172,3 +172,21 @@ func (s *Subsystem) recordDrill(ctx context.Context, rec *core.SnapshotDrillReco
 	}
 	return errors.Join(errs...)
 }
+
+// Schedules returns the status of every configured schedule, by name.
+func Schedules(ctx context.Context, st storage.Storage) ([]core.SnapshotAutoStatus, error) {
+	names, err := st.List(ctx, core.SnapshotAutoPrefix+"config/")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]core.SnapshotAutoStatus, 0, len(names))
+	for _, n := range names {
+		var s core.SnapshotAutoStatus
+		if _, err := storage.GetJSON(ctx, st, statusKey(n), &s); err != nil {
+			return nil, err
+		}
+		s.Name = n
+		out = append(out, s)
+	}
+	return out, nil
+}
