@@ -188,9 +188,9 @@ type Env struct {
 	LastRestore  *core.SnapshotTestRecord
 	// Backups are the automated snapshot schedules with their recent
 	// restore drills (nil: none configured).
-	Backups []BackupSchedule
-	Seal         *core.SealShares
-	Recovery     *RecoveryProcedure
+	Backups  []BackupSchedule
+	Seal     *core.SealShares
+	Recovery *RecoveryProcedure
 }
 
 // check is one named check.

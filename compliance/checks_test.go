@@ -53,8 +53,8 @@ path "*" { capabilities = ["deny"] }`)},
 			Status: core.SnapshotAutoStatus{Name: "daily", IntervalSecs: 86400, Configured: now.Add(-30 * day), LastSuccess: now.Add(-20 * time.Hour)},
 			Drills: []core.SnapshotDrillRecord{{Time: now.Add(-2 * day), Schedule: "daily", Passed: true}, {Time: now.Add(-9 * day), Schedule: "daily"}},
 		}},
-		Seal:          &core.SealShares{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
-		Recovery:      &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
+		Seal:     &core.SealShares{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
+		Recovery: &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
 	}
 }
 
