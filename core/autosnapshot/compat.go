@@ -3,6 +3,7 @@ package autosnapshot
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
@@ -17,9 +18,9 @@ func internal(r framework.Route) framework.Route { r.Sudo = true; return r }
 // RunJobs runs the scheduled job once through handle (the Dispatcher):
 // an internal read of the scan path, then an internal update of every due
 // path, each made by the job's principal.
-func (s *Subsystem) RunJobs(ctx context.Context, handle func(context.Context, *core.Request) (*core.Response, error)) error {
+func RunJobs(ctx context.Context, now time.Time, handle func(context.Context, *core.Request) (*core.Response, error)) error {
 	do := func(op core.Operation, path string) (*core.Response, error) {
-		return handle(ctx, &core.Request{Operation: op, Path: "sys/" + path, Internal: true, InternalActor: JobName, Time: s.now()})
+		return handle(ctx, &core.Request{Operation: op, Path: "sys/" + path, Internal: true, InternalActor: JobName, Time: now})
 	}
 	resp, err := do(core.OpRead, scanPath)
 	if err != nil {
