@@ -19,32 +19,36 @@ const (
 	drillDuePath = "storage/raft/snapshot-auto/scheduled-drill/"
 )
 
-// ScheduledJobs is the job the server's scheduler runs on the active node:
-// read scanPath, then update every path it lists as due.
-func (s *Subsystem) ScheduledJobs() []Job {
-	return []Job{{Name: JobName, Scan: scanPath}}
+var _ framework.Scheduler = routes{}
+
+// ScheduledJobs implements framework.Scheduler: the sys/ mount lists this
+// job, and the server's scheduler runs it about once a minute: an internal
+// read of scanPath, then an internal update of every path it lists as due,
+// each made by JobName.
+func (r routes) ScheduledJobs() []framework.Job {
+	return []framework.Job{{Name: JobName, Scan: scanPath}}
 }
 
 // scanRoute lists the schedules whose snapshot or drill is due. It changes
 // nothing.
 func (r routes) scanRoute() framework.Route {
-	return internal(framework.Route{Pattern: scanPath,
+	return framework.Route{Pattern: scanPath, Internal: true,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.scan},
-		Help:       "Internal: automated snapshots and drills that are due."})
+		Help:       "Internal: automated snapshots and drills that are due."}
 }
 
 // runRoute takes a due snapshot (re-checking that it is due).
 func (r routes) runRoute() framework.Route {
-	return internal(framework.Route{Pattern: runPath + namePattern, Fields: nameField,
+	return framework.Route{Pattern: runPath + namePattern, Fields: nameField, Internal: true,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.run},
-		Help:       "Internal: take a scheduled snapshot."})
+		Help:       "Internal: take a scheduled snapshot."}
 }
 
 // drillDueRoute runs a due scheduled drill (re-checking that it is due).
 func (r routes) drillDueRoute() framework.Route {
-	return internal(framework.Route{Pattern: drillDuePath + namePattern, Fields: nameField,
+	return framework.Route{Pattern: drillDuePath + namePattern, Fields: nameField, Internal: true,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.scheduledDrill},
-		Help:       "Internal: run a scheduled restore drill."})
+		Help:       "Internal: run a scheduled restore drill."}
 }
 
 // due reports whether schedule name's snapshot and drill are due now.

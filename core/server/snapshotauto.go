@@ -16,9 +16,9 @@ import (
 // Capabilities for automated snapshots and restore drills
 // (autosnapshot.Host).
 
-// Active reports whether this node is the active node: the one that runs
-// scheduled work (snapshots, drills). Today the raft leader.
-func (h *Host) Active() bool { return h.s.raft.IsLeader() }
+// Active reports whether this node is the active node, the one that runs
+// scheduled work (snapshots, drills): see Server.active.
+func (h *Host) Active() bool { return h.s.active() }
 
 // ScratchDir is where snapshots are staged and restore drills unpack
 // (the storage folder: same filesystem, same permissions).
