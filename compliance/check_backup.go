@@ -15,12 +15,12 @@ import (
 type BackupSchedule struct {
 	Status core.SnapshotAutoStatus `json:"status"`
 	// Drills are the most recent drills, newest first (at most
-	// backupDrillHistory).
+	// BackupDrillHistory).
 	Drills []core.SnapshotDrillRecord `json:"drills"`
 }
 
-// backupDrillHistory is how many drills per schedule the evidence carries.
-const backupDrillHistory = 20
+// BackupDrillHistory is how many drills per schedule the evidence carries.
+const BackupDrillHistory = 20
 
 // gatherBackups reads every schedule's status and recent drills.
 func gatherBackups(ctx context.Context, st storage.Storage) ([]BackupSchedule, error) {
@@ -30,7 +30,7 @@ func gatherBackups(ctx context.Context, st storage.Storage) ([]BackupSchedule, e
 	}
 	var out []BackupSchedule
 	for _, s := range stats {
-		drills, err := autosnapshot.DrillHistory(ctx, st, s.Name, backupDrillHistory)
+		drills, err := autosnapshot.DrillHistory(ctx, st, s.Name, BackupDrillHistory)
 		if err != nil {
 			return nil, fmt.Errorf("compliance: drills of %s: %w", s.Name, err)
 		}

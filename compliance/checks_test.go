@@ -55,8 +55,8 @@ path "*" { capabilities = ["deny"] }`)},
 			Status: core.SnapshotAutoStatus{Name: "daily", IntervalSecs: 86400, Configured: now.Add(-30 * day), LastSuccess: now.Add(-20 * time.Hour)},
 			Drills: []core.SnapshotDrillRecord{{Time: now.Add(-2 * day), Schedule: "daily", Passed: true}, {Time: now.Add(-9 * day), Schedule: "daily"}},
 		}},
-		Seal:          &core.SealShares{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
-		Recovery:      &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
+		Seal:     &core.SealShares{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
+		Recovery: &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
 		KeyCustody: &custody.Evidence{ShareSet: "set1", Kind: "unseal", Shares: 5, Threshold: 3, Now: now, Latest: []custody.Proof{
 			{Number: 1, Holder: "alice", At: now.Add(-10 * day)}, {Number: 2, Holder: "bob", At: now.Add(-80 * day)}, {Number: 4, Holder: "dave", At: now.Add(-day)}}},
 	}

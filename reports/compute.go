@@ -84,6 +84,8 @@ type gen struct {
 	loginFail  int64
 	failByUser map[string]*loginStat
 	failByAddr map[string]*loginStat
+	// drillRuns counts the requests that ran a restore drill.
+	drillRuns int64
 }
 
 func (p *Params) defaults() error {
@@ -286,6 +288,9 @@ func (g *gen) add(r query.Record) error {
 		if len(g.rootList) < maxListed {
 			g.rootList = append(g.rootList, r)
 		}
+	}
+	if isDrillRun(r) {
+		g.drillRuns++
 	}
 	if IsLogin(r.Path) {
 		if LoginFailed(r) {

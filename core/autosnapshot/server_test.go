@@ -3,6 +3,7 @@ package autosnapshot_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/vigilsec/vigil/core/autosnapshot"
 	"github.com/vigilsec/vigil/core/server/servertest"
 	"github.com/vigilsec/vigil/core/testsvc"
+	"github.com/vigilsec/vigil/reports"
 )
 
 type clock struct {
@@ -76,6 +78,28 @@ func runJobs(t *testing.T, s *servertest.Server) {
 	if err := s.RunScheduledJobs(context.Background()); err != nil {
 		t.Fatalf("scheduled jobs: %v", err)
 	}
+}
+
+// hipaaDrillSection reads the HIPAA report (JSON) and returns its
+// data-backup section.
+func hipaaDrillSection(t *testing.T, c *vaultapi.Client) reports.Section {
+	t.Helper()
+	resp, err := c.Logical().ReadRawWithData("sys/reports/hipaa", map[string][]string{"format": {"json"}})
+	if err != nil {
+		t.Fatalf("hipaa report: %v", err)
+	}
+	defer resp.Body.Close()
+	var r reports.Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.Sections {
+		if s.ID == "hipaa-164.308(a)(7)(ii)(A)" {
+			return s
+		}
+	}
+	t.Fatalf("hipaa report has no data-backup section")
+	return reports.Section{}
 }
 
 func checkStatus(t *testing.T, s *servertest.Server, id string) string {
@@ -180,6 +204,22 @@ func TestScheduledSnapshotsToS3RetentionAndDrills(t *testing.T) {
 		t.Fatalf("compliance snapshot-schedule: %s", s)
 	}
 
+	// The HIPAA report shows the drills, read from the drill records, and
+	// the drill requests, counted in the audit trail (the period ends at
+	// the report's time, exclusive).
+	clk.Add(time.Second)
+	rs := hipaaDrillSection(t, c)
+	if rs.Result != reports.ResultPass {
+		t.Fatalf("report section %s: %s (%s)", rs.ID, rs.Result, rs.ResultText)
+	}
+	fig := map[string]string{}
+	for _, f := range rs.Figures {
+		fig[f.Key] = f.Display()
+	}
+	if fig["drills"] != "2" || fig["drills_passed"] != "2" || fig["drill_requests"] != "2" || len(rs.Tables[1].Rows) != 2 {
+		t.Fatalf("report section figures %v, drills %v", fig, rs.Tables[1].Rows)
+	}
+
 	// Corrupt the newest object in the bucket: the drill fails on its
 	// integrity, and so does the compliance check.
 	latest := keys[len(keys)-1]
@@ -193,12 +233,15 @@ func TestScheduledSnapshotsToS3RetentionAndDrills(t *testing.T) {
 	if _, err := s3c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(latest), Body: bytes.NewReader(body)}); err != nil {
 		t.Fatal(err)
 	}
-	sec, err = c.Logical().Write("sys/storage/raft/snapshot-auto/drill/offsite", nil)
+	sec2, err := c.Logical().Write("sys/storage/raft/snapshot-auto/drill/offsite", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sec.Data["passed"] != false || !strings.Contains(sec.Data["error"].(string), "integrity") {
-		t.Fatalf("drill of a corrupted object: %v", sec.Data)
+	if sec2.Data["passed"] != false || !strings.Contains(sec2.Data["error"].(string), "integrity") {
+		t.Fatalf("drill of a corrupted object: %v", sec2.Data)
+	}
+	if sec := hipaaDrillSection(t, c); sec.Result != reports.ResultFail || !strings.Contains(sec.ResultText, "integrity") {
+		t.Fatalf("report section after a failed drill: %s (%s)", sec.Result, sec.ResultText)
 	}
 	if s := checkStatus(t, s, "storage.restore-drill"); s != "fail" {
 		t.Fatalf("compliance restore-drill after a failed drill: %s", s)
