@@ -146,7 +146,7 @@ path "sys/audit/*" { capabilities = ["read", "update", "sudo"] }`)
 				LastSuccess: tGen.Add(-5 * time.Hour), DrillSecs: 7 * 86400, LastDrill: t0.Add(6*24*time.Hour + 14*time.Hour), LastDrillPass: true},
 			Drills: synthDrills(),
 		}},
-		Seal:         &core.SealShares{Type: "shamir", SecretShares: 3, SecretThreshold: 2, KeyHolders: 3, Holders: []string{"alice", "bob", "carol"}},
+		Seal: &core.SealShares{Type: "shamir", SecretShares: 3, SecretThreshold: 2, KeyHolders: 3, Holders: []string{"alice", "bob", "carol"}},
 		KeyCustody: &custody.Evidence{ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, Now: tGen,
 			Latest: []custody.Proof{{Number: 1, Holder: "alice", At: tGen.Add(-48 * time.Hour)}, {Number: 3, Holder: "carol", At: tGen.Add(-47 * time.Hour)}},
 			Drills: []*custody.Drill{{ID: "drill1", ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, StartedAt: tGen.Add(-49 * time.Hour),
