@@ -128,6 +128,7 @@ func Actor(r query.Record) string {
 // conjunction of
 //
 //	error            the request returned an error
+//	succeeded        allowed, and answered without an error
 //	off_hours        outside business hours (bh)
 //	root_token       the token carried the root policy
 //	login_failed     a refused or failed login
@@ -152,6 +153,8 @@ func Match(expr string, r query.Record, bh BusinessHours) bool {
 		switch name {
 		case "error":
 			ok = r.Error != ""
+		case "succeeded":
+			ok = r.Allowed && r.Error == ""
 		case "off_hours":
 			ok = bh.OffHours(r.Time)
 		case "root_token":

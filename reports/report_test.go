@@ -44,7 +44,8 @@ var (
 //   - 4 failed logins for mallory from 203.0.113.9, 1 for alice from
 //     10.0.0.5, and successful logins for alice and bob each weekday;
 //   - the scheduled job runs a restore drill on Tuesday 03:00, and ops
-//     runs one on request on Friday 14:00.
+//     runs one on request on Friday 14:00; mallory is refused one on
+//     Wednesday 12:00.
 func synthLog() []query.Record {
 	var out []query.Record
 	seq := uint64(0)
@@ -116,6 +117,8 @@ func synthLog() []query.Record {
 		MountPoint: "sys/", MountType: "system", Allowed: true})
 	add(query.Record{Time: day(6, 14, 0), DisplayName: "userpass-ops", Operation: "update", Path: "sys/storage/raft/snapshot-auto/drill/daily",
 		MountPoint: "sys/", MountType: "system", Allowed: true, Policies: []string{"ops"}, GrantingPolicies: []string{"ops"}})
+	add(query.Record{Time: day(4, 12, 0), DisplayName: "userpass-mallory", Operation: "update", Path: "sys/storage/raft/snapshot-auto/drill/daily",
+		MountPoint: "sys/", MountType: "system", Allowed: false, Error: "permission denied", Policies: []string{"default"}})
 	inc := phi("userpass-alice", "patients/1000", day(6, 16, 0), true)
 	inc.Incomplete = true
 	add(inc)

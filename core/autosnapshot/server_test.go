@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -143,6 +144,19 @@ func TestScheduledSnapshotsToS3RetentionAndDrills(t *testing.T) {
 	cfg, err := c.Logical().Read("sys/storage/raft/snapshot-auto/config/offsite")
 	if err != nil || cfg.Data["aws_secret_access_key"] != nil || cfg.Data["storage_type"] != "aws-s3" {
 		t.Fatalf("config read back: %v, %v", cfg, err)
+	}
+
+	// The job's routes serve only Vigil's own internal requests, even to root.
+	for _, p := range []string{"sys/storage/raft/snapshot-auto/run/offsite", "sys/storage/raft/snapshot-auto/scheduled-drill/offsite"} {
+		var re *vaultapi.ResponseError
+		if _, err := c.Logical().Write(p, nil); !errors.As(err, &re) || re.StatusCode/100 != 4 {
+			t.Fatalf("client write %s: %v, want a 4xx", p, err)
+		}
+	}
+	if _, err := c.Logical().Read("sys/storage/raft/snapshot-auto/scan"); err == nil {
+		if keys := listKeys(t, s3c, bucket); len(keys) != 0 {
+			t.Fatalf("objects before any scheduled run: %v", keys)
+		}
 	}
 
 	// Five scheduled runs, an interval apart, with writes in between.
