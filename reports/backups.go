@@ -26,10 +26,11 @@ var drillMatcher = func() *query.Matcher {
 }()
 
 // isDrillRun reports whether r is a request that ran a restore drill:
-// allowed and answered (the drill's own outcome, passed or failed, is in
-// its record); refused requests and errors do not count.
+// allowed and answered 200 with the drill's record (passed or failed);
+// refused requests and errors do not count. The figure's query says the
+// same: operation=update, allowed=true, status=200, path drillPathGlob.
 func isDrillRun(r query.Record) bool {
-	return r.Operation == string(core.OpUpdate) && r.Allowed && r.Error == "" && drillMatcher.MatchPath(r.Path)
+	return r.Operation == string(core.OpUpdate) && r.Allowed && r.Status == 200 && drillMatcher.MatchPath(r.Path)
 }
 
 // backupDrills is the contingency-plan evidence for data backup: the
@@ -41,11 +42,12 @@ func isDrillRun(r query.Record) bool {
 // at the time the report was generated.
 func (g *gen) backupDrills(id, title string, controls ...string) Section {
 	s := Section{ID: id, Title: title, Controls: refs(controls...)}
-	schedules := Table{ID: "backup_schedules", Title: "Automated snapshot schedules",
-		Columns: []string{"Schedule", "Target", "Interval", "Retain", "Last snapshot", "Consecutive errors", "Drill interval", "Last drill"},
+	tz := " (" + g.tzName() + ")"
+	schedules := Table{ID: "backup-schedules", Title: "Automated snapshot schedules",
+		Columns: []string{"Schedule", "Target", "Interval", "Retain", "Last snapshot" + tz, "Consecutive errors", "Drill interval", "Last drill" + tz},
 		Empty:   "No automated snapshot schedule is configured."}
-	drills := Table{ID: "restore_drills", Title: "Restore drills in the period",
-		Columns: []string{"Time", "Schedule", "Trigger", "Snapshot", "Snapshot age", "Result", "Values decrypted", "Secrets restored (expected)", "Duration"},
+	drills := Table{ID: "restore-drills", Title: "Restore drills in the period",
+		Columns: []string{"Time" + tz, "Schedule", "Trigger", "Snapshot", "Snapshot age", "Result", "Values decrypted", "Secrets restored (expected)", "Duration"},
 		Empty:   "No restore drill is recorded in the period."}
 	var inPeriod, passed int64
 	var lastPass time.Time
@@ -53,10 +55,10 @@ func (g *gen) backupDrills(id, title string, controls ...string) Section {
 		st := b.Status
 		last, lastDrill, drillEvery := "never", "never", "on request only"
 		if !st.LastSuccess.IsZero() {
-			last = ts(st.LastSuccess)
+			last = g.ts(st.LastSuccess)
 		}
 		if !st.LastDrill.IsZero() {
-			lastDrill = ts(st.LastDrill) + map[bool]string{true: " (passed)", false: " (FAILED)"}[st.LastDrillPass]
+			lastDrill = g.ts(st.LastDrill) + map[bool]string{true: " (passed)", false: " (FAILED)"}[st.LastDrillPass]
 		}
 		if st.DrillSecs > 0 {
 			drillEvery = secs(st.DrillSecs)
@@ -77,21 +79,21 @@ func (g *gen) backupDrills(id, title string, controls ...string) Section {
 			} else {
 				res = "FAILED: " + d.Error
 			}
-			drills.Rows = append(drills.Rows, []string{ts(d.Time), d.Schedule, d.Trigger, d.Object, secs(d.AgeSecs), res,
+			drills.Rows = append(drills.Rows, []string{g.ts(d.Time), d.Schedule, d.Trigger, d.Object, secs(d.AgeSecs), res,
 				fmt.Sprintf("%d", d.Values), fmt.Sprintf("%d (%d)", d.Restored.Secrets, d.Expected.Secrets),
 				(time.Duration(d.TotalMS) * time.Millisecond).String()})
 		}
 	}
 	lp := "never"
 	if !lastPass.IsZero() {
-		lp = ts(lastPass)
+		lp = g.ts(lastPass) + tz
 	}
 	s.Figures = []Figure{
 		{Key: "schedules", Label: "Automated snapshot schedules", Count: int64(len(g.env.Backups))},
 		{Key: "drills", Label: "Restore drills recorded in the period", Count: inPeriod},
 		{Key: "drills_passed", Label: "Restore drills passed in the period", Count: passed},
 		{Key: "drill_requests", Label: "Restore drills run in the period, in the audit trail", Count: g.drillRuns,
-			Check: g.allCheck("succeeded", "path", drillPathGlob, "operation", string(core.OpUpdate))},
+			Check: g.allCheck("", "path", drillPathGlob, "operation", string(core.OpUpdate), "allowed", "true", "status", "200")},
 		{Key: "last_passing_drill", Label: "Last passing restore drill", Text: lp},
 	}
 	s.Tables = []Table{schedules, drills}
