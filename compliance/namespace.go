@@ -13,7 +13,7 @@ import (
 var serverWide = map[string]bool{
 	CheckAuditRedundant: true, CheckAuditDisk: true, CheckAuditShipLag: true, CheckAuditVerify: true,
 	CheckAuditRequire: true, CheckAuditDurable: true,
-	CheckSnapshot: true, CheckRestoreTest: true, CheckKeyHolders: true, CheckRecoveryDoc: true, CheckKeyDrill: true,
+	CheckSnapshot: true, CheckRestoreTest: true, CheckBackupSchedule: true, CheckBackupDrill: true, CheckKeyHolders: true, CheckRecoveryDoc: true, CheckKeyDrill: true,
 }
 
 // GatherIn is Gather scoped to namespace ns: the policies, tokens, mounts
