@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/hashicorp/raft"
@@ -87,6 +88,49 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 		return s.raftErr("add voter", err)
 	}
 	return nil
+}
+
+// AddNonvoter adds (or updates the address of) a member that receives
+// replication but does not vote. Leader only; it returns once the change is
+// committed. Autopilot promotes it to voter once it has been healthy (caught
+// up and in contact) for the server stabilization time.
+func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	if id == "" || addr == "" {
+		return core.Invalid("raft: add non-voter: id and address are required")
+	}
+	f := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.cfg.ApplyTimeout)
+	if err := wait(ctx, f); err != nil {
+		return s.raftErr("add non-voter", err)
+	}
+	return nil
+}
+
+// HasState reports whether this node has raft state: it bootstrapped a
+// cluster, or joined one and received entries. A node without state is
+// neither a cluster of its own nor a member of one yet.
+func (s *Store) HasState() (bool, error) {
+	has, err := raft.HasExistingState(s.logStore, s.logStore, s.snaps)
+	if err != nil {
+		return false, core.Errorf(core.CodeInternal, "raft: %w", err)
+	}
+	return has, nil
+}
+
+// Bootstrap makes a node without raft state the single voter of a new
+// cluster (Config.Bootstrap, done later: at initialisation). It returns
+// once the node leads. A node that has state is left alone (nil).
+func (s *Store) Bootstrap(ctx context.Context) error {
+	has, err := s.HasState()
+	if err != nil || has {
+		return err
+	}
+	conf := raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter, ID: raft.ServerID(s.cfg.NodeID), Address: s.trans.LocalAddr(),
+	}}}
+	if err := s.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return core.Errorf(core.CodeInternal, "raft: bootstrap: %w", err)
+	}
+	return s.WaitLeader(ctx)
 }
 
 // RemoveServer removes a member. Leader only; it returns once the change is
