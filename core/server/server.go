@@ -78,6 +78,8 @@ type Server struct {
 	applyHooks  []func(keys []string)
 	headerFuncs []func(h http.Header)
 
+	join joinState // join.go
+
 	stateMu     sync.Mutex // serialises seal/unseal transitions
 	unsealed    bool
 	activeSince time.Time
