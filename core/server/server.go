@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +80,14 @@ type Server struct {
 	headerFuncs []func(h http.Header)
 
 	join joinState // join.go
+
+	// High availability (ha.go, forward.go).
+	active         atomic.Bool // this node is the active node
+	unsealedFlag   atomic.Bool // unsealed (readable without stateMu)
+	haStop         func()
+	haDone         chan struct{}
+	forwardAuditor core.ForwardAuditor
+	apiHandler     http.Handler // the API itself; handler adds forwarding
 
 	stateMu     sync.Mutex // serialises seal/unseal transitions
 	unsealed    bool
