@@ -150,6 +150,10 @@ func NewSubsystem(opts Options) *Subsystem {
 // Name names the subsystem in logs and errors.
 func (a *Subsystem) Name() string { return "audit" }
 
+// EveryNode: the audit devices run on every unsealed node, standbys
+// included (a standby records the requests it forwards).
+func (a *Subsystem) EveryNode() bool { return true }
+
 // Broker returns the broker (after Provision).
 func (a *Subsystem) Broker() *audit.Broker { return a.broker }
 

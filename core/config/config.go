@@ -56,6 +56,27 @@ type Storage struct {
 	NodeID string
 	// Retry join and other cluster options, kept raw for the cluster code.
 	Options map[string]Value
+	// RetryJoin are the retry_join blocks, in order.
+	RetryJoin []RetryJoin
+	// RetryJoinAsNonVoter is retry_join_as_non_voter.
+	RetryJoinAsNonVoter bool
+}
+
+// RetryJoin is one retry_join block of storage "raft".
+type RetryJoin struct {
+	LeaderAPIAddr        string
+	AutoJoin             string
+	AutoJoinScheme       string
+	AutoJoinPort         int
+	LeaderTLSServerName  string
+	LeaderCACertFile     string
+	LeaderClientCertFile string
+	LeaderClientKeyFile  string
+	LeaderCACert         string
+	LeaderClientCert     string
+	LeaderClientKey      string
+	Line                 int
+	File                 string
 }
 
 // Listener is one listener stanza.

@@ -246,3 +246,20 @@ func (s *Store) fanOutLeadership() {
 		}
 	}
 }
+
+// SoleVoter reports whether this node's latest configuration has exactly
+// one voter, itself: a single-node cluster, which elects itself.
+func (s *Store) SoleVoter() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	voters, self := 0, false
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			voters++
+			self = self || string(srv.ID) == s.cfg.NodeID
+		}
+	}
+	return voters == 1 && self
+}

@@ -174,7 +174,7 @@ func (s *Server) activateLocked(ctx context.Context) error {
 	s.loadAutopilotConfig(ctx)
 	bg, stop := context.WithCancel(context.Background())
 	s.stopBG = stop
-	s.bgDone.Add(1)
+	s.jobsDone.Add(1)
 	go s.background(bg)
 	now := s.now()
 	s.activeSince = now
@@ -190,7 +190,7 @@ func (s *Server) deactivateLocked(ctx context.Context) {
 	}
 	if s.stopBG != nil {
 		s.stopBG()
-		s.bgDone.Wait()
+		s.jobsDone.Wait()
 		s.stopBG = nil
 	}
 	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
@@ -214,7 +214,9 @@ func (s *Server) onReplicatedKeys(keys []string) {
 			break
 		}
 	}
-	if !reload || s.active.Load() || s.barrier.Sealed() {
+	// On raft's apply goroutine: no barrier lock here (a barrier write may
+	// hold it while it waits for this very apply).
+	if !reload || s.active.Load() || !s.unsealedFlag.Load() {
 		return
 	}
 	go func() {

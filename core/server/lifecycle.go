@@ -23,6 +23,14 @@ func (s *Server) Initialized(ctx context.Context) (bool, error) { return s.barri
 func (s *Server) Init(ctx context.Context, shares, threshold int) (*system.InitResult, error) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
+	if s.joinPending() != nil {
+		return nil, core.Invalid("this node is joining a cluster: it cannot be initialised")
+	}
+	// A node without raft state becomes the single voter of a new
+	// cluster here (others join it).
+	if err := s.raft.Bootstrap(ctx); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
 	res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: shares, SecretThreshold: threshold})
 	if err != nil {
 		return nil, err
@@ -51,7 +59,13 @@ func (s *Server) Unseal(ctx context.Context, key string, reset bool) (*system.Se
 	defer s.stateMu.Unlock()
 	if reset {
 		s.seal.Reset()
+		if pj := s.joinPending(); pj != nil {
+			pj.seal.Reset()
+		}
 		return s.sealStatusLocked(ctx)
+	}
+	if pj := s.joinPending(); pj != nil && s.barrier.Sealed() {
+		return s.joinUnsealLocked(ctx, pj, key)
 	}
 	if init, err := s.barrier.Initialized(ctx); err != nil {
 		return nil, err
@@ -85,39 +99,44 @@ func (s *Server) UnsealWithKey(ctx context.Context, key []byte) error {
 	return s.unsealedLocked(ctx)
 }
 
-// unsealedLocked runs after the barrier opens: load mounts, start subsystems.
-// On failure the server seals again.
+// unsealedLocked runs after the barrier opens: the node gets its cluster
+// identity, the subsystems that run on every node start, and the node
+// follows leadership (ha.go): it becomes the active node when it leads —
+// before unsealedLocked returns if it leads already — and is a standby
+// otherwise. On failure the server seals again.
 func (s *Server) unsealedLocked(ctx context.Context) error {
 	if err := s.installClusterTLS(ctx); err != nil {
 		s.log.Error("cannot install the cluster transport identity; sealing", "error", err)
 		s.seal.Seal()
 		return core.Errorf(core.CodeInternal, "unseal: %v", err)
 	}
-	if err := s.router.Load(ctx); err != nil {
-		s.log.Error("some mounts failed to load", "error", err)
-	}
-	// Identity decides policies and disabled entities: without it the
-	// server does not open (fail closed).
-	if err := s.ident.Load(ctx); err != nil {
-		s.log.Error("identity store failed to load; sealing", "error", err)
-		s.router.Unload(ctx)
-		s.seal.Seal()
-		return core.Errorf(core.CodeInternal, "unseal: identity store failed to load: %v", err)
-	}
+	var started []Subsystem
 	for _, sub := range s.opts.Subsystems {
+		if !everyNode(sub) {
+			continue
+		}
 		if err := sub.Unsealed(ctx); err != nil {
 			s.log.Error("subsystem failed to start; sealing", "subsystem", sub.Name(), "error", err)
-			s.sealingLocked(ctx)
+			for i := len(started) - 1; i >= 0; i-- {
+				started[i].Sealing(ctx)
+			}
+			s.dropClusterTLS()
+			s.seal.Seal()
 			return core.Errorf(core.CodeInternal, "unseal: %s failed to start: %v", sub.Name(), err)
 		}
+		started = append(started, sub)
 	}
-	bg, cancel := context.WithCancel(context.Background())
-	s.stopBG = cancel
-	s.bgDone.Add(1)
-	go s.background(bg)
 	s.unsealed = true
-	s.activeSince = s.now()
+	s.unsealedFlag.Store(true)
 	s.log.Info("unsealed")
+	s.startHA(ctx)
+	s.bgDone.Add(1)
+	go func() {
+		defer s.bgDone.Done()
+		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.publishNode(pctx)
+	}()
 	return nil
 }
 
@@ -133,13 +152,12 @@ func (s *Server) Seal(ctx context.Context) error {
 }
 
 func (s *Server) sealingLocked(ctx context.Context) {
-	if s.stopBG != nil {
-		s.stopBG()
-		s.bgDone.Wait()
-		s.stopBG = nil
-	}
+	s.stopHA(ctx) // the active node steps back to standby first
+	s.unsealedFlag.Store(false)
 	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
-		s.opts.Subsystems[i].Sealing(ctx)
+		if sub := s.opts.Subsystems[i]; everyNode(sub) {
+			sub.Sealing(ctx)
+		}
 	}
 	s.router.Unload(ctx)
 	s.ident.Clear()
@@ -153,7 +171,7 @@ func (s *Server) sealingLocked(ctx context.Context) {
 // background runs periodic work while unsealed: token tidy and engine
 // periodic functions.
 func (s *Server) background(ctx context.Context) {
-	defer s.bgDone.Done()
+	defer s.jobsDone.Done()
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -161,7 +179,7 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !s.raft.IsLeader() {
+			if !s.active.Load() {
 				continue
 			}
 			if n, err := s.tokens.Tidy(ctx); err != nil {
@@ -182,6 +200,13 @@ func (s *Server) SealStatus(ctx context.Context) (*system.SealStatus, error) {
 }
 
 func (s *Server) sealStatusLocked(ctx context.Context) (*system.SealStatus, error) {
+	if pj := s.joinPending(); pj != nil && s.barrier.Sealed() {
+		st, err := pj.seal.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s.joinStatus(st), nil
+	}
 	st, err := s.seal.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -202,7 +227,7 @@ func (s *Server) clusterName() string {
 
 // Health gathers extra sys/health facts.
 func (s *Server) Health(ctx context.Context) core.HealthInfo {
-	hi := core.HealthInfo{Standby: !s.raft.IsLeader(), ClusterName: s.clusterName()}
+	hi := core.HealthInfo{Standby: !s.active.Load(), ClusterName: s.clusterName()}
 	for _, f := range s.health {
 		f(ctx, &hi)
 	}
@@ -212,7 +237,7 @@ func (s *Server) Health(ctx context.Context) core.HealthInfo {
 // Leader reports sys/leader.
 func (s *Server) Leader(ctx context.Context) system.LeaderInfo {
 	_, addr := s.raft.Leader()
-	li := system.LeaderInfo{HAEnabled: true, IsSelf: s.raft.IsLeader(), LeaderAddress: s.apiAddr(),
+	li := system.LeaderInfo{HAEnabled: true, IsSelf: s.active.Load(), LeaderAddress: s.leaderAPIAddr(ctx),
 		LeaderClusterAddress: addr, RaftAppliedIndex: s.raft.AppliedIndex(), RaftCommittedIndex: s.raft.AppliedIndex()}
 	s.stateMu.Lock()
 	if !s.activeSince.IsZero() {
@@ -282,18 +307,29 @@ func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bo
 		s.sealingLocked(ctx)
 		return nil
 	}
+	// Everything that caches storage state starts again from the restored
+	// state: the active-only part, then the every-node subsystems.
+	s.deactivateLocked(ctx)
 	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
-		s.opts.Subsystems[i].Sealing(ctx)
-	}
-	s.router.Unload(ctx)
-	if err := s.router.Load(ctx); err != nil {
-		s.log.Error("mounts failed to reload after restore", "error", err)
+		if sub := s.opts.Subsystems[i]; everyNode(sub) {
+			sub.Sealing(ctx)
+		}
 	}
 	for _, sub := range s.opts.Subsystems {
+		if !everyNode(sub) {
+			continue
+		}
 		if err := sub.Unsealed(ctx); err != nil {
 			s.log.Error("subsystem failed to restart after restore; sealing", "subsystem", sub.Name(), "error", err)
 			s.sealingLocked(ctx)
 			return core.Errorf(core.CodeInternal, "restore: %s failed to restart: %v", sub.Name(), err)
+		}
+	}
+	if s.raft.IsLeader() {
+		if err := s.activateLocked(ctx); err != nil {
+			s.log.Error("could not become the active node again after the restore; sealing", "error", err)
+			s.sealingLocked(ctx)
+			return core.Errorf(core.CodeInternal, "restore: %v", err)
 		}
 	}
 	return nil

@@ -88,6 +88,8 @@ type Server struct {
 	haDone         chan struct{}
 	forwardAuditor core.ForwardAuditor
 	apiHandler     http.Handler // the API itself; handler adds forwarding
+	retryStop      context.CancelFunc
+	retryDone      chan struct{}
 
 	stateMu     sync.Mutex // serialises seal/unseal transitions
 	unsealed    bool
@@ -98,7 +100,8 @@ type Server struct {
 	handler        http.Handler
 	maxRequestSize int64
 	stopBG         context.CancelFunc
-	bgDone         sync.WaitGroup
+	bgDone         sync.WaitGroup // helper goroutines (join, publishing)
+	jobsDone       sync.WaitGroup // the scheduled jobs (background)
 	closeOnce      sync.Once
 }
 
@@ -140,20 +143,34 @@ func New(opts Options) (*Server, error) {
 	if v, ok := cfg.Storage.Options["raft_bind_addr"]; ok {
 		bind = v.Value
 	}
-	rs, err := raftstore.Open(raftstore.Config{
-		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, Bootstrap: true,
-		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply,
-	})
+	rcfg := raftstore.Config{
+		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind,
+		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply, OnRemoved: s.onAutopilotRemoved,
+	}
+	if err := raftTuning(cfg, &rcfg); err != nil {
+		return nil, err
+	}
+	rs, err := raftstore.Open(rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: open raft storage: %w", err)
 	}
 	s.raft = rs
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := rs.WaitLeader(ctx); err != nil {
-		_ = rs.Close()
-		return nil, fmt.Errorf("server: raft: no leader: %w", err)
+	// A node that is the only voter of its cluster leads on its own: wait
+	// for it, so that it serves as soon as it is unsealed. A member of a
+	// larger cluster may have to wait for the others, which may all be
+	// sealed (a sealed node has no cluster network): it starts without a
+	// leader and finds one once enough nodes are unsealed. A node without
+	// raft state bootstraps at initialisation or joins a cluster.
+	if rs.SoleVoter() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := rs.WaitLeader(ctx); err != nil {
+			_ = rs.Close()
+			return nil, fmt.Errorf("server: raft: no leader: %w", err)
+		}
 	}
+	s.applyHooks = append(s.applyHooks, s.onReplicatedKeys)
+	rs.HandleRPC(rpcForward+"/", http.HandlerFunc(s.serveForwarded))
 	s.barrier = barrier.New(rs, barrier.WithNow(opts.Now))
 	rs.SetSnapshotSealer(snapshotSealer{s})
 	s.seal = seal.New(rs, s.barrier, seal.WithNow(opts.Now))
@@ -167,6 +184,7 @@ func New(opts Options) (*Server, error) {
 	s.applyHooks = append(s.applyHooks, s.ident.Invalidate)
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
+	s.forwardAuditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
 	s.parts = []framework.Part{metricsPart{s}}
 	host := &Host{s}
@@ -181,6 +199,7 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
+		Cluster: s,
 		Records: barrierStorage{s.barrier},
 		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
 			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
@@ -206,12 +225,20 @@ func New(opts Options) (*Server, error) {
 	if len(cfg.Listeners) > 0 {
 		s.maxRequestSize = cfg.Listeners[0].MaxRequestSize
 	}
-	s.handler = s.newHandler(s.maxRequestSize)
+	s.apiHandler = s.newAPIHandler(s.maxRequestSize)
+	s.handler = s.clusterHandler(s.apiHandler)
+	s.startRetryJoin()
 	return s, nil
 }
 
-// newHandler is the HTTP handler with a request size limit (0: default).
+// newHandler is the HTTP handler of a listener with a request size limit
+// (0: default): the API, forwarded to the active node from a standby.
 func (s *Server) newHandler(maxRequestSize int64) http.Handler {
+	return s.clusterHandler(s.newAPIHandler(maxRequestSize))
+}
+
+// newAPIHandler is the API itself.
+func (s *Server) newAPIHandler(maxRequestSize int64) http.Handler {
 	return httpapi.New(s.dispatcher, httpapi.Options{MaxRequestSize: maxRequestSize, Now: s.opts.Now, Logger: s.opts.Logger,
 		ResponseHeaders: s.responseHeaders, UI: s.opts.UI})
 }
@@ -400,6 +427,7 @@ func (s *Server) Addrs() []string {
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.stopRetryJoin()
 		for _, srv := range s.httpSrvs {
 			_ = srv.Shutdown(ctx)
 		}
