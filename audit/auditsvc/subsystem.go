@@ -70,6 +70,8 @@ type Host interface {
 	Sealed() bool
 	Metrics() prometheus.Registerer
 	SetAuditor(core.Auditor)
+	// SetForwardAuditor: a standby records the requests it forwards.
+	SetForwardAuditor(core.ForwardAuditor)
 	AddSysPart(framework.Part)
 	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
 	AddResponseHeaders(f func(http.Header))
@@ -235,6 +237,7 @@ func (a *Subsystem) Provision(s Host) error {
 		return fmt.Errorf("audit: register metrics: %w", err)
 	}
 	s.SetAuditor(a.broker)
+	s.SetForwardAuditor(a.broker)
 	s.AddSysPart(routes{a})
 	s.AddHealth(a.health)
 	s.AddResponseHeaders(a.header)

@@ -36,6 +36,9 @@ type EveryNode interface {
 }
 
 func everyNode(sub Subsystem) bool {
+	if p, ok := sub.(Plug); ok {
+		sub = p.Subsystem
+	}
 	e, ok := sub.(EveryNode)
 	return ok && e.EveryNode()
 }

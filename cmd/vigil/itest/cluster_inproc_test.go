@@ -1,0 +1,104 @@
+package itest
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vigilsec/vigil/cmd/vigil/wire"
+	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/server/servertest"
+)
+
+// In-process nodes joined with `sys/storage/raft/join` and the unseal key:
+// the join completes, a write through any node is read through every node,
+// the standbys forward (and record it) and answer sys/leader and
+// sys/health as standbys.
+func TestClusterJoinInProcess(t *testing.T) {
+	var nodes []*servertest.Server
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("node%d", i)
+		dir := t.TempDir()
+		o := servertest.Options{Dir: dir, NoInit: i > 1, Configure: func(cfg *config.Config) {
+			cfg.Storage.NodeID = id
+			cfg.Audit = []config.Block{fileDevice(dir, nil)}
+		}}
+		nodes = append(nodes, servertest.MustStart(t, wire.Options, o))
+	}
+	leader := nodes[0]
+	lc := leader.Client
+	if _, err := lc.Logical().Write("sys/storage/raft/autopilot/configuration", map[string]any{"server_stabilization_time": "1s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Sys().Mount("secret", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		c := n.NewClient("")
+		if r, err := c.Sys().RaftJoin(&vaultapi.RaftJoinRequest{LeaderAPIAddr: leader.URL}); err != nil || !r.Joined {
+			t.Fatalf("join: %v %v", r, err)
+		}
+		st, err := c.Sys().SealStatus()
+		if err != nil || !st.Initialized || !st.Sealed || st.T != 1 {
+			t.Fatalf("seal status while joining: %+v %v", st, err)
+		}
+		if _, err := c.Sys().Unseal(leader.Keys[0]); err != nil {
+			t.Fatalf("unseal to join: %v", err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			st, err := c.Sys().SealStatus()
+			if err == nil && !st.Sealed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not finish joining: %+v %v", n.NodeID(), st, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		n.RootToken = leader.RootToken
+		n.Client.SetToken(leader.RootToken)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := lc.Sys().RaftAutopilotState()
+		if err == nil && st != nil && len(st.Voters) == 3 && st.Healthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("autopilot: %+v %v", st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, n := range nodes {
+		key := fmt.Sprintf("k%d", i)
+		if _, err := n.Client.KVv2("secret").Put(context.Background(), key, map[string]any{"v": key}); err != nil {
+			t.Fatalf("write through %s: %v", n.NodeID(), err)
+		}
+		for _, m := range nodes {
+			s, err := m.Client.KVv2("secret").Get(context.Background(), key)
+			if err != nil || s.Data["v"] != key {
+				t.Fatalf("read %s through %s: %v %v", key, m.NodeID(), s, err)
+			}
+		}
+	}
+	ls, err := nodes[1].Client.Sys().Leader()
+	if err != nil || ls.IsSelf || ls.LeaderAddress != leader.URL {
+		t.Fatalf("standby sys/leader: %+v %v", ls, err)
+	}
+	a := kvPut(nodes[2].Client.CloneConfig().HttpClient, nodes[2].URL, leader.RootToken, "traced", map[string]any{"v": 1})
+	if a.status != 200 {
+		t.Fatalf("write through node3: %+v", a)
+	}
+	if !forwardedIn(t, auditLogPath(nodes[2].Dir), a.id, "node1") {
+		t.Fatalf("node3's audit log has no forward record of %s", a.id)
+	}
+	ids := byRequestID(readLog(t, filepath.Join(leader.Dir, "audit", "audit.log")))
+	if !ids[a.id]["request"] || !ids[a.id]["response"] {
+		t.Fatalf("the active node's log has %v for %s", ids[a.id], a.id)
+	}
+}
