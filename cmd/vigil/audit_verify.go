@@ -36,7 +36,10 @@ Merkle root, the checkpoint cadence the segment headers declare (a
 checkpoint at least every checkpoint_every lines and checkpoint_interval,
 at every start and clean close, nothing but a restart after a clean
 close), and that missing first segments were deleted by retention (a
-signed segments_deleted record). PATHs are segment files or folders:
+signed segments_deleted record). PATHs are segment files or folders,
+of one node or of several (a cluster's nodes each keep their own chain:
+the segments are grouped by node and each node's chain is verified and
+reported on its own):
 files are recognised by their segment header, whatever their name, and
 everything else (the query index folder, the Merkle store, the disk
 reserve, folders of relinked chains) is skipped and named.
@@ -83,6 +86,11 @@ verification unless -allow-uncovered-tail is given. Exit status: 0 OK,
 	}
 	if len(paths) == 0 {
 		return fail("no audit log segments among %s", strings.Join(pos, " "))
+	}
+	if groups, order, err := byNode(paths); err != nil {
+		return fail("%v", err)
+	} else if len(order) > 1 {
+		return verifyEachNode(args, pos, groups, order)
 	}
 	paths, err = chain.OrderSegments(paths)
 	if err != nil {
@@ -248,6 +256,56 @@ func verifyJSON(rep *chain.Report, paths []string, skipped []skippedPath, keySou
 	}
 	out["trusted_checkpoints"] = tr
 	return out
+}
+
+// byNode groups segment files by the node whose chain they belong to (a
+// cluster's nodes each keep their own chain).
+func byNode(paths []string) (map[string][]string, []string, error) {
+	groups := map[string][]string{}
+	var order []string
+	for _, p := range paths {
+		n, err := nodeOf(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := groups[n]; !ok {
+			order = append(order, n)
+		}
+		groups[n] = append(groups[n], p)
+	}
+	sort.Strings(order)
+	return groups, order, nil
+}
+
+// verifyEachNode verifies several nodes' logs given together: each node's
+// segments on their own, with the same options (and -node-id set), one
+// report per node, then a summary line per node. The exit status is the
+// worst of them.
+func verifyEachNode(args, pos []string, groups map[string][]string, order []string) int {
+	positional := map[string]bool{}
+	for _, p := range pos {
+		positional[p] = true
+	}
+	var flags []string
+	for _, a := range args {
+		if !positional[a] {
+			flags = append(flags, a)
+		}
+	}
+	worst := 0
+	results := make([]string, 0, len(order))
+	for _, n := range order {
+		fmt.Fprintf(stdout, "== node %s (%d segments) ==\n", n, len(groups[n]))
+		code := runAuditVerify(append(append(append([]string{}, flags...), "-node-id", n), groups[n]...))
+		worst = max(worst, code)
+		verdict := "OK"
+		if code != 0 {
+			verdict = "FAILED"
+		}
+		results = append(results, fmt.Sprintf("node %s: %s", n, verdict))
+	}
+	fmt.Fprintf(stdout, "== %d nodes: %s ==\n", len(order), strings.Join(results, ", "))
+	return worst
 }
 
 // skippedPath is a path verify did not treat as a segment, and why.
