@@ -29,6 +29,10 @@ import (
 //     jobs stop, the active-only subsystems stop in reverse order, mounts
 //     unload.
 
+// StandbyReadIndexWait bounds how long an unsealing standby waits for the
+// leader's read index before its subsystems start.
+const StandbyReadIndexWait = 5 * time.Second
+
 // EveryNode is implemented by subsystems that run on every unsealed node,
 // standbys included; the others run on the active node only.
 type EveryNode interface {

@@ -110,6 +110,17 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 		s.seal.Seal()
 		return core.Errorf(core.CodeInternal, "unseal: %v", err)
 	}
+	// A standby reads its own copy of the replicated state (the audit
+	// subsystem reads its checkpoints and keys from it): bring it up to
+	// the leader's first. Without a leader (the cluster's other nodes are
+	// still sealed) it starts from what it has.
+	if !s.raft.IsLeader() {
+		rctx, cancel := context.WithTimeout(ctx, StandbyReadIndexWait)
+		if err := s.raft.ReadIndex(rctx); err != nil {
+			s.log.Warn("starting without the leader's read index; this node's state may trail the cluster's until it catches up", "error", err)
+		}
+		cancel()
+	}
 	var started []Subsystem
 	for _, sub := range s.opts.Subsystems {
 		if !everyNode(sub) {
