@@ -1,7 +1,10 @@
 package itest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -100,5 +103,51 @@ func TestClusterJoinInProcess(t *testing.T) {
 	ids := byRequestID(readLog(t, filepath.Join(leader.Dir, "audit", "audit.log")))
 	if !ids[a.id]["request"] || !ids[a.id]["response"] {
 		t.Fatalf("the active node's log has %v for %s", ids[a.id], a.id)
+	}
+
+	// Restore on a cluster, through a standby: every node installs the
+	// snapshot (a follower that becomes the leader serves the restored
+	// state), and the active node's chain records who restored which
+	// snapshot.
+	var snap bytes.Buffer
+	if err := nodes[1].Client.Sys().RaftSnapshot(&snap); err != nil {
+		t.Fatalf("snapshot through a standby: %v", err)
+	}
+	if _, err := nodes[0].Client.KVv2("secret").Put(context.Background(), "after-snapshot", map[string]any{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[2].Client.Sys().RaftSnapshotRestore(bytes.NewReader(snap.Bytes()), false); err != nil {
+		t.Fatalf("restore through a standby: %v", err)
+	}
+	sum := sha256.Sum256(snap.Bytes())
+	found := false
+	for _, l := range readLog(t, filepath.Join(leader.Dir, "audit", "audit.log")) {
+		if l.Type == "response" && l.Request["path"] == "sys/storage/raft/snapshot" && l.Request["operation"] == "update" {
+			d, _ := l.Response["data"].(map[string]any)
+			sn, _ := d["snapshot"].(map[string]any)
+			who, _ := l.Auth["display_name"].(string)
+			found = sn["sha256"] == hex.EncodeToString(sum[:]) && who == "root"
+		}
+	}
+	if !found {
+		t.Fatal("the active node's chain does not record who restored which snapshot")
+	}
+	leader.Stop() // a follower takes over, with the restored state
+	next := nodes[1]
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		_, err := next.Client.KVv2("secret").Get(context.Background(), "k0")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new active node: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, n := range nodes[1:] {
+		if s, err := n.Client.KVv2("secret").Get(context.Background(), "after-snapshot"); err == nil && s != nil {
+			t.Fatalf("%s serves a key written after the restored snapshot: %v", n.NodeID(), s.Data)
+		}
 	}
 }
