@@ -12,6 +12,34 @@ import (
 	"github.com/vigilsec/vigil/core/system"
 )
 
+// clusterDefaults fills what a node's configuration leaves out from the
+// environment, as Vault does, so that one configuration serves every pod
+// of a StatefulSet: node_id from VIGIL_RAFT_NODE_ID (or VAULT_RAFT_NODE_ID,
+// else "node1"), api_addr from VIGIL_API_ADDR (VAULT_API_ADDR) and
+// cluster_addr from VIGIL_CLUSTER_ADDR (VAULT_CLUSTER_ADDR).
+func clusterDefaults(cfg *config.Config) {
+	env := func(names ...string) string {
+		for _, n := range names {
+			if v := os.Getenv(n); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	if cfg.Storage.NodeID == "" {
+		cfg.Storage.NodeID = env("VIGIL_RAFT_NODE_ID", "VAULT_RAFT_NODE_ID")
+	}
+	if cfg.Storage.NodeID == "" {
+		cfg.Storage.NodeID = "node1"
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = env("VIGIL_API_ADDR", "VAULT_API_ADDR")
+	}
+	if cfg.ClusterAddr == "" {
+		cfg.ClusterAddr = env("VIGIL_CLUSTER_ADDR", "VAULT_CLUSTER_ADDR")
+	}
+}
+
 // raftTuning applies the storage "raft" block's tuning to the raft store:
 // the advertised cluster address and autopilot's intervals.
 func raftTuning(cfg *config.Config, rc *raftstore.Config) error {
@@ -110,9 +138,14 @@ func retryJoinBlocks(cfg *config.Config) []system.JoinRequest {
 				}
 			}
 		}
-		if u, err := url.Parse(r.LeaderAPIAddr); err == nil && u.Host != "" {
-			out = append(out, r)
+		u, err := url.Parse(r.LeaderAPIAddr)
+		if err != nil || u.Host == "" {
+			continue
 		}
+		if self, err := url.Parse(cfg.APIAddr); err == nil && self.Host == u.Host {
+			continue // this node's own entry (one file lists every node)
+		}
+		out = append(out, r)
 	}
 	return out
 }

@@ -123,9 +123,7 @@ func New(opts Options) (*Server, error) {
 	if cfg.Storage.Path == "" {
 		return nil, errors.New("server: storage \"raft\": path is required")
 	}
-	if cfg.Storage.NodeID == "" {
-		cfg.Storage.NodeID = "node1"
-	}
+	clusterDefaults(cfg)
 	if cfg.DefaultLeaseTTL == 0 {
 		cfg.DefaultLeaseTTL = 768 * time.Hour
 	}
