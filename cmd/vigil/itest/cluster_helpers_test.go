@@ -26,6 +26,10 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 )
 
+// clusterRetryJoin forms test clusters with retry_join blocks (false:
+// with an explicit `sys/storage/raft/join` before the unseal).
+var clusterRetryJoin = true
+
 // testCluster is three (or more) `vigil server` processes on 127.0.0.1,
 // each with its own ports, data folder, audit log and TLS listener (one
 // test CA), formed with retry_join blocks that name every node.
@@ -49,9 +53,10 @@ type clusterNode struct {
 	cfgFile  string
 	auditLog string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
+	log    *bytes.Buffer
 }
 
 // url is the node's API URL.
@@ -112,6 +117,9 @@ func startCluster(t *testing.T, n int) *testCluster {
 	}
 	var joins strings.Builder
 	for _, o := range c.nodes {
+		if !clusterRetryJoin {
+			break
+		}
 		fmt.Fprintf(&joins, "  retry_join {\n    leader_api_addr = %q\n    leader_ca_cert_file = %q\n  }\n", o.url(), c.caFile)
 	}
 	for _, nd := range c.nodes {
@@ -142,13 +150,7 @@ audit "file" "primary" {
 	}
 	t.Cleanup(func() {
 		for _, nd := range c.nodes {
-			nd.mu.Lock()
-			if nd.cmd != nil {
-				_ = nd.cmd.Process.Signal(syscall.SIGCONT)
-				_ = nd.cmd.Process.Kill()
-				_ = nd.cmd.Wait()
-			}
-			nd.mu.Unlock()
+			c.kill(nd)
 			if t.Failed() {
 				t.Logf("=== %s log (tail) ===\n%s", nd.id, tail(nd.log.String(), 6000))
 			}
@@ -175,8 +177,10 @@ func (c *testCluster) start(nd *clusterNode) {
 		nd.mu.Unlock()
 		c.t.Fatal(err)
 	}
-	nd.cmd = cmd
+	exited := make(chan struct{})
+	nd.cmd, nd.exited = cmd, exited
 	nd.mu.Unlock()
+	go func() { _ = cmd.Wait(); close(exited) }()
 	hc := c.httpClient()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -184,6 +188,14 @@ func (c *testCluster) start(nd *clusterNode) {
 		if err == nil {
 			resp.Body.Close()
 			return
+		}
+		select {
+		case <-exited:
+			nd.mu.Lock()
+			out := nd.log.String()
+			nd.mu.Unlock()
+			c.t.Fatalf("%s exited at start:\n%s", nd.id, out)
+		default:
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("%s did not start: %v\n%s", nd.id, err, nd.log.String())
@@ -195,12 +207,13 @@ func (c *testCluster) start(nd *clusterNode) {
 // kill sends SIGKILL to nd and waits for it.
 func (c *testCluster) kill(nd *clusterNode) {
 	nd.mu.Lock()
-	cmd := nd.cmd
+	cmd, exited := nd.cmd, nd.exited
 	nd.cmd = nil
 	nd.mu.Unlock()
 	if cmd != nil {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 	}
 }
 
@@ -262,6 +275,13 @@ func (c *testCluster) init() {
 func (c *testCluster) unseal(nd *clusterNode) {
 	c.t.Helper()
 	cl := c.client(nd)
+	if !clusterRetryJoin && nd != c.nodes[0] {
+		if st, err := cl.Sys().SealStatus(); err == nil && !st.Initialized {
+			if _, err := cl.Sys().RaftJoin(&vaultapi.RaftJoinRequest{LeaderAPIAddr: c.active().url(), LeaderCACert: string(mustRead(c.t, c.caFile))}); err != nil {
+				c.t.Fatalf("join %s: %v", nd.id, err)
+			}
+		}
+	}
 	c.eventually(60*time.Second, func() error {
 		st, err := cl.Sys().SealStatus()
 		if err != nil {
@@ -364,4 +384,13 @@ func (c *testCluster) eventually(d time.Duration, f func() error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -103,10 +103,13 @@ func TestClusterServesThroughAnyNode(t *testing.T) {
 			t.Errorf("standby sys/health%s: %d, want %d", q, resp.StatusCode, want)
 		}
 	}
-	st, err := sc.Sys().RaftAutopilotState()
-	if err != nil || st == nil || !st.Healthy || len(st.Voters) != 3 || st.Leader != leader.id || st.FailureTolerance != 1 {
-		t.Fatalf("autopilot state through a standby: %+v %v", st, err)
-	}
+	c.eventually(30*time.Second, func() error {
+		st, err := sc.Sys().RaftAutopilotState()
+		if err != nil || st == nil || !st.Healthy || len(st.Voters) != 3 || st.Leader != leader.id || st.FailureTolerance != 1 {
+			return fmt.Errorf("autopilot state through a standby: %+v %v", st, err)
+		}
+		return nil
+	})
 	// One request id in both chains: forwarded by the standby, executed
 	// (request and response) by the active node.
 	a := kvPut(c.httpClient(), standby.url(), c.root, "traced", map[string]any{"v": 1})
@@ -327,7 +330,13 @@ func issue(hc *http.Client, url, token string) (string, error) {
 	if resp.StatusCode != 200 {
 		return "", fmt.Errorf("%d", resp.StatusCode)
 	}
-	return v.LeaseID, json.NewDecoder(resp.Body).Decode(&v)
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return "", err
+	}
+	if v.LeaseID == "" {
+		return "", fmt.Errorf("no lease id")
+	}
+	return v.LeaseID, nil
 }
 
 // fetchKeyTLS reads the audit checkpoint key through a TLS listener.
