@@ -34,7 +34,7 @@ var clusterRetryJoin = true
 // each with its own ports, data folder, audit log and TLS listener (one
 // test CA), formed with retry_join blocks that name every node.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	dir    string
 	caFile string
@@ -63,7 +63,7 @@ type clusterNode struct {
 func (n *clusterNode) url() string { return "https://" + n.apiAddr }
 
 // writeClusterCA writes a CA and a certificate for 127.0.0.1 signed by it.
-func writeClusterCA(t *testing.T, dir string) (caFile, certFile, keyFile string, pool *x509.CertPool) {
+func writeClusterCA(t testing.TB, dir string) (caFile, certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vigil test CA"},
@@ -101,7 +101,7 @@ func writeClusterCA(t *testing.T, dir string) (caFile, certFile, keyFile string,
 
 // startCluster writes n nodes' configurations and starts every process. The
 // nodes are not initialised: call init.
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, bin: vigilBinary(t), dir: t.TempDir()}
 	var certFile, keyFile string
@@ -386,7 +386,7 @@ func (c *testCluster) eventually(d time.Duration, f func() error) {
 	}
 }
 
-func mustRead(t *testing.T, path string) []byte {
+func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
