@@ -260,8 +260,9 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	pub := key.Public().(ed25519.PublicKey)
 	a.pub.Store(&pub)
 	if _, err := a.cluster.LoadKey(ctx); err != nil {
-		// A standby cannot write until writes are forwarded to the leader:
-		// it then countersigns nothing, and says so.
+		// A standby's writes are forwarded to the leader; without a
+		// leader (the other nodes still sealed) this fails: the node then
+		// countersigns nothing until its next unseal, and says so.
 		a.log.Warn("audit: no countersigning key for this node; it will not witness other nodes' checkpoints", "error", err)
 	}
 	wctx, stopWitness := context.WithCancel(context.Background())

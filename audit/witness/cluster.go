@@ -49,8 +49,9 @@ type ClusterConfig struct {
 
 // Cluster countersigns other nodes' checkpoints as they are replicated
 // and answers what the cluster holds for a node. Its storage writes go
-// through Raft: on a node that is not the leader they fail until writes
-// are forwarded to the leader (counted in Errors, never fatal). Safe for
+// through Raft: a standby's are forwarded to the leader over the cluster
+// port; while there is no leader they fail (counted in Errors, never
+// fatal) and the next checkpoint is countersigned instead. Safe for
 // concurrent use.
 type Cluster struct {
 	cfg ClusterConfig

@@ -34,14 +34,15 @@ func mustNodeLog(t *testing.T, dir, node string, n int, key ed25519.PrivateKey) 
 // verified on its own and reported per node; one tampered node fails the
 // whole run and is named.
 func TestAuditVerifySeveralNodes(t *testing.T) {
-	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(nil)
+	dirs := map[string]string{}
 	for _, n := range []string{"node1", "node2", "node3"} {
-		mustNodeLog(t, dir, n, 40, key)
+		dirs[n] = t.TempDir()
+		mustNodeLog(t, dirs[n], n, 40, key)
 	}
 	t.Setenv("VIGIL_ADDR", "")
 	t.Setenv("VAULT_ADDR", "")
-	r := runCLI(t, "audit", "verify", "-offline", dir)
+	r := runCLI(t, "audit", "verify", "-offline", dirs["node1"], dirs["node2"], dirs["node3"])
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.err)
 	}
@@ -51,7 +52,7 @@ func TestAuditVerifySeveralNodes(t *testing.T) {
 		}
 	}
 	// Tamper with node2's log: only node2 fails.
-	p := filepath.Join(dir, "node2.log")
+	p := filepath.Join(dirs["node2"], "node2.log")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +60,17 @@ func TestAuditVerifySeveralNodes(t *testing.T) {
 	if err := os.WriteFile(p, []byte(strings.Replace(string(b), `"node2-7"`, `"node2-X"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = runCLI(t, "audit", "verify", "-offline", dir)
+	r = runCLI(t, "audit", "verify", "-offline", dirs["node1"], dirs["node2"], dirs["node3"])
 	if r.code != 1 || !strings.Contains(r.out, "node node1: OK, node node2: FAILED, node node3: OK") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.err)
+	}
+	// One folder holding two nodes' segments is a splice, not a cluster.
+	b, _ = os.ReadFile(filepath.Join(dirs["node3"], "node3.log"))
+	if err := os.WriteFile(filepath.Join(dirs["node1"], "node3.log"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "audit", "verify", "-offline", dirs["node1"])
+	if r.code == 0 || strings.Contains(r.out, "== node") {
+		t.Fatalf("a mixed folder: exit %d\n%s", r.code, r.out)
 	}
 }
