@@ -261,8 +261,9 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	a.pub.Store(&pub)
 	if _, err := a.cluster.LoadKey(ctx); err != nil {
 		// A standby's writes are forwarded to the leader; without a
-		// leader (the other nodes still sealed) this fails: the node then
-		// countersigns nothing until its next unseal, and says so.
+		// leader (the other nodes still sealed) this fails, and the
+		// witness loads the key when the first checkpoint to countersign
+		// arrives.
 		a.log.Warn("audit: no countersigning key for this node; it will not witness other nodes' checkpoints", "error", err)
 	}
 	wctx, stopWitness := context.WithCancel(context.Background())

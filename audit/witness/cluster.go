@@ -214,7 +214,14 @@ func (c *Cluster) countersign(ctx context.Context, key string) error {
 	priv := c.key
 	c.mu.Unlock()
 	if priv == nil {
-		return errors.New("no countersigning key loaded")
+		// Not loaded at unseal (a standby without a leader then): load
+		// or create it now that a checkpoint arrived through Raft.
+		if _, err := c.LoadKey(ctx); err != nil {
+			return fmt.Errorf("no countersigning key: %w", err)
+		}
+		c.mu.Lock()
+		priv = c.key
+		c.mu.Unlock()
 	}
 	var rec checkpointRecord
 	ok, err := storage.GetJSON(ctx, c.cfg.Storage, key, &rec)
