@@ -105,6 +105,23 @@ func TestClusterJoinInProcess(t *testing.T) {
 		t.Fatalf("the active node's log has %v for %s", ids[a.id], a.id)
 	}
 
+	// Per-node checkpoints in Raft, countersigned by the other nodes (the
+	// standbys' writes forwarded to the leader); the active node answers
+	// for every node.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		missing := checkWitnessed(t, lc)
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoints not witnessed: %v", missing)
+		}
+		for i := range 20 { // more entries: more checkpoints
+			_, _ = nodes[i%3].Client.KVv2("secret").Put(context.Background(), "tick", map[string]any{"i": i})
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	// Restore on a cluster, through a standby: every node installs the
 	// snapshot (a follower that becomes the leader serves the restored
 	// state), and the active node's chain records who restored which
@@ -150,4 +167,39 @@ func TestClusterJoinInProcess(t *testing.T) {
 			t.Fatalf("%s serves a key written after the restored snapshot: %v", n.NodeID(), s.Data)
 		}
 	}
+}
+
+// checkWitnessed returns what is missing for every node's checkpoints to be
+// stored in Raft and countersigned by both other nodes.
+func checkWitnessed(t *testing.T, c *vaultapi.Client) []string {
+	t.Helper()
+	var missing []string
+	for _, node := range []string{"node1", "node2", "node3"} {
+		s, err := c.Logical().ReadWithData("sys/audit/witnesses", map[string][]string{"node_id": {node}})
+		if err != nil || s == nil {
+			missing = append(missing, fmt.Sprintf("%s: %v", node, err))
+			continue
+		}
+		devs, _ := s.Data["devices"].(map[string]any)
+		dev, _ := devs["file"].(map[string]any)
+		cps, _ := dev["checkpoints"].([]any)
+		sources := map[string]bool{}
+		for _, x := range cps {
+			m, _ := x.(map[string]any)
+			sources[fmt.Sprint(m["source"])] = true
+		}
+		for _, other := range []string{"node1", "node2", "node3"} {
+			want := "node " + other + " (countersigned)"
+			if other == node {
+				want = "raft storage"
+			}
+			if node == "node1" && other == "node1" {
+				want = "this server's writer, now"
+			}
+			if !sources[want] {
+				missing = append(missing, node+" lacks "+want)
+			}
+		}
+	}
+	return missing
 }
