@@ -263,3 +263,12 @@ func (s *Store) SoleVoter() bool {
 	}
 	return voters == 1 && self
 }
+
+// StepDown asks raft to hand leadership to another voter (a leader that
+// cannot serve). It returns once the transfer is done or has failed.
+func (s *Store) StepDown(ctx context.Context) error {
+	if err := wait(ctx, s.raft.LeadershipTransfer()); err != nil {
+		return s.raftErr("leadership transfer", err)
+	}
+	return nil
+}

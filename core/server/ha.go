@@ -117,7 +117,15 @@ func (s *Server) startHA(ctx context.Context) {
 				if hctx.Err() == nil && s.unsealedFlag.Load() {
 					if leader && s.raft.IsLeader() {
 						if err := s.activateLocked(hctx); err != nil {
-							s.log.Error("could not become the active node", "error", err)
+							// A leader that cannot serve hands over.
+							s.log.Error("could not become the active node; stepping down", "error", err)
+							go func() {
+								sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+								defer cancel()
+								if err := s.raft.StepDown(sctx); err != nil {
+									s.log.Error("stepping down failed", "error", err)
+								}
+							}()
 						}
 					} else if !leader {
 						s.deactivateLocked(hctx)
