@@ -43,7 +43,10 @@ actor name such as userpass/carol, a display name, or a token accessor
 (raw or as logged, hmac-sha256:...).
 
 The token needs read on sys/audit/query (see the auditor policy in the
-README). --format is table, csv (RFC 4180), json or ocsf (one OCSF 1.3
+README). --log queries audit logs on this machine instead, several nodes'
+at once (a cluster keeps one chain per node): each is verified, indexed in
+a scratch folder, and the records are merged, with each node's checkpoint
+and a line per node. --format is table, csv (RFC 4180), json or ocsf (one OCSF 1.3
 event per line).
 
     $ vigil audit query --since 24h --path secret/data/prod/ --allowed false
@@ -57,6 +60,9 @@ event per line).
 	mount := fs.String("mount", "", "mount point, e.g. secret/")
 	node := fs.String("node-id", "", "only this node's records (ClickHouse tables may hold several)")
 	flagName := fs.String("flag", "", "only records carrying this decision flag (name or name=value, e.g. break_glass)")
+	var logs multiFlag
+	fs.Var(&logs, "log", "query these audit logs here instead of the server: a file device's path (e.g. /var/log/vigil/audit.log), repeatable for several nodes' logs")
+	pubkey := fs.String("pubkey", "", "with --log: the checkpoint public key (PEM, base64 or raw) the logs' checkpoints are verified with")
 	limit := fs.Int("limit", 1000, "most records to print (0: all)")
 	pageSize := fs.Int("page-size", 1000, "records fetched per request")
 	after := fs.String("after", "", "continue after this cursor (printed when --limit cut the output)")
@@ -80,6 +86,15 @@ event per line).
 	}
 	if *limit < 0 || *pageSize <= 0 || *pageSize > query.MaxLimit {
 		return usageError("--limit must be >= 0 and --page-size between 1 and %d", query.MaxLimit)
+	}
+	if len(logs) > 0 {
+		vals := map[string]string{"since": *since, "until": *until, "actor": *actor, "path": *path, "operation": *op,
+			"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName}
+		all, err := queryLogs(context.Background(), logs, *pubkey, func(k string) string { return vals[k] }, *limit)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return printQueryResult(all, format)
 	}
 	client, err := cf.client()
 	if err != nil {
@@ -126,11 +141,16 @@ event per line).
 	}
 	all.Backend, all.Checkpoint, all.Checkpoints = first.Backend, first.Checkpoint, first.Checkpoints
 	all.Verification, all.Warnings, all.Next = first.Verification, first.Warnings, next
-	for _, w := range all.Warnings {
-		fmt.Fprintf(stderr, "WARNING! %s\n", w)
-	}
 	if next != "" {
 		defer fmt.Fprintf(stderr, "More records match. Continue with: --after %s\n", next)
+	}
+	return printQueryResult(&all, format)
+}
+
+// printQueryResult prints a query's records in format.
+func printQueryResult(all *query.Result, format string) int {
+	for _, w := range all.Warnings {
+		fmt.Fprintf(stderr, "WARNING! %s\n", w)
 	}
 	switch format {
 	case "json":
@@ -139,7 +159,7 @@ event per line).
 		if err := query.WriteCSV(stdout, all.Records); err != nil {
 			return fail("%v", err)
 		}
-		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+		fmt.Fprintln(stderr, queryCheckpointLine(all))
 	case "ocsf":
 		for i := range all.Records {
 			ev, err := query.OCSF(&all.Records[i], version())
@@ -148,9 +168,9 @@ event per line).
 			}
 			fmt.Fprintln(stdout, string(ev))
 		}
-		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+		fmt.Fprintln(stderr, queryCheckpointLine(all))
 	default:
-		printQueryTable(&all)
+		printQueryTable(all)
 	}
 	return 0
 }
