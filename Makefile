@@ -2,6 +2,7 @@
 #   make run    start a dev server (single-node raft in ./vigil-dev-data, audit on)
 #   make test   start the test services (.ci/services/*.sh) and run vet and every test
 #   make bench  run the standard benchmark suite into bench/results/
+#   make compat drive Vigil with a Vault-compatible CLI and agent (VIGIL_COMPAT_BIN=/path/to/vault-or-bao)
 
 GO            ?= go
 BIN           := bin/vigil
@@ -11,7 +12,7 @@ TEST_TIMEOUT  ?= 45m
 TEST_FLAGS    ?= -race -count=1 -timeout $(TEST_TIMEOUT)
 PKGS          ?= ./...
 
-.PHONY: all build run test test-only services-up services-down vet fmt bench demo-report clean
+.PHONY: all build run test test-only services-up services-down vet fmt bench demo-report clean compat
 
 all: build
 
@@ -48,6 +49,26 @@ test: build vet
 test-only: build
 	@set -a; [ -f $(SERVICES_DIR)/env.sh ] && . $(SERVICES_DIR)/env.sh; set +a; \
 	  export VIGIL_BIN=$(CURDIR)/$(BIN); $(GO) test $(TEST_FLAGS) $(PKGS)
+
+# compat: the compatibility suite (cmd/vigil/compat, build tag "compat"):
+# the README's CLI commands and an agent with AppRole auto-auth, KV v2 and
+# PostgreSQL credential templates, lease renewal and its API proxy, all run
+# with the binary named by VIGIL_COMPAT_BIN (HashiCorp vault or OpenBao bao)
+# against bin/vigil. Not part of `make test`. Needs PostgreSQL: it uses the
+# running test services (make services-up) or starts PostgreSQL itself.
+COMPAT_FLAGS ?= -count=1 -timeout 15m -v
+compat: build
+	@if [ -z "$(VIGIL_COMPAT_BIN)" ]; then \
+	  echo "make compat: NOT RUN: VIGIL_COMPAT_BIN is not set."; \
+	  echo "  Run it with a Vault-compatible binary, e.g. VIGIL_COMPAT_BIN=/usr/local/bin/bao make compat"; \
+	  exit 0; \
+	fi; \
+	[ -x "$(VIGIL_COMPAT_BIN)" ] || { echo "make compat: VIGIL_COMPAT_BIN=$(VIGIL_COMPAT_BIN) is not an executable" >&2; exit 2; }; \
+	set -a; [ -f $(SERVICES_DIR)/env.sh ] && . $(SERVICES_DIR)/env.sh; set +a; \
+	if [ -z "$$VIGIL_TEST_PG_URL" ]; then bash .ci/services/postgres.sh start && eval "$$(bash .ci/services/postgres.sh env)" || exit 2; fi; \
+	echo "make compat: $$($(VIGIL_COMPAT_BIN) version) against $$(./$(BIN) version)"; \
+	VIGIL_REQUIRE_SERVICES=1 VIGIL_BIN=$(CURDIR)/$(BIN) VIGIL_COMPAT_BIN=$(VIGIL_COMPAT_BIN) \
+	  $(GO) test -tags compat $(COMPAT_FLAGS) ./cmd/vigil/compat/
 
 # bench: the standard suite (kv-read, kv-write, transit-encrypt x audit off,
 # file, file+kafka, file+clickhouse; a few minutes) into

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,11 @@ var ErrNoDevice = &core.Error{Code: core.CodeAuditFailed, Msg: "no audit device 
 // the devices are not (they are being opened at unseal or were just closed
 // for sealing).
 var ErrNotOpen = &core.Error{Code: core.CodeAuditFailed, Msg: "audit devices are not open (the server is unsealing or sealing); retry"}
+
+// ErrNoDurableDevice is the failure while audit_settings { require_audit =
+// true } and no durable device is enabled: every request is refused except
+// those that seal the server or read or change the audit devices.
+var ErrNoDurableDevice = &core.Error{Code: core.CodeAuditFailed, Msg: "no durable audit device is enabled (a file device with fsync = \"always\"): until one is, only seal, unseal, health and the sys/audit device configuration are served (audit_settings { require_audit = true })"}
 
 // Device is one enabled audit device: its options, its formatting and its
 // sink. The sink is nil while the device could not be opened; writes then
@@ -64,6 +70,26 @@ func NewDevice(dc *DeviceConfig, source string, fopts vault.Options, sink Sink, 
 
 // Name is the device's name (its sys/audit path without the slash).
 func (d *Device) Name() string { return d.Config.Name }
+
+// Durable reports whether the device counts towards acknowledging an entry:
+// a file device with fsync = "always", which has the entry on disk when its
+// write returns. Other devices (stdout, files that fsync on an interval or
+// never) are written too, but never acknowledge.
+func (d *Device) Durable() bool { return Durable(d.Config) }
+
+// Durable reports whether devices configured as dc are durable (see
+// Device.Durable).
+func Durable(dc *DeviceConfig) bool { return dc.Type == TypeFile && dc.Fsync == chain.FsyncAlways }
+
+// options returns how the device renders an event: with its salt while
+// unsealed; while sealed without it, so tokens, accessors and data are left
+// out (never written in clear, whatever log_raw says).
+func (d *Device) options(sealed bool) vault.Options {
+	if sealed {
+		return vault.Options{HMACAccessor: true, Headers: d.fopts.Headers}
+	}
+	return d.fopts
+}
 
 // Sink returns the device's sink (nil when not open).
 func (d *Device) Sink() Sink {
@@ -122,37 +148,33 @@ type BrokerConfig struct {
 	DiskFull func(device string) bool
 	// Metrics, when set, counts entries and failures.
 	Metrics *Metrics
-	// SealedBuffer caps the requests rejected while sealed that are kept
-	// in memory until the devices open at unseal (default 1024).
-	SealedBuffer int
 	// Intercept, when set, sees every request event before it is written
 	// (the audit subsystem starts a relinked chain there, so that the
 	// acknowledgement is the new chain's first entry).
 	Intercept func(ctx context.Context, ev *core.AuditEvent)
 	// BarrierSealed reports whether the server's barrier is sealed. While
-	// the devices are closed (SetSealed) and the barrier is sealed, events
-	// are buffered; while they are closed but the barrier is open (the
-	// moments between unsealing and the devices opening, or between the
-	// devices closing and the barrier sealing) events fail closed.
+	// it is, events are rendered without salts (see Device.options). While
+	// the devices are the sealed-mode ones (SetSealedMode) but the barrier
+	// is open — the moments between unsealing and the devices reopening —
+	// events fail closed with ErrNotOpen.
 	BarrierSealed func() bool
 }
 
 // Broker fans audit events out to the enabled devices. It implements
-// core.Auditor: an event counts as recorded when at least one device
-// records it durably; each device write is bounded by the device's
-// write_timeout, so a hung device fails instead of hanging requests. All
-// methods are safe for concurrent use.
+// core.Auditor: an event is recorded when every durable device (see
+// Device.Durable) has it on disk; with no durable device enabled, when any
+// device records it. Non-durable devices are written alongside but never
+// acknowledge. Each device write is bounded by the device's write_timeout,
+// so a hung device fails instead of hanging requests. All methods are safe
+// for concurrent use.
 type Broker struct {
 	cfg BrokerConfig
 
-	mu       sync.RWMutex
-	devs     []*Device // sorted by name
-	required atomic.Bool
-	closed   atomic.Bool // sealed: devices closed, events are buffered
-
-	sealedMu      sync.Mutex
-	sealed        []core.AuditEvent
-	sealedDropped int
+	mu             sync.RWMutex
+	devs           []*Device // sorted by name
+	required       atomic.Bool
+	requireDurable atomic.Bool
+	sealedMode     atomic.Bool
 }
 
 var _ core.Auditor = (*Broker)(nil)
@@ -165,9 +187,6 @@ func NewBroker(cfg BrokerConfig) *Broker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.SealedBuffer <= 0 {
-		cfg.SealedBuffer = 1024
-	}
 	return &Broker{cfg: cfg}
 }
 
@@ -176,14 +195,64 @@ func NewBroker(cfg BrokerConfig) *Broker {
 // unrecorded and health reports audit as "critical" (unconfigured).
 func (b *Broker) SetRequired(v bool) { b.required.Store(v) }
 
-// SetSealed marks the devices closed because the server sealed (or has
-// not unsealed yet): events are then buffered like sealed-state rejections
-// (the response entries of requests in flight while the server seals, such
-// as sys/seal's own) until FlushSealed.
-func (b *Broker) SetSealed(v bool) { b.closed.Store(v) }
-
 // Required reports the zero-devices policy.
 func (b *Broker) Required() bool { return b.required.Load() }
+
+// SetRequireDurable sets audit_settings { require_audit }: while no durable
+// device is enabled, every event fails with ErrNoDurableDevice except those
+// of the requests listed by GateExempt (and those made while sealed).
+func (b *Broker) SetRequireDurable(v bool) { b.requireDurable.Store(v) }
+
+// RequireDurable reports the require_audit setting.
+func (b *Broker) RequireDurable() bool { return b.requireDurable.Load() }
+
+// SetSealedMode says whether the enabled devices are the sealed-mode ones,
+// which record without salts (set from before the barrier seals until
+// after the devices reopen at unseal).
+func (b *Broker) SetSealedMode(v bool) { b.sealedMode.Store(v) }
+
+// Routes of the audit settings, relative to sys/ (served by auditsvc).
+const (
+	SettingsPath       = "audit/settings"
+	SettingsRecordPath = "audit/settings/record"
+)
+
+// GateExempt reports whether req is served while require_audit is on and
+// no durable device is enabled: sealing the server, and listing, enabling
+// or disabling audit devices (so that a durable one can be enabled).
+// Unaudited routes (health, seal status, unseal, init) never reach the
+// broker.
+func GateExempt(req *core.Request) bool {
+	if req == nil || req.Malformed != nil {
+		return false
+	}
+	p := strings.TrimSuffix(req.Path, "/")
+	switch {
+	case p == "sys/seal":
+		return true
+	case p == "sys/audit" || p == "sys/"+SettingsPath:
+		return req.Operation == core.OpRead
+	case p == "sys/"+SettingsRecordPath:
+		return req.Internal
+	case strings.HasPrefix(p, "sys/audit/"):
+		name := p[len("sys/audit/"):]
+		switch req.Operation {
+		case core.OpUpdate, core.OpCreate, core.OpDelete:
+			return !strings.Contains(name, "/") && !reservedNames[name]
+		}
+	}
+	return false
+}
+
+// hasDurable reports whether devs has a durable device.
+func hasDurable(devs []*Device) bool {
+	for _, d := range devs {
+		if d.Durable() {
+			return true
+		}
+	}
+	return false
+}
 
 // Add enables d, replacing a device of the same name (which is returned so
 // the caller can close it).
@@ -243,15 +312,13 @@ func (b *Broker) LogResponse(ctx context.Context, ev *core.AuditEvent) error {
 }
 
 // log formats ev for every device (synchronously: the request must not be
-// read once the call returns) and writes it, returning at the first device
-// that records it. Writes use a context detached from the client's: a
-// client that goes away must not stop the record of what it did.
+// read once the call returns) and writes it, returning once every durable
+// device recorded it (or, without a durable device, once any device did).
+// Writes use a context detached from the client's: a client that goes away
+// must not stop the record of what it did.
 func (b *Broker) log(ctx context.Context, ev *core.AuditEvent) error {
-	if ev.Sealed || b.closed.Load() && (b.cfg.BarrierSealed == nil || b.cfg.BarrierSealed()) {
-		b.bufferSealed(ev)
-		return nil
-	}
-	if b.closed.Load() && b.required.Load() {
+	sealed := ev.Sealed || b.cfg.BarrierSealed != nil && b.cfg.BarrierSealed()
+	if !sealed && b.sealedMode.Load() && (b.required.Load() || b.requireDurable.Load()) {
 		b.cfg.Metrics.refused(ev.Type)
 		return ErrNotOpen
 	}
@@ -259,52 +326,94 @@ func (b *Broker) log(ctx context.Context, ev *core.AuditEvent) error {
 		b.cfg.Intercept(ctx, ev)
 	}
 	devs := b.Devices()
+	exempt := !sealed && GateExempt(ev.Request)
+	durable := hasDurable(devs)
+	if !sealed && !exempt && !durable && b.requireDurable.Load() {
+		b.cfg.Metrics.refused(ev.Type)
+		return ErrNoDurableDevice
+	}
 	if len(devs) == 0 {
-		if b.required.Load() {
+		// While sealed, only the configured devices are known; with none,
+		// there is nowhere to record a rejection.
+		if b.required.Load() && !sealed && !exempt {
 			b.cfg.Metrics.refused(ev.Type)
 			return ErrNoDevice
 		}
 		b.cfg.Metrics.unaudited()
 		return nil
 	}
+	// A gate-exempt request made while no durable device exists is
+	// recorded where possible, but not refused when nothing records it:
+	// it may be the one that enables a durable device.
+	bestEffort := exempt && !durable
 	ctx = context.WithoutCancel(ctx)
+	var err error
 	if len(devs) == 1 {
-		err := b.write(ctx, devs[0], ev)
-		if err != nil {
-			b.cfg.Metrics.refused(ev.Type)
-		}
+		err = b.write(ctx, devs[0], ev, sealed)
+	} else {
+		err = b.logMany(ctx, devs, ev, sealed, durable)
+	}
+	if err != nil && !bestEffort {
+		b.cfg.Metrics.refused(ev.Type)
 		return err
 	}
-	return b.logMany(ctx, devs, ev)
+	return nil
 }
 
-// logMany writes ev to several devices concurrently and returns at the
-// first that records it. (Apart from log so that ctx does not escape
-// there.)
-func (b *Broker) logMany(ctx context.Context, devs []*Device, ev *core.AuditEvent) error {
-	bodies := make([][]byte, len(devs))
-	errs := make([]error, len(devs))
-	for i, d := range devs {
-		bodies[i], errs[i] = vault.Format(ev, d.fopts)
+// logMany writes ev to several devices concurrently. With a durable device
+// among them it returns once every durable device has answered — an error
+// if any failed — and leaves the others to finish on their own; without
+// one, it returns at the first device that records ev. (Apart from log so
+// that ctx does not escape there.)
+func (b *Broker) logMany(ctx context.Context, devs []*Device, ev *core.AuditEvent, sealed, durable bool) error {
+	type result struct {
+		i   int
+		err error
 	}
-	results := make(chan error, len(devs))
+	results := make(chan result, len(devs))
 	for i, d := range devs {
-		if errs[i] != nil {
-			results <- deviceError(d.Name(), errs[i])
+		body, err := vault.Format(ev, d.options(sealed))
+		if err != nil {
+			d.note(err)
+			results <- result{i, deviceError(d.Name(), err)}
 			continue
 		}
-		go func() { results <- b.writeBody(ctx, d, ev.Type, bodies[i]) }()
+		go func() { results <- result{i, b.writeBody(ctx, d, ev.Type, body)} }()
 	}
-	var all []error
+	var errs []error
+	if durable {
+		waiting := 0
+		for _, d := range devs {
+			if d.Durable() {
+				waiting++
+			}
+		}
+		for waiting > 0 {
+			r := <-results
+			if !devs[r.i].Durable() {
+				continue
+			}
+			waiting--
+			if r.err != nil {
+				errs = append(errs, r.err)
+			}
+		}
+		return errors.Join(errs...)
+	}
 	for range devs {
-		err := <-results
-		if err == nil {
+		r := <-results
+		if r.err == nil {
 			return nil
 		}
-		all = append(all, err)
+		errs = append(errs, r.err)
 	}
-	b.cfg.Metrics.refused(ev.Type)
-	return errors.Join(all...)
+	return errors.Join(errs...)
+}
+
+// WriteTo records ev on d alone, as an unsealed event. Changing the devices
+// uses it so the device being enabled or disabled records the change too.
+func (b *Broker) WriteTo(ctx context.Context, d *Device, ev *core.AuditEvent) error {
+	return b.write(context.WithoutCancel(ctx), d, ev, false)
 }
 
 // bodyPool recycles entry buffers of single-device writes (the sinks copy
@@ -314,9 +423,9 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 // maxPooledBody caps the buffers kept in bodyPool.
 const maxPooledBody = 64 << 10
 
-func (b *Broker) write(ctx context.Context, d *Device, ev *core.AuditEvent) error {
+func (b *Broker) write(ctx context.Context, d *Device, ev *core.AuditEvent, sealed bool) error {
 	bp := bodyPool.Get().(*[]byte)
-	body, err := vault.AppendFormat((*bp)[:0], ev, d.fopts)
+	body, err := vault.AppendFormat((*bp)[:0], ev, d.options(sealed))
 	if err != nil {
 		bodyPool.Put(bp)
 		d.note(err)
@@ -375,68 +484,18 @@ func (b *Broker) writeBody(ctx context.Context, d *Device, typ string, body []by
 	return nil
 }
 
-// bufferSealed keeps a request rejected while sealed (or an entry made
-// while the devices are closed for sealing) until the devices open (best effort, as core.AuditEvent.Sealed allows: the salt and the
-// checkpoint key are in the barrier, and the chain's checkpoints must all
-// be signed, so nothing is written while sealed).
-func (b *Broker) bufferSealed(ev *core.AuditEvent) {
-	b.sealedMu.Lock()
-	defer b.sealedMu.Unlock()
-	if len(b.sealed) >= b.cfg.SealedBuffer {
-		b.sealedDropped++
-		return
-	}
-	req := *ev.Request
-	cp := *ev
-	cp.Request = &req
-	b.sealed = append(b.sealed, cp)
-}
-
-// FlushSealed writes the buffered sealed-state rejections to the devices
-// (called once they are open after unseal). It returns how many were
-// written and how many were dropped because the buffer was full.
-func (b *Broker) FlushSealed(ctx context.Context) (written, dropped int) {
-	b.sealedMu.Lock()
-	evs, dropped := b.sealed, b.sealedDropped
-	b.sealed, b.sealedDropped = nil, 0
-	b.sealedMu.Unlock()
-	for i := range evs {
-		ev := evs[i]
-		if len(b.Devices()) == 0 {
-			break
-		}
-		if err := b.logSealed(ctx, &ev); err == nil {
-			written++
-		}
-	}
-	if dropped > 0 {
-		b.cfg.Logger.Warn("audit: requests rejected while sealed were not recorded (buffer full)", "dropped", dropped)
-	}
-	return written, dropped
-}
-
-func (b *Broker) logSealed(ctx context.Context, ev *core.AuditEvent) error {
-	err := error(ErrNoDevice)
-	ok := false
-	for _, d := range b.Devices() {
-		if werr := b.write(context.WithoutCancel(ctx), d, ev); werr != nil {
-			err = werr
-		} else {
-			ok = true
-		}
-	}
-	if ok {
-		return nil
-	}
-	return err
+// RemoveAll disables every device and returns them (for the caller to close).
+func (b *Broker) RemoveAll() []*Device {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	devs := b.devs
+	b.devs = nil
+	return devs
 }
 
 // Close closes every device.
 func (b *Broker) Close() error {
-	b.mu.Lock()
-	devs := b.devs
-	b.devs = nil
-	b.mu.Unlock()
+	devs := b.RemoveAll()
 	var errs []error
 	for _, d := range devs {
 		if err := d.Close(); err != nil {
@@ -505,6 +564,6 @@ func (b *Broker) FileHead(name string) func() (uint64, bool) {
 // when the device could not be opened).
 func (d *Device) Salt() *hmac.Salt { return d.fopts.Salt }
 
-// FormatOptions returns how the device renders entries (to replace the
-// device with another over the same options).
+// FormatOptions returns how the device renders events while unsealed (its
+// salt, HMAC and header settings), for a device that stands in for it.
 func (d *Device) FormatOptions() vault.Options { return d.fopts }

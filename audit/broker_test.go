@@ -78,37 +78,62 @@ func TestBrokerZeroDevicesPolicy(t *testing.T) {
 	}
 }
 
-func TestBrokerFanOutOneDeviceSuffices(t *testing.T) {
+// stdoutDevice is a non-durable device writing to sink.
+func stdoutDevice(t testing.TB, name string, sink Sink) *Device {
+	d := testDevice(t, name, sink, time.Second)
+	d.Config.Type = TypeStdout
+	return d
+}
+
+// An entry is acknowledged only when every durable device recorded it: one
+// failing durable device fails the entry even when another records it.
+func TestBrokerEveryDurableDeviceMustRecord(t *testing.T) {
 	good, bad := &fakeSink{}, &fakeSink{fail: func(int) error { return errors.New("EIO") }}
 	b := NewBroker(BrokerConfig{})
 	b.Add(testDevice(t, "a", bad, time.Second))
 	b.Add(testDevice(t, "b", good, time.Second))
-	if err := b.LogRequest(context.Background(), event()); err != nil {
-		t.Fatalf("one device recorded: %v", err)
-	}
-	if good.count() != 1 {
-		t.Fatalf("good device has %d entries", good.count())
-	}
-	// The broker returned at the first success; the failing write ends
-	// on its own goroutine.
-	for deadline := time.Now().Add(10 * time.Second); bad.calls.Load() == 0 || time.Now().Before(deadline); {
-		if f, _ := b.Device("a").Failed(); f {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	err := b.LogRequest(context.Background(), event())
+	if err == nil || !strings.Contains(err.Error(), `device "a"`) || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("a durable device failed: got %v", err)
 	}
 	if f, msg := b.Device("a").Failed(); !f || !strings.Contains(msg, "EIO") {
 		t.Fatalf("failing device not marked failed: %v %q", f, msg)
 	}
-	b.Remove("b")
-	err := b.LogRequest(context.Background(), event())
-	if err == nil || !strings.Contains(err.Error(), `device "a"`) {
-		t.Fatalf("only failing device left: got %v", err)
+	b.Remove("a")
+	if err := b.LogRequest(context.Background(), event()); err != nil {
+		t.Fatalf("only the good device left: %v", err)
+	}
+}
+
+// A stdout device never acknowledges: when it records an entry the durable
+// file device could not, the entry is not acknowledged; when it fails, a
+// durable device that recorded suffices.
+func TestBrokerStdoutNeverAcknowledges(t *testing.T) {
+	out, file := &fakeSink{}, &fakeSink{fail: func(int) error { return errors.New("fsync: EIO") }}
+	b := NewBroker(BrokerConfig{})
+	b.Add(stdoutDevice(t, "out", out))
+	b.Add(testDevice(t, "file", file, time.Second))
+	if err := b.LogRequest(context.Background(), event()); err == nil {
+		t.Fatal("the stdout device acknowledged an entry the durable device did not record")
+	}
+	b2 := NewBroker(BrokerConfig{})
+	b2.Add(stdoutDevice(t, "out", &fakeSink{fail: func(int) error { return errors.New("EPIPE") }}))
+	good := &fakeSink{}
+	b2.Add(testDevice(t, "file", good, time.Second))
+	if err := b2.LogRequest(context.Background(), event()); err != nil || good.count() != 1 {
+		t.Fatalf("durable device recorded, stdout failed: %v (%d entries)", err, good.count())
+	}
+	// A file device that does not fsync every entry is not durable either.
+	d := testDevice(t, "lazy", &fakeSink{}, time.Second)
+	d.Config.Fsync = chain.FsyncInterval
+	if d.Durable() || !testDevice(t, "x", &fakeSink{}, time.Second).Durable() || stdoutDevice(t, "o", &fakeSink{}).Durable() {
+		t.Fatal("durability of file (interval), file (always), stdout")
 	}
 }
 
 // A hung device fails after its write timeout instead of hanging the
-// request; with a healthy device beside it, requests are not delayed.
+// request; a hung non-durable device beside a durable one does not delay
+// requests at all.
 func TestBrokerHungDeviceBounded(t *testing.T) {
 	hung := &fakeSink{hang: true}
 	b := NewBroker(BrokerConfig{})
@@ -123,9 +148,11 @@ func TestBrokerHungDeviceBounded(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("LogRequest hung with a hung device")
 	}
+	b.Remove("hung")
 	good := &fakeSink{}
 	b.Add(testDevice(t, "good", good, time.Hour))
-	b.Device("hung").Config.WriteTimeout = time.Hour
+	b.Add(stdoutDevice(t, "stuck-stdout", &fakeSink{hang: true}))
+	b.Device("stuck-stdout").Config.WriteTimeout = time.Hour
 	go func() { done <- b.LogRequest(context.Background(), event()) }()
 	select {
 	case err := <-done:
@@ -133,7 +160,48 @@ func TestBrokerHungDeviceBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a hung device delayed a request that a healthy device recorded")
+		t.Fatal("a hung stdout device delayed a request that the durable device recorded")
+	}
+}
+
+// With require_audit on and no durable device, every request is refused
+// except sealing and the audit device configuration; a request made while
+// sealed is recorded, not gated.
+func TestBrokerRequireDurableGate(t *testing.T) {
+	out := &fakeSink{}
+	b := NewBroker(BrokerConfig{})
+	b.SetRequireDurable(true)
+	b.Add(stdoutDevice(t, "out", out))
+	req := func(op core.Operation, path string) *core.AuditEvent {
+		ev := event()
+		ev.Request.Operation, ev.Request.Path = op, path
+		return ev
+	}
+	for _, ev := range []*core.AuditEvent{req(core.OpRead, "secret/data/x"), req(core.OpUpdate, "sys/mounts/kv"),
+		req(core.OpRead, "sys/audit/checkpoint-key"), req(core.OpUpdate, "sys/audit/verify")} {
+		if err := b.LogRequest(context.Background(), ev); !errors.Is(err, ErrNoDurableDevice) {
+			t.Fatalf("%s %s: got %v, want refused", ev.Request.Operation, ev.Request.Path, err)
+		}
+	}
+	for _, ev := range []*core.AuditEvent{req(core.OpUpdate, "sys/seal"), req(core.OpRead, "sys/audit"),
+		req(core.OpUpdate, "sys/audit/file"), req(core.OpDelete, "sys/audit/file"), req(core.OpRead, "sys/audit/settings")} {
+		if err := b.LogRequest(context.Background(), ev); err != nil {
+			t.Fatalf("%s %s: got %v, want served", ev.Request.Operation, ev.Request.Path, err)
+		}
+	}
+	sealed := req(core.OpRead, "secret/data/x")
+	sealed.Sealed = true
+	if err := b.LogRequest(context.Background(), sealed); err != nil {
+		t.Fatalf("sealed rejection: %v", err)
+	}
+	if out.count() != 6 {
+		t.Fatalf("stdout recorded %d entries, want the 5 exempt and the sealed one", out.count())
+	}
+	// A durable device lifts the gate.
+	file := &fakeSink{}
+	b.Add(testDevice(t, "file", file, time.Second))
+	if err := b.LogRequest(context.Background(), req(core.OpRead, "secret/data/x")); err != nil || file.count() != 1 {
+		t.Fatalf("with a durable device: %v, %d entries", err, file.count())
 	}
 }
 
@@ -175,24 +243,35 @@ func TestBrokerDiskFullRetriesAfterRelease(t *testing.T) {
 	}
 }
 
-func TestBrokerSealedBufferedUntilUnseal(t *testing.T) {
-	b := NewBroker(BrokerConfig{SealedBuffer: 2})
-	for i := 0; i < 3; i++ {
-		ev := event()
-		ev.Sealed, ev.Err = true, core.ErrSealed
-		ev.Request.ClientToken = "hvs.sealed-token"
-		if err := b.LogRequest(context.Background(), ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+// While the barrier is sealed, entries are written at once, without the
+// fields that need a salt — whatever the device's salt or log_raw — so
+// tokens and data are never written in clear.
+func TestBrokerSealedEntriesOmitSaltedFields(t *testing.T) {
+	var sealed atomic.Bool
+	sealed.Store(true)
 	s := &fakeSink{}
-	b.Add(testDevice(t, "a", s, time.Second))
-	n, dropped := b.FlushSealed(context.Background())
-	if n != 2 || dropped != 1 || s.count() != 2 {
-		t.Fatalf("written=%d dropped=%d count=%d", n, dropped, s.count())
+	b := NewBroker(BrokerConfig{BarrierSealed: sealed.Load})
+	d := testDevice(t, "a", s, time.Second)
+	d.fopts.Raw = true
+	b.Add(d)
+	ev := event()
+	ev.Err = core.ErrSealed
+	ev.Request.ClientToken = "hvs.sealed-token"
+	ev.Request.Data = map[string]any{"password": "s3cr3t"}
+	ev.Request.Principal = &core.Principal{ClientToken: "hvs.sealed-token", Accessor: "acc-123", DisplayName: "root"}
+	if err := b.LogRequest(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if s.count() != 1 {
+		t.Fatalf("%d entries written while sealed", s.count())
 	}
 	body := string(s.bodies[0])
-	if !strings.Contains(body, `"sealed":true`) || strings.Contains(body, "hvs.sealed-token") {
+	for _, secret := range []string{"hvs.sealed-token", "s3cr3t", "acc-123", "hmac-sha256"} {
+		if strings.Contains(body, secret) {
+			t.Fatalf("sealed entry contains %q: %s", secret, body)
+		}
+	}
+	if !strings.Contains(body, `"path":"secret/data/x"`) || !strings.Contains(body, "Vault is sealed") {
 		t.Fatalf("sealed entry: %s", body)
 	}
 }
@@ -232,26 +311,21 @@ func BenchmarkBrokerLog(b *testing.B) {
 	}
 }
 
-// Between the barrier opening and the devices opening (or the devices
-// closing and the barrier sealing) events fail closed; once the barrier is
-// sealed they are buffered (the response of sys/seal itself).
+// Between the barrier opening and the devices reopening with their salts
+// events fail closed; once the barrier is sealed they are recorded by the
+// sealed-mode devices (the response of sys/seal itself).
 func TestBrokerClosedWindow(t *testing.T) {
 	var sealed atomic.Bool
+	s := &fakeSink{}
 	b := NewBroker(BrokerConfig{BarrierSealed: sealed.Load})
+	b.Add(testDevice(t, "a", s, time.Second))
 	b.SetRequired(true)
-	b.SetSealed(true)
+	b.SetSealedMode(true)
 	if err := b.LogRequest(context.Background(), event()); !errors.Is(err, ErrNotOpen) {
-		t.Fatalf("devices closed, barrier open: got %v", err)
+		t.Fatalf("sealed-mode devices, barrier open: got %v", err)
 	}
 	sealed.Store(true)
-	if err := b.LogResponse(context.Background(), event()); err != nil {
-		t.Fatalf("devices closed, barrier sealed: got %v", err)
-	}
-	s := &fakeSink{}
-	b.Add(testDevice(t, "a", s, time.Second))
-	b.SetSealed(false)
-	sealed.Store(false)
-	if n, _ := b.FlushSealed(context.Background()); n != 1 || s.count() != 1 {
-		t.Fatalf("flushed %d, sink has %d", n, s.count())
+	if err := b.LogResponse(context.Background(), event()); err != nil || s.count() != 1 {
+		t.Fatalf("sealed-mode devices, barrier sealed: got %v, %d entries", err, s.count())
 	}
 }

@@ -25,21 +25,27 @@
 // cluster's Ed25519 key (kept in the barrier, created on first unseal) and
 // store the last one in Raft storage (sys/audit/checkpoints/<node>/<device>).
 //
-// # Zero-devices policy
+// # Acknowledgement and the zero-devices policy
 //
-// Audit is required — requests fail closed with ErrNoDevice when no device
-// is enabled — as soon as the configuration declares a device or a device
+// An entry is recorded when every durable device — a file device with
+// fsync = "always" — has it on disk. Other devices (stdout, files that
+// fsync on an interval or never) are written alongside but never
+// acknowledge. With audit_settings { require_audit = true } (the default
+// outside -dev), while no durable device is enabled every request is
+// refused except sealing, health and the sys/audit device configuration.
+// Audit is also required — requests fail closed with ErrNoDevice when no
+// device is enabled — once the configuration declares a device or a device
 // was ever enabled through the API (a flag kept in the barrier; disabling
-// the last device is refused). A server on which audit was never
-// configured serves requests unaudited, as Vault does, but sys/health and
-// the X-Vigil-Audit-Status header report audit "critical" with the reason
-// "no audit device configured", which compliance checks flag.
+// the last device is refused).
 //
 // # Sealed state
 //
-// Requests rejected while sealed are kept in a bounded memory buffer and
-// written when the devices open at unseal, marked "vigil":{"sealed":true}
-// (best effort: a crash while sealed loses them). Nothing is written while
-// sealed because the salts and the checkpoint key are in the barrier and
-// every checkpoint in a log must be signed.
+// While sealed, the devices that were enabled (at start: those declared in
+// the configuration) record the requests rejected, at once and durably:
+// file devices continue their chain in a segment whose header names no
+// checkpoint key, with unsigned checkpoints (the key is in the barrier; the
+// first signed checkpoint after unseal covers these lines), and entries
+// leave out every field that would need the salt (tokens, accessors, data),
+// marked "vigil":{"sealed":true}. A device opens its file for this on its
+// first sealed-state entry only.
 package audit

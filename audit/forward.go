@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/vigilsec/vigil/core"
 )
@@ -33,43 +34,75 @@ type forwardBody struct {
 var _ core.ForwardAuditor = (*Broker)(nil)
 
 // LogForward records that a request was forwarded (see core.ForwardAuditor)
-// with the same guarantee as a request entry: it returns once a device has
-// the line, and fails when none records it while audit is required.
+// with the guarantee of a request entry: every durable device has the line
+// (or, with none, one device has it) before it returns; it fails when the
+// settings require a record that no device made. A standby forwards only
+// while unsealed, so the line is never a sealed-mode one.
 func (b *Broker) LogForward(ctx context.Context, rec *core.ForwardRecord) error {
-	if b.closed.Load() {
-		if b.required.Load() {
-			b.cfg.Metrics.refused("forward")
-			return ErrNotOpen
-		}
-		return nil
+	if b.sealedMode.Load() && (b.required.Load() || b.requireDurable.Load()) {
+		b.cfg.Metrics.refused("forward")
+		return ErrNotOpen
 	}
 	devs := b.Devices()
+	durable := hasDurable(devs)
+	if !durable && b.requireDurable.Load() {
+		b.cfg.Metrics.refused("forward")
+		return ErrNoDurableDevice
+	}
 	if len(devs) == 0 {
 		if b.required.Load() {
 			b.cfg.Metrics.refused("forward")
 			return ErrNoDevice
 		}
+		b.cfg.Metrics.unaudited()
 		return nil
 	}
 	body, err := json.Marshal(forwardLine{Type: TypeForward, Forward: forwardBody{
-		RequestID: rec.RequestID, Time: rec.Time.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"),
+		RequestID: rec.RequestID, Time: rec.Time.UTC().Format(time.RFC3339Nano),
 		Method: rec.Method, Path: rec.Path, RemoteAddr: rec.RemoteAddr, ToNode: rec.ToNode, ToAddress: rec.ToAddress}})
 	if err != nil {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	results := make(chan error, len(devs))
-	for _, d := range devs {
-		go func() { results <- b.writeBody(ctx, d, "forward", body) }()
+	type result struct {
+		i   int
+		err error
 	}
-	var all []error
-	for range devs {
-		err := <-results
-		if err == nil {
-			return nil
+	results := make(chan result, len(devs))
+	for i, d := range devs {
+		go func() { results <- result{i, b.writeBody(ctx, d, "forward", body)} }()
+	}
+	var errs []error
+	if durable {
+		waiting := 0
+		for _, d := range devs {
+			if d.Durable() {
+				waiting++
+			}
 		}
-		all = append(all, err)
+		for waiting > 0 {
+			r := <-results
+			if !devs[r.i].Durable() {
+				continue
+			}
+			waiting--
+			if r.err != nil {
+				errs = append(errs, r.err)
+			}
+		}
+	} else {
+		for range devs {
+			r := <-results
+			if r.err == nil {
+				errs = nil
+				break
+			}
+			errs = append(errs, r.err)
+		}
 	}
-	b.cfg.Metrics.refused("forward")
-	return errors.Join(all...)
+	if len(errs) > 0 {
+		b.cfg.Metrics.refused("forward")
+		return errors.Join(errs...)
+	}
+	return nil
 }

@@ -54,6 +54,17 @@ type DeviceConfig struct {
 	ReserveBytes int64 // emergency reserve (default 64 MiB; 0 disables)
 }
 
+// FsyncName names a file device's fsync mode as configured.
+func FsyncName(m chain.FsyncMode) string {
+	switch m {
+	case chain.FsyncInterval:
+		return "interval"
+	case chain.FsyncNone:
+		return "none"
+	}
+	return "always"
+}
+
 // fileKeys are the options a file device accepts.
 var fileKeys = []string{
 	"file_path", "path", "fsync", "fsync_interval", "hmac_accessor", "log_raw",
@@ -75,7 +86,7 @@ var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 // reservedNames are sys/audit/<name> paths used by Vigil's own routes.
 var reservedNames = map[string]bool{"checkpoint-key": true, "verify": true, "checkpoints": true, "relink": true,
-	"proof": true, "witness": true, "witnesses": true, "query": true}
+	"proof": true, "witness": true, "witnesses": true, "query": true, "settings": true}
 
 // ValidName checks a device name (the Vault "path" without its slash).
 func ValidName(name string) error {

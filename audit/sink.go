@@ -197,7 +197,7 @@ func selfTimed(sink Sink, timeout time.Duration) bool {
 func deviceError(name string, err error) error {
 	switch {
 	case errors.Is(err, chain.ErrDiskFull):
-		return fmt.Errorf("device %q: disk full (ENOSPC): %w; the request was not executed. Free space in the device's folder: service resumes by itself, no restart needed", name, err)
+		return fmt.Errorf("device %q: disk full (ENOSPC): %w; free space in the device's folder: service resumes by itself, no restart needed", name, err)
 	case errors.Is(err, chain.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("device %q: did not record the entry in time (device hung or too slow): %w", name, err)
 	}

@@ -3,6 +3,7 @@ package compliance
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/audit/diskwatch"
@@ -42,6 +43,37 @@ func checkAuditRedundant(env *Env, _ Thresholds) ([]Finding, string) {
 	}
 	return []Finding{{Severity: sev, Object: "audit devices and streams" + note, Message: msg,
 		Fix: "Add a second file device on another disk (vigil audit enable file file_path=...), or an audit_stream to ClickHouse or Kafka in the server configuration."}}, ""
+}
+
+func checkAuditRequire(env *Env, _ Thresholds) ([]Finding, string) {
+	if env.RequireAudit {
+		return nil, ""
+	}
+	return []Finding{{Severity: High, Object: "audit_settings { require_audit = false }",
+		Message: "requests are served even when no durable audit device records them: an audit failure or a missing device leaves changes unrecorded",
+		Fix:     "Remove require_audit = false from the audit_settings block (the default is true) and declare a file device with fsync = \"always\"."}}, ""
+}
+
+func checkAuditDurable(env *Env, _ Thresholds) ([]Finding, string) {
+	var out []Finding
+	durable := 0
+	for _, d := range env.Devices {
+		if d.Durable {
+			durable++
+			continue
+		}
+		if d.Type == "file" {
+			out = append(out, Finding{Severity: Medium, Object: "audit device " + d.Name,
+				Message: fmt.Sprintf("fsync = %q: the device never acknowledges an entry, and a power loss can lose the entries it has not synced", d.Fsync),
+				Fix:     "Set fsync = \"always\" on the device (group commit keeps its cost low)."})
+		}
+	}
+	if durable == 0 && len(env.Devices) > 0 {
+		out = append(out, Finding{Severity: High, Object: "audit devices",
+			Message: "no durable audit device (a file device with fsync = \"always\"): no entry is known to be on disk when its request is answered",
+			Fix:     "Declare a file audit device with fsync = \"always\" in the server configuration."})
+	}
+	return out, ""
 }
 
 func checkAuditDisk(env *Env, th Thresholds) ([]Finding, string) {
@@ -167,19 +199,23 @@ func checkKeyHolders(env *Env, _ Thresholds) ([]Finding, string) {
 	if c == nil {
 		return nil, "the server is not initialised"
 	}
+	shares, threshold := c.Held()
 	holders := c.KeyHolders
 	if holders == 0 {
-		holders = c.SecretShares
+		holders = shares
 	}
-	obj := fmt.Sprintf("seal: %d key holders, threshold %d", holders, c.SecretThreshold)
+	obj := fmt.Sprintf("seal: %d key holders, threshold %d", holders, threshold)
+	if c.Recovery() {
+		obj = fmt.Sprintf("%s seal: %d recovery key holders, threshold %d", c.Type, holders, threshold)
+	}
 	switch {
-	case holders < c.SecretThreshold:
+	case holders < threshold:
 		return []Finding{{Severity: Critical, Object: obj, Message: "fewer key holders than the threshold: the server cannot be unsealed",
 			Fix: "Rekey now, while the server is unsealed, to shares and a threshold the key holders can meet."}}, ""
-	case c.SecretThreshold <= 1:
+	case threshold <= 1:
 		return []Finding{{Severity: High, Object: obj, Message: "one key share unseals the server: a single person holds the whole unseal key, and losing it loses the data",
 			Fix: "Rekey to at least 3 shares with a threshold of 2 or more, each share held by a different person."}}, ""
-	case holders == c.SecretThreshold:
+	case holders == threshold:
 		return []Finding{{Severity: Medium, Object: obj, Message: "every key holder is needed to unseal: losing one share makes the server unrecoverable",
 			Fix: "Rekey with more shares than the threshold (e.g. 5 shares, threshold 3)."}}, ""
 	}
@@ -217,4 +253,43 @@ func suffix(s string) string {
 		return ""
 	}
 	return ": " + s
+}
+
+func checkKeyDrill(env *Env, th Thresholds) ([]Finding, string) {
+	e := env.KeyCustody
+	if env.Seal == nil {
+		return nil, "the server is not initialised"
+	}
+	if e == nil {
+		return nil, "key-drill evidence was not gathered"
+	}
+	fix := "Run a key drill: vigil operator key-drill start, then each holder runs vigil operator key-drill submit with their share."
+	kind := "unseal"
+	if env.Seal.Recovery() {
+		kind = "recovery"
+	}
+	if e.ShareSet == "" {
+		return []Finding{{Severity: Medium, Object: kind + " key shares",
+			Message: "no share commitments are recorded for the current key (it predates key custody), so no share can be proven",
+			Fix:     "Rekey (vigil operator rekey -init -key-holders=...) to record commitments, then run a key drill."}}, ""
+	}
+	window := th.KeyDrillMaxAge.D()
+	proven := e.ProvenWithin(window)
+	if len(proven) >= e.Threshold {
+		return nil, ""
+	}
+	names := make([]string, 0, len(proven))
+	for _, p := range proven {
+		n := fmt.Sprintf("%d", p.Number)
+		if p.Holder != "" {
+			n += " (" + p.Holder + ")"
+		}
+		names = append(names, n)
+	}
+	msg := fmt.Sprintf("only %d of the %d %s key shares needed were proven in a key drill in the last %d days", len(proven), e.Threshold, kind, int(window/day))
+	if len(names) > 0 {
+		msg += ": shares " + strings.Join(names, ", ")
+	}
+	msg += "; nobody has shown that the server can still be recovered"
+	return []Finding{{Severity: High, Object: fmt.Sprintf("%s key shares (%d, threshold %d)", kind, e.Shares, e.Threshold), Message: msg, Fix: fix}}, ""
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -102,6 +103,9 @@ type Thresholds struct {
 	// ReviewMaxAge: the recovery procedure must have been reviewed within
 	// this (default 365 days: NRB IT policy "reviewed at least annually" [T]).
 	ReviewMaxAge Duration `json:"review_max_age"`
+	// KeyDrillMaxAge: at least the threshold of unseal/recovery shares must
+	// have been proven in a key drill within this (default 90 days).
+	KeyDrillMaxAge Duration `json:"key_drill_max_age"`
 }
 
 // Duration marshals as a Go duration string ("24h0m0s").
@@ -136,6 +140,7 @@ func (t Thresholds) WithDefaults() Thresholds {
 	def(&t.SnapshotMaxAge, 24*time.Hour)
 	def(&t.RestoreTestMaxAge, 90*day)
 	def(&t.ReviewMaxAge, 365*day)
+	def(&t.KeyDrillMaxAge, 90*day)
 	if t.MinDiskFreePercent <= 0 {
 		t.MinDiskFreePercent = 20
 	}
@@ -152,6 +157,10 @@ type AuditDevice struct {
 	// RetainDays and MaxBackups are the device's retention settings (0: keep).
 	RetainDays int `json:"retain_days"`
 	MaxBackups int `json:"max_backups"`
+	// Durable: a file device with fsync = "always" (it acknowledges
+	// entries); Fsync is a file device's fsync mode.
+	Durable bool   `json:"durable"`
+	Fsync   string `json:"fsync,omitempty"`
 }
 
 // RecoveryProcedure is the documented unseal-key recovery procedure
@@ -173,7 +182,10 @@ type Env struct {
 	Tokens   []*token.Entry
 	// AuditRequired is true when requests fail closed without a device.
 	AuditRequired bool
-	Devices       []AuditDevice
+	// RequireAudit is audit_settings { require_audit }: requests are
+	// refused while no durable device is enabled.
+	RequireAudit bool
+	Devices      []AuditDevice
 	// Streams is nil when the stream subsystem is not wired (StreamsKnown false).
 	Streams      []ship.Status
 	StreamsKnown bool
@@ -184,6 +196,9 @@ type Env struct {
 	LastRestore  *core.SnapshotTestRecord
 	Seal         *core.SealShares
 	Recovery     *RecoveryProcedure
+	// KeyCustody is the key-drill evidence for the current key (nil: not
+	// gathered).
+	KeyCustody *custody.Evidence
 }
 
 // check is one named check.
@@ -205,11 +220,14 @@ const (
 	CheckAuditDisk      = "audit.disk-headroom"
 	CheckAuditShipLag   = "audit.shipper-lag"
 	CheckAuditVerify    = "audit.chain-verification"
+	CheckAuditRequire   = "audit.require-audit-off"
+	CheckAuditDurable   = "audit.non-durable-device"
 	CheckKVv1           = "mount.kv-v1"
 	CheckSnapshot       = "storage.snapshot-recent"
 	CheckRestoreTest    = "storage.restore-test"
 	CheckKeyHolders     = "seal.key-holders"
 	CheckRecoveryDoc    = "seal.recovery-procedure"
+	CheckKeyDrill       = "seal.key-drill"
 )
 
 var checks = []check{
@@ -223,11 +241,14 @@ var checks = []check{
 	{CheckAuditDisk, "Audit disk headroom", []string{H312b, NCRGProt}, checkAuditDisk},
 	{CheckAuditShipLag, "Audit stream lag", []string{H312b, NCRGBackup, NCRGCentr}, checkAuditShipLag},
 	{CheckAuditVerify, "Audit chain verification run recently and passing", []string{H312c1, H312c2, H308a1iiD, NCRGProt}, checkAuditVerify},
+	{CheckAuditRequire, "Requests served without a durable audit device (require_audit off)", []string{H312b, NCRGProt}, checkAuditRequire},
+	{CheckAuditDurable, "Audit devices that do not fsync every entry", []string{H312b, H312c1, NCRGProt}, checkAuditDurable},
 	{CheckKVv1, "KV version 1 mounts (no version history)", []string{H312c1}, checkKVv1},
 	{CheckSnapshot, "Snapshot taken in the last 24 h", []string{H312c1, NITGBCP, NCRGBackup}, checkSnapshot},
 	{CheckRestoreTest, "Snapshot restore test recorded and passing", []string{H312c1, NITGBCP}, checkRestoreTest},
 	{CheckKeyHolders, "Unseal key holders vs threshold", []string{H312a2ii, NITGBCP}, checkKeyHolders},
 	{CheckRecoveryDoc, "Unseal/recovery procedure documented and reviewed", []string{H312a2ii, H316b1, H316b2iii, NITGPolicy}, checkRecoveryDoc},
+	{CheckKeyDrill, "Threshold of key shares proven in a key-custody drill recently", []string{H308a7i, H308a7iiD, H312a2ii, NITGBCP}, checkKeyDrill},
 }
 
 // CheckInfo describes a check.

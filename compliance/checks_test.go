@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -41,7 +42,8 @@ path "*" { capabilities = ["deny"] }`)},
 			{Accessor: "a3", DisplayName: "approle", Policies: []string{"app"}, CreationTime: now.Add(-20 * time.Hour), ExpireTime: now.Add(time.Hour), MaxExpireTime: now.Add(3 * time.Hour), Orphan: true, Type: "service"},
 		},
 		AuditRequired: true,
-		Devices:       []AuditDevice{{Name: "file", Type: "file", Path: "/var/log/vigil/audit.log"}},
+		RequireAudit:  true,
+		Devices:       []AuditDevice{{Name: "file", Type: "file", Path: "/var/log/vigil/audit.log", Durable: true, Fsync: "always"}},
 		Streams:       []ship.Status{{Name: "ch", Type: "clickhouse", State: ship.StateShipping, LagSeconds: 1}},
 		StreamsKnown:  true,
 		Disk:          []diskwatch.State{{Name: "file", Dir: "/var/log/vigil", Level: diskwatch.LevelOK, Usage: diskwatch.Usage{Total: 100, Free: 60, Avail: 60}}},
@@ -51,6 +53,8 @@ path "*" { capabilities = ["deny"] }`)},
 		LastRestore:   &core.SnapshotTestRecord{Time: now.Add(-10 * day), OK: true},
 		Seal:          &core.SealShares{SecretShares: 5, SecretThreshold: 3, KeyHolders: 5},
 		Recovery:      &RecoveryProcedure{DocumentURL: "https://wiki.example/vigil-recovery", Owner: "secops", LastReviewed: now.Add(-30 * day)},
+		KeyCustody: &custody.Evidence{ShareSet: "set1", Kind: "unseal", Shares: 5, Threshold: 3, Now: now, Latest: []custody.Proof{
+			{Number: 1, Holder: "alice", At: now.Add(-10 * day)}, {Number: 2, Holder: "bob", At: now.Add(-80 * day)}, {Number: 4, Holder: "dave", At: now.Add(-day)}}},
 	}
 }
 
@@ -107,13 +111,21 @@ func TestEachCheckFails(t *testing.T) {
 		{CheckAuditShipLag, Medium, `stream "ch"`, func(t *testing.T, e *Env) { e.Streams[0].LagSeconds = 600 }},
 		{CheckAuditShipLag, Critical, `stream "ch"`, func(t *testing.T, e *Env) {
 			e.Streams[0].State = ship.StateStalled
-			e.Devices = append(e.Devices, AuditDevice{Name: "file2", Type: "file"})
+			e.Devices = append(e.Devices, AuditDevice{Name: "file2", Type: "file", Durable: true, Fsync: "always"})
 		}},
 		{CheckAuditVerify, Medium, "node1", func(t *testing.T, e *Env) { e.Verification = nil }},
 		{CheckAuditVerify, Medium, "node1", func(t *testing.T, e *Env) { e.Verification.Time = now.Add(-8 * day) }},
 		{CheckAuditVerify, Critical, "node1", func(t *testing.T, e *Env) {
 			e.Verification.OK = false
 			e.Verification.Devices = map[string]audit.DeviceVerification{"file": {Failure: "hash mismatch at seq 7"}}
+		}},
+		{CheckAuditRequire, High, "require_audit = false", func(t *testing.T, e *Env) { e.RequireAudit = false }},
+		{CheckAuditDurable, Medium, "audit device lazy", func(t *testing.T, e *Env) {
+			e.Devices = append(e.Devices, AuditDevice{Name: "lazy", Type: "file", Fsync: "interval"})
+		}},
+		{CheckAuditDurable, High, "audit devices", func(t *testing.T, e *Env) {
+			e.Devices = []AuditDevice{{Name: "out", Type: "stdout"}}
+			e.Streams = append(e.Streams, ship.Status{Name: "k", Type: "kafka", State: ship.StateShipping})
 		}},
 		{CheckKVv1, Low, "mount kv1/", func(t *testing.T, e *Env) {
 			e.Mounts = append(e.Mounts, core.MountInfo{Path: "kv1/", Type: "kv", Options: map[string]string{"version": "1"}})
@@ -131,6 +143,9 @@ func TestEachCheckFails(t *testing.T) {
 		{CheckKeyHolders, Critical, "2 key holders", func(t *testing.T, e *Env) {
 			e.Seal = &core.SealShares{SecretShares: 3, SecretThreshold: 3, KeyHolders: 2}
 		}},
+		{CheckKeyDrill, High, "unseal key shares (5, threshold 3)", func(t *testing.T, e *Env) { e.KeyCustody.Now = now.Add(11 * day) }}, // bob's proof leaves the 90 days
+		{CheckKeyDrill, High, "unseal key shares", func(t *testing.T, e *Env) { e.KeyCustody.Latest = e.KeyCustody.Latest[:1] }},
+		{CheckKeyDrill, Medium, "unseal key shares", func(t *testing.T, e *Env) { e.KeyCustody = &custody.Evidence{Now: now} }},
 		{CheckRecoveryDoc, Medium, "recovery procedure", func(t *testing.T, e *Env) { e.Recovery = nil }},
 		{CheckRecoveryDoc, Low, "recovery procedure", func(t *testing.T, e *Env) { e.Recovery.LastReviewed = now.Add(-400 * day) }},
 	}
@@ -183,7 +198,7 @@ func TestThresholdsChangeOutcome(t *testing.T) {
 func TestStreamsUnknownIsNotAPass(t *testing.T) {
 	env := goodEnv(t)
 	env.Streams, env.StreamsKnown = nil, false
-	env.Devices = append(env.Devices, AuditDevice{Name: "file2", Type: "file"})
+	env.Devices = append(env.Devices, AuditDevice{Name: "file2", Type: "file", Durable: true, Fsync: "always"})
 	res := Run(env, Thresholds{})
 	for _, c := range res.Checks {
 		if c.ID == CheckAuditShipLag && c.Status != StatusUnknown {

@@ -75,6 +75,7 @@ const (
 	crgU       = "Only a third-party paraphrase was available; the control numbers (83-86) and wording are unverified [U]. Check them against the NRB PDF before relying on this mapping."
 	itgU       = "The guideline's section titles are confirmed from a reproduction; its wording on this topic is unverified [U]."
 	hipaaT     = "Wording from a third-party copy [T]; check it against the eCFR."
+	h308a7U    = "Not in the project's regulatory reference: wording recalled from the Security Rule, not checked against a retrieved copy [U]; check it against the eCFR."
 	noRetainTx = "The rule text sets no log retention period: the 6-year limit applies to (b)(1) documentation; keeping raw logs 6 years is a common interpretation, not text."
 )
 
@@ -91,6 +92,8 @@ const (
 	H308a4iiB  = "hipaa-164.308(a)(4)(ii)(B)"
 	H308a4iiC  = "hipaa-164.308(a)(4)(ii)(C)"
 	H308a5iiC  = "hipaa-164.308(a)(5)(ii)(C)"
+	H308a7i    = "hipaa-164.308(a)(7)(i)"
+	H308a7iiD  = "hipaa-164.308(a)(7)(ii)(D)"
 	H316b1     = "hipaa-164.316(b)(1)"
 	H316b2i    = "hipaa-164.316(b)(2)(i)"
 	H316b2iii  = "hipaa-164.316(b)(2)(iii)"
@@ -131,6 +134,12 @@ var catalogue = []Control{
 		Text: "Policies and procedures that, based on the access-authorization policies, \"establish, document, review, and modify a user's right of access to a workstation, transaction, program, or process.\"", Confidence: ThirdParty, Source: "https://www.law.cornell.edu/cfr/text/45/164.308", Note: hipaaT},
 	{ID: H308a5iiC, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(5)(ii)(C)", Title: "Log-in monitoring", Kind: "A",
 		Text: "Procedures for monitoring log-in attempts and reporting discrepancies.", Confidence: ThirdParty, Source: "https://www.law.cornell.edu/cfr/text/45/164.308", Note: hipaaT},
+	{ID: H308a7i, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(7)(i)", Title: "Contingency plan", Kind: "Std",
+		Text:       "Establish (and implement as needed) policies and procedures for responding to an emergency or other occurrence (for example, fire, vandalism, system failure, and natural disaster) that damages systems that contain electronic protected health information.",
+		Confidence: Unconfirmed, Source: hipaaSrc, Note: h308a7U},
+	{ID: H308a7iiD, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(7)(ii)(D)", Title: "Testing and revision procedures", Kind: "A",
+		Text: "Implement procedures for periodic testing and revision of contingency plans.", Confidence: Unconfirmed, Source: hipaaSrc,
+		Note: h308a7U + " Applied here to unseal/recovery key custody: a key-custody drill tests that the shares needed to recover the server are still held; an interpretation, not text."},
 	{ID: H316b1, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.316(b)(1)", Title: "Documentation", Kind: "Std",
 		Text: "Keep policies and procedures in written (which may be electronic) form, and \"a written (which may be electronic) record of the action, activity, or assessment\" the Subpart requires.", Confidence: Verified, Source: hipaaSrc,
 		Note: "The quoted part is [V]; the rest of the sentence is a paraphrase."},

@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/storage"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -40,7 +41,8 @@ type AuditLog interface {
 
 // Host is what the compliance subsystem uses of the server. Besides its
 // own record (the recovery procedure) it only reads: tokens, mounts, the
-// seal configuration and the snapshot records.
+// seal configuration and the snapshot records, and the tagged secrets of
+// the KV mounts through audited internal requests (Handle).
 type Host interface {
 	Now() time.Time
 	NodeID() string
@@ -48,8 +50,9 @@ type Host interface {
 	Sealed() bool
 	Tokens(ctx context.Context) ([]*token.Entry, error)
 	Mounts(class string) []core.MountInfo
-	EngineAt(path string) (framework.Engine, bool)
+	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
 	SealShares(ctx context.Context) (core.SealShares, error)
+	KeyCustody(ctx context.Context) (*custody.Evidence, error)
 	AddSysPart(framework.Part)
 }
 
@@ -143,10 +146,15 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 	env.Tokens = toks
 	if br := s.opts.Audit.Broker(); br != nil {
 		env.AuditRequired = br.Required()
+		env.RequireAudit = br.RequireDurable()
 		for _, d := range br.Devices() {
 			failed, msg := d.Failed()
-			env.Devices = append(env.Devices, AuditDevice{Name: d.Name(), Type: d.Config.Type, Path: d.Config.Path,
-				Failed: failed, Error: msg, RetainDays: d.Config.RetainDays, MaxBackups: d.Config.MaxBackups})
+			ad := AuditDevice{Name: d.Name(), Type: d.Config.Type, Path: d.Config.Path,
+				Failed: failed, Error: msg, RetainDays: d.Config.RetainDays, MaxBackups: d.Config.MaxBackups, Durable: d.Durable()}
+			if d.Config.Type == audit.TypeFile {
+				ad.Fsync = audit.FsyncName(d.Config.Fsync)
+			}
+			env.Devices = append(env.Devices, ad)
 		}
 	}
 	if w := s.opts.Audit.Watcher(); w != nil {
@@ -175,6 +183,11 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 	}
 	if cfg, err := s.host.SealShares(ctx); err == nil && cfg.SecretShares > 0 {
 		env.Seal = &cfg
+		kc, err := s.host.KeyCustody(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("compliance: key custody: %w", err)
+		}
+		env.KeyCustody = kc
 	}
 	rp, err := s.RecoveryProcedure(ctx)
 	if err != nil {
@@ -209,6 +222,7 @@ func mergeThresholds(over, base Thresholds) Thresholds {
 	out.SnapshotMaxAge = pick(over.SnapshotMaxAge, base.SnapshotMaxAge)
 	out.RestoreTestMaxAge = pick(over.RestoreTestMaxAge, base.RestoreTestMaxAge)
 	out.ReviewMaxAge = pick(over.ReviewMaxAge, base.ReviewMaxAge)
+	out.KeyDrillMaxAge = pick(over.KeyDrillMaxAge, base.KeyDrillMaxAge)
 	if over.MinDiskFreePercent > 0 {
 		out.MinDiskFreePercent = over.MinDiskFreePercent
 	}
@@ -233,6 +247,7 @@ func (r routes) Routes() []framework.Route {
 		{Pattern: `compliance/checks/?`, Fields: map[string]*framework.FieldSchema{
 			"max_token_ttl": str, "orphan_max_age": str, "verify_max_age": str, "min_disk_free_percent": str,
 			"max_ship_lag": str, "snapshot_max_age": str, "restore_test_max_age": str, "review_max_age": str,
+			"key_drill_max_age": str,
 		}, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.checks},
 			Help: "Run the compliance checks: findings with severity, object, control and fix."},
 		{Pattern: `compliance/controls/?`, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.controls},
@@ -249,7 +264,8 @@ func (r routes) Routes() []framework.Route {
 func ParseThresholds(get func(key string) string) (Thresholds, error) {
 	var th Thresholds
 	durs := map[string]*Duration{"max_token_ttl": &th.MaxTokenTTL, "orphan_max_age": &th.OrphanMaxAge, "verify_max_age": &th.VerifyMaxAge,
-		"max_ship_lag": &th.MaxShipLag, "snapshot_max_age": &th.SnapshotMaxAge, "restore_test_max_age": &th.RestoreTestMaxAge, "review_max_age": &th.ReviewMaxAge}
+		"max_ship_lag": &th.MaxShipLag, "snapshot_max_age": &th.SnapshotMaxAge, "restore_test_max_age": &th.RestoreTestMaxAge, "review_max_age": &th.ReviewMaxAge,
+		"key_drill_max_age": &th.KeyDrillMaxAge}
 	for k, p := range durs {
 		v := strings.TrimSpace(get(k))
 		if v == "" {
@@ -378,9 +394,15 @@ type TaggedSecret struct {
 	Key   string `json:"key"`   // "patients/123"
 }
 
+// ActorScope is the internal principal of the requests that find the
+// tagged secrets a report scopes to.
+const ActorScope = "compliance-scope"
+
 // TaggedSecrets lists the KV v2 secrets whose custom_metadata tags them as
 // regulated, on mounts not tagged as a whole (at most maxTaggedSecrets;
-// truncated says more exist).
+// truncated says more exist). It asks each mount through the Dispatcher
+// (an internal read of core.TaggedKeysPath by ActorScope), so the reads are
+// in the audit trail and nothing is read when the trail cannot record it.
 func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, truncated bool, err error) {
 	if s.host == nil {
 		return nil, false, errors.New("compliance: not provisioned")
@@ -388,24 +410,19 @@ func (s *Subsystem) TaggedSecrets(ctx context.Context) (out []TaggedSecret, trun
 	if s.host.Sealed() {
 		return nil, false, core.ErrSealed
 	}
-	type tagger interface {
-		TaggedKeys(ctx context.Context, tags []string, limit int) ([]string, bool, error)
-	}
 	for _, m := range s.host.Mounts("secret") {
-		if m.Type != "kv" || core.TrueTag(m.Options, core.ScopeTags()) {
+		if m.Type != "kv" || m.Options["version"] != "2" || core.TrueTag(m.Options, core.ScopeTags()) {
 			continue
 		}
-		e, ok := s.host.EngineAt(m.Path)
-		if !ok {
-			continue
-		}
-		tg, ok := e.(tagger)
-		if !ok {
-			continue
-		}
-		keys, _, err := tg.TaggedKeys(ctx, core.ScopeTags(), maxTaggedSecrets-len(out)+1)
+		resp, err := s.host.Handle(ctx, &core.Request{Operation: core.OpRead, Path: m.Path + core.TaggedKeysPath,
+			Internal: true, InternalActor: ActorScope, Time: s.now(),
+			Data: map[string]any{"tags": core.ScopeTags(), "limit": maxTaggedSecrets - len(out) + 1}})
 		if err != nil {
 			return nil, false, fmt.Errorf("compliance: tagged secrets on %s: %w", m.Path, err)
+		}
+		var keys []string
+		if resp != nil {
+			keys, _ = resp.Data["keys"].([]string)
 		}
 		for _, k := range keys {
 			if len(out) == maxTaggedSecrets {

@@ -25,6 +25,10 @@ type Target struct {
 	Unaudited       bool
 	SealedOK        bool
 	Sudo            bool
+	// FailSafe routes only take access away (sys/seal): they run even when
+	// their request entry cannot be recorded, since refusing them would
+	// keep the server open. Their response entry is still required.
+	FailSafe bool
 	// Exists runs the route's existence check; nil when the route has none.
 	Exists func(ctx context.Context, req *Request) (bool, error)
 	// Serve runs the handler. It returns the resolver's "not found" error
@@ -57,14 +61,18 @@ type AuditEvent struct {
 	Request  *Request
 	Response *Response // response events only
 	Err      error     // the error returned to the client, if any
-	// Sealed marks a best-effort record of a request rejected while sealed.
+	// Sealed marks an event made while the barrier is sealed: the audit
+	// salts are out of reach, so tokens and data are left out of the entry
+	// (never written in clear).
 	Sealed bool
 }
 
 // Auditor records audit events durably. LogRequest and LogResponse return
-// only after the event is recorded by at least one device (fail closed); an
-// error means it was not, and the request must not proceed (request) or its
-// response must be withheld (response). Sealed events are best effort.
+// only after the event is recorded as the audit settings require (every
+// durable device has it on disk); an error means it was not, and the
+// request must not proceed (request) or its response must be withheld
+// (response). Sealed events are recorded the same way, without the fields
+// that need a salt.
 type Auditor interface {
 	LogRequest(ctx context.Context, ev *AuditEvent) error
 	LogResponse(ctx context.Context, ev *AuditEvent) error
@@ -88,9 +96,17 @@ type DispatcherConfig struct {
 	Auditor       Auditor
 	Seal          SealState
 	PostHooks     []PostHook
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// MaxRequestDuration bounds how long a request may run once it is
+	// dispatched (default 90s, Vault's default_max_request_duration). The
+	// bound is the server's: a client that disconnects does not cut a
+	// request short, so what the audit trail records is what happened.
+	MaxRequestDuration time.Duration
+	Now                func() time.Time
+	Logger             *slog.Logger
 }
+
+// DefaultMaxRequestDuration is DispatcherConfig.MaxRequestDuration's default.
+const DefaultMaxRequestDuration = 90 * time.Second
 
 // Dispatcher is the one way in: every request — from HTTP or internal — is
 // authenticated, authorized and audited here before and after it is routed.
@@ -110,11 +126,45 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxRequestDuration <= 0 {
+		cfg.MaxRequestDuration = DefaultMaxRequestDuration
+	}
 	return &Dispatcher{cfg: cfg}, nil
 }
 
-func auditError(stage string, err error) error {
-	return &Error{Code: CodeAuditFailed, Msg: fmt.Sprintf("audit: %s entry could not be recorded, request refused: %v", stage, err), Err: err}
+// Audit failure messages. The request-stage one is also used when the
+// response entry of a rejected request cannot be recorded: a rejected
+// request was not executed either.
+const (
+	msgAuditRequest  = "audit: the request entry could not be recorded, so the request was not executed; it is safe to retry"
+	msgAuditResponse = "audit: the request was executed, but its response entry could not be recorded, so the response is withheld; retry only if the request is idempotent"
+)
+
+// Sentinels for the two stages of an audit failure (match with errors.Is).
+var (
+	ErrAuditRequest  = &Error{Code: CodeAuditRequest}
+	ErrAuditResponse = &Error{Code: CodeAuditResponse}
+)
+
+// notExecuted is the error for a request whose audit entry could not be
+// recorded before it ran (or, for a rejected request, at all).
+func notExecuted(err error) error {
+	return &Error{Code: CodeAuditRequest, Msg: fmt.Sprintf("%s: %v", msgAuditRequest, err), Err: err}
+}
+
+// withheld is the error for a request that ran but whose response entry
+// could not be recorded.
+func withheld(err error) error {
+	return &Error{Code: CodeAuditResponse, Msg: fmt.Sprintf("%s: %v", msgAuditResponse, err), Err: err}
+}
+
+// IsAuditFailure reports whether err is an audit failure, at either stage.
+func IsAuditFailure(err error) bool {
+	switch CodeOf(err) {
+	case CodeAuditFailed, CodeAuditRequest, CodeAuditResponse:
+		return true
+	}
+	return false
 }
 
 // PercentInvalidUTF8 returns s with every byte that is not part of valid
@@ -137,19 +187,27 @@ func PercentInvalidUTF8(s string) string {
 	return b.String()
 }
 
-// IsAuditFailure reports whether err is an audit failure.
-func IsAuditFailure(err error) bool { return CodeOf(err) == CodeAuditFailed }
-
 // Handle serves req. The returned error is a *Error (or wraps one) whose code
-// gives the HTTP status. Steps: sealed check → resolve → authenticate →
-// authorize → audit request (fail closed) → route → post hooks → audit
-// response (fail closed; the response is withheld when it cannot be recorded).
+// gives the HTTP status. Steps: malformed? → sealed check → resolve →
+// authenticate → authorize → audit request (fail closed) → route → post
+// hooks → audit response (fail closed; the response is withheld when it
+// cannot be recorded). A request rejected at any step — malformed, sealed,
+// unauthenticated, denied — is recorded with a request and a response entry.
+//
+// The request runs under a context detached from ctx's cancellation, bounded
+// by MaxRequestDuration: a client that disconnects cannot stop a write
+// half-way and make the trail record a failure for a change that happened.
 func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, err error) {
 	if req.ID == "" {
 		req.ID = uuid.NewString()
 	}
 	if req.Time.IsZero() {
 		req.Time = d.cfg.Now()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.MaxRequestDuration)
+	defer cancel()
+	if req.Malformed != nil {
+		return d.reject(ctx, req, req.Malformed)
 	}
 	if !utf8.ValidString(req.Path) {
 		// Two different byte strings would log as the same path (JSON
@@ -170,8 +228,7 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 		if target.SealedOK && target.Found {
 			return d.serve(ctx, target, req)
 		}
-		_ = d.cfg.Auditor.LogRequest(ctx, &AuditEvent{Type: "request", Time: d.cfg.Now(), Request: req, Err: ErrSealed, Sealed: true})
-		return nil, ErrSealed
+		return d.reject(ctx, req, ErrSealed)
 	}
 	if target.Unaudited && target.Found {
 		return d.serve(ctx, target, req)
@@ -220,9 +277,12 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 		}
 	}
 
-	if err := d.cfg.Auditor.LogRequest(ctx, &AuditEvent{Type: "request", Time: d.cfg.Now(), Request: req}); err != nil {
-		d.cfg.Logger.Error("audit request failed; request refused", "path", req.Path, "error", err)
-		return nil, auditError("request", err)
+	if err := d.cfg.Auditor.LogRequest(ctx, d.event("request", req, nil, nil)); err != nil {
+		if !(target.FailSafe && target.Found) {
+			d.cfg.Logger.Error("audit request failed; request refused", "path", req.Path, "error", err)
+			return nil, notExecuted(err)
+		}
+		d.cfg.Logger.Error("audit request failed; running the fail-safe request anyway", "path", req.Path, "error", err)
 	}
 
 	// The response entry is written whatever happens below, panics included.
@@ -231,9 +291,9 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 			d.cfg.Logger.Error("dispatch panic", "path", req.Path, "panic", p, "stack", string(debug.Stack()))
 			resp, err = nil, Errorf(CodeInternal, "internal error")
 		}
-		if aerr := d.cfg.Auditor.LogResponse(ctx, &AuditEvent{Type: "response", Time: d.cfg.Now(), Request: req, Response: resp, Err: err}); aerr != nil {
+		if aerr := d.cfg.Auditor.LogResponse(ctx, d.event("response", req, resp, err)); aerr != nil {
 			d.cfg.Logger.Error("audit response failed; response withheld", "path", req.Path, "error", aerr)
-			resp, err = nil, auditError("response", aerr)
+			resp, err = nil, withheld(aerr)
 		}
 	}()
 
@@ -255,14 +315,22 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 	return resp, nil
 }
 
+// event builds an audit event, marked Sealed when the barrier is sealed at
+// this moment (the response of sys/seal, or of a request in flight while
+// the server seals).
+func (d *Dispatcher) event(typ string, req *Request, resp *Response, err error) *AuditEvent {
+	return &AuditEvent{Type: typ, Time: d.cfg.Now(), Request: req, Response: resp, Err: err, Sealed: d.cfg.Seal.Sealed()}
+}
+
 // reject audits a request refused before routing: a request entry and a
-// response entry, both carrying the error.
+// response entry, both carrying the error. Nothing was executed, so an audit
+// failure at either entry is the request-stage error.
 func (d *Dispatcher) reject(ctx context.Context, req *Request, rejectErr error) (*Response, error) {
-	if err := d.cfg.Auditor.LogRequest(ctx, &AuditEvent{Type: "request", Time: d.cfg.Now(), Request: req, Err: rejectErr}); err != nil {
-		return nil, auditError("request", err)
+	if err := d.cfg.Auditor.LogRequest(ctx, d.event("request", req, nil, rejectErr)); err != nil {
+		return nil, notExecuted(err)
 	}
-	if err := d.cfg.Auditor.LogResponse(ctx, &AuditEvent{Type: "response", Time: d.cfg.Now(), Request: req, Err: rejectErr}); err != nil {
-		return nil, auditError("response", err)
+	if err := d.cfg.Auditor.LogResponse(ctx, d.event("response", req, nil, rejectErr)); err != nil {
+		return nil, notExecuted(err)
 	}
 	return nil, rejectErr
 }

@@ -105,9 +105,10 @@ func TestDispatcherAuditsBothWaysAndFailsClosed(t *testing.T) {
 		{"denied is audited", "user", fakeAuthz{}, &fakeAudit{}, false, core.CodePermissionDenied, 0, 2},
 		{"bad token is audited", "nope", fakeAuthz{}, &fakeAudit{}, false, core.CodePermissionDenied, 0, 2},
 		{"authz error denies", "root", fakeAuthz{err: errors.New("rego blew up")}, &fakeAudit{}, false, core.CodePermissionDenied, 0, 2},
-		{"request audit failure: not routed", "root", fakeAuthz{}, &fakeAudit{failReq: true}, false, core.CodeAuditFailed, 0, 0},
-		{"response audit failure: withheld", "root", fakeAuthz{}, &fakeAudit{failResp: true}, false, core.CodeAuditFailed, 1, 1},
-		{"sealed", "root", fakeAuthz{}, &fakeAudit{}, true, core.CodeSealed, 0, 1},
+		{"request audit failure: not routed", "root", fakeAuthz{}, &fakeAudit{failReq: true}, false, core.CodeAuditRequest, 0, 0},
+		{"response audit failure: withheld", "root", fakeAuthz{}, &fakeAudit{failResp: true}, false, core.CodeAuditResponse, 1, 1},
+		{"denied, response entry fails: not executed", "user", fakeAuthz{}, &fakeAudit{failResp: true}, false, core.CodeAuditRequest, 0, 1},
+		{"sealed", "root", fakeAuthz{}, &fakeAudit{}, true, core.CodeSealed, 0, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

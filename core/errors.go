@@ -21,9 +21,16 @@ const (
 	CodeUnsupportedMedia Code = "unsupported_media" // 415
 	CodeRateLimited      Code = "rate_limited"      // 429
 	CodeInternal         Code = "internal"          // 500
-	CodeAuditFailed      Code = "audit_failed"      // 500
-	CodeSealed           Code = "sealed"            // 503
-	CodeUnavailable      Code = "unavailable"       // 503
+	CodeAuditFailed      Code = "audit_failed"      // 500: an audit device could not record an entry (the cause)
+	// CodeAuditRequest: the request entry could not be recorded. The
+	// request was not executed; retrying it is safe.
+	CodeAuditRequest Code = "audit_request_failed" // 500
+	// CodeAuditResponse: the response entry could not be recorded. The
+	// request was executed, but its response is withheld; retry only if
+	// the request is idempotent.
+	CodeAuditResponse Code = "audit_response_failed" // 500
+	CodeSealed        Code = "sealed"                // 503
+	CodeUnavailable   Code = "unavailable"           // 503
 )
 
 // Error is Vigil's one coded error type. Msg is what the client sees; Err,

@@ -30,14 +30,18 @@ const (
 // under "set by the dispatcher"; handlers must treat Request as read-only except
 // for Data normalisation.
 type Request struct {
-	ID          string         // UUID, unique per request
-	Operation   Operation      // see the Op constants
-	Path        string         // cleaned path relative to /v1/, no leading slash
-	Data        map[string]any // JSON body, or query parameters for reads
-	RawBody     []byte         // unparsed body for raw endpoints (snapshot restore)
-	ClientToken string         // as presented; empty when none
-	Headers     http.Header    // request headers (canonical keys)
-	RemoteAddr  string         // client IP
+	ID        string         // UUID, unique per request
+	Operation Operation      // see the Op constants
+	Path      string         // cleaned path relative to /v1/, no leading slash
+	Data      map[string]any // JSON body, or query parameters for reads
+	RawBody   []byte         // unparsed body for raw endpoints (snapshot restore)
+	// Withheld holds the values of fields the route declares Withheld (key
+	// shares): the resolver moves them out of Data before anything — the
+	// audit log included — sees the request; only the handler reads them.
+	Withheld    map[string]any
+	ClientToken string      // as presented; empty when none
+	Headers     http.Header // request headers (canonical keys)
+	RemoteAddr  string      // client IP
 	RemotePort  int
 	Time        time.Time // when the request was received
 	// PeerCertificates is the certificate chain the client presented on a
@@ -55,6 +59,14 @@ type Request struct {
 	InternalActor string
 	// Secret is the lease being revoked or renewed (OpRevoke/OpRenew only).
 	Secret *Secret
+	// Malformed is set by the HTTP layer for a request it could not
+	// understand (bad path, method, body or header) or refuses before
+	// dispatching (an origin CORS does not allow). The Dispatcher records
+	// it as a rejected request — request and response entries — and returns
+	// Malformed, without resolving, authenticating or routing it. Such a
+	// request carries no token, no data, and a Path that is the escaped raw
+	// path, truncated.
+	Malformed error
 
 	// Set by the dispatcher.
 	Mount     *MountInfo // mount the path resolved to (nil for none)
@@ -169,6 +181,10 @@ type Secret struct {
 	// NoLease marks an advisory TTL only (KV v1's "ttl" field): the response
 	// shows lease_duration but no lease is created or revoked.
 	NoLease bool
+	// TokenHash is set on the lease of a token (a login's, or one from
+	// auth/token/create): the storage hash of that token. Revoking such a
+	// lease revokes the token and its children; no engine is involved.
+	TokenHash string
 }
 
 // Auth is the token information in a response that logs a caller in (or that
@@ -189,6 +205,9 @@ type Auth struct {
 	TokenType      string
 	Orphan         bool
 	NumUses        int
+	// BoundCIDRs limits where the token may be used from (token_bound_cidrs):
+	// a login or request from another address is refused.
+	BoundCIDRs []string
 	// InternalData is kept with the token (e.g. the login role) and never returned.
 	InternalData map[string]any
 	// Alias is the external identity a login authenticated (for userpass the
@@ -304,6 +323,11 @@ type Response struct {
 	// Bare makes the HTTP layer write Data itself as the JSON body, without
 	// Vault's response envelope (sys/health, sys/seal-status, sys/init ...).
 	Bare bool
+	// Legacy makes the HTTP layer repeat Data's fields at the top level of
+	// the envelope, as Vault's older sys/ endpoints do (sys/mounts, sys/auth,
+	// sys/policy, sys/key-status, sys/capabilities ...); clients written
+	// against those read the fields there.
+	Legacy bool
 	// Raw, when set, is written as the body verbatim (snapshots, CRLs, metrics).
 	Raw *RawBody
 }

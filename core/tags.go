@@ -19,3 +19,9 @@ func TrueTag(md map[string]string, tags []string) bool {
 	}
 	return false
 }
+
+// TaggedKeysPath is the Internal route, relative to a KV version 2 mount,
+// that lists the secrets whose custom_metadata tags them as regulated.
+// Compliance reaches it through the Dispatcher, as an audited internal
+// request: read {"tags": [...], "limit": N} → {"keys": [...], "truncated": bool}.
+const TaggedKeysPath = "tagged-keys"

@@ -17,7 +17,9 @@ log_level    = "info"
 token_default_ttl = "1h"
 token_max_ttl     = "24h"
 
-# Two local devices on different disks: a request is served when at least one records it.
+# Two local devices on different disks, both durable (fsync = "always"): a request is
+# executed only once both have its request entry on disk, and answered only once both
+# have its response entry.
 audit "file" "primary" {
   path             = "/var/log/vigil/audit.log"
   fsync            = "always"
@@ -42,5 +44,6 @@ audit_stream "kafka" "siem" {
 }
 
 audit_settings {
-  allow_api_changes = false
+  require_audit     = true   # no durable device, no service (the default)
+  allow_api_changes = false  # devices are changed here, not over the API (the default)
 }

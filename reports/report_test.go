@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/testsvc"
 	"github.com/vigilsec/vigil/core/token"
 	"github.com/vigilsec/vigil/reports/query"
@@ -134,6 +135,13 @@ path "sys/audit/*" { capabilities = ["read", "update", "sudo"] }`)
 			{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}},
 		LastSnapshot: &core.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
 		LastRestore:  &core.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},
+		Seal:         &core.SealShares{Type: "shamir", SecretShares: 3, SecretThreshold: 2, KeyHolders: 3, Holders: []string{"alice", "bob", "carol"}},
+		KeyCustody: &custody.Evidence{ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, Now: tGen,
+			Latest: []custody.Proof{{Number: 1, Holder: "alice", At: tGen.Add(-48 * time.Hour)}, {Number: 3, Holder: "carol", At: tGen.Add(-47 * time.Hour)}},
+			Drills: []*custody.Drill{{ID: "drill1", ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, StartedAt: tGen.Add(-49 * time.Hour),
+				StartedBy: "root", ExpiresAt: tGen.Add(119 * time.Hour), FinishedAt: tGen.Add(-46 * time.Hour),
+				Proofs:   []custody.Proof{{Number: 1, Holder: "alice", At: tGen.Add(-48 * time.Hour)}, {Number: 3, Holder: "carol", At: tGen.Add(-47 * time.Hour)}},
+				Failures: []custody.Failure{{At: tGen.Add(-47 * time.Hour), Reason: "the share does not match any share issued for this server's current key"}}}}},
 	}
 }
 

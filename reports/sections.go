@@ -59,7 +59,8 @@ func (g *gen) build() *Report {
 			g.activity("hipaa-164.308(a)(1)(ii)(D)", "Information system activity review", compliance.H308a1iiD, compliance.H312a2i, compliance.H312a2ii),
 			g.logins("hipaa-164.308(a)(5)(ii)(C)", "Log-in monitoring", compliance.H308a5iiC, compliance.H312d),
 			g.integrity("hipaa-164.312(c)(1)", "Integrity of the audit records", compliance.H312c1, compliance.H312c2),
-			g.retention("hipaa-164.316(b)(2)(i)", "Retention", compliance.H316b2i)}
+			g.retention("hipaa-164.316(b)(2)(i)", "Retention", compliance.H316b2i),
+			g.keyCustody("hipaa-164.308(a)(7)", "Contingency plan: unseal and recovery key custody drills", compliance.H308a7i, compliance.H308a7iiD)}
 	case KindNRB:
 		r.Title = "Nepal Rastra Bank audit-trail report"
 		r.Regulation = "NRB IT Guidelines 2012 and Cyber Resilience Guidelines 2023 (mapping; control numbers unverified)"
@@ -72,7 +73,8 @@ func (g *gen) build() *Report {
 			g.logins("nrb-access-monitoring", "Log-in monitoring and authentication", compliance.NCRG71d, compliance.NITGAudit),
 			g.activity("nrb-regulated-activity", "Activity on regulated data (audit trails)", compliance.NITGAudit, compliance.NCRGRecord),
 			g.privilegedReview(),
-			g.retention("nrb-retention", "Log retention", compliance.NCRGBackup)}
+			g.retention("nrb-retention", "Log retention", compliance.NCRGBackup),
+			g.keyCustody("nrb-bcp-key-custody", "Business continuity: unseal and recovery key custody drills", compliance.NITGBCP)}
 		r.Sections[5].Notes = append(r.Sections[5].Notes, "Vigil has no multi-factor authentication of its own: where CRG 71(d) [U] applies, show MFA at the identity provider in front of Vigil's auth methods.")
 	}
 	for _, s := range r.Sections {

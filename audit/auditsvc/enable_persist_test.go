@@ -51,7 +51,7 @@ func TestEnablePersistFailure(t *testing.T) {
 		t.Run(key, func(t *testing.T) {
 			mem := storage.NewMemory()
 			a := mustAPISubsystem(t, failingPuts{Memory: mem, key: key})
-			err := a.Enable(context.Background(), "out", audit.TypeStdout, "", nil, false)
+			err := a.Enable(context.Background(), nil, "out", audit.TypeStdout, "", nil, false)
 			if !errors.Is(err, errDiskGone) {
 				t.Fatalf("Enable with a failing write of %s = %v, want %v", key, err, errDiskGone)
 			}
@@ -66,7 +66,7 @@ func TestEnablePersistFailure(t *testing.T) {
 	t.Run("ok", func(t *testing.T) {
 		mem := storage.NewMemory()
 		a := mustAPISubsystem(t, mem)
-		if err := a.Enable(context.Background(), "out", audit.TypeStdout, "", nil, false); err != nil {
+		if err := a.Enable(context.Background(), nil, "out", audit.TypeStdout, "", nil, false); err != nil {
 			t.Fatal(err)
 		}
 		ever, err := a.st.everEnabled(context.Background())

@@ -6,15 +6,23 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/audit/diskwatch"
 	"github.com/vigilsec/vigil/core"
 )
 
 // Audit health states, as sys/health and X-Vigil-Audit-Status report them.
 const (
-	StatusOK       = "ok"
-	StatusDegraded = "degraded" // a device failed but another records, or disk above the warn threshold
-	StatusCritical = "critical" // nothing records (or audit is unconfigured), or disk critical/full
+	StatusOK = "ok"
+	// StatusDegraded: a non-durable device failed, a file device does not
+	// fsync every entry, no durable device is enabled while requests are
+	// still served, require_audit is off (outside -dev), or a disk is above
+	// its warn threshold.
+	StatusDegraded = "degraded"
+	// StatusCritical: requests fail closed or are refused (a durable device
+	// failed, nothing records, no durable device while require_audit is
+	// on), audit is unconfigured, or a disk is critical or full.
+	StatusCritical = "critical"
 )
 
 // HeaderStatus is the response header carrying the audit status.
@@ -66,21 +74,36 @@ func (a *Subsystem) quickStatus() string {
 	if len(devs) == 0 {
 		return StatusCritical
 	}
-	failed := 0
+	failed, durable, failedDurable, weakFiles := 0, 0, 0, 0
 	for _, d := range devs {
-		if f, _ := d.Failed(); f {
+		f, _ := d.Failed()
+		if f {
 			failed++
+		}
+		switch {
+		case d.Durable():
+			durable++
+			if f {
+				failedDurable++
+			}
+		case d.Config.Type == audit.TypeFile:
+			weakFiles++
 		}
 	}
 	lvl := diskwatch.Level(a.diskLevel.Load())
 	switch {
-	case failed == len(devs) || lvl >= diskwatch.LevelCritical:
+	case failed == len(devs) || failedDurable > 0 || lvl >= diskwatch.LevelCritical:
 		return StatusCritical
-	case failed > 0 || lvl == diskwatch.LevelWarn:
+	case durable == 0 && a.broker.RequireDurable():
+		return StatusCritical
+	case failed > 0 || lvl == diskwatch.LevelWarn || weakFiles > 0 || durable == 0 || a.requireAuditOff():
 		return StatusDegraded
 	}
 	return StatusOK
 }
+
+// requireAuditOff reports require_audit = false outside -dev.
+func (a *Subsystem) requireAuditOff() bool { return !a.settings.RequireAudit && !a.dev }
 
 // Status returns the audit status and the details sys/health shows: each
 // device's state, each device folder's disk pressure (naming a shipper that
@@ -88,26 +111,43 @@ func (a *Subsystem) quickStatus() string {
 func (a *Subsystem) Status() (string, map[string]any) {
 	status := a.quickStatus()
 	devs := a.broker.Devices()
-	detail := map[string]any{"required": a.broker.Required(), "configured": len(devs) > 0}
-	if len(devs) == 0 {
-		if a.broker.Required() {
-			detail["reason"] = "no audit device is enabled but audit is required: requests fail closed"
-		} else {
-			detail["reason"] = "no audit device configured: requests are served unaudited"
-		}
+	detail := map[string]any{"required": a.broker.Required(), "configured": len(devs) > 0, "require_audit": a.settings.RequireAudit}
+	var reasons []string
+	if a.requireAuditOff() {
+		reasons = append(reasons, "audit_settings { require_audit = false }: requests are served even when no durable audit device records them")
 	}
 	dm := map[string]any{}
-	var reasons []string
+	durable := 0
 	for _, d := range devs {
-		e := map[string]any{"type": d.Config.Type, "source": d.Source, "status": StatusOK}
+		e := map[string]any{"type": d.Config.Type, "source": d.Source, "status": StatusOK, "durable": d.Durable()}
 		if d.Config.Path != "" {
 			e["path"] = d.Config.Path
+		}
+		if d.Config.Type == audit.TypeFile {
+			e["fsync"] = audit.FsyncName(d.Config.Fsync)
+		}
+		if d.Durable() {
+			durable++
+		} else if d.Config.Type == audit.TypeFile {
+			reasons = append(reasons, "device "+d.Name()+" is not durable (fsync = \""+audit.FsyncName(d.Config.Fsync)+"\"): it never acknowledges an entry, and a power loss can lose the entries it has not synced")
 		}
 		if f, msg := d.Failed(); f {
 			e["status"], e["error"] = "failed", msg
 			reasons = append(reasons, "device "+d.Name()+" failed: "+msg)
 		}
 		dm[d.Name()] = e
+	}
+	detail["durable_devices"] = durable
+	switch {
+	case durable > 0:
+	case a.broker.RequireDurable():
+		reasons = append(reasons, "no durable audit device (a file device with fsync = \"always\"): only seal, unseal, health and the sys/audit device configuration are served")
+	case len(devs) > 0:
+		reasons = append(reasons, "no durable audit device (a file device with fsync = \"always\"): entries are acknowledged by devices that may lose them")
+	case a.broker.Required():
+		reasons = append(reasons, "no audit device is enabled but audit is required: requests fail closed")
+	default:
+		reasons = append(reasons, "no audit device configured: requests are served unaudited")
 	}
 	detail["devices"] = dm
 	disk := map[string]any{}

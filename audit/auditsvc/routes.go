@@ -37,7 +37,7 @@ type routes struct{ a *Subsystem }
 
 func (r routes) Routes() []framework.Route {
 	ops := func(m map[core.Operation]framework.HandlerFunc) map[core.Operation]framework.HandlerFunc { return m }
-	return []framework.Route{
+	routes := append(r.settingsRoutes(), []framework.Route{
 		{Pattern: `audit/?`, Sudo: true, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.list}),
 			Help: "List the enabled audit devices."},
 		{Pattern: `audit/checkpoint-key/?`, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.checkpointKey}),
@@ -79,7 +79,8 @@ func (r routes) Routes() []framework.Route {
 			"path": {Type: framework.TypeString}, "input": {Type: framework.TypeString},
 		}, Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpUpdate: r.hash}),
 			Help: "Hash a value with an audit device's HMAC salt."},
-	}
+	}...)
+	return append(routes, r.requestHeaderRoutes()...)
 }
 
 func (r routes) list(_ context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
@@ -95,7 +96,7 @@ func (r routes) list(_ context.Context, _ *core.Request, _ *framework.FieldData)
 	return &core.Response{Data: data}, nil
 }
 
-func (r routes) enable(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (r routes) enable(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	name := strings.Trim(d.String("path"), "/")
 	typ := d.String("type")
 	if typ == "" {
@@ -111,14 +112,14 @@ func (r routes) enable(ctx context.Context, _ *core.Request, d *framework.FieldD
 			opts[k] = fmt.Sprint(x)
 		}
 	}
-	if err := r.a.Enable(ctx, name, typ, d.String("description"), opts, d.Bool("local")); err != nil {
+	if err := r.a.Enable(ctx, req, name, typ, d.String("description"), opts, d.Bool("local")); err != nil {
 		return nil, err
 	}
 	return nil, nil
 }
 
-func (r routes) disable(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	return nil, r.a.Disable(ctx, strings.Trim(d.String("path"), "/"))
+func (r routes) disable(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return nil, r.a.Disable(ctx, req, strings.Trim(d.String("path"), "/"))
 }
 
 func (r routes) hash(_ context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
@@ -134,9 +135,9 @@ func (r routes) hash(_ context.Context, _ *core.Request, d *framework.FieldData)
 }
 
 func (r routes) checkpointKey(context.Context, *core.Request, *framework.FieldData) (*core.Response, error) {
-	r.a.mu.Lock()
+	r.a.keyMu.Lock()
 	signer, created := r.a.signer, r.a.keyTime
-	r.a.mu.Unlock()
+	r.a.keyMu.Unlock()
 	if signer == nil {
 		return nil, core.ErrSealed
 	}

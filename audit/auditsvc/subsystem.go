@@ -53,21 +53,34 @@ type Options struct {
 	// WatchInterval overrides how often file devices check that their
 	// active file still exists (default 1s).
 	WatchInterval time.Duration
+	// LifecycleTimeout bounds each opening and closing of a device, and the
+	// wait for maintenance to stop, at unseal, seal and shutdown (default
+	// 10s). A device whose disk hangs is then reported failed and retried
+	// later, instead of hanging the seal (see Subsystem.Sealing).
+	LifecycleTimeout time.Duration
 	// WitnessTimeout bounds each read of a remote checkpoint witness when
 	// a device opens or is verified (default DefaultWitnessTimeout).
 	WitnessTimeout time.Duration
 }
 
+// DefaultLifecycleTimeout is Options.LifecycleTimeout's default.
+const DefaultLifecycleTimeout = 10 * time.Second
+
 // Host is what the audit subsystem uses of the server: its configuration
-// blocks, encrypted storage for salts, the checkpoint key and records, and
-// the registration of the broker, routes, health, header and metrics.
+// blocks, whether it runs in -dev and where its data is, encrypted storage
+// for salts, the checkpoint key and records, dispatching the internal
+// request that records a change of the audit settings, and the
+// registration of the broker, routes, health, header and metrics.
 type Host interface {
 	Logger() *slog.Logger
 	Now() time.Time
 	NodeID() string
+	Dev() bool
+	DataDir() string
 	Config() *config.Config
 	Storage() storage.Storage
 	Sealed() bool
+	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
 	Metrics() prometheus.Registerer
 	SetAuditor(core.Auditor)
 	// SetForwardAuditor: a standby records the requests it forwards.
@@ -84,28 +97,44 @@ type Host interface {
 // Subsystem plugs the audit broker into a server. Build it with
 // NewSubsystem; the wiring (cmd/vigil/wire) provisions it first among the
 // subsystems, so its devices open before the others start and close after
-// they stop. Reload reopens the files on SIGHUP.
+// they stop. Reload reopens the files on SIGHUP; Close closes the devices
+// that record while sealed when the server shuts down.
 type Subsystem struct {
 	opts     Options
 	log      *slog.Logger
 	now      func() time.Time
 	nodeID   string
+	dev      bool
 	settings Settings
 	declared []*audit.DeviceConfig
 	st       store
+	dispatch func(ctx context.Context, req *core.Request) (*core.Response, error)
 
 	broker  *audit.Broker
 	watch   *diskwatch.Watcher
 	metrics *audit.Metrics
 
-	mu        sync.Mutex // serialises unseal, seal, enable, disable, verify, relink
+	mu        sync.Mutex // serialises unseal, seal, enable, disable, close
 	unsealed  atomic.Bool
-	signer    ed25519.PrivateKey
-	pub       atomic.Pointer[ed25519.PublicKey]
-	keyTime   time.Time
 	stopMaint context.CancelFunc
 	maintDone chan struct{}
 	diskLevel atomic.Int32
+	// sealedDevs are the devices that record while sealed: those declared
+	// in the configuration and, after a seal, those that were enabled.
+	sealedDevs []deviceRef
+	// headers are sys/config/auditing/request-headers, read by every
+	// device's formatter.
+	headers atomic.Pointer[[]vault.HeaderRule]
+
+	// keyMu guards the checkpoint key, dropped at seal; pub is its public
+	// half, kept (lock-free) once known.
+	keyMu   sync.Mutex
+	signer  ed25519.PrivateKey
+	keyTime time.Time
+	pub     atomic.Pointer[ed25519.PublicKey]
+
+	busyMu sync.Mutex
+	busy   map[string]chan struct{} // files whose previous writer is still hung
 
 	// Witnesses: the cluster (Raft storage, countersigned by the other
 	// nodes), HTTP witnesses, and the streams' checkpoint sources.
@@ -133,6 +162,12 @@ type Subsystem struct {
 	bgStates map[string]string // device → running, ok, failed: ...
 }
 
+// deviceRef is a device's configuration and where it came from.
+type deviceRef struct {
+	dc     *audit.DeviceConfig
+	source string
+}
+
 // NewSubsystem returns the audit subsystem. In cmd/vigil/wire:
 //
 //	auditsvc.NewSubsystem(auditsvc.Options{})
@@ -146,7 +181,10 @@ func NewSubsystem(opts Options) *Subsystem {
 			return t.C, t.Stop
 		}
 	}
-	return &Subsystem{opts: opts, refused: map[string]*refusal{}, bgStates: map[string]string{}}
+	if opts.LifecycleTimeout <= 0 {
+		opts.LifecycleTimeout = DefaultLifecycleTimeout
+	}
+	return &Subsystem{opts: opts, busy: map[string]chan struct{}{}, refused: map[string]*refusal{}, bgStates: map[string]string{}}
 }
 
 // Name names the subsystem in logs and errors.
@@ -178,7 +216,9 @@ func (a *Subsystem) DeclaredDevices() []*audit.DeviceConfig { return a.declared 
 
 // Provision validates the audit configuration (unknown keys are errors naming
 // the key and line) and installs the broker, the sys/ routes, the health
-// contribution, the X-Vigil-Audit-Status header and the metrics.
+// contribution, the X-Vigil-Audit-Status header and the metrics. The server
+// starts sealed: the declared devices are opened in sealed mode (see
+// Sealing) so that requests rejected before the first unseal are recorded.
 func (a *Subsystem) Provision(s Host) error {
 	a.log = s.Logger().With("component", "audit")
 	a.now = a.opts.Now
@@ -186,11 +226,16 @@ func (a *Subsystem) Provision(s Host) error {
 		a.now = s.Now
 	}
 	a.nodeID = s.NodeID()
+	a.dev = s.Dev()
 	if !chain.ValidNodeID(a.nodeID) {
 		return fmt.Errorf("audit: node id %q cannot be used in audit logs (letters, digits, '.', '_', ':' and '-')", a.nodeID)
 	}
 	cfg := s.Config()
-	settings, err := ParseSettings(cfg.AuditSettings)
+	def := ProductionSettings()
+	if a.dev {
+		def = DevSettings(filepath.Dir(s.DataDir()))
+	}
+	settings, err := ParseSettingsWith(cfg.AuditSettings, def)
 	if err != nil {
 		return err
 	}
@@ -210,6 +255,7 @@ func (a *Subsystem) Provision(s Host) error {
 		}
 		seenName[dc.Name], seenPath[dc.Path] = true, dc.Name
 		a.declared = append(a.declared, dc)
+		a.sealedDevs = append(a.sealedDevs, deviceRef{dc, "config"})
 	}
 	for _, wb := range cfg.AuditWitnesses {
 		w, err := ParseWitness(wb)
@@ -219,6 +265,7 @@ func (a *Subsystem) Provision(s Host) error {
 		a.witnesses = append(a.witnesses, w)
 	}
 	a.st = store{s: s.Storage(), rand: a.opts.Rand, now: a.now}
+	a.dispatch = s.Handle
 	a.cluster = witness.NewCluster(witness.ClusterConfig{Storage: s.Storage(), NodeID: a.nodeID, Now: a.now, Rand: a.opts.Rand,
 		Logger: a.log.With("component", "audit-witness"),
 		ClusterKey: func() ed25519.PublicKey {
@@ -232,7 +279,8 @@ func (a *Subsystem) Provision(s Host) error {
 	a.broker = audit.NewBroker(audit.BrokerConfig{Now: a.now, Logger: a.log, Metrics: a.metrics, DiskFull: a.watch.ReleaseReserve,
 		BarrierSealed: s.Sealed, Intercept: a.interceptRelink})
 	a.broker.SetRequired(len(a.declared) > 0)
-	a.broker.SetSealed(true)
+	a.broker.SetRequireDurable(a.settings.RequireAudit)
+	a.broker.SetSealedMode(true)
 	if err := s.Metrics().Register(a.metrics); err != nil {
 		return fmt.Errorf("audit: register metrics: %w", err)
 	}
@@ -241,14 +289,22 @@ func (a *Subsystem) Provision(s Host) error {
 	s.AddSysPart(routes{a})
 	s.AddHealth(a.health)
 	s.AddResponseHeaders(a.header)
+	a.mu.Lock()
+	a.openSealedMode(context.Background())
+	a.mu.Unlock()
 	return nil
 }
 
-// Unsealed loads the checkpoint key (creating it on first unseal), opens
-// the declared and API-enabled devices, writes the requests buffered while
-// sealed and starts disk maintenance. A device that cannot be opened does
-// not stop the server: it is reported failed, retried every few seconds,
-// and — when no other device records — requests fail closed naming it.
+// Settings returns the effective audit_settings (after Provision).
+func (a *Subsystem) Settings() Settings { return a.settings }
+
+// Unsealed loads the checkpoint key (creating it on first unseal), closes
+// the sealed-mode devices, opens the declared and API-enabled devices with
+// their salts and starts disk maintenance. A device that cannot be opened
+// (or whose disk hangs) does not stop the server: it is reported failed,
+// retried every few seconds, and — being enabled — fails requests closed
+// while it is durable. A change of audit_settings since the last unseal is
+// recorded as an internal request (see recordSettings).
 func (a *Subsystem) Unsealed(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -256,7 +312,9 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: checkpoint key: %w", err)
 	}
-	a.signer, a.keyTime = key, created
+	if err := a.loadHeaders(ctx); err != nil {
+		return fmt.Errorf("audit: request headers: %w", err)
+	}
 	pub := key.Public().(ed25519.PublicKey)
 	a.pub.Store(&pub)
 	if _, err := a.cluster.LoadKey(ctx); err != nil {
@@ -294,6 +352,10 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 		}
 		ever = true
 	}
+	a.keyMu.Lock()
+	a.signer, a.keyTime = key, created
+	a.keyMu.Unlock()
+	a.closeBounded(a.standIn(a.broker.Devices(), "being reopened at unseal"))
 	a.broker.SetRequired(ever || len(api) > 0 || len(a.declared) > 0)
 	a.bgCtx, a.bgStop = context.WithCancel(context.Background())
 	for _, dc := range a.declared {
@@ -316,22 +378,42 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 		dc.Description, dc.Local = ad.Description, ad.Local
 		a.open(ctx, dc, "api")
 	}
-	a.unsealed.Store(true)
-	a.broker.SetSealed(false)
-	if n, dropped := a.broker.FlushSealed(ctx); n > 0 || dropped > 0 {
-		a.log.Info("recorded requests rejected while sealed", "count", n, "dropped", dropped)
+	// Drop the stand-ins of sealed-mode devices that are no longer enabled
+	// (an API device removed by a snapshot restore).
+	enabled := map[string]bool{}
+	for _, dc := range a.declared {
+		enabled[dc.Name] = true
 	}
+	for n := range api {
+		enabled[n] = true
+	}
+	for _, d := range a.broker.Devices() {
+		if !enabled[d.Name()] {
+			a.broker.Remove(d.Name())
+		}
+	}
+	a.unsealed.Store(true)
+	a.broker.SetSealedMode(false)
 	a.watch.Check()
 	a.updateDiskLevel()
 	mctx, cancel := context.WithCancel(context.Background())
 	a.stopMaint, a.maintDone = cancel, make(chan struct{})
 	tick, stop := a.opts.Ticker()
 	go a.maintain(mctx, tick, stop, a.maintDone)
+	a.recordSettings(ctx)
 	return nil
 }
 
-// Sealing stops maintenance and closes every device (each file device
-// writes a final signed checkpoint and stores it).
+// Sealing runs when the server seals (after sys/seal dropped the keys, or
+// before, in an orderly shutdown): it stops maintenance, closes every
+// device (each file device writes a final signed checkpoint, stored in the
+// barrier when it is still open), stops the witnesses, forgets the
+// checkpoint key, and puts the devices back in sealed mode: on their first
+// write file devices continue the chain in a segment whose header names no
+// key, with unsigned checkpoints, and every entry is written without the
+// fields that need a salt, so requests rejected while sealed are recorded
+// durably. Every step is bounded by Options.LifecycleTimeout: a device
+// whose disk hangs is left failed, never hangs the seal.
 func (a *Subsystem) Sealing(context.Context) {
 	a.mu.Lock()
 	stop, done := a.stopMaint, a.maintDone
@@ -340,29 +422,314 @@ func (a *Subsystem) Sealing(context.Context) {
 	a.mu.Unlock()
 	if stop != nil { // outside a.mu: maintenance may be waiting for it
 		stop()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(a.opts.LifecycleTimeout):
+			a.log.Error("audit maintenance did not stop in time (is an audit disk hung?); sealing anyway")
+		}
 	}
 	if a.bgStop != nil {
 		a.bgStop()
-		a.bgWG.Wait()
+		done := make(chan struct{})
+		go func() { defer close(done); a.bgWG.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(a.opts.LifecycleTimeout):
+			a.log.Error("audit log verification did not stop in time; sealing anyway")
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.broker.SetSealed(true)
-	for _, d := range a.broker.Devices() {
-		a.watch.Remove(d.Name())
+	a.broker.SetSealedMode(true)
+	devs := a.broker.Devices()
+	var refs []deviceRef
+	for _, d := range devs {
+		refs = append(refs, deviceRef{d.Config, d.Source})
 	}
-	if err := a.broker.Close(); err != nil {
-		a.log.Error("closing audit devices", "error", err)
+	a.closeBounded(a.standIn(devs, "being reopened for the sealed state"))
+	a.keyMu.Lock()
+	clear(a.signer)
+	a.signer, a.keyTime = nil, time.Time{}
+	a.keyMu.Unlock()
+	if len(refs) > 0 {
+		a.sealedDevs = refs
 	}
-	// The final checkpoints were offered to the witnesses: push them, then stop.
-	if a.stopWitness != nil {
-		a.stopWitness()
-		for _, d := range a.witnessDone {
-			<-d
+	a.openSealedMode(context.Background())
+	a.stopWitnesses()
+}
+
+// stopWitnesses stops the witness pushers and the cluster witness, after
+// the final checkpoints were offered to them, waiting at most
+// Options.LifecycleTimeout. Caller holds a.mu.
+func (a *Subsystem) stopWitnesses() {
+	if a.stopWitness == nil {
+		return
+	}
+	a.stopWitness()
+	deadline := time.NewTimer(a.opts.LifecycleTimeout)
+	defer deadline.Stop()
+	for _, d := range a.witnessDone {
+		select {
+		case <-d:
+		case <-deadline.C:
+			a.log.Error("audit witnesses did not stop in time; sealing anyway")
+			a.stopWitness = nil
+			return
 		}
-		a.stopWitness = nil
 	}
+	a.stopWitness = nil
+}
+
+// Close closes every device (server shutdown), each bounded by
+// Options.LifecycleTimeout.
+func (a *Subsystem) Close(context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closeBounded(a.broker.RemoveAll())
+	return nil
+}
+
+// standIn replaces each of devs in the broker by a device that is not open
+// (its writes fail naming why) and returns devs, to be closed. While a
+// device is being reopened it stays enabled: entries fail closed instead of
+// going unrecorded.
+func (a *Subsystem) standIn(devs []*audit.Device, why string) []*audit.Device {
+	for _, d := range devs {
+		a.broker.Add(audit.NewDevice(d.Config, d.Source, d.FormatOptions(), nil, errors.New(why)))
+	}
+	return devs
+}
+
+// openSealedMode adds a.sealedDevs to the broker in sealed mode. Each
+// opens its file on its first write (lazySink): a device records while
+// sealed only once there is something to record, so a server that unseals
+// or stops with no request rejected in between leaves no key-less segment
+// in its log. Caller holds a.mu.
+func (a *Subsystem) openSealedMode(context.Context) {
+	for _, r := range a.sealedDevs {
+		dc := r.dc
+		sink := &lazySink{open: func() (audit.Sink, error) {
+			s, err := a.openBounded(context.Background(), dc, true)
+			if err != nil {
+				a.log.Error("audit device cannot record while sealed", "device", dc.Name, "error", err)
+			}
+			return s, err
+		}}
+		fopts := vault.Options{HMACAccessor: true, Headers: a.settings.RequestHeaders}
+		a.broker.Add(audit.NewDevice(dc, r.source, fopts, sink, nil))
+	}
+}
+
+// lazySink is a sealed-mode sink that opens on its first write. A failed
+// open fails that write (the request is refused, fail closed) and is tried
+// again at the next one.
+type lazySink struct {
+	open func() (audit.Sink, error)
+
+	mu     sync.Mutex
+	sink   audit.Sink
+	closed bool
+}
+
+func (l *lazySink) get() (audit.Sink, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, audit.ErrSinkClosed
+	}
+	if l.sink == nil {
+		s, err := l.open()
+		if err != nil {
+			return nil, err
+		}
+		l.sink = s
+	}
+	return l.sink, nil
+}
+
+// Write opens the sink if needed and writes body to it.
+func (l *lazySink) Write(ctx context.Context, body []byte) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Write(ctx, body)
+}
+
+// Close closes the sink if it was opened.
+func (l *lazySink) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	s := l.sink
+	l.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Close()
+}
+
+// closeBounded closes devs concurrently, waiting at most
+// Options.LifecycleTimeout. A file whose writer does not close in time is
+// marked busy until it does: nothing reopens it meanwhile, so a writer that
+// wakes up late can never interleave with a new one.
+func (a *Subsystem) closeBounded(devs []*audit.Device) {
+	if len(devs) == 0 {
+		return
+	}
+	deadline := time.NewTimer(a.opts.LifecycleTimeout)
+	defer deadline.Stop()
+	type closing struct {
+		d    *audit.Device
+		done chan struct{}
+	}
+	var all []closing
+	for _, d := range devs {
+		c := closing{d, make(chan struct{})}
+		go func() {
+			defer close(c.done)
+			if err := d.Close(); err != nil {
+				a.log.Error("closing audit device", "device", d.Name(), "error", err)
+			}
+		}()
+		all = append(all, c)
+	}
+	for _, c := range all {
+		select {
+		case <-c.done:
+		case <-deadline.C:
+			deadline.Reset(0)
+			a.log.Error("audit device did not close in time (is its disk hung?); going on without it", "device", c.d.Name())
+			a.markBusy(c.d.Config.Path, c.done)
+		}
+	}
+}
+
+// markBusy records that path's previous writer is still running until done
+// is closed.
+func (a *Subsystem) markBusy(path string, done chan struct{}) {
+	if path == "" {
+		return
+	}
+	a.busyMu.Lock()
+	a.busy[path] = done
+	a.busyMu.Unlock()
+	go func() {
+		<-done
+		a.busyMu.Lock()
+		if a.busy[path] == done {
+			delete(a.busy, path)
+		}
+		a.busyMu.Unlock()
+	}()
+}
+
+func (a *Subsystem) isBusy(path string) bool {
+	a.busyMu.Lock()
+	defer a.busyMu.Unlock()
+	return path != "" && a.busy[path] != nil
+}
+
+// errHung is the open error of a device whose previous writer is hung.
+var errHung = errors.New("its previous writer is still stuck on the disk (device hung); it is retried once that writer finishes")
+
+// openBounded opens dc's sink (in sealed mode: without salt or checkpoint
+// key), waiting at most Options.LifecycleTimeout. If opening takes longer
+// the device is reported failed; the late sink is closed when it arrives.
+func (a *Subsystem) openBounded(ctx context.Context, dc *audit.DeviceConfig, sealed bool) (audit.Sink, error) {
+	sink, _, err := a.openBoundedOpts(ctx, dc, sealed)
+	return sink, err
+}
+
+func (a *Subsystem) openBoundedOpts(ctx context.Context, dc *audit.DeviceConfig, sealed bool) (audit.Sink, vault.Options, error) {
+	if a.isBusy(dc.Path) {
+		return nil, vault.Options{}, errHung
+	}
+	type result struct {
+		sink  audit.Sink
+		fopts vault.Options
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var r result
+		if sealed {
+			r.sink, r.err = a.openSealedSink(dc)
+		} else {
+			r.sink, r.fopts, r.err = a.openSink(ctx, dc)
+		}
+		ch <- r
+	}()
+	t := time.NewTimer(a.opts.LifecycleTimeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.sink, r.fopts, r.err
+	case <-t.C:
+		done := make(chan struct{})
+		a.markBusy(dc.Path, done)
+		go func() {
+			defer close(done)
+			if r := <-ch; r.sink != nil {
+				_ = r.sink.Close()
+			}
+		}()
+		return nil, vault.Options{}, fmt.Errorf("opening did not finish within %s (is its disk hung?)", a.opts.LifecycleTimeout)
+	}
+}
+
+// openSealedSink opens dc for recording while sealed: a file device's
+// chain continues without the checkpoint key (in the barrier): its lines go
+// to a segment whose header names no key, with unsigned checkpoints, and the
+// first signed checkpoint after unseal covers them. A stdout device writes
+// as usual.
+//
+// The records the chain is held to — trusted checkpoints and the retention
+// record — are in the barrier too, so a sealed-mode writer takes the log's
+// own segment headers for what retention deleted (sealedRetention) and has
+// no trusted checkpoint; at unseal the device reopens against those records,
+// which finds any tampering, the sealed-mode lines included.
+func (a *Subsystem) openSealedSink(dc *audit.DeviceConfig) (audit.Sink, error) {
+	switch dc.Type {
+	case audit.TypeStdout:
+		return audit.NewStreamSink(a.opts.Stdout, dc.WriteTimeout), nil
+	case audit.TypeFile:
+		if err := os.MkdirAll(filepath.Dir(dc.Path), 0o700); err != nil {
+			return nil, err
+		}
+		var faults *chain.Faults
+		if a.opts.Faults != nil {
+			faults = a.opts.Faults(dc.Name)
+		}
+		s, err := audit.OpenFileSink(dc, audit.FileEnv{NodeID: a.nodeID, DeletedThrough: sealedRetention(dc.Path), OnSync: a.metrics.OnSync(dc.Name),
+			Now: a.now, Logger: a.log.With("device", dc.Name, "sealed", true), Faults: faults, WatchInterval: a.opts.WatchInterval})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("unknown device type %q", dc.Type)
+}
+
+// sealedRetention is what a sealed-mode writer takes as the newest segment
+// retention deleted: what the header of the current chain's oldest
+// remaining segment says came before it (nil when the chain is whole).
+func sealedRetention(path string) *chain.DeletedSegment {
+	infos, err := chain.ListSegments(path)
+	if err != nil || len(infos) == 0 {
+		return nil
+	}
+	sort.SliceStable(infos, func(i, j int) bool { return infos[i].Index < infos[j].Index })
+	start := infos[len(infos)-1].Header.ChainStart
+	for _, si := range infos {
+		if si.Header.ChainStart != start {
+			continue
+		}
+		if si.FirstSeq == start || si.Index == 0 {
+			return nil
+		}
+		return &chain.DeletedSegment{Index: si.Index - 1, LastSeq: si.Header.PrevSegmentLastSeq, LastHash: si.Header.PrevSegmentLastHash}
+	}
+	return nil
 }
 
 // Reload reopens every file device's active file (SIGHUP). A file that was
@@ -377,15 +744,16 @@ func (a *Subsystem) Reload() {
 	}
 }
 
-// open opens dc and adds it to the broker (failed when it cannot be opened).
+// open opens dc (bounded) and adds it to the broker (failed when it cannot
+// be opened). Caller holds a.mu.
 func (a *Subsystem) open(ctx context.Context, dc *audit.DeviceConfig, source string) *audit.Device {
-	sink, fopts, err := a.openSink(ctx, dc)
+	sink, fopts, err := a.openBoundedOpts(ctx, dc, false)
 	if err != nil {
 		a.log.Error("audit device cannot be opened; requests fail closed unless another device records", "device", dc.Name, "error", err)
 	}
 	d := audit.NewDevice(dc, source, fopts, sink, err)
 	if old := a.broker.Add(d); old != nil {
-		_ = old.Close()
+		a.closeBounded([]*audit.Device{old})
 	}
 	if dc.Type == audit.TypeFile {
 		a.watch.Add(a.target(d))
@@ -400,7 +768,7 @@ func (a *Subsystem) openSink(ctx context.Context, dc *audit.DeviceConfig) (audit
 // openSinkWith opens dc; a file device is held to trusted (gathered from
 // every witness when nil) or, with relink, starts a new linked chain.
 func (a *Subsystem) openSinkWith(ctx context.Context, dc *audit.DeviceConfig, trusted []chain.Checkpoint, relink *chain.Link) (audit.Sink, vault.Options, error) {
-	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders}
+	fopts := vault.Options{Raw: dc.LogRaw, HMACAccessor: dc.HMACAccessor, Headers: a.settings.RequestHeaders, HeaderRules: a.headerRules}
 	salt, err := a.st.salt(ctx, dc.Name)
 	if err != nil {
 		return nil, fopts, fmt.Errorf("salt: %w", err)
@@ -440,8 +808,11 @@ func (a *Subsystem) openFile(_ context.Context, dc *audit.DeviceConfig, trusted 
 		faults = a.opts.Faults(dc.Name)
 	}
 	name, path, node := dc.Name, dc.Path, a.nodeID
+	a.keyMu.Lock()
+	signer := a.signer
+	a.keyMu.Unlock()
 	return audit.OpenFileSink(dc, audit.FileEnv{
-		NodeID: a.nodeID, Signer: a.signer, Trusted: trusted, DeletedThrough: retained, Relink: relink,
+		NodeID: a.nodeID, Signer: signer, Trusted: trusted, DeletedThrough: retained, Relink: relink,
 		CheckpointSink: func(cp chain.Checkpoint) error {
 			for _, p := range a.pushers {
 				p.offer(name, cp)
@@ -550,7 +921,7 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		if d.Sink() != nil || ctx.Err() != nil || a.refusalOf(d.Name()) != nil {
 			continue // a refused device waits for an operator's relink
 		}
-		sink, fopts, err := a.openSink(ctx, d.Config)
+		sink, fopts, err := a.openBoundedOpts(ctx, d.Config, false)
 		if err != nil {
 			continue
 		}
@@ -561,104 +932,4 @@ func (a *Subsystem) retryFailedOpens(ctx context.Context) {
 		}
 		a.log.Info("audit device opened after earlier failure", "device", d.Name())
 	}
-}
-
-// errAPIDisabled refuses sys/audit changes when the configuration says so.
-var errAPIDisabled = &core.Error{Code: core.CodePermissionDenied, Msg: "audit devices cannot be changed through the API: audit_settings { allow_api_changes = false } in the server configuration"}
-
-// Enable enables a device through the API and persists it. The device must
-// open: an error (bad options, unwritable path) leaves nothing enabled.
-func (a *Subsystem) Enable(ctx context.Context, name, typ, description string, opts map[string]string, local bool) error {
-	if !a.settings.AllowAPIChanges {
-		return errAPIDisabled
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := audit.ValidName(name); err != nil {
-		return err
-	}
-	if a.broker.Device(name) != nil {
-		return core.Invalid("path already in use: an audit device is enabled at %q", name+"/")
-	}
-	dc, err := audit.ParseDeviceOptions(name, typ, opts, nil)
-	if err != nil {
-		return err
-	}
-	dc.Description, dc.Local = description, local
-	for _, d := range a.broker.Devices() {
-		if dc.Path != "" && d.Config.Path == dc.Path {
-			return core.Invalid("audit device %q already writes %s", d.Name(), dc.Path)
-		}
-	}
-	api, err := a.st.devices(ctx)
-	if err != nil {
-		return err
-	}
-	sink, fopts, err := a.openSink(ctx, dc)
-	if err != nil {
-		_ = a.st.deleteSalt(ctx, name)
-		return core.Invalid("audit device %q cannot be enabled: %v", name, err)
-	}
-	// The "ever enabled" marker goes first: if persisting the device then
-	// fails, the marker alone makes audit required after a restart (fail
-	// closed), whereas a device persisted without the marker could be lost
-	// with audit silently optional.
-	api[name] = apiDevice{Type: typ, Description: description, Options: opts, Local: local}
-	err = a.st.setEverEnabled(ctx)
-	if err == nil {
-		err = a.st.putDevices(ctx, api)
-	}
-	if err != nil {
-		_ = sink.Close()
-		_ = a.st.deleteSalt(ctx, name)
-		return fmt.Errorf("audit: persist device %q: %w", name, err)
-	}
-	d := audit.NewDevice(dc, "api", fopts, sink, nil)
-	a.broker.Add(d)
-	a.broker.SetRequired(true)
-	if dc.Type == audit.TypeFile {
-		a.watch.Add(a.target(d))
-	}
-	a.log.Info("audit device enabled", "device", name, "type", typ)
-	return nil
-}
-
-// Disable disables an API-enabled device. Disabling the last device while
-// audit is required is refused: every later request would fail closed,
-// including the one that could enable a new device.
-func (a *Subsystem) Disable(ctx context.Context, name string) error {
-	if !a.settings.AllowAPIChanges {
-		return errAPIDisabled
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	d := a.broker.Device(name)
-	if d == nil {
-		return nil // Vault: disabling a missing device succeeds
-	}
-	if d.Source == "config" {
-		return core.Invalid("audit device %q is declared in the server configuration; remove it there", name)
-	}
-	if a.broker.Required() && len(a.broker.Devices()) == 1 {
-		return core.Invalid("cannot disable %q: it is the last audit device and audit is required (requests would fail closed); enable another device first", name)
-	}
-	api, err := a.st.devices(ctx)
-	if err != nil {
-		return err
-	}
-	delete(api, name)
-	if err := a.st.putDevices(ctx, api); err != nil {
-		return err
-	}
-	a.broker.Remove(name)
-	a.watch.Remove(name)
-	if err := d.Close(); err != nil {
-		a.log.Error("closing disabled audit device", "device", name, "error", err)
-	}
-	a.refMu.Lock()
-	delete(a.refused, name)
-	a.refMu.Unlock()
-	err = errors.Join(a.st.deleteSalt(ctx, name), a.st.s.Delete(ctx, checkpointKey(a.nodeID, name)))
-	a.log.Info("audit device disabled", "device", name)
-	return err
 }

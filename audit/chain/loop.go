@@ -478,6 +478,9 @@ func (w *Writer) syncFile(lines, n int) error {
 		w.countSyncFailure()
 		return classify("fsync", err)
 	}
+	if f := w.cfg.Faults; f != nil && f.AfterSync != nil {
+		f.AfterSync()
+	}
 	w.statsMu.Lock()
 	w.stats.Fsyncs++
 	w.stats.FsyncTotal += d

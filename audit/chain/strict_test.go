@@ -503,3 +503,39 @@ func TestStrictLateCheckpointWarns(t *testing.T) {
 		t.Fatalf("no checkpoint_late warning: %v", rep)
 	}
 }
+
+// The plain (non-strict) verification given the key treats a key-less
+// segment's unsigned checkpoints as the strict one does: not a forgery,
+// and never the last checkpoint it reports. An unsigned checkpoint in a
+// keyed segment still fails.
+func TestKeylessSegmentsVerifyWithKey(t *testing.T) {
+	cfg := testConfig(t)
+	keyless := cfg
+	keyless.Signer = nil
+	w := MustOpen(t, keyless)
+	MustAppend(t, w, vaultBody(1))
+	w.Close()
+	w = MustOpen(t, cfg)
+	MustAppend(t, w, vaultBody(2))
+	w.Close()
+	rep := MustVerifyLog(t, cfg.Path, VerifyOptions{PublicKey: pub(cfg.Signer)})
+	if rep.LastCheckpoint == nil || len(rep.LastCheckpoint.Signature) == 0 {
+		t.Fatalf("last checkpoint %+v, want a signed one", rep.LastCheckpoint)
+	}
+	lines := readLines(t, cfg.Path)
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		if strings.HasPrefix(l, `{"type":"vigil.checkpoint"`) && strings.Contains(l, `"key_id":"`+KeyID(pub(cfg.Signer))) {
+			j := strings.Index(l, `"signature":"`)
+			k := strings.Index(l, `","key_id":"`)
+			l = l[:j] + `"signature":"` + l[k:]
+			lines[i] = strings.Replace(l, `"key_id":"`+KeyID(pub(cfg.Signer))+`"`, `"key_id":""`, 1)
+			relink(t, lines, i)
+			break
+		}
+	}
+	os.WriteFile(cfg.Path, []byte(strings.Join(lines, "")), 0o600)
+	if rep, _ := VerifyLog(context.Background(), cfg.Path, VerifyOptions{PublicKey: pub(cfg.Signer)}); rep.OK {
+		t.Fatal("a stripped signature in a keyed segment verified")
+	}
+}

@@ -167,6 +167,10 @@ type Faults struct {
 	// BeforeSync runs before each fsync of the active file; a non-nil
 	// error is returned instead of syncing.
 	BeforeSync func() error
+	// AfterSync runs after each successful fsync of the active file,
+	// before any entry it made durable is acknowledged (power-loss tests
+	// use it to know which bytes a power cut would keep).
+	AfterSync func()
 	// BeforeTruncate runs before the writer truncates a failed batch
 	// away; a non-nil error makes the truncation fail, which leaves the
 	// torn bytes in place as a crash would.

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -177,6 +178,21 @@ type Watcher struct {
 	targets map[string]*target
 	guards  []SegmentGuard
 	passes  int
+
+	// states is a copy of every target's state, published under mu after
+	// each change, so that readers (sys/health, metrics) never wait for a
+	// pass whose statfs is stuck on a hung disk.
+	states atomic.Pointer[[]State]
+}
+
+// publish copies the targets' states for States and State. Caller holds w.mu.
+func (w *Watcher) publish() {
+	out := make([]State, 0, len(w.targets))
+	for _, t := range w.targets {
+		out = append(out, t.st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	w.states.Store(&out)
 }
 
 type target struct {
@@ -217,36 +233,39 @@ func (w *Watcher) Add(t Target) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.targets[t.Name] = &target{t: t, st: State{Name: t.Name, Dir: t.Dir}}
+	w.publish()
 }
 
 // Remove stops watching name. Its reserve file is left in place.
 func (w *Watcher) Remove(name string) {
 	w.mu.Lock()
 	delete(w.targets, name)
+	w.publish()
 	w.mu.Unlock()
 }
 
-// States returns the state of every target, sorted by name.
+// States returns the state of every target as of the end of the last pass
+// or change, sorted by name. It never waits for a pass in progress.
 func (w *Watcher) States() []State {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]State, 0, len(w.targets))
-	for _, t := range w.targets {
-		out = append(out, t.st)
+	p := w.states.Load()
+	if p == nil {
+		return []State{}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return append([]State(nil), (*p)...)
 }
 
-// State returns one target's state.
+// State returns one target's state (as States does).
 func (w *Watcher) State(name string) (State, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, ok := w.targets[name]
-	if !ok {
+	p := w.states.Load()
+	if p == nil {
 		return State{}, false
 	}
-	return t.st, true
+	for _, st := range *p {
+		if st.Name == name {
+			return st, true
+		}
+	}
+	return State{}, false
 }
 
 // Run calls Check on every tick until ctx is done.
@@ -276,6 +295,7 @@ func (w *Watcher) Check() {
 	for _, n := range names {
 		w.check(w.targets[n])
 	}
+	w.publish()
 }
 
 func (w *Watcher) check(t *target) {
@@ -348,6 +368,7 @@ func (w *Watcher) ReleaseReserve(name string) bool {
 	}
 	w.release(t, reserve, "ENOSPC")
 	t.st.Level = LevelFull
+	w.publish()
 	return true
 }
 

@@ -2,18 +2,25 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
+	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
 
-// mustUninitServer starts a server that has not been initialised.
+// mustUninitServer starts a server that has not been initialised, with the
+// durable audit device a server outside -dev needs to serve requests.
 func mustUninitServer(t *testing.T) *servertest.Server {
 	t.Helper()
-	s := servertest.MustStart(t, wire.Options, servertest.Options{NoInit: true})
+	dir := t.TempDir()
+	s := servertest.MustStart(t, wire.Options, servertest.Options{NoInit: true, Dir: dir, Configure: func(c *config.Config) {
+		c.Audit = []config.Block{{Type: "file", Name: "file", File: "test.hcl", Line: 1,
+			Options: map[string]config.Value{"path": {Value: filepath.Join(dir, "audit", "audit.log")}}}}
+	}})
 	pointCLI(t, s)
 	t.Setenv("VIGIL_TOKEN", "")
 	return s

@@ -83,7 +83,17 @@ func runServer(args []string) int {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		return 1
 	}
-	logger := newLogger(cfg.LogLevel)
+	logger := newLogger(cfg.LogLevel, cfg.LogFormat)
+	for _, w := range cfg.Warnings {
+		logger.Warn("config: " + w)
+	}
+	if cfg.PidFile != "" {
+		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "Error: pid_file:", err)
+			return 1
+		}
+		defer os.Remove(cfg.PidFile)
+	}
 	startPprof(logger)
 	opts, err := wire.Options(cfg)
 	if err != nil {
@@ -174,7 +184,9 @@ func startPprof(logger *slog.Logger) {
 	go func() { _ = http.Serve(ln, mux) }()
 }
 
-func newLogger(level string) *slog.Logger {
+// newLogger logs to standard error at level, as text or (format "json")
+// one JSON object per line.
+func newLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	switch strings.ToLower(level) {
 	case "trace", "debug":
@@ -185,6 +197,9 @@ func newLogger(level string) *slog.Logger {
 		l = slog.LevelError
 	default:
 		l = slog.LevelInfo
+	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }

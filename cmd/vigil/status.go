@@ -100,12 +100,24 @@ func printSealStatus(cf *clientFlags, client *vaultapi.Client, st *vaultapi.Seal
 	if !cf.isTable() {
 		return printJSON(out)
 	}
-	rows := []kvRow{
-		{"Seal Type", st.Type},
-		{"Initialized", strconv.FormatBool(st.Initialized)},
-		{"Sealed", strconv.FormatBool(st.Sealed)},
-		{"Total Shares", strconv.Itoa(st.N)},
-		{"Threshold", strconv.Itoa(st.T)},
+	rows := []kvRow{{"Seal Type", st.Type}}
+	if st.RecoverySeal {
+		rows = append(rows, kvRow{"Recovery Seal Type", fmtValue(st.RecoverySealType)})
+	}
+	rows = append(rows,
+		kvRow{"Initialized", strconv.FormatBool(st.Initialized)},
+		kvRow{"Sealed", strconv.FormatBool(st.Sealed)})
+	if st.RecoverySeal {
+		rows = append(rows, kvRow{"Total Recovery Shares", strconv.Itoa(st.N)})
+	} else {
+		rows = append(rows, kvRow{"Total Shares", strconv.Itoa(st.N)})
+	}
+	rows = append(rows, kvRow{"Threshold", strconv.Itoa(st.T)})
+	if st.Migration {
+		rows = append(rows, kvRow{"Seal Migration in Progress", "true"})
+	}
+	for _, w := range st.Warnings {
+		rows = append(rows, kvRow{"Seal Error", w})
 	}
 	if st.Sealed {
 		rows = append(rows,

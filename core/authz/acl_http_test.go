@@ -191,8 +191,8 @@ func TestCapabilitiesAPI(t *testing.T) {
 	c := e.token(t, nil, "docs")
 	tok := c.Token()
 	cases := map[string][]string{
-		// Vault lists capabilities in the order sudo, read, list, update, delete, create, patch.
-		"secret/foo":          {"read", "list", "update", "delete", "create", "patch"},
+		// Vault lists capabilities sorted by name.
+		"secret/foo":          {"create", "delete", "list", "patch", "read", "update"},
 		"secret/super-secret": {"deny"},
 		"secret/restricted":   {"create"},
 		"sys/mounts":          {"deny"},

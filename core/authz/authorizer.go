@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,8 +161,9 @@ func (a *Authz) decide(ctx context.Context, st *state, v *setView, req *core.Req
 }
 
 // Capabilities answers sys/capabilities for a token with the given policies:
-// Vault's capability list for path ("root" for root tokens, "deny" when
-// nothing is granted). Custom modules do not take part, as in Vault.
+// Vault's capability list for path, sorted by name as Vault answers it
+// ("root" for root tokens, "deny" when nothing is granted). Custom modules
+// do not take part, as in Vault.
 func (a *Authz) Capabilities(ctx context.Context, policies []string, path string) ([]string, error) {
 	st := a.cur.Load()
 	if st == nil {
@@ -189,6 +191,8 @@ func (a *Authz) Capabilities(ctx context.Context, policies []string, path string
 	if err != nil || len(caps) == 0 {
 		return nil, core.Errorf(core.CodeInternal, "capabilities: malformed result")
 	}
+	caps = slices.Clone(caps)
+	slices.Sort(caps)
 	return caps, nil
 }
 

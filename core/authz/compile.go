@@ -320,6 +320,8 @@ type setView struct {
 	// wrapping: some entry sets min/max_wrapping_ttl.
 	wrapping bool
 	root     bool
+	// entries is every merged entry, in policy order.
+	entries []*entry
 }
 
 // newSetView merges and indexes the rules of the named policies (missing
@@ -384,6 +386,7 @@ func newSetView(key string, names []string, compiled map[string][]*PathRule) (*s
 		}
 	}
 	v.tree = txn.Commit()
+	v.entries = order
 	return v, nil
 }
 

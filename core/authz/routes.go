@@ -74,16 +74,28 @@ func (p *API) Routes() []framework.Route {
 		"paths":    {Type: framework.TypeCommaStringSlice},
 	}
 	return []framework.Route{
-		{Pattern: `policy/?`, Operations: ops{core.OpRead: p.listACL(true), core.OpList: p.listACL(true)}, Help: "List ACL policies (legacy)."},
-		{Pattern: `policy/(?P<name>.+)`, Fields: named, Operations: ops{core.OpRead: p.readACL("rules"), core.OpUpdate: p.putACL, core.OpDelete: p.deleteACL}, Help: "Manage an ACL policy (legacy)."},
+		{Pattern: `policy/?`, Operations: ops{core.OpRead: p.legacy(p.listACL(true)), core.OpList: p.legacy(p.listACL(true))}, Help: "List ACL policies (legacy)."},
+		{Pattern: `policy/(?P<name>.+)`, Fields: named, Operations: ops{core.OpRead: p.legacy(p.readACL("rules")), core.OpUpdate: p.putACL, core.OpDelete: p.deleteACL}, Help: "Manage an ACL policy (legacy)."},
 		{Pattern: `policies/acl/?`, Operations: ops{core.OpList: p.listACL(true)}, Help: "List ACL policies."},
 		{Pattern: `policies/acl/(?P<name>.+)`, Fields: named, Operations: ops{core.OpRead: p.readACL("policy"), core.OpUpdate: p.putACL, core.OpDelete: p.deleteACL}, Help: "Manage an ACL policy."},
 		{Pattern: `policies/rego/?`, Operations: ops{core.OpList: p.listRego}, Help: "List custom Rego policies."},
 		{Pattern: `policies/rego/(?P<name>.+)`, Fields: regoFields, Operations: ops{core.OpRead: p.readRego, core.OpUpdate: p.putRego, core.OpDelete: p.deleteRego}, Help: "Manage a custom Rego policy."},
 		{Pattern: `policies/explain`, Fields: explainFields, Operations: ops{core.OpUpdate: p.explain}, Help: "Explain the decision for a token, path and operation."},
-		{Pattern: `capabilities`, Fields: capFields, Operations: ops{core.OpUpdate: p.capabilities("token")}, Help: "A token's capabilities on paths."},
-		{Pattern: `capabilities-self`, Fields: capFields, Operations: ops{core.OpUpdate: p.capabilities("self")}, Help: "The caller's capabilities on paths."},
-		{Pattern: `capabilities-accessor`, Fields: capFields, Operations: ops{core.OpUpdate: p.capabilities("accessor")}, Help: "Capabilities of the token with an accessor."},
+		{Pattern: `capabilities`, Fields: capFields, Operations: ops{core.OpUpdate: p.legacy(p.capabilities("token"))}, Help: "A token's capabilities on paths."},
+		{Pattern: `capabilities-self`, Fields: capFields, Operations: ops{core.OpUpdate: p.legacy(p.capabilities("self"))}, Help: "The caller's capabilities on paths."},
+		{Pattern: `capabilities-accessor`, Fields: capFields, Operations: ops{core.OpUpdate: p.legacy(p.capabilities("accessor"))}, Help: "Capabilities of the token with an accessor."},
+	}
+}
+
+// legacy marks h's answers as Vault's older sys/ endpoints shape them: the
+// data fields repeated at the top level of the body.
+func (p *API) legacy(h framework.HandlerFunc) framework.HandlerFunc {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		resp, err := h(ctx, req, d)
+		if resp != nil {
+			resp.Legacy = true
+		}
+		return resp, err
 	}
 }
 

@@ -1,32 +1,42 @@
 // Package config parses Vigil's server configuration: Vault-style HCL (or
-// the equivalent JSON). Unknown keys are errors that name the key and line.
+// the equivalent JSON), read with the same HCL parser Vault and OpenBao use,
+// so their configuration files load unchanged.
+//
+// Every key Vault or OpenBao documents for the top level, listener "tcp",
+// storage "raft" (with retry_join), seal, telemetry and audit blocks is
+// accepted. Keys Vigil implements take effect; keys it does not implement
+// are listed in Config.Warnings (file, line, key and why it changes
+// nothing), and the server starts anyway — except keys whose being ignored
+// would leave the server less protected than asked (for example
+// tls_require_and_verify_client_cert without a CA file, require_request_header,
+// x_forwarded_for_authorized_addrs): those are errors. A key no version of
+// Vault or OpenBao documents is an error naming the key and line, so typos
+// never pass silently.
 package config
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/vigilsec/vigil/core"
 )
 
 // Config is the server configuration.
 type Config struct {
-	Storage         *Storage
-	Listeners       []Listener
-	APIAddr         string
-	ClusterAddr     string
-	UI              bool
-	LogLevel        string
+	Storage     *Storage
+	Listeners   []Listener
+	APIAddr     string
+	ClusterAddr string
+	UI          bool
+	LogLevel    string
+	// LogFormat is "standard" (text, the default) or "json".
+	LogFormat string
+	// PidFile, when set, is written with the server's process id at start
+	// and removed at exit.
+	PidFile         string
 	DefaultLeaseTTL time.Duration
 	MaxLeaseTTL     time.Duration
 	// TokenDefaultTTL and TokenMaxTTL bound every token (defaults 1h / 24h).
@@ -34,6 +44,9 @@ type Config struct {
 	TokenMaxTTL     time.Duration
 	DisableMlock    bool
 	ClusterName     string
+	// DefaultMaxRequestDuration bounds every request (Vault's
+	// default_max_request_duration; 0: the server's default, 90s).
+	DefaultMaxRequestDuration time.Duration
 	// Audit devices declared in the file.
 	Audit []Block
 	// AuditStreams declared in the file (kafka, clickhouse).
@@ -45,76 +58,60 @@ type Config struct {
 	AuditWitnesses []Block
 	// Telemetry holds the telemetry block, if any.
 	Telemetry *Block
-	// Extra holds other labelled blocks that later subsystems read, by type.
+	// Seal is the seal in use: the first seal block not marked
+	// disabled = true (nil: Shamir).
 	Seal *Block
-}
-
-// Storage is the storage stanza.
-type Storage struct {
-	Type   string
-	Path   string
-	NodeID string
-	// Retry join and other cluster options, kept raw for the cluster code.
-	Options map[string]Value
-	// RetryJoin are the retry_join blocks, in order.
-	RetryJoin []RetryJoin
-	// RetryJoinAsNonVoter is retry_join_as_non_voter.
-	RetryJoinAsNonVoter bool
-}
-
-// RetryJoin is one retry_join block of storage "raft".
-type RetryJoin struct {
-	LeaderAPIAddr        string
-	AutoJoin             string
-	AutoJoinScheme       string
-	AutoJoinPort         int
-	LeaderTLSServerName  string
-	LeaderCACertFile     string
-	LeaderClientCertFile string
-	LeaderClientKeyFile  string
-	LeaderCACert         string
-	LeaderClientCert     string
-	LeaderClientKey      string
-	Line                 int
-	File                 string
-}
-
-// Listener is one listener stanza.
-type Listener struct {
-	Type        string
-	Address     string
-	TLSCertFile string
-	TLSKeyFile  string
-	TLSDisable  bool
-	// MaxRequestSize in bytes (0: default 32 MiB).
-	MaxRequestSize int64
-	// HTTP timeouts (Vault's http_*_timeout keys). Zero means the
-	// server's default; see core/server.ListenerTimeouts. A negative value
-	// (written "0" in the file) turns the limit off, as in Vault.
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
+	// Seals are every seal block in file order, each with its type as Type,
+	// its options as they were written (values as strings) and, for Vault's
+	// multi-seal form, its name in Name. A disabled seal (disabled = true)
+	// is the old seal of a seal migration.
+	Seals []Block
+	// Warnings name each accepted key that has no effect here, with its
+	// position and the reason, e.g.
+	// `vault.hcl:12: telemetry: statsd_address is not implemented and is
+	// ignored: metrics are served at sys/metrics, not pushed to statsd`.
+	Warnings []string
 }
 
 // Value is a scalar option value with the line it came from.
 type Value struct {
 	Value string
 	List  []string
-	Line  int
-	File  string
+	// IsList is true when the value was written as a list.
+	IsList bool
+	Line   int
+	File   string
 }
 
 // Where returns "file:line" for error messages.
-func (v Value) Where() string { return fmt.Sprintf("%s:%d", v.File, v.Line) }
+func (v Value) Where() string {
+	if v.Line <= 0 {
+		return v.File
+	}
+	return fmt.Sprintf("%s:%d", v.File, v.Line)
+}
 
-// Block is a labelled block with free-form options (audit devices, streams).
+// Bool interprets the value as a boolean (true, false, 1, 0, ...).
+func (v Value) Bool() (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v.Value))
+	if err != nil {
+		return false, fmt.Errorf("config: %s: expected true or false, got %q", v.Where(), v.Value)
+	}
+	return b, nil
+}
+
+// Block is a labelled block with free-form options (audit devices, streams,
+// seals, telemetry).
 type Block struct {
 	Type    string
 	Name    string
 	Options map[string]Value
-	Line    int
-	File    string
+	// Description and Local are an audit block's own settings (OpenBao's
+	// declarative audit devices); Local has no effect without replication.
+	Description string
+	Local       bool
+	Line        int
+	File        string
 }
 
 // Get returns an option's string value.
@@ -124,14 +121,7 @@ func (b *Block) Get(k string) (string, bool) {
 }
 
 // Keys returns the sorted option names.
-func (b *Block) Keys() []string {
-	out := make([]string, 0, len(b.Options))
-	for k := range b.Options {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func (b *Block) Keys() []string { return sortedKeys(b.Options) }
 
 // Unknown returns an error naming the first option not in allowed.
 func (b *Block) Unknown(allowed ...string) error {
@@ -148,61 +138,22 @@ func (b *Block) Unknown(allowed ...string) error {
 	return nil
 }
 
-type rawConfig struct {
-	Storage         []rawStorage  `hcl:"storage,block"`
-	Listeners       []rawListener `hcl:"listener,block"`
-	APIAddr         *string       `hcl:"api_addr"`
-	ClusterAddr     *string       `hcl:"cluster_addr"`
-	UI              *bool         `hcl:"ui"`
-	LogLevel        *string       `hcl:"log_level"`
-	DefaultLeaseTTL *string       `hcl:"default_lease_ttl"`
-	MaxLeaseTTL     *string       `hcl:"max_lease_ttl"`
-	TokenDefaultTTL *string       `hcl:"token_default_ttl"`
-	TokenMaxTTL     *string       `hcl:"token_max_ttl"`
-	DisableMlock    *bool         `hcl:"disable_mlock"`
-	ClusterName     *string       `hcl:"cluster_name"`
-	Audit           []rawBlock2   `hcl:"audit,block"`
-	AuditStreams    []rawBlock2   `hcl:"audit_stream,block"`
-	AuditSettings   []rawBlock0   `hcl:"audit_settings,block"`
-	AuditWitnesses  []rawBlock1   `hcl:"audit_witness,block"`
-	Telemetry       []rawBlock0   `hcl:"telemetry,block"`
-	Seal            []rawBlock1   `hcl:"seal,block"`
-}
-
-type rawStorage struct {
-	Type   string   `hcl:"type,label"`
-	Path   *string  `hcl:"path"`
-	NodeID *string  `hcl:"node_id"`
-	Remain hcl.Body `hcl:",remain"`
-}
-
-type rawListener struct {
-	Type           string  `hcl:"type,label"`
-	Address        *string `hcl:"address"`
-	TLSCertFile    *string `hcl:"tls_cert_file"`
-	TLSKeyFile     *string `hcl:"tls_key_file"`
-	TLSDisable     *bool   `hcl:"tls_disable"`
-	MaxRequestSize *int64  `hcl:"max_request_size"`
-
-	HTTPReadHeaderTimeout *string `hcl:"http_read_header_timeout"`
-	HTTPReadTimeout       *string `hcl:"http_read_timeout"`
-	HTTPWriteTimeout      *string `hcl:"http_write_timeout"`
-	HTTPIdleTimeout       *string `hcl:"http_idle_timeout"`
-}
-
-type rawBlock2 struct {
-	Type   string   `hcl:"type,label"`
-	Name   string   `hcl:"name,label"`
-	Remain hcl.Body `hcl:",remain"`
-}
-
-type rawBlock1 struct {
-	Type   string   `hcl:"type,label"`
-	Remain hcl.Body `hcl:",remain"`
-}
-
-type rawBlock0 struct {
-	Remain hcl.Body `hcl:",remain"`
+// UnauthenticatedMetrics reports whether sys/metrics is served without a
+// token: the telemetry block or any listener's telemetry block says so.
+func (c *Config) UnauthenticatedMetrics() bool {
+	if c.Telemetry != nil {
+		if v, ok := c.Telemetry.Options["unauthenticated_metrics_access"]; ok {
+			if b, err := v.Bool(); err == nil && b {
+				return true
+			}
+		}
+	}
+	for _, l := range c.Listeners {
+		if l.UnauthenticatedMetricsAccess {
+			return true
+		}
+	}
+	return false
 }
 
 // Load reads and parses a config file (.hcl or .json).
@@ -214,245 +165,368 @@ func Load(path string) (*Config, error) {
 	return Parse(path, src)
 }
 
-// Parse parses config source. JSON is detected by the .json extension or a
-// leading '{'.
+// parser holds the state of one Parse.
+type parser struct {
+	file string
+	c    *Config
+	// seen top-level scalar keys (a repeated key is an error).
+	seen map[string]bool
+}
+
+func (p *parser) warn(pos string, format string, args ...any) {
+	p.c.Warnings = append(p.c.Warnings, pos+": "+fmt.Sprintf(format, args...))
+}
+
+// ignored records the warning for an accepted key without effect.
+func (p *parser) ignored(pos, context, key, why string) {
+	if context != "" {
+		context += ": "
+	}
+	p.warn(pos, "%s%s is not implemented and is ignored: %s", context, key, why)
+}
+
+// Parse parses config source, HCL or JSON (detected from the content, as
+// Vault does).
 func Parse(filename string, src []byte) (*Config, error) {
-	p := hclparse.NewParser()
-	var f *hcl.File
-	var diags hcl.Diagnostics
-	trimmed := strings.TrimSpace(string(src))
-	if filepath.Ext(filename) == ".json" || strings.HasPrefix(trimmed, "{") {
-		f, diags = p.ParseJSON(src, filename)
-	} else {
-		f, diags = p.ParseHCL(src, filename)
+	items, err := parseHCL1(filename, src)
+	if err != nil {
+		return nil, err
 	}
-	if diags.HasErrors() {
-		return nil, diagErr(diags)
-	}
-	var raw rawConfig
-	if diags := gohcl.DecodeBody(f.Body, nil, &raw); diags.HasErrors() {
-		return nil, diagErr(diags)
-	}
-	c := &Config{LogLevel: "info"}
-	if len(raw.Storage) > 1 {
-		return nil, fmt.Errorf("config: %s: only one storage block is allowed", filename)
-	}
-	for _, s := range raw.Storage {
-		if s.Type != "raft" {
-			return nil, fmt.Errorf("config: %s: unsupported storage type %q (only \"raft\" is supported)", filename, s.Type)
-		}
-		st := &Storage{Type: s.Type, Path: deref(s.Path), NodeID: deref(s.NodeID)}
-		opts, err := attrs(s.Remain, filename)
-		if err != nil {
-			return nil, err
-		}
-		st.Options = opts
-		for k, v := range opts {
-			switch k {
-			case "performance_multiplier", "trailing_logs", "snapshot_threshold", "snapshot_interval", "raft_bind_addr":
-			default:
-				return nil, fmt.Errorf("config: %s: unknown key %q in storage \"raft\" block", v.Where(), k)
+	p := &parser{file: filename, c: &Config{LogLevel: "info"}, seen: map[string]bool{}}
+	var allowAPIAudit *Value
+	for _, it := range items {
+		pos := where(filename, it.pos)
+		switch it.name {
+		case "storage":
+			if err := p.storage(it); err != nil {
+				return nil, err
 			}
-		}
-		c.Storage = st
-	}
-	for _, l := range raw.Listeners {
-		if l.Type != "tcp" {
-			return nil, fmt.Errorf("config: %s: unsupported listener type %q (only \"tcp\")", filename, l.Type)
-		}
-		li := Listener{Type: l.Type, Address: deref(l.Address), TLSCertFile: deref(l.TLSCertFile), TLSKeyFile: deref(l.TLSKeyFile)}
-		if l.TLSDisable != nil {
-			li.TLSDisable = *l.TLSDisable
-		}
-		if l.MaxRequestSize != nil {
-			li.MaxRequestSize = *l.MaxRequestSize
-		}
-		if li.Address == "" {
-			li.Address = "127.0.0.1:8200"
-		}
-		for _, d := range []struct {
-			in  *string
-			out *time.Duration
-			key string
-		}{{l.HTTPReadHeaderTimeout, &li.ReadHeaderTimeout, "http_read_header_timeout"}, {l.HTTPReadTimeout, &li.ReadTimeout, "http_read_timeout"},
-			{l.HTTPWriteTimeout, &li.WriteTimeout, "http_write_timeout"}, {l.HTTPIdleTimeout, &li.IdleTimeout, "http_idle_timeout"}} {
-			if d.in == nil {
+		case "listener":
+			if err := p.listeners(it); err != nil {
+				return nil, err
+			}
+		case "seal":
+			if err := p.seals(it); err != nil {
+				return nil, err
+			}
+		case "telemetry":
+			if err := p.telemetry(it); err != nil {
+				return nil, err
+			}
+		case "audit":
+			if err := p.audit(it); err != nil {
+				return nil, err
+			}
+		case "audit_stream":
+			bs, err := blocksOf(filename, it, 2)
+			if err != nil {
+				return nil, err
+			}
+			for _, b := range bs {
+				blk, err := p.generic(b, b.labels[0], b.labels[1])
+				if err != nil {
+					return nil, err
+				}
+				p.c.AuditStreams = append(p.c.AuditStreams, blk)
+			}
+		case "audit_witness":
+			bs, err := blocksOf(filename, it, 1)
+			if err != nil {
+				return nil, err
+			}
+			for _, b := range bs {
+				blk, err := p.generic(b, b.labels[0], "")
+				if err != nil {
+					return nil, err
+				}
+				p.c.AuditWitnesses = append(p.c.AuditWitnesses, blk)
+			}
+		case "audit_settings":
+			bs, err := blocksOf(filename, it, 0)
+			if err != nil {
+				return nil, err
+			}
+			if len(bs) > 1 || p.c.AuditSettings != nil {
+				return nil, fmt.Errorf("config: %s: only one audit_settings block is allowed", pos)
+			}
+			blk, err := p.generic(bs[0], "audit_settings", "")
+			if err != nil {
+				return nil, err
+			}
+			p.c.AuditSettings = &blk
+		case "user_lockout":
+			if err := p.userLockout(it); err != nil {
+				return nil, err
+			}
+		case "api_addr", "cluster_addr", "ui", "log_level", "log_format", "default_lease_ttl", "max_lease_ttl",
+			"token_default_ttl", "token_max_ttl", "disable_mlock", "cluster_name", "pid_file", "unsafe_allow_api_audit_creation",
+			"default_max_request_duration":
+			v, err := scalar(filename, it)
+			if err != nil {
+				return nil, err
+			}
+			if p.seen[it.name] {
+				return nil, fmt.Errorf("config: %s: %s is set twice", pos, it.name)
+			}
+			p.seen[it.name] = true
+			if it.name == "unsafe_allow_api_audit_creation" {
+				allowAPIAudit = &v
 				continue
 			}
-			v, err := ParseDuration(*d.in)
-			if err != nil || v < 0 {
-				return nil, fmt.Errorf("config: %s: listener %q: %s: invalid duration %q", filename, li.Address, d.key, *d.in)
+			if err := p.top(it.name, v); err != nil {
+				return nil, err
 			}
-			if v == 0 {
-				if d.key == "http_read_header_timeout" {
-					return nil, fmt.Errorf("config: %s: listener %q: http_read_header_timeout cannot be 0: a client could hold a connection forever without sending a request", filename, li.Address)
-				}
-				v = -1 // "0" in the file: no limit
-			}
-			*d.out = v
-		}
-		if !li.TLSDisable && (li.TLSCertFile == "" || li.TLSKeyFile == "") {
-			return nil, fmt.Errorf("config: %s: listener %q: tls_cert_file and tls_key_file are required unless tls_disable = true", filename, li.Address)
-		}
-		c.Listeners = append(c.Listeners, li)
-	}
-	c.APIAddr, c.ClusterAddr, c.LogLevel = deref(raw.APIAddr), deref(raw.ClusterAddr), derefOr(raw.LogLevel, "info")
-	if raw.UI != nil {
-		c.UI = *raw.UI
-	}
-	if raw.DisableMlock != nil {
-		c.DisableMlock = *raw.DisableMlock
-	}
-	c.ClusterName = deref(raw.ClusterName)
-	switch strings.ToLower(c.LogLevel) {
-	case "trace", "debug", "info", "warn", "warning", "error", "err":
-	default:
-		return nil, fmt.Errorf("config: %s: invalid log_level %q", filename, c.LogLevel)
-	}
-	for _, d := range []struct {
-		in  *string
-		out *time.Duration
-		key string
-	}{{raw.DefaultLeaseTTL, &c.DefaultLeaseTTL, "default_lease_ttl"}, {raw.MaxLeaseTTL, &c.MaxLeaseTTL, "max_lease_ttl"},
-		{raw.TokenDefaultTTL, &c.TokenDefaultTTL, "token_default_ttl"}, {raw.TokenMaxTTL, &c.TokenMaxTTL, "token_max_ttl"}} {
-		if d.in == nil {
-			continue
-		}
-		v, err := ParseDuration(*d.in)
-		if err != nil {
-			return nil, fmt.Errorf("config: %s: %s: %w", filename, d.key, err)
-		}
-		*d.out = v
-	}
-	for _, b := range raw.Audit {
-		blk, err := block(b.Type, b.Name, b.Remain, filename)
-		if err != nil {
-			return nil, err
-		}
-		c.Audit = append(c.Audit, blk)
-	}
-	for _, b := range raw.AuditStreams {
-		blk, err := block(b.Type, b.Name, b.Remain, filename)
-		if err != nil {
-			return nil, err
-		}
-		c.AuditStreams = append(c.AuditStreams, blk)
-	}
-	for _, b := range raw.AuditWitnesses {
-		blk, err := block(b.Type, "", b.Remain, filename)
-		if err != nil {
-			return nil, err
-		}
-		c.AuditWitnesses = append(c.AuditWitnesses, blk)
-	}
-	if len(raw.AuditSettings) > 0 {
-		blk, err := block("audit_settings", "", raw.AuditSettings[0].Remain, filename)
-		if err != nil {
-			return nil, err
-		}
-		c.AuditSettings = &blk
-	}
-	if len(raw.Telemetry) > 0 {
-		blk, err := block("telemetry", "", raw.Telemetry[0].Remain, filename)
-		if err != nil {
-			return nil, err
-		}
-		c.Telemetry = &blk
-	}
-	if len(raw.Seal) > 0 {
-		blk, err := block(raw.Seal[0].Type, "", raw.Seal[0].Remain, filename)
-		if err != nil {
-			return nil, err
-		}
-		c.Seal = &blk
-	}
-	return c, nil
-}
-
-func block(typ, name string, body hcl.Body, filename string) (Block, error) {
-	opts, err := attrs(body, filename)
-	if err != nil {
-		return Block{}, err
-	}
-	line := 0
-	if body != nil {
-		line = body.MissingItemRange().Start.Line
-	}
-	return Block{Type: typ, Name: name, Options: opts, Line: line, File: filename}, nil
-}
-
-// attrs reads a body's attributes as strings (lists as List). Nested blocks
-// are rejected with their position.
-func attrs(body hcl.Body, filename string) (map[string]Value, error) {
-	out := map[string]Value{}
-	if body == nil {
-		return out, nil
-	}
-	as, diags := body.JustAttributes()
-	if diags.HasErrors() {
-		return nil, diagErr(diags)
-	}
-	for name, a := range as {
-		v, d := a.Expr.Value(nil)
-		if d.HasErrors() {
-			return nil, diagErr(d)
-		}
-		val := Value{Line: a.Range.Start.Line, File: a.Range.Filename}
-		if v.IsNull() {
-			out[name] = val
-			continue
-		}
-		ty := v.Type()
-		switch {
-		case ty.IsListType() || ty.IsTupleType() || ty.IsSetType():
-			for it := v.ElementIterator(); it.Next(); {
-				_, ev := it.Element()
-				sv, err := convert.Convert(ev, cty.String)
-				if err != nil {
-					return nil, fmt.Errorf("config: %s:%d: %s: list elements must be strings", a.Range.Filename, a.Range.Start.Line, name)
-				}
-				val.List = append(val.List, sv.AsString())
-			}
-			val.Value = strings.Join(val.List, ",")
 		default:
-			sv, err := convert.Convert(v, cty.String)
-			if err != nil {
-				return nil, fmt.Errorf("config: %s:%d: %s: expected a string, number or bool", a.Range.Filename, a.Range.Start.Line, name)
+			why, ok := ignoredTop[it.name]
+			if !ok {
+				return nil, fmt.Errorf("config: %s: unknown key %q", pos, it.name)
 			}
-			val.Value = sv.AsString()
+			p.ignored(pos, "", it.name, why)
 		}
-		out[name] = val
 	}
-	return out, nil
+	if err := p.finish(allowAPIAudit); err != nil {
+		return nil, err
+	}
+	return p.c, nil
 }
 
-func diagErr(diags hcl.Diagnostics) error {
-	var parts []string
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError {
+// top sets one top-level scalar.
+func (p *parser) top(key string, v Value) error {
+	c := p.c
+	switch key {
+	case "api_addr":
+		c.APIAddr = v.Value
+	case "cluster_addr":
+		c.ClusterAddr = v.Value
+	case "cluster_name":
+		c.ClusterName = v.Value
+	case "pid_file":
+		c.PidFile = v.Value
+	case "ui", "disable_mlock":
+		b, err := v.Bool()
+		if err != nil {
+			return err
+		}
+		if key == "ui" {
+			c.UI = b
+		} else {
+			c.DisableMlock = b
+		}
+	case "log_level":
+		switch strings.ToLower(v.Value) {
+		case "trace", "debug", "info", "warn", "warning", "error", "err":
+			c.LogLevel = v.Value
+		case "":
+		default:
+			return fmt.Errorf("config: %s: invalid log_level %q", v.Where(), v.Value)
+		}
+	case "log_format":
+		switch strings.ToLower(v.Value) {
+		case "", "standard":
+			c.LogFormat = "standard"
+		case "json":
+			c.LogFormat = "json"
+		default:
+			return fmt.Errorf("config: %s: invalid log_format %q (standard or json)", v.Where(), v.Value)
+		}
+	case "default_max_request_duration":
+		d, err := ParseDuration(v.Value)
+		if err != nil {
+			return fmt.Errorf("config: %s: %s: %w", v.Where(), key, err)
+		}
+		if d == 0 {
+			return fmt.Errorf("config: %s: default_max_request_duration cannot be 0: every request needs a bound", v.Where())
+		}
+		c.DefaultMaxRequestDuration = d
+	case "default_lease_ttl", "max_lease_ttl", "token_default_ttl", "token_max_ttl":
+		d, err := ParseDuration(v.Value)
+		if err != nil {
+			return fmt.Errorf("config: %s: %s: %w", v.Where(), key, err)
+		}
+		*map[string]*time.Duration{"default_lease_ttl": &c.DefaultLeaseTTL, "max_lease_ttl": &c.MaxLeaseTTL,
+			"token_default_ttl": &c.TokenDefaultTTL, "token_max_ttl": &c.TokenMaxTTL}[key] = d
+	}
+	return nil
+}
+
+// finish applies settings that depend on several blocks.
+func (p *parser) finish(allowAPIAudit *Value) error {
+	c := p.c
+	if allowAPIAudit != nil {
+		// OpenBao's switch for enabling audit devices over the API maps to
+		// audit_settings' allow_api_changes.
+		if _, err := allowAPIAudit.Bool(); err != nil {
+			return err
+		}
+		if c.AuditSettings == nil {
+			c.AuditSettings = &Block{Type: "audit_settings", Options: map[string]Value{}, Line: allowAPIAudit.Line, File: allowAPIAudit.File}
+		}
+		if prev, ok := c.AuditSettings.Options["allow_api_changes"]; ok && prev.Value != allowAPIAudit.Value {
+			return fmt.Errorf("config: %s: unsafe_allow_api_audit_creation contradicts audit_settings allow_api_changes at %s", allowAPIAudit.Where(), prev.Where())
+		}
+		c.AuditSettings.Options["allow_api_changes"] = *allowAPIAudit
+	}
+	for i := range c.Seals {
+		if d, ok := c.Seals[i].Options["disabled"]; ok {
+			if b, err := d.Bool(); err != nil {
+				return fmt.Errorf("config: %s: seal %q: disabled: expected true or false, got %q", d.Where(), c.Seals[i].Type, d.Value)
+			} else if b {
+				continue
+			}
+		}
+		c.Seal = &c.Seals[i]
+		break
+	}
+	return nil
+}
+
+// generic reads a block of scalar options.
+func (p *parser) generic(b block, typ, name string) (Block, error) {
+	blk := Block{Type: typ, Name: name, Options: map[string]Value{}, Line: b.pos.Line, File: p.file}
+	for _, it := range b.body {
+		v, err := scalar(p.file, it)
+		if err != nil {
+			return Block{}, err
+		}
+		if _, dup := blk.Options[it.name]; dup {
+			return Block{}, fmt.Errorf("config: %s: %s is set twice", v.Where(), it.name)
+		}
+		blk.Options[it.name] = v
+	}
+	return blk, nil
+}
+
+func (p *parser) seals(it item) error {
+	bs, err := blocksOf(p.file, it, 1)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		blk, err := p.generic(b, b.labels[0], "")
+		if err != nil {
+			return err
+		}
+		if n, ok := blk.Options["name"]; ok {
+			blk.Name = n.Value
+		}
+		p.c.Seals = append(p.c.Seals, blk)
+	}
+	return nil
+}
+
+func (p *parser) telemetry(it item) error {
+	bs, err := blocksOf(p.file, it, 0)
+	if err != nil {
+		return err
+	}
+	if len(bs) > 1 || p.c.Telemetry != nil {
+		return fmt.Errorf("config: %s: only one telemetry block is allowed", where(p.file, it.pos))
+	}
+	blk, err := p.generic(bs[0], "telemetry", "")
+	if err != nil {
+		return err
+	}
+	for _, k := range blk.Keys() {
+		v := blk.Options[k]
+		if telemetryImplemented[k] {
 			continue
 		}
-		loc := ""
-		if d.Subject != nil {
-			loc = fmt.Sprintf("%s:%d: ", d.Subject.Filename, d.Subject.Start.Line)
+		why, ok := ignoredTelemetry[k]
+		if !ok {
+			return fmt.Errorf("config: %s: unknown key %q in telemetry block", v.Where(), k)
 		}
-		parts = append(parts, loc+d.Summary+": "+d.Detail)
+		p.ignored(v.Where(), "telemetry", k, why)
 	}
-	return fmt.Errorf("config: %s", strings.Join(parts, "; "))
+	p.c.Telemetry = &blk
+	return nil
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+// audit reads `audit "type" "name" { ... }`: Vigil's form with the device
+// options directly in the block, or OpenBao's with description, local and
+// an options map. Both may be mixed.
+func (p *parser) audit(it item) error {
+	bs, err := blocksOf(p.file, it, 2)
+	if err != nil {
+		return err
 	}
-	return *s
+	for _, b := range bs {
+		blk := Block{Type: b.labels[0], Name: strings.Trim(b.labels[1], "/"), Options: map[string]Value{}, Line: b.pos.Line, File: p.file}
+		add := func(k string, v Value) error {
+			if _, dup := blk.Options[k]; dup {
+				return fmt.Errorf("config: %s: audit %q: option %s is set twice", v.Where(), blk.Name, k)
+			}
+			if why, ok := ignoredAuditOptions[k]; ok {
+				p.ignored(v.Where(), fmt.Sprintf("audit %q", blk.Name), k, why)
+				return nil
+			}
+			blk.Options[k] = v
+			return nil
+		}
+		for _, child := range b.body {
+			switch child.name {
+			case "options":
+				m, err := stringMap(p.file, child)
+				if err != nil {
+					return err
+				}
+				for _, k := range sortedKeys(m) {
+					if err := add(k, m[k]); err != nil {
+						return err
+					}
+				}
+			case "description":
+				v, err := scalar(p.file, child)
+				if err != nil {
+					return err
+				}
+				blk.Description = v.Value
+			case "local":
+				v, err := scalar(p.file, child)
+				if err != nil {
+					return err
+				}
+				if blk.Local, err = v.Bool(); err != nil {
+					return err
+				}
+			default:
+				v, err := scalar(p.file, child)
+				if err != nil {
+					return err
+				}
+				if err := add(child.name, v); err != nil {
+					return err
+				}
+			}
+		}
+		p.c.Audit = append(p.c.Audit, blk)
+	}
+	return nil
 }
 
-func derefOr(s *string, def string) string {
-	if s == nil || *s == "" {
-		return def
+// userLockout accepts user_lockout blocks that turn lockout off (Vigil has
+// no lockout, so that is what happens). A block asking for lockout is
+// refused: ignoring it would leave passwords open to guessing the operator
+// meant to stop.
+func (p *parser) userLockout(it item) error {
+	bs, err := blocksOf(p.file, it, 1)
+	if err != nil {
+		return err
 	}
-	return *s
+	for _, b := range bs {
+		blk, err := p.generic(b, "user_lockout", b.labels[0])
+		if err != nil {
+			return err
+		}
+		if v, ok := blk.Options["disable_lockout"]; ok {
+			if off, err := v.Bool(); err != nil {
+				return err
+			} else if off {
+				continue
+			}
+		}
+		return fmt.Errorf("config: %s:%d: user_lockout %q: login lockout is not implemented; refusing to start without the protection this block asks for (set disable_lockout = true to accept that)", p.file, blk.Line, blk.Name)
+	}
+	return nil
 }
 
 // ParseDuration parses "768h", "30m", "7d" or a number of seconds

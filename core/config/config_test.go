@@ -100,7 +100,7 @@ func TestUnknownKeysNameKeyAndLine(t *testing.T) {
 func TestBadValues(t *testing.T) {
 	for name, src := range map[string]string{
 		"bad storage type": "storage \"consul\" {}\n",
-		"tls files":        "listener \"tcp\" {\n address = \"x:1\"\n}\n",
+		"client cert":      "listener \"tcp\" {\n tls_cert_file = \"c\"\n tls_key_file = \"k\"\n tls_require_and_verify_client_cert = true\n}\n",
 		"log level":        "log_level = \"loud\"\n",
 		"duration":         "max_lease_ttl = \"forever\"\n",
 		"syntax":           "storage \"raft\" {\n",

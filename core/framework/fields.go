@@ -71,6 +71,9 @@ type FieldSchema struct {
 	Description   string
 	Required      bool
 	AllowedValues []any
+	// Withheld values (key shares) are moved out of Request.Data before the
+	// request is audited or logged; only the handler sees them.
+	Withheld bool
 }
 
 // FieldData is a request's raw data interpreted through a schema.

@@ -41,6 +41,14 @@ type Route struct {
 	SealedOK bool
 	// Sudo routes require the sudo capability (root-protected in Vault terms).
 	Sudo bool
+	// Internal routes serve only requests Vigil makes itself (scheduled
+	// jobs, compliance scoping): to a client they do not exist, and path
+	// matching skips them. Such requests still go through the Dispatcher
+	// and are audited with the internal principal that made them.
+	Internal bool
+	// FailSafe routes only take access away (sys/seal). They run even when
+	// their request entry cannot be recorded. System only.
+	FailSafe bool
 	// Raw routes receive the unparsed body in Request.RawBody.
 	Raw bool
 	// MaxBody overrides the default request body limit for Raw routes.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
@@ -60,4 +61,29 @@ func Envelope(req *core.Request, resp *core.Response) *ResponseEnvelope {
 		env.MountType = req.Mount.Type
 	}
 	return env
+}
+
+// legacyBody is env with data's fields repeated at the top level (the
+// envelope's own fields win a name clash), Vault's shape for its older sys/
+// endpoints.
+func legacyBody(env *ResponseEnvelope, data map[string]any) any {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return env
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(b, &out); err != nil {
+		return env
+	}
+	for k, v := range data {
+		if _, clash := out[k]; clash {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return env
+		}
+		out[k] = raw
+	}
+	return out
 }

@@ -43,6 +43,8 @@ type Options struct {
 	Logger *slog.Logger
 	// ResponseHeaders are added to every response (e.g. audit degradation).
 	ResponseHeaders func(h http.Header)
+	// CORS returns the cross-origin configuration (nil: CORS off).
+	CORS func(ctx context.Context) CORS
 }
 
 // defaultRawPaths are Vault's raw-body endpoints.
@@ -121,10 +123,19 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.o.ResponseHeaders != nil {
 		s.o.ResponseHeaders(w.Header())
 	}
-	req, err := s.parse(r, reqID)
-	if err != nil {
-		writeError(w, err)
+	// A CORS preflight is answered here, as Vault does: it is the
+	// browser's question, not a request, and changes nothing.
+	preflight, refused := s.applyCORS(w, r)
+	if preflight {
 		return
+	}
+	// Every request reaches the Dispatcher, including those that cannot be
+	// parsed or come from an origin CORS does not allow: probes are exactly
+	// what an auditor must see.
+	req := s.parse(r, reqID)
+	if refused != nil && req.Malformed == nil {
+		req.Malformed = refused
+		req.Data, req.RawBody, req.ClientToken = nil, nil, ""
 	}
 	resp, err := s.h.Handle(r.Context(), req)
 	if err != nil {
@@ -168,40 +179,44 @@ func ValidatePath(p string) error {
 	return nil
 }
 
-func (s *server) parse(r *http.Request, reqID string) (*core.Request, error) {
-	raw := r.URL.EscapedPath()
-	if i := strings.Index(raw, "/ocsp/"); i >= 0 && r.Method == http.MethodGet {
-		raw = raw[:i]
+// MaxRecordedPath bounds the path recorded for a malformed request: the
+// escaped raw path is cut to this many bytes (and marked as cut).
+const MaxRecordedPath = 256
+
+// recordedPath is the escaped form of the request's raw path (relative to
+// /v1/ when it has that prefix), truncated to MaxRecordedPath. Escaping keeps
+// control characters and encoded slashes visible without writing them raw.
+func recordedPath(r *http.Request) string {
+	p := strings.TrimPrefix(r.URL.EscapedPath(), "/v1/")
+	if len(p) > MaxRecordedPath {
+		p = p[:MaxRecordedPath] + "...(truncated)"
 	}
-	if strings.Contains(strings.ToLower(raw), "%2f") || strings.Contains(strings.ToLower(raw), "%5c") {
-		return nil, core.Invalid("invalid request path: encoded slashes are not allowed")
+	return p
+}
+
+// operationOf maps an HTTP method to an operation; ok is false for a
+// method the API does not support.
+func operationOf(method string) (core.Operation, bool) {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return core.OpRead, true
+	case "LIST":
+		return core.OpList, true
+	case http.MethodPost, http.MethodPut:
+		return core.OpUpdate, true
+	case http.MethodPatch:
+		return core.OpPatch, true
+	case http.MethodDelete:
+		return core.OpDelete, true
 	}
-	if !strings.HasPrefix(r.URL.Path, "/v1/") {
-		return nil, core.Errorf(core.CodeNotFound, "unsupported path")
-	}
-	path := strings.TrimPrefix(r.URL.Path, "/v1/")
-	if i := strings.Index(path, "/ocsp/"); i >= 0 && r.Method == http.MethodGet {
-		// An OCSP GET request carries base64 (which may contain "/" or an
-		// encoded "%2F") after ocsp/: validate only the part before it.
-		if err := ValidatePath(path[:i+len("/ocsp")]); err != nil {
-			return nil, err
-		}
-		path = path[:i+len("/ocsp/")] + strings.TrimPrefix(r.URL.EscapedPath(), "/v1/"+path[:i+len("/ocsp/")])
-	} else if err := ValidatePath(path); err != nil {
-		return nil, err
-	}
-	req := &core.Request{
-		ID:      reqID,
-		Path:    path,
-		Headers: r.Header.Clone(),
-		Time:    s.o.Now(),
-	}
-	req.ClientToken = r.Header.Get("X-Vault-Token")
-	if req.ClientToken == "" {
-		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-			req.ClientToken = strings.TrimSpace(a[7:])
-		}
-	}
+	return "", false
+}
+
+// parse turns r into a request. A request it cannot understand comes back
+// with Malformed set (see core.Request.Malformed): no token, no data, the
+// escaped raw path, and the operation named after the method.
+func (s *server) parse(r *http.Request, reqID string) *core.Request {
+	req := &core.Request{ID: reqID, Headers: r.Header.Clone(), Time: s.o.Now(), Path: recordedPath(r)}
 	req.Headers.Del("X-Vault-Token")
 	req.Headers.Del("Authorization")
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
@@ -214,33 +229,76 @@ func (s *server) parse(r *http.Request, reqID string) (*core.Request, error) {
 	} else {
 		req.RemoteAddr = r.RemoteAddr
 	}
+	op, ok := operationOf(r.Method)
+	if !ok {
+		m := r.Method
+		if len(m) > 32 {
+			m = m[:32]
+		}
+		op = core.Operation(strings.ToLower(m))
+	}
+	req.Operation = op
+	if err := s.fill(r, req, ok); err != nil {
+		req.Malformed = err
+		req.Data, req.RawBody, req.ClientToken = nil, nil, ""
+		if len(req.Path) > MaxRecordedPath {
+			req.Path = req.Path[:MaxRecordedPath] + "...(truncated)"
+		}
+	}
+	return req
+}
+
+// fill completes req from r: path, token, operation, query and body. An
+// error names what could not be understood.
+func (s *server) fill(r *http.Request, req *core.Request, knownMethod bool) error {
+	raw := r.URL.EscapedPath()
+	if i := strings.Index(raw, "/ocsp/"); i >= 0 && r.Method == http.MethodGet {
+		raw = raw[:i]
+	}
+	if strings.Contains(strings.ToLower(raw), "%2f") || strings.Contains(strings.ToLower(raw), "%5c") {
+		return core.Invalid("invalid request path: encoded slashes are not allowed")
+	}
+	if !strings.HasPrefix(r.URL.Path, "/v1/") {
+		return core.Errorf(core.CodeNotFound, "unsupported path")
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if i := strings.Index(path, "/ocsp/"); i >= 0 && r.Method == http.MethodGet {
+		// An OCSP GET request carries base64 (which may contain "/" or an
+		// encoded "%2F") after ocsp/: validate only the part before it.
+		if err := ValidatePath(path[:i+len("/ocsp")]); err != nil {
+			return err
+		}
+		path = path[:i+len("/ocsp/")] + strings.TrimPrefix(r.URL.EscapedPath(), "/v1/"+path[:i+len("/ocsp/")])
+	} else if err := ValidatePath(path); err != nil {
+		return err
+	}
+	req.Path = path
 	if r.Header.Get("X-Vault-Wrap-TTL") != "" {
-		return nil, core.Invalid("response wrapping is not supported by this server")
+		return core.Invalid("response wrapping is not supported by this server")
+	}
+	if !knownMethod {
+		return &core.Error{Code: core.CodeUnsupported, Msg: "unsupported operation: method " + string(req.Operation)}
+	}
+	req.ClientToken = r.Header.Get("X-Vault-Token")
+	if req.ClientToken == "" {
+		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			req.ClientToken = strings.TrimSpace(a[7:])
+		}
 	}
 
 	q := r.URL.Query()
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		req.Operation = core.OpRead
 		if lv := q.Get("list"); lv != "" {
 			if b, _ := strconv.ParseBool(lv); b {
 				req.Operation = core.OpList
 			}
 			q.Del("list")
 		}
-	case "LIST":
-		req.Operation = core.OpList
-	case http.MethodPost, http.MethodPut:
-		req.Operation = core.OpUpdate
 	case http.MethodPatch:
-		req.Operation = core.OpPatch
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/merge-patch+json") {
-			return nil, core.Errorf(core.CodeUnsupportedMedia, "PATCH requires Content-Type application/merge-patch+json, got %q", ct)
+			return core.Errorf(core.CodeUnsupportedMedia, "PATCH requires Content-Type application/merge-patch+json, got %q", ct)
 		}
-	case http.MethodDelete:
-		req.Operation = core.OpDelete
-	default:
-		return nil, &core.Error{Code: core.CodeUnsupported, Msg: "unsupported operation: method " + r.Method}
 	}
 	if req.Operation == core.OpList && !strings.HasSuffix(req.Path, "/") {
 		req.Path += "/"
@@ -262,26 +320,26 @@ func (s *server) parse(r *http.Request, reqID string) (*core.Request, error) {
 		}
 	}
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == "LIST" {
-		return req, nil
+		return nil
 	}
 	if s.isRaw(r, path) {
 		b, err := readCapped(r.Body, s.o.MaxRawSize)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req.RawBody = b
-		return req, nil
+		return nil
 	}
 	b, err := readCapped(r.Body, s.o.MaxRequestSize)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return req, nil
+		return nil
 	}
 	data, err := DecodeJSONObject(b)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if req.Data != nil {
 		for k, v := range data {
@@ -290,7 +348,7 @@ func (s *server) parse(r *http.Request, reqID string) (*core.Request, error) {
 	} else {
 		req.Data = data
 	}
-	return req, nil
+	return nil
 }
 
 // DecodeJSONObject parses b as one JSON object, keeping numbers as
@@ -391,9 +449,12 @@ func writeResponse(w http.ResponseWriter, req *core.Request, resp *core.Response
 		return
 	}
 	var body any
-	if resp.Bare {
+	switch {
+	case resp.Bare:
 		body = resp.Data
-	} else {
+	case resp.Legacy:
+		body = legacyBody(Envelope(req, resp), resp.Data)
+	default:
 		body = Envelope(req, resp)
 	}
 	b, err := json.Marshal(body)

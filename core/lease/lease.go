@@ -42,6 +42,10 @@ type Entry struct {
 	IssueTime    time.Time      `json:"issue_time"`
 	ExpireTime   time.Time      `json:"expire_time"`
 	LastRenewal  time.Time      `json:"last_renewal,omitempty"`
+	// Token is set on the lease of a token (a login's or one from
+	// auth/token/create): TokenHash is then that token's own hash, the
+	// expiry follows the token's, and revoking the lease revokes the token.
+	Token bool `json:"token,omitempty"`
 	// Revocation bookkeeping.
 	RevokeAttempts int       `json:"revoke_attempts,omitempty"`
 	LastError      string    `json:"last_error,omitempty"`
@@ -51,10 +55,15 @@ type Entry struct {
 	Irrevocable bool `json:"irrevocable,omitempty"`
 }
 
-// Secret returns the core.Secret handed to the engine on revoke/renew.
+// Secret returns the core.Secret handed to the engine on revoke/renew (for
+// a token's lease, to the server, which revokes the token).
 func (e *Entry) Secret() *core.Secret {
-	return &core.Secret{LeaseID: e.LeaseID, TTL: e.TTL, MaxTTL: e.MaxTTL, Renewable: e.Renewable,
+	s := &core.Secret{LeaseID: e.LeaseID, TTL: e.TTL, MaxTTL: e.MaxTTL, Renewable: e.Renewable,
 		IssueTime: e.IssueTime, InternalData: e.InternalData}
+	if e.Token {
+		s.TokenHash = e.TokenHash
+	}
+	return s
 }
 
 // DispatchFunc sends an internal request through the Dispatcher.
@@ -63,13 +72,25 @@ type DispatchFunc func(ctx context.Context, req *core.Request) (*core.Response, 
 // TTLFunc returns a mount's effective default and max lease TTLs.
 type TTLFunc func(mountPath string) (def, max time.Duration)
 
+// Tokens is what the manager needs from the token store for the leases of
+// tokens (implemented by token.Store).
+type Tokens interface {
+	// TokenExpiry returns the current expiry of the token with this storage
+	// hash (zero: never), whether it is renewable, and ok=false when the
+	// token no longer exists.
+	TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error)
+}
+
 // Config wires a Manager.
 type Config struct {
 	Storage  storage.Storage // the barrier
 	Dispatch DispatchFunc
 	TTLs     TTLFunc
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Tokens follows the tokens behind token leases; without it, tokens get
+	// no leases.
+	Tokens Tokens
+	Now    func() time.Time
+	Logger *slog.Logger
 	// MaxAttempts bounds revocation retries (default 12); backoff starts at
 	// MinBackoff (default 1s) and doubles up to MaxBackoff (default 10m).
 	MaxAttempts            int
@@ -273,6 +294,11 @@ func (m *Manager) expire(ctx context.Context, id string) error {
 	if err != nil || e == nil {
 		return err
 	}
+	if e.Token && e.RevokeAttempts == 0 {
+		if err := m.followToken(ctx, e); err != nil {
+			return err
+		}
+	}
 	if e.ExpireTime.After(m.cfg.Now()) && (e.NextAttempt.IsZero() || e.NextAttempt.After(m.cfg.Now())) {
 		m.schedule(id, nextAction(e)) // renewed meanwhile
 		return nil
@@ -302,10 +328,19 @@ func (m *Manager) expire(ctx context.Context, id string) error {
 	return rerr
 }
 
-// revokeEntry asks the engine to revoke through the Dispatcher, then deletes
-// the lease.
+// revokeEntry asks the engine to revoke through the Dispatcher (for a
+// token's lease, the server revokes the token), then deletes the lease.
+//
+// A token's lease is revoked with a request on its mount's path
+// ("auth/userpass/"), not its login path: an entry on a login path is a
+// login to every reader of the audit trail (reports, OCSF, CEF), and this is
+// not one. The lease ID is in the request's data.
 func (m *Manager) revokeEntry(ctx context.Context, e *Entry, actor string) error {
-	req := &core.Request{Operation: core.OpRevoke, Path: e.Path, Internal: true, InternalActor: actor,
+	path := e.Path
+	if e.Token && e.MountPath != "" {
+		path = e.MountPath
+	}
+	req := &core.Request{Operation: core.OpRevoke, Path: path, Internal: true, InternalActor: actor,
 		Secret: e.Secret(), Data: map[string]any{"lease_id": e.LeaseID}, Time: m.cfg.Now()}
 	if _, err := m.cfg.Dispatch(ctx, req); err != nil {
 		return err
@@ -337,10 +372,19 @@ func (m *Manager) delete(ctx context.Context, e *Entry) error {
 
 // Register creates the lease for a response carrying a Secret. It sets the
 // lease ID and caps the TTL by the mount's maximum. Called as a PostHook.
+//
+// The engine has already created the secret (a database user, say), so the
+// lease is stored even when the client has gone away meanwhile (ctx's
+// cancellation is ignored); if it still cannot be stored, the secret is
+// revoked at once, so that no credential outlives every record of it.
 func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Response) error {
+	if resp != nil && resp.Auth != nil && resp.Secret == nil {
+		return m.registerToken(ctx, req, resp.Auth)
+	}
 	if resp == nil || resp.Secret == nil || resp.Secret.NoLease || req.Mount == nil || req.Internal || resp.Secret.LeaseID != "" {
 		return nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	def, maxTTL := time.Duration(0), time.Duration(0)
 	if m.cfg.TTLs != nil {
 		def, maxTTL = m.cfg.TTLs(req.Mount.Path)
@@ -376,7 +420,12 @@ func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Re
 		ops = append(ops, storage.TxnOp{Kind: storage.OpPut, Key: tokenKey(e.TokenHash, e.LeaseID), Value: []byte(e.LeaseID)})
 	}
 	if err := storage.Txn(ctx, m.cfg.Storage, ops); err != nil {
-		return fmt.Errorf("lease: store: %w", err)
+		err = fmt.Errorf("lease: store: %w", err)
+		if rerr := m.revokeEntry(ctx, e, "lease-registration"); rerr != nil {
+			m.cfg.Logger.Error("secret issued without a lease could not be revoked", "path", req.Path, "error", rerr)
+			return errors.Join(err, fmt.Errorf("lease: revoke the unrecorded secret: %w", rerr))
+		}
+		return err
 	}
 	s.LeaseID, s.TTL, s.IssueTime = e.LeaseID, ttl, now
 	m.schedule(e.LeaseID, e.ExpireTime)
@@ -398,6 +447,11 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Entry, error) {
 	if e == nil {
 		return nil, core.Invalid("invalid lease")
 	}
+	if e.Token {
+		if err := m.followToken(ctx, e); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -406,6 +460,9 @@ func (m *Manager) Renew(ctx context.Context, id string, increment time.Duration)
 	e, err := m.Lookup(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if e.Token {
+		return nil, core.Invalid("tokens cannot be renewed through this endpoint: use auth/token/renew")
 	}
 	now := m.cfg.Now().UTC()
 	if !e.ExpireTime.After(now) {
@@ -512,7 +569,8 @@ func (m *Manager) List(ctx context.Context, prefix string) ([]string, error) {
 }
 
 // RevokeByTokens revokes the leases issued to the given tokens (called by
-// the token store before tokens are revoked).
+// the token store before tokens are revoked). A token's own lease is only
+// deleted: the token store is revoking that token already.
 func (m *Manager) RevokeByTokens(ctx context.Context, hashes []string) error {
 	for _, h := range hashes {
 		keys, err := m.cfg.Storage.List(ctx, tokenPrefix+h+"/")
@@ -527,7 +585,20 @@ func (m *Manager) RevokeByTokens(ctx context.Context, hashes []string) error {
 			if b == nil {
 				continue
 			}
-			if err := m.Revoke(ctx, string(b)); err != nil {
+			e, err := m.get(ctx, string(b))
+			if err != nil {
+				return err
+			}
+			if e == nil {
+				continue
+			}
+			if e.Token && e.TokenHash == h {
+				if err := m.delete(ctx, e); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := m.revokeEntry(ctx, e, "revoke"); err != nil {
 				return fmt.Errorf("revoke lease %s: %w", string(b), err)
 			}
 		}

@@ -230,3 +230,55 @@ func TestRenewCappedByMaxTTL(t *testing.T) {
 		t.Fatalf("renewed TTL %v, want 70m", le.TTL)
 	}
 }
+
+// failingTxn is storage whose transactions fail while fail is set, and,
+// like raft's, when their context is done.
+type failingTxn struct {
+	*storage.Memory
+	fail bool
+}
+
+func (f *failingTxn) Txn(ctx context.Context, ops []storage.TxnOp) error {
+	if f.fail {
+		return errors.New("disk on fire")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storage.Txn(ctx, f.Memory, ops)
+}
+
+// TestRegisterSurvivesClientGoneAndRevokesUnrecordedSecrets: a lease is
+// stored even if the client disconnected after the engine created the
+// secret; when it cannot be stored the secret is revoked at once.
+func TestRegisterSurvivesClientGoneAndRevokesUnrecordedSecrets(t *testing.T) {
+	st := &failingTxn{Memory: storage.NewMemory()}
+	e := &engine{}
+	m := newManager(t, st, &clock{t: time.Unix(1000, 0)}, e)
+	req := &core.Request{Path: "database/creds/app", Mount: &core.MountInfo{Path: "database/"}, Principal: &core.Principal{ClientToken: "tok"}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client went away
+	resp := &core.Response{Secret: &core.Secret{TTL: time.Minute, InternalData: map[string]any{"username": "u1"}}}
+	if err := m.Register(ctx, req, resp); err != nil || resp.Secret.LeaseID == "" {
+		t.Fatalf("register after client cancellation: %v", err)
+	}
+	if _, err := m.Lookup(context.Background(), resp.Secret.LeaseID); err != nil {
+		t.Fatalf("lease not stored: %v", err)
+	}
+
+	st.fail = true
+	resp = &core.Response{Secret: &core.Secret{TTL: time.Minute, InternalData: map[string]any{"username": "u2"}}}
+	if err := m.Register(context.Background(), req, resp); err == nil {
+		t.Fatal("register succeeded without storing the lease")
+	}
+	if e.count() != 1 {
+		t.Fatalf("the unrecorded secret was not revoked (%d revocations)", e.count())
+	}
+	e.mu.Lock()
+	last := e.reqs[len(e.reqs)-1]
+	e.mu.Unlock()
+	if last.Operation != core.OpRevoke || last.Secret.InternalData["username"] != "u2" {
+		t.Fatalf("revoked %+v", last)
+	}
+}

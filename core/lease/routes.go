@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 
@@ -118,12 +119,16 @@ func (m *Manager) hRevokePrefix(force bool) framework.HandlerFunc {
 	}
 }
 
+// hTidy serves sys/leases/tidy. Vigil tidies before answering (it is quick:
+// one pass over the lease index), but answers as Vault does, 202 Accepted
+// with its warning, so clients that expect that shape work unchanged.
 func (m *Manager) hTidy(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
 	n, err := m.Tidy(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &core.Response{Data: map[string]any{"fixed": n}}, nil
+	return &core.Response{StatusCode: http.StatusAccepted, Data: map[string]any{"fixed": n},
+		Warnings: []string{"Tidy operation successfully started. Any information from the operation will be printed to Vigil's server logs."}}, nil
 }
 
 func (m *Manager) hCount(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {

@@ -21,6 +21,9 @@ type Host interface {
 	AddSysPart(framework.Part)
 	OnTokenRevoke(f func(ctx context.Context, hashes []string) error)
 	AddPrefixRevoker(f func(ctx context.Context, prefix string) error)
+	AddPrefixMover(f func(ctx context.Context, from, to string) error)
+	// TokenExpiry follows the tokens behind token leases (see Tokens).
+	TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error)
 }
 
 // Subsystem plugs the lease manager into a server.
@@ -39,6 +42,7 @@ func (l *Subsystem) Provision(h Host) error {
 		Storage:  h.Storage(),
 		Dispatch: h.Handle,
 		TTLs:     h.MountTTLs,
+		Tokens:   h,
 		Now:      h.Now,
 		Logger:   h.Logger().With("component", "lease"),
 	})
@@ -46,6 +50,7 @@ func (l *Subsystem) Provision(h Host) error {
 	h.AddSysPart(l.M)
 	h.OnTokenRevoke(l.M.RevokeByTokens)
 	h.AddPrefixRevoker(func(ctx context.Context, prefix string) error { return l.M.RevokePrefix(ctx, prefix, false) })
+	h.AddPrefixMover(l.M.MovePrefix)
 	return nil
 }
 

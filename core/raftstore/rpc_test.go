@@ -35,6 +35,14 @@ func mustCluster(t *testing.T, n int, tune func(*Config)) []*Store {
 		}
 		nodes = append(nodes, f)
 	}
+	for _, f := range nodes[1:] { // every follower has heard from the leader
+		eventually(t, clusterWait, func() error {
+			if id, _ := f.Leader(); id != "node1" {
+				return fmt.Errorf("%s follows %q", f.NodeID(), id)
+			}
+			return nil
+		})
+	}
 	return nodes
 }
 

@@ -63,7 +63,10 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // entry over Config.MaxEntrySize; CodeUnavailable when this node is not the
 // leader, leadership is lost mid-write (the write may or may not have been
 // applied), raft is shut down, or the state machine has failed; ctx.Err()
-// when ctx ends first (the write may still be applied).
+// when ctx has ended before the write is submitted. Once submitted, Txn
+// waits for the outcome whatever ctx does: a caller that gives up must not
+// report a failure for a write that commits (raft bounds the wait: the
+// entry commits, or leadership is lost, or raft shuts down).
 func (s *Store) Txn(ctx context.Context, ops []storage.TxnOp) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -90,7 +93,7 @@ func (s *Store) Txn(ctx context.Context, ops []storage.TxnOp) error {
 		return s.forwardTxn(ctx, cmd)
 	}
 	f := s.raft.Apply(cmd, s.cfg.ApplyTimeout)
-	if err := wait(ctx, f); err != nil {
+	if err := f.Error(); err != nil {
 		return s.raftErr("apply", err)
 	}
 	if err, ok := f.Response().(error); ok {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/core"
-	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -79,7 +78,7 @@ func (r *Router) Mount(ctx context.Context, e *MountEntry) error {
 	}
 	r.mu.Unlock()
 	e.UUID = newUUID()
-	e.Accessor = newAccessor(e.Type)
+	e.Accessor = newAccessor(e.Class, e.Type)
 	e.Created = r.cfg.Now().UTC()
 	m := &mount{entry: e, engine: eng}
 	if err := r.setup(ctx, m, viewPrefixFor(e)); err != nil {
@@ -300,18 +299,6 @@ func (r *Router) Entry(path string) (MountEntry, bool) {
 	return e, true
 }
 
-// EngineAt returns the engine mounted at path (e.g. "secret/"), for
-// read-only inspection such as compliance scoping.
-func (r *Router) EngineAt(path string) (framework.Engine, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	m, ok := r.mounts[path]
-	if !ok {
-		return nil, false
-	}
-	return m.engine, true
-}
-
 // Effective returns the effective lease TTLs of the mount at path.
 func (r *Router) Effective(path string) (def, max time.Duration) {
 	r.mu.RLock()
@@ -346,6 +333,87 @@ func (s *sysView) MaxLeaseTTL() time.Duration     { _, m := s.r.Effective(s.path
 func (s *sysView) MountOptions() map[string]string {
 	e, _ := s.r.Entry(s.path)
 	return e.Options
+}
+
+// Remount moves the mount at from to to (full paths: "secret/",
+// "auth/userpass/"; a missing trailing slash is added), keeping its
+// configuration, accessor and data (a mount's storage is keyed by its UUID,
+// not its path). move is called first to carry what is keyed by path —
+// leases, token creation paths — from the old prefix to the new one; when
+// it fails nothing has moved. Built-in mounts cannot move, an auth method
+// stays under auth/ and a secrets engine outside it, and the target must
+// be free. Errors are CodeInvalid unless storage fails.
+func (r *Router) Remount(ctx context.Context, from, to string, move func(ctx context.Context, from, to string) error) error {
+	src, err := NormalizePath(from)
+	if err != nil {
+		return err
+	}
+	dst, err := NormalizePath(to)
+	if err != nil {
+		return err
+	}
+	r.mu.RLock()
+	m, ok := r.mounts[src]
+	r.mu.RUnlock()
+	switch {
+	case !ok:
+		return core.Invalid("no mount at %s", src)
+	case m.entry.Static:
+		return core.Invalid("cannot remount %s", src)
+	case src == dst:
+		return core.Invalid("the source and destination of a remount are the same: %s", src)
+	}
+	if m.entry.Class == "auth" {
+		if !strings.HasPrefix(dst, "auth/") || dst == "auth/" || dst == "auth/token/" {
+			return core.Invalid("cannot remount to destination %s: an auth method must move to another path under auth/", dst)
+		}
+	} else {
+		for _, rp := range reservedPrefixes {
+			if strings.HasPrefix(dst, rp) {
+				return core.Invalid("cannot remount to destination %s: path is reserved", dst)
+			}
+		}
+	}
+	r.mu.RLock()
+	for existing := range r.mounts {
+		if existing != src && (strings.HasPrefix(existing, dst) || strings.HasPrefix(dst, existing)) {
+			r.mu.RUnlock()
+			return core.Invalid("path is already in use at %s", existing)
+		}
+	}
+	r.mu.RUnlock()
+	if move != nil {
+		if err := move(ctx, src, dst); err != nil {
+			_ = move(ctx, dst, src) // carry back what had moved
+			return fmt.Errorf("remount %s to %s: %w", src, dst, err)
+		}
+	}
+	r.mu.Lock()
+	if _, taken := r.mounts[dst]; taken || r.mounts[src] != m {
+		r.mu.Unlock()
+		if move != nil {
+			_ = move(ctx, dst, src)
+		}
+		return core.Invalid("path is already in use at %s", dst)
+	}
+	delete(r.mounts, src)
+	m.entry.Path = dst
+	r.mounts[dst] = m
+	r.reorder()
+	if err := r.persistLocked(ctx, m.entry.Class); err != nil {
+		delete(r.mounts, dst)
+		m.entry.Path = src
+		r.mounts[src] = m
+		r.reorder()
+		r.mu.Unlock()
+		if move != nil {
+			_ = move(ctx, dst, src)
+		}
+		return err
+	}
+	r.mu.Unlock()
+	// The engine learns its new path (some build URLs or names from it).
+	return r.setup(ctx, m, viewPrefixFor(m.entry))
 }
 
 // MountByAccessor returns the path and type of the mount with the accessor

@@ -26,6 +26,12 @@ import (
 	"github.com/vigilsec/vigil/core/storage"
 )
 
+// MountJob is a scheduled job of one mount.
+type MountJob struct {
+	Mount string // mount path, e.g. "transit/"
+	framework.Job
+}
+
 // MountEntry is one row of the mount table.
 type MountEntry struct {
 	Path        string            `json:"path"`
@@ -108,7 +114,7 @@ func New(cfg Config) *Router {
 func (r *Router) MountStatic(ctx context.Context, entry *MountEntry, e framework.Engine, viewPrefix string) error {
 	entry.Static = true
 	if entry.Accessor == "" {
-		entry.Accessor = newAccessor(entry.Type)
+		entry.Accessor = newAccessor(entry.Class, entry.Type)
 	}
 	if entry.UUID == "" {
 		entry.UUID = entry.Type
@@ -145,8 +151,8 @@ func (r *Router) setup(ctx context.Context, m *mount, viewPrefix string) error {
 		if err := routes[i].Compile(); err != nil {
 			return err
 		}
-		if !m.entry.Static && (routes[i].Unaudited || routes[i].SealedOK) {
-			return fmt.Errorf("mount %s: only system routes may be unaudited or served sealed", m.entry.Path)
+		if !m.entry.Static && (routes[i].Unaudited || routes[i].SealedOK || routes[i].FailSafe) {
+			return fmt.Errorf("mount %s: only system routes may be unaudited, fail-safe or served sealed", m.entry.Path)
 		}
 	}
 	// setup is never called with r.mu held.
@@ -231,10 +237,13 @@ func (r *Router) factory(class, typ string) (framework.Engine, error) {
 	}
 	fac, ok := f[typ]
 	if !ok {
+		// Refuse outright and name what exists: a mount of a type this
+		// server does not implement would answer nothing useful.
+		supported := strings.Join(r.Types(class), ", ")
 		if class == "auth" {
-			return nil, core.Invalid("unknown auth method type: %s", typ)
+			return nil, core.Invalid("unknown auth method type: %s (this server supports: token, %s)", typ, supported)
 		}
-		return nil, core.Invalid("plugin not found in the catalog: %s", typ)
+		return nil, core.Invalid("plugin not found in the catalog: %s (this server supports secrets engines: %s)", typ, supported)
 	}
 	return fac(), nil
 }
@@ -253,10 +262,17 @@ func (r *Router) Types(class string) []string {
 	return out
 }
 
-func newAccessor(typ string) string {
+// newAccessor returns a mount accessor in Vault's form: "<type>_<8 hex>"
+// for secret engines (kv_1a2b3c4d, system_...), "auth_<type>_<8 hex>" for
+// auth methods (auth_userpass_..., auth_token_...).
+func newAccessor(class, typ string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return strings.ReplaceAll(typ, "-", "_") + "_" + hex.EncodeToString(b)
+	prefix := ""
+	if class == "auth" {
+		prefix = "auth_"
+	}
+	return prefix + strings.ReplaceAll(typ, "-", "_") + "_" + hex.EncodeToString(b)
 }
 
 // Resolved is the result of matching a path.
@@ -268,14 +284,20 @@ type Resolved struct {
 	engine    framework.Engine
 }
 
-// Resolve finds the mount and route for path: the mount with the longest
-// matching prefix, and among its routes that match, the most specific one
-// (framework.Route.MatchSpecific), the first declared on a tie. Route
-// precedence thus never depends on the order in which subsystems
-// contribute sys/ routes. It returns a CodeNotFound
-// error naming the path when no mount matches, and a Resolved with a nil
-// Route when the mount matches but no route does.
-func (r *Router) Resolve(path string) (*Resolved, error) {
+// Resolve finds the mount and route for a client's request to path: the
+// mount with the longest matching prefix, and among its routes that match,
+// the most specific one (framework.Route.MatchSpecific), the first declared
+// on a tie. Route precedence thus never depends on the order in which
+// subsystems contribute sys/ routes. Internal routes are skipped. It returns
+// a CodeNotFound error naming the path when no mount matches, and a Resolved
+// with a nil Route when the mount matches but no route does.
+func (r *Router) Resolve(path string) (*Resolved, error) { return r.resolve(path, false) }
+
+// ResolveInternal is Resolve for a request Vigil makes itself: Internal
+// routes match too.
+func (r *Router) ResolveInternal(path string) (*Resolved, error) { return r.resolve(path, true) }
+
+func (r *Router) resolve(path string, internal bool) (*Resolved, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	m, rel := r.match(path)
@@ -285,6 +307,9 @@ func (r *Router) Resolve(path string) (*Resolved, error) {
 	res := &Resolved{Mount: m.entry.Info(), MountPath: rel, engine: m.engine}
 	best := -1
 	for i := range m.routes {
+		if m.routes[i].Internal && !internal {
+			continue
+		}
 		if caps, spec, ok := m.routes[i].MatchSpecific(rel); ok && spec > best {
 			res.Route, res.Captures, best = &m.routes[i], caps, spec
 			if spec == len(rel) { // nothing captured: none can be more specific
@@ -315,6 +340,9 @@ func FieldData(res *Resolved, req *core.Request) (*framework.FieldData, error) {
 		raw[k] = v
 	}
 	for k, v := range res.Captures {
+		raw[k] = v
+	}
+	for k, v := range req.Withheld {
 		raw[k] = v
 	}
 	d := framework.NewFieldData(raw, res.Route.Fields)
@@ -389,21 +417,20 @@ func (r *Router) Route(ctx context.Context, res *Resolved, req *core.Request) (r
 	return resp, err
 }
 
-// Periodic runs every engine's periodic function once.
-func (r *Router) Periodic(ctx context.Context) {
+// ScheduledJobs lists the scheduled jobs of every mounted engine, by mount
+// path. The server runs them through the Dispatcher (see Scheduler).
+func (r *Router) ScheduledJobs() []MountJob {
 	r.mu.RLock()
-	var ms []*mount
-	for _, m := range r.mounts {
-		ms = append(ms, m)
-	}
-	r.mu.RUnlock()
-	for _, m := range ms {
-		if p, ok := m.engine.(framework.Periodic); ok {
-			if err := p.Periodic(ctx); err != nil {
-				r.cfg.Logger.Warn("periodic", "path", m.entry.Path, "error", err)
+	defer r.mu.RUnlock()
+	var out []MountJob
+	for _, p := range r.order {
+		if s, ok := r.mounts[p].engine.(framework.Scheduler); ok {
+			for _, j := range s.ScheduledJobs() {
+				out = append(out, MountJob{Mount: p, Job: j})
 			}
 		}
 	}
+	return out
 }
 
 // newUUID returns a random UUID string.

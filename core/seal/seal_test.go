@@ -40,7 +40,7 @@ func (f *flaky) Put(ctx context.Context, key string, value []byte) error {
 }
 
 // open returns a fresh barrier and seal over physical, as a restarted node has.
-func open(physical storage.Storage) (*Seal, *barrier.Barrier) {
+func open(physical storage.Storage) (*Manager, *barrier.Barrier) {
 	b := barrier.New(physical)
 	return New(physical, b, WithNow(clock)), b
 }
@@ -62,7 +62,7 @@ func MustInit(tb testing.TB, shares, threshold int) (*storage.Memory, *InitResul
 
 // mustUnseal feeds keys to s, checking progress and the round nonce after
 // each, and expects the last to unseal.
-func mustUnseal(tb testing.TB, s *Seal, keys ...string) {
+func mustUnseal(tb testing.TB, s *Manager, keys ...string) {
 	tb.Helper()
 	start, err := s.Status(context.Background())
 	if err != nil {
@@ -149,7 +149,7 @@ func TestInitLayout(t *testing.T) {
 		}
 	}
 	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	if n, _ := m["nonce"].(string); !uuid.MatchString(n) || len(m) != 6 {
+	if n, _ := m["nonce"].(string); !uuid.MatchString(n) || len(m) != 7 || m["share_set"] != res.Shares.ID {
 		t.Errorf("config = %s", raw)
 	}
 	rec, _ := mem.Get(context.Background(), RootKeyPath)
@@ -185,7 +185,7 @@ func TestInitTwice(t *testing.T) {
 	ctx := context.Background()
 	mem, _ := MustInit(t, 3, 2)
 	before, _ := mem.Get(ctx, ConfigPath)
-	for _, s := range []*Seal{func() *Seal { s, _ := open(mem); return s }(), func() *Seal { s, _ := open(mem); return s }()} {
+	for _, s := range []*Manager{func() *Manager { s, _ := open(mem); return s }(), func() *Manager { s, _ := open(mem); return s }()} {
 		if _, err := s.Init(ctx, InitParams{SecretShares: 1, SecretThreshold: 1}); !errors.Is(err, ErrAlreadyInitialized) || err.Error() != "Vault is already initialized" {
 			t.Fatalf("second Init = %v, want ErrAlreadyInitialized", err)
 		}

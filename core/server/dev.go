@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -28,6 +29,9 @@ const devKeyFile = "dev-unseal.json"
 // mode only: never for real secrets. On first start secret/ is mounted as
 // KV version 2.
 func (s *Server) DevBootstrap(ctx context.Context, rootTokenID string) (*DevInfo, error) {
+	if s.seal.Auto() {
+		return nil, fmt.Errorf("dev: dev mode uses the Shamir seal with a stored key; remove the seal %q block or run without -dev", s.seal.ConfiguredType())
+	}
 	path := filepath.Join(s.DataDir(), devKeyFile)
 	init, err := s.barrier.Initialized(ctx)
 	if err != nil {
@@ -46,6 +50,9 @@ func (s *Server) DevBootstrap(ctx context.Context, rootTokenID string) (*DevInfo
 		}
 		if err := s.UnsealWithKey(ctx, res.UnsealKey); err != nil {
 			return nil, fmt.Errorf("dev: unseal: %w", err)
+		}
+		if err := custody.Put(ctx, s.barrier, res.Shares); err != nil {
+			return nil, fmt.Errorf("dev: %w", err)
 		}
 		raw, _, err := s.tokens.Create(ctx, token.CreateParams{ID: rootTokenID, Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Orphan: true, Path: "auth/token/root"})
 		if err != nil {

@@ -168,6 +168,7 @@ func (s *Server) activateLocked(ctx context.Context) error {
 	if err := s.ident.Load(ctx); err != nil {
 		return core.Errorf(core.CodeInternal, "identity store failed to load: %v", err)
 	}
+	s.sys.InvalidateCORS()
 	if err := s.router.Load(ctx); err != nil {
 		s.log.Error("some mounts failed to load", "error", err)
 	}
@@ -191,8 +192,11 @@ func (s *Server) activateLocked(ctx context.Context) error {
 	s.stopBG = stop
 	s.jobsDone.Add(1)
 	go s.background(bg)
+	if err := s.sys.RecordVersion(ctx); err != nil {
+		s.log.Warn("could not record the version in sys/version-history", "error", err)
+	}
 	now := s.now()
-	s.activeSince = now
+	s.activeSince.Store(&now)
 	s.active.Store(true)
 	s.log.Info("this node is the active node", "took", now.Sub(start).String())
 	return nil
@@ -215,7 +219,7 @@ func (s *Server) deactivateLocked(ctx context.Context) {
 	}
 	s.router.Unload(ctx)
 	s.ident.Clear()
-	s.activeSince = time.Time{}
+	s.activeSince.Store(nil)
 	s.log.Info("this node is a standby")
 }
 

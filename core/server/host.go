@@ -13,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/storage"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -20,7 +21,11 @@ import (
 // Subsystem is a pluggable part of the server (audit, authorization,
 // leases, streams, queries, compliance, reports). Unsealed and Sealing
 // bracket each unsealed period: Unsealed runs in the order of
-// Options.Subsystems, Sealing in the reverse order.
+// Options.Subsystems, Sealing in the reverse order. Sealing runs after
+// sys/seal has dropped the keys (it must not rely on the barrier, whose
+// writes then fail with core.ErrSealed), or before the keys go in an
+// orderly shutdown (Close); the server waits for it at most
+// Options.TeardownTimeout.
 type Subsystem interface {
 	Name() string
 	Unsealed(ctx context.Context) error
@@ -63,6 +68,12 @@ func (h *Host) Logger() *slog.Logger { return h.s.log }
 // NodeID is this node's id in the cluster.
 func (h *Host) NodeID() string { return h.s.cfg.Storage.NodeID }
 
+// Dev reports whether the server runs in -dev mode.
+func (h *Host) Dev() bool { return h.s.opts.Dev }
+
+// DataDir is the server's storage folder.
+func (h *Host) DataDir() string { return h.s.cfg.Storage.Path }
+
 // Version is the server version.
 func (h *Host) Version() string { return Version }
 
@@ -82,15 +93,22 @@ func (h *Host) Storage() storage.Storage { return barrierStorage{h.s.barrier} }
 // Sealed reports whether the barrier is sealed.
 func (h *Host) Sealed() bool { return h.s.barrier.Sealed() }
 
-// SealShares returns how the unseal key is split (shares, threshold, key
-// holders). It fails when the server is not initialised.
+// SealShares returns how the unseal key (or an auto seal's recovery key)
+// is split (shares, threshold, key holders). It fails when the server is not initialised.
 func (h *Host) SealShares(ctx context.Context) (core.SealShares, error) {
 	c, err := h.s.seal.Config(ctx)
 	if err != nil {
 		return core.SealShares{}, err
 	}
-	return core.SealShares{Type: c.Type, SecretShares: c.SecretShares, SecretThreshold: c.SecretThreshold, KeyHolders: c.KeyHolders}, nil
+	return core.SealShares{Type: c.Type, SecretShares: c.SecretShares, SecretThreshold: c.SecretThreshold,
+		RecoveryShares: c.RecoveryShares, RecoveryThreshold: c.RecoveryThreshold, KeyHolders: c.KeyHolders,
+		Holders: append([]string(nil), c.Holders...)}, nil
 }
+
+// KeyCustody returns the key-drill evidence for the current unseal or
+// recovery key: the share commitments, every drill and the latest proof
+// of each share. It fails while sealed.
+func (h *Host) KeyCustody(ctx context.Context) (*custody.Evidence, error) { return h.s.KeyCustody(ctx) }
 
 // barrierStorage exposes the barrier's storage operations only, so that
 // what a subsystem receives cannot be converted back into the barrier.
@@ -134,11 +152,6 @@ func (h *Host) Mounts(class string) []core.MountInfo {
 	}
 	return out
 }
-
-// EngineAt returns the engine mounted at path (a mount path such as
-// "secret/"). Callers use it for read-only optional capabilities they
-// declare themselves and find by type assertion.
-func (h *Host) EngineAt(path string) (framework.Engine, bool) { return h.s.router.EngineAt(path) }
 
 // ResolvePath tells which mount serves path and whether its route needs
 // sudo, as the dispatcher would see it.
@@ -192,6 +205,13 @@ func (h *Host) EntityIDs(actor string) []string {
 	return h.s.ident.EntityIDs(actor)
 }
 
+// TokenExpiry returns the current expiry of the token with this storage
+// hash (zero: never), whether it is renewable, and ok=false when the token
+// no longer exists.
+func (h *Host) TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error) {
+	return h.s.tokens.TokenExpiry(ctx, hash)
+}
+
 // Tokens lists every token entry (read-only copies).
 func (h *Host) Tokens(ctx context.Context) ([]*token.Entry, error) { return h.s.tokens.All(ctx) }
 
@@ -222,6 +242,12 @@ func (h *Host) AddHealth(f func(ctx context.Context, hi *core.HealthInfo)) {
 // AddResponseHeaders adds a function that sets headers on every HTTP
 // response (e.g. the audit health header). It runs on every request.
 func (h *Host) AddResponseHeaders(f func(http.Header)) { h.s.headerFuncs = append(h.s.headerFuncs, f) }
+
+// AddPrefixMover registers a function re-keying what it keeps under a
+// mount path when sys/remount moves the mount (the lease manager's leases).
+func (h *Host) AddPrefixMover(f func(ctx context.Context, from, to string) error) {
+	h.s.movers = append(h.s.movers, f)
+}
 
 // AddPrefixRevoker registers a function revoking leases under a path
 // prefix (used when a mount is disabled).

@@ -90,7 +90,7 @@ type pendingJoin struct {
 	challenge []byte
 	mem       *storage.Memory
 	barrier   *barrier.Barrier
-	seal      *seal.Seal
+	seal      *seal.Manager
 	shares    []string // given to the scratch seal, replayed into the real one
 	started   time.Time
 }
@@ -242,7 +242,22 @@ func (s *Server) Join(ctx context.Context, req system.JoinRequest) error {
 	}
 	b := barrier.New(mem)
 	pj := &pendingJoin{req: req, client: client, challenge: blob, mem: mem, barrier: b,
-		seal: seal.New(mem, b), started: s.now()}
+		seal: seal.New(mem, b, s.sealOpts...), started: s.now()}
+	if pj.seal.Auto() {
+		// Auto-unseal: this node's seal opens the cluster's root key (or
+		// does not, and the node cannot join).
+		if err := pj.seal.AutoUnseal(ctx); err != nil {
+			return fmt.Errorf("join: this node's seal does not open the cluster's root key: %w", err)
+		}
+		if err := s.answerJoin(ctx, pj); err != nil {
+			pj.barrier.Seal()
+			return err
+		}
+		s.join.mu.Lock()
+		s.join.pending = pj
+		s.join.mu.Unlock()
+		return nil
+	}
 	s.join.mu.Lock()
 	s.join.pending = pj
 	s.join.mu.Unlock()
@@ -290,7 +305,8 @@ func (s *Server) joinUnsealLocked(ctx context.Context, pj *pendingJoin, key stri
 
 func (s *Server) joinStatus(st seal.Status) *system.SealStatus {
 	return &system.SealStatus{Type: st.Type, Initialized: st.Initialized, Sealed: true, T: st.T, N: st.N,
-		Progress: st.Progress, Nonce: st.Nonce, Version: Version, StorageType: "raft", ClusterName: s.clusterName()}
+		Progress: st.Progress, Nonce: st.Nonce, Version: Version, StorageType: "raft", ClusterName: s.clusterName(),
+		RecoverySeal: st.RecoverySeal}
 }
 
 // answerJoin opens the challenge with the scratch barrier, sends the answer,
@@ -357,7 +373,14 @@ func (s *Server) finishJoin(pj *pendingJoin, index uint64) {
 	defer s.stateMu.Unlock()
 	defer s.dropJoin(pj)
 	if !s.barrier.Sealed() {
-		return
+		return // auto-unsealed meanwhile
+	}
+	s.seal.Reload()
+	if s.seal.Auto() {
+		if err := s.seal.AutoUnseal(ctx); err != nil {
+			s.log.Error("join: auto-unseal failed", "error", err)
+			return
+		}
 	}
 	for _, k := range pj.shares {
 		if _, err := s.seal.Unseal(ctx, k); err != nil {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/seal/custody"
 	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
@@ -18,9 +20,11 @@ var _ system.Core = (*Server)(nil)
 // Initialized reports whether the seal has been initialised.
 func (s *Server) Initialized(ctx context.Context) (bool, error) { return s.barrier.Initialized(ctx) }
 
-// Init initialises the seal, creates the initial root token and leaves the
-// server sealed, as Vault does.
-func (s *Server) Init(ctx context.Context, shares, threshold int) (*system.InitResult, error) {
+// Init initialises the seal, stores the commitments to the held shares
+// and creates the initial root token. With the Shamir seal it leaves the
+// server sealed, as Vault does; with an auto seal the server unseals
+// itself, as Vault does.
+func (s *Server) Init(ctx context.Context, req system.InitRequest) (*system.InitResult, error) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.joinPending() != nil {
@@ -31,30 +35,55 @@ func (s *Server) Init(ctx context.Context, shares, threshold int) (*system.InitR
 	if err := s.raft.Bootstrap(ctx); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: shares, SecretThreshold: threshold})
+	res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: req.SecretShares, SecretThreshold: req.SecretThreshold,
+		RecoveryShares: req.RecoveryShares, RecoveryThreshold: req.RecoveryThreshold, Holders: req.KeyHolders})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.seal.UnsealWithKey(ctx, res.UnsealKey); err != nil {
+	if s.seal.Auto() {
+		err = s.seal.AutoUnseal(ctx)
+	} else {
+		err = s.seal.UnsealWithKey(ctx, res.UnsealKey)
+		clear(res.UnsealKey)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("init: unseal to create the root token: %w", err)
 	}
-	defer s.seal.Seal()
+	keep := false // an auto-sealed server stays unsealed after init
+	defer func() {
+		if !keep {
+			s.seal.Seal()
+		}
+	}()
+	if err := custody.Put(ctx, s.barrier, res.Shares); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
 	// The cluster CA and this node's certificate are created at init; the
 	// transport uses them from the next unseal.
 	if err := s.installClusterTLS(ctx); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	defer s.dropClusterTLS()
+	defer func() {
+		if !keep {
+			s.dropClusterTLS()
+		}
+	}()
 	raw, _, err := s.tokens.Create(ctx, token.CreateParams{Policies: []string{"root"}, DisplayName: "root", NoExpiry: true, Path: "auth/token/root", Orphan: true})
 	if err != nil {
 		return nil, fmt.Errorf("init: create root token: %w", err)
 	}
-	return &system.InitResult{Keys: res.Keys, RootToken: raw}, nil
+	if s.seal.Auto() {
+		if err := s.unsealedLocked(ctx); err != nil {
+			return nil, err
+		}
+		keep = true
+	}
+	return &system.InitResult{Keys: res.Keys, RecoveryKeys: res.RecoveryKeys, RootToken: raw, KeyHolders: res.Config.Holders}, nil
 }
 
-// Unseal submits one key share; when the threshold is reached the barrier
-// opens and every subsystem starts.
-func (s *Server) Unseal(ctx context.Context, key string, reset bool) (*system.SealStatus, error) {
+// Unseal submits one key share (to a seal migration with migrate); when
+// the threshold is reached the barrier opens and every subsystem starts.
+func (s *Server) Unseal(ctx context.Context, key string, reset, migrate bool) (*system.SealStatus, error) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if reset {
@@ -75,12 +104,25 @@ func (s *Server) Unseal(ctx context.Context, key string, reset bool) (*system.Se
 	if !s.barrier.Sealed() {
 		return s.sealStatusLocked(ctx)
 	}
-	if _, err := s.seal.Unseal(ctx, key); err != nil {
+	migratedFrom := ""
+	if migrate {
+		before, _ := s.seal.Config(ctx)
+		if _, err := s.seal.Migrate(ctx, key); err != nil {
+			return nil, err
+		}
+		if !s.barrier.Sealed() {
+			migratedFrom = before.Type
+			s.log.Warn("seal migrated", "from", before.Type, "to", s.seal.ConfiguredType())
+		}
+	} else if _, err := s.seal.Unseal(ctx, key); err != nil {
 		return nil, err
 	}
 	if !s.barrier.Sealed() {
 		if err := s.unsealedLocked(ctx); err != nil {
 			return nil, err
+		}
+		if migratedFrom != "" {
+			s.recordMigration(ctx, migratedFrom, s.seal.ConfiguredType())
 		}
 	}
 	return s.sealStatusLocked(ctx)
@@ -137,6 +179,8 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 		}
 		started = append(started, sub)
 	}
+	s.sys.InvalidateCORS()
+	s.autoUnsealed = true
 	s.unsealed = true
 	s.unsealedFlag.Store(true)
 	s.log.Info("unsealed")
@@ -151,7 +195,11 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 	return nil
 }
 
-// Seal seals the server: subsystems stop, engines close, keys are dropped.
+// Seal is the emergency stop: the keys are zeroed and the server is sealed
+// first — from then on every request is refused as sealed — and only then
+// are background work, subsystems and engines torn down, each with a
+// bounded wait (Options.TeardownTimeout), so a hung audit disk or engine
+// never keeps the server open or makes Seal hang.
 func (s *Server) Seal(ctx context.Context) error {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
@@ -163,27 +211,65 @@ func (s *Server) Seal(ctx context.Context) error {
 }
 
 func (s *Server) sealingLocked(ctx context.Context) {
-	s.stopHA(ctx) // the active node steps back to standby first
-	s.unsealedFlag.Store(false)
-	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
-		if sub := s.opts.Subsystems[i]; everyNode(sub) {
-			sub.Sealing(ctx)
-		}
-	}
-	s.router.Unload(ctx)
-	s.ident.Clear()
-	s.dropClusterTLS()
 	s.seal.Seal()
+	s.dropClusterTLS()
 	s.unsealed = false
-	s.activeSince = time.Time{}
+	s.unsealedFlag.Store(false)
+	s.activeSince.Store(nil)
 	s.log.Info("sealed")
+	s.teardownLocked(ctx)
 }
 
-// background runs periodic work while unsealed: token tidy and engine
-// periodic functions.
+// teardownLocked stops following leadership, then the scheduled jobs, the
+// subsystems (in reverse order; the active-only ones if this node was the
+// active node) and the engines, each step bounded by
+// Options.TeardownTimeout.
+func (s *Server) teardownLocked(ctx context.Context) {
+	if s.haStop != nil {
+		s.haStop()
+		s.haStop = nil
+	}
+	wasActive := s.active.Swap(false)
+	if stop := s.stopBG; stop != nil {
+		s.stopBG = nil
+		stop()
+		s.bounded("scheduled jobs", s.jobsDone.Wait)
+	}
+	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
+		sub := s.opts.Subsystems[i]
+		if !wasActive && !everyNode(sub) {
+			continue // never started on this standby
+		}
+		s.bounded("subsystem "+sub.Name(), func() { sub.Sealing(ctx) })
+	}
+	if wasActive {
+		s.bounded("engines", func() { s.router.Unload(ctx) })
+	}
+	s.ident.Clear()
+}
+
+// bounded runs fn and waits for it at most Options.TeardownTimeout; past
+// that it logs and returns, leaving fn to finish on its own.
+func (s *Server) bounded(what string, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	t := time.NewTimer(s.opts.TeardownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Error("teardown did not finish in time; going on without waiting", "step", what, "timeout", s.opts.TeardownTimeout)
+	}
+}
+
+// background runs the scheduled jobs while unsealed, on the active node
+// (see RunScheduledJobs).
 func (s *Server) background(ctx context.Context) {
 	defer s.jobsDone.Done()
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(s.opts.JobInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -193,20 +279,17 @@ func (s *Server) background(ctx context.Context) {
 			if !s.active.Load() {
 				continue
 			}
-			if n, err := s.tokens.Tidy(ctx); err != nil {
-				s.log.Warn("token tidy", "error", err)
-			} else if n > 0 {
-				s.log.Info("revoked expired tokens", "count", n)
+			if err := s.RunScheduledJobs(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduled jobs", "error", err)
 			}
-			s.router.Periodic(ctx)
 		}
 	}
 }
 
-// SealStatus reports Vault's sys/seal-status.
+// SealStatus reports Vault's sys/seal-status. It does not wait for a seal
+// or unseal in progress (the seal keeps its own lock), so it answers while
+// a teardown waits on a hung device.
 func (s *Server) SealStatus(ctx context.Context) (*system.SealStatus, error) {
-	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
 	return s.sealStatusLocked(ctx)
 }
 
@@ -222,11 +305,23 @@ func (s *Server) sealStatusLocked(ctx context.Context) (*system.SealStatus, erro
 	if err != nil {
 		return nil, err
 	}
-	return &system.SealStatus{
-		Type: "shamir", Initialized: st.Initialized, Sealed: st.Sealed, T: st.T, N: st.N,
+	// Sealed until the server serves: between the barrier opening and the
+	// subsystems having started (audit devices open, policies loaded) the
+	// status still says sealed, so a client that waits for "unsealed" is
+	// not refused by a server still starting. The status is read without
+	// stateMu, so it answers while a seal or unseal is in progress.
+	out := &system.SealStatus{
+		Type: st.Type, Initialized: st.Initialized, Sealed: st.Sealed || !s.unsealedFlag.Load(), T: st.T, N: st.N,
 		Progress: st.Progress, Nonce: st.Nonce, Version: Version, StorageType: "raft",
-		ClusterName: s.clusterName(), BuildDate: "",
-	}, nil
+		ClusterName: s.clusterName(), BuildDate: "", Migration: st.Migration, RecoverySeal: st.RecoverySeal,
+	}
+	if st.RecoverySeal {
+		out.RecoverySealType = seal.Type
+	}
+	if st.Error != "" && st.Sealed {
+		out.Warnings = []string{st.Error}
+	}
+	return out, nil
 }
 
 func (s *Server) clusterName() string {
@@ -250,11 +345,9 @@ func (s *Server) Leader(ctx context.Context) system.LeaderInfo {
 	_, addr := s.raft.Leader()
 	li := system.LeaderInfo{HAEnabled: true, IsSelf: s.active.Load(), LeaderAddress: s.leaderAPIAddr(ctx),
 		LeaderClusterAddress: addr, RaftAppliedIndex: s.raft.AppliedIndex(), RaftCommittedIndex: s.raft.AppliedIndex()}
-	s.stateMu.Lock()
-	if !s.activeSince.IsZero() {
-		li.ActiveTime = s.activeSince.UTC().Format(time.RFC3339Nano)
+	if t := s.activeSince.Load(); t != nil {
+		li.ActiveTime = t.UTC().Format(time.RFC3339Nano)
 	}
-	s.stateMu.Unlock()
 	return li
 }
 
@@ -275,19 +368,48 @@ func (s *Server) Rotate(ctx context.Context) error {
 }
 
 // KeyStatus reports the active barrier key term.
-func (s *Server) KeyStatus(ctx context.Context) (uint32, time.Time, error) {
-	if s.barrier.Sealed() {
-		return 0, time.Time{}, core.ErrSealed
+func (s *Server) KeyStatus(ctx context.Context) (system.KeyStatus, error) {
+	ks, err := s.barrier.KeyStatus()
+	if err != nil {
+		return system.KeyStatus{}, err
 	}
-	term, at := s.barrier.ActiveTerm()
-	return term, at, nil
+	return system.KeyStatus{Term: ks.Term, InstallTime: ks.InstallTime, Encryptions: ks.Encryptions}, nil
 }
 
-// RevokePrefix revokes all leases under prefix through every registered revoker.
+// RevokePrefix revokes all leases under prefix through every registered
+// revoker (used when a mount is disabled). Under "auth/" it then revokes
+// every token created through that path which had no lease (batch tokens),
+// so that disabling an auth method leaves none of its tokens valid.
 func (s *Server) RevokePrefix(ctx context.Context, prefix string) error {
 	for _, r := range s.revokers {
 		if err := r(ctx, prefix); err != nil {
 			return err
+		}
+	}
+	if strings.HasPrefix(prefix, "auth/") && prefix != "auth/" {
+		n, err := s.tokens.RevokeByPathPrefix(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("revoke tokens under %s: %w", prefix, err)
+		}
+		if n > 0 {
+			s.log.Info("revoked the tokens of a disabled auth method", "path", prefix, "tokens", n)
+		}
+	}
+	return nil
+}
+
+// MovePrefix carries what is keyed by a mount's path from one prefix to
+// another when sys/remount moves the mount: leases (through every
+// registered mover) and the creation paths of the tokens of an auth method.
+func (s *Server) MovePrefix(ctx context.Context, from, to string) error {
+	for _, m := range s.movers {
+		if err := m(ctx, from, to); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(from, "auth/") {
+		if _, err := s.tokens.MovePathPrefix(ctx, from, to); err != nil {
+			return fmt.Errorf("move token paths from %s: %w", from, err)
 		}
 	}
 	return nil
@@ -306,6 +428,7 @@ func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bo
 	if err := s.raft.RestoreSnapshotForce(ctx, r, force); err != nil {
 		return err
 	}
+	s.seal.Reload()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if err := s.barrier.Reload(ctx); err != nil {

@@ -23,12 +23,7 @@ func newRegistry() *prometheus.Registry {
 type metricsPart struct{ s *Server }
 
 func (m metricsPart) Routes() []framework.Route {
-	unauth := false
-	if t := m.s.cfg.Telemetry; t != nil {
-		if v, ok := t.Get("unauthenticated_metrics_access"); ok && (v == "true" || v == "1") {
-			unauth = true
-		}
-	}
+	unauth := m.s.cfg.UnauthenticatedMetrics()
 	return []framework.Route{{
 		Pattern: `metrics`, Unauthenticated: unauth,
 		Fields:     map[string]*framework.FieldSchema{"format": {Type: framework.TypeString}},

@@ -6,7 +6,10 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/auth/tokenutil"
+	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/router"
+	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
 )
 
@@ -14,7 +17,11 @@ type resolver struct{ s *Server }
 
 // Resolve implements core.Resolver on top of the router.
 func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target, error) {
-	res, err := r.s.router.Resolve(req.Path)
+	resolve := r.s.router.Resolve
+	if req.Internal {
+		resolve = r.s.router.ResolveInternal
+	}
+	res, err := resolve(req.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -24,13 +31,26 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 	t.Serve = func(ctx context.Context, req *core.Request) (*core.Response, error) { return rt.Route(ctx, res, req) }
 	if req.Operation == core.OpRevoke || req.Operation == core.OpRenew {
 		t.Found = req.Internal
+		if req.Secret != nil && req.Secret.TokenHash != "" {
+			// A token's lease: revoking it revokes the token (with its
+			// children and their leases). Tokens renew through auth/token/.
+			hash := req.Secret.TokenHash
+			t.Serve = func(ctx context.Context, req *core.Request) (*core.Response, error) {
+				if req.Operation != core.OpRevoke {
+					return nil, core.Invalid("tokens cannot be renewed through this endpoint: use auth/token/renew")
+				}
+				return nil, r.s.tokens.Revoke(ctx, hash)
+			}
+		}
 		return t, nil
 	}
 	if res.Route == nil {
 		return t, core.ErrUnsupportedPath
 	}
 	t.Found = true
+	withhold(res.Route.Fields, req)
 	t.Unauthenticated, t.Unaudited, t.SealedOK, t.Sudo = res.Route.Unauthenticated, res.Route.Unaudited, res.Route.SealedOK, res.Route.Sudo
+	t.FailSafe = res.Route.FailSafe
 	if res.Route.ExistenceCheck != nil {
 		t.Exists = func(ctx context.Context, req *core.Request) (bool, error) {
 			exists, _, err := rt.Exists(ctx, res, req)
@@ -38,6 +58,23 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 		}
 	}
 	return t, nil
+}
+
+// withhold moves the values of Withheld fields out of req.Data, so they
+// never reach the audit log or any other record of the request.
+func withhold(fields map[string]*framework.FieldSchema, req *core.Request) {
+	for name, f := range fields {
+		if !f.Withheld {
+			continue
+		}
+		if v, ok := req.Data[name]; ok {
+			if req.Withheld == nil {
+				req.Withheld = map[string]any{}
+			}
+			req.Withheld[name] = v
+			delete(req.Data, name)
+		}
+	}
 }
 
 // authenticator is the dispatcher's Authenticator: the token store, then
@@ -58,14 +95,22 @@ func (a authenticator) Authenticate(ctx context.Context, req *core.Request) (*co
 }
 
 // issueLoginToken creates the token for a successful login response from an
-// auth method. When the method named the login's alias (core.Auth.Alias),
-// the identity store maps it to its entity first (creating it on first
-// login) and the token is bound to that entity.
+// auth method. Its display name is "<mount path>-<name>" as in Vault
+// ("userpass-alice", "team-userpass-alice" for a method mounted at
+// auth/team/userpass/), so two mounts of a method stay distinguishable.
+// When the method named the login's alias (core.Auth.Alias), the identity
+// store maps it to its entity first (creating it on first login) and the
+// token is bound to that entity.
 func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *core.Response) error {
 	if resp == nil || resp.Auth == nil || resp.Auth.ClientToken != "" || req.Mount == nil || req.Mount.Class != "auth" || req.Mount.Type == "token" {
 		return nil
 	}
 	a := resp.Auth
+	// Auth methods check token_bound_cidrs themselves before consuming
+	// anything; this is the backstop for every method.
+	if !tokenutil.AddrAllowed(req.RemoteAddr, a.BoundCIDRs) {
+		return tokenutil.ErrOutsideCIDRs(req.RemoteAddr, "token_bound_cidrs")
+	}
 	entityID, aliasID := a.EntityID, ""
 	var ident *core.Identity
 	if a.Alias != nil {
@@ -94,19 +139,19 @@ func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *c
 	if explicit == 0 || explicit > max {
 		explicit = max
 	}
-	name := req.Mount.Type
-	if a.DisplayName != "" {
-		name += "-" + a.DisplayName
-	}
+	name := LoginDisplayName(req.Mount.Path, a.DisplayName)
 	raw, e, err := s.tokens.Create(ctx, token.CreateParams{
-		Policies: a.Policies, Meta: a.Metadata, DisplayName: strings.ToLower(name), NumUses: a.NumUses,
+		Policies: a.Policies, Meta: a.Metadata, DisplayName: name, NumUses: a.NumUses,
 		TTL: ttl, ExplicitMaxTTL: explicit, Period: a.Period, Renewable: a.Renewable, Orphan: true,
 		Type: a.TokenType, Path: req.Path, EntityID: entityID, AliasID: aliasID, InternalData: a.InternalData,
+		BoundCIDRs: a.BoundCIDRs,
 	})
 	if err != nil {
 		return err
 	}
+	alias, groups := a.Alias, a.GroupAliases
 	*resp.Auth = *token.AuthFor(raw, e)
+	resp.Auth.Alias, resp.Auth.GroupAliases = alias, groups
 	if ident != nil {
 		resp.Auth.Identity, resp.Auth.IdentityPolicies = ident, ident.Policies
 		resp.Auth.Policies = unionPolicies(e.Policies, ident.Policies)
@@ -130,6 +175,17 @@ func unionPolicies(tok, ident []string) []string {
 	return out
 }
 
+// LoginDisplayName is Vault's display name of a login token: the auth
+// mount's path without "auth/", slashes turned into dashes, then "-" and the
+// name the method gave (the mount part alone when it gave none), lower case.
+func LoginDisplayName(mountPath, name string) string {
+	src := strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(mountPath, "auth/"), "/"), "/", "-")
+	if name != "" {
+		src += "-" + name
+	}
+	return strings.ToLower(src)
+}
+
 // rootOnly is the authorizer until policies are configured: only root tokens
 // may do anything. It fails closed.
 type rootOnly struct{}
@@ -148,3 +204,21 @@ func (noAudit) LogRequest(context.Context, *core.AuditEvent) error  { return nil
 func (noAudit) LogResponse(context.Context, *core.AuditEvent) error { return nil }
 
 var _ = router.Resolved{}
+
+// mountAccess answers sys/internal/ui/mounts' question with the installed
+// authorizer when it can (authz.Authz); otherwise only root sees mounts.
+type mountAccess struct{ s *Server }
+
+func (m mountAccess) MountAccess(ctx context.Context, p *core.Principal, path string) (bool, error) {
+	if p.Root {
+		return true, nil
+	}
+	if a, ok := m.s.authz.(interface {
+		MountAccess(ctx context.Context, policies []string, mountPath string) (bool, error)
+	}); ok {
+		return a.MountAccess(ctx, p.Policies, path)
+	}
+	return false, nil
+}
+
+var _ system.MountAccess = mountAccess{}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"os"
 	"time"
@@ -43,23 +42,11 @@ func clusterDefaults(cfg *config.Config) {
 // raftTuning applies the storage "raft" block's tuning to the raft store:
 // the advertised cluster address and autopilot's intervals.
 func raftTuning(cfg *config.Config, rc *raftstore.Config) error {
-	if cfg.ClusterAddr != "" {
+	if cfg.ClusterAddr != "" && rc.AdvertiseAddr == "" {
 		rc.AdvertiseAddr = hostPort(cfg.ClusterAddr)
 	}
-	for key, dst := range map[string]*time.Duration{
-		"autopilot_update_interval":    &rc.AutopilotUpdateInterval,
-		"autopilot_reconcile_interval": &rc.AutopilotReconcileInterval,
-	} {
-		v, ok := cfg.Storage.Options[key]
-		if !ok {
-			continue
-		}
-		d, err := time.ParseDuration(v.Value)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("config: %s:%d: storage \"raft\": %s must be a positive duration", v.File, v.Line, key)
-		}
-		*dst = d
-	}
+	rc.AutopilotUpdateInterval = cfg.Storage.AutopilotUpdateInterval
+	rc.AutopilotReconcileInterval = cfg.Storage.AutopilotReconcileInterval
 	return nil
 }
 

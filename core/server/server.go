@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,18 @@ type Options struct {
 	Subsystems []Plug
 	// UI, when set, is served under /ui/ (config "ui = true").
 	UI http.Handler
+	// JobInterval is how often the scheduled jobs run (default 1m).
+	JobInterval time.Duration
+	// TeardownTimeout bounds each step of sealing after the keys are gone
+	// (stopping jobs, each subsystem, the engines) and of shutdown
+	// (default 15s).
+	TeardownTimeout time.Duration
+	// MaxRequestDuration bounds each request (default: the configuration's
+	// default_max_request_duration, else 90s; see core.DispatcherConfig).
+	MaxRequestDuration time.Duration
+	// Seals are the auto-unseal seal types config `seal "type"` blocks may
+	// name (cmd/vigil lists them); Shamir needs no entry.
+	Seals map[string]seal.Factory
 }
 
 // Server is one Vigil node.
@@ -61,7 +75,9 @@ type Server struct {
 	now     func() time.Time
 	raft    *raftstore.Store
 	barrier *barrier.Barrier
-	seal    *seal.Seal
+	seal    *seal.Manager
+	seals   []seal.Seal // built from the config's seal blocks
+	ops     sealOps
 	router  *router.Router
 	tokens  *token.Store
 	ident   *identity.Store
@@ -74,6 +90,7 @@ type Server struct {
 	parts       []framework.Part
 	health      []func(ctx context.Context, hi *core.HealthInfo)
 	revokers    []func(ctx context.Context, prefix string) error
+	movers      []func(ctx context.Context, from, to string) error
 	metrics     *prometheus.Registry
 	applyMu     sync.RWMutex
 	applyHooks  []func(keys []string)
@@ -90,10 +107,14 @@ type Server struct {
 	apiHandler     http.Handler // the API itself; handler adds forwarding
 	retryStop      context.CancelFunc
 	retryDone      chan struct{}
+	sealOpts       []seal.Option // the configured seal, for a join's scratch seal
 
-	stateMu     sync.Mutex // serialises seal/unseal transitions
-	unsealed    bool
-	activeSince time.Time
+	stateMu      sync.Mutex // serialises seal/unseal transitions
+	unsealed     bool
+	autoUnsealed bool // the server has been unsealed once: auto-unseal stops
+	activeSince  atomic.Pointer[time.Time]
+	stopAuto     context.CancelFunc
+	autoDone     sync.WaitGroup
 
 	httpSrvs       []*http.Server
 	listeners      []net.Listener
@@ -116,7 +137,16 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.JobInterval <= 0 {
+		opts.JobInterval = time.Minute
+	}
+	if opts.TeardownTimeout <= 0 {
+		opts.TeardownTimeout = 15 * time.Second
+	}
 	cfg := opts.Config
+	if opts.MaxRequestDuration <= 0 {
+		opts.MaxRequestDuration = cfg.DefaultMaxRequestDuration
+	}
 	if cfg.Storage == nil {
 		return nil, errors.New("server: a storage \"raft\" block is required")
 	}
@@ -134,16 +164,35 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(cfg.Storage.Path, 0o700); err != nil {
 		return nil, fmt.Errorf("server: storage path: %w", err)
 	}
-	bind := "127.0.0.1:0"
+	bind, advertise := "127.0.0.1:0", ""
 	if cfg.ClusterAddr != "" {
 		bind = hostPort(cfg.ClusterAddr)
 	}
+	// As in Vault, a listener's cluster_address is where cluster traffic is
+	// accepted and cluster_addr is the address other nodes dial.
+	for _, l := range cfg.Listeners {
+		if l.ClusterAddress != "" {
+			bind = l.ClusterAddress
+			if cfg.ClusterAddr != "" {
+				advertise = hostPort(cfg.ClusterAddr)
+			}
+			break
+		}
+	}
 	if v, ok := cfg.Storage.Options["raft_bind_addr"]; ok {
-		bind = v.Value
+		bind, advertise = v.Value, ""
 	}
 	rcfg := raftstore.Config{
-		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind,
+		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, AdvertiseAddr: advertise,
 		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply, OnRemoved: s.onAutopilotRemoved,
+		TrailingLogs: cfg.Storage.TrailingLogs, SnapshotThreshold: cfg.Storage.SnapshotThreshold,
+		SnapshotInterval: cfg.Storage.SnapshotInterval, MaxEntrySize: cfg.Storage.MaxEntrySize,
+	}
+	if m := cfg.Storage.PerformanceMultiplier; m > 0 {
+		// Vault's scaling: raft's base timings times the multiplier.
+		rcfg.HeartbeatTimeout = time.Duration(m) * time.Second
+		rcfg.ElectionTimeout = time.Duration(m) * time.Second
+		rcfg.LeaderLeaseTimeout = time.Duration(m) * 500 * time.Millisecond
 	}
 	if err := raftTuning(cfg, &rcfg); err != nil {
 		return nil, err
@@ -171,7 +220,14 @@ func New(opts Options) (*Server, error) {
 	rs.HandleRPC(rpcForward+"/", http.HandlerFunc(s.serveForwarded))
 	s.barrier = barrier.New(rs, barrier.WithNow(opts.Now))
 	rs.SetSnapshotSealer(snapshotSealer{s})
-	s.seal = seal.New(rs, s.barrier, seal.WithNow(opts.Now))
+	sealOpts, seals, err := buildSeals(context.Background(), cfg.Seals, opts.Seals)
+	if err != nil {
+		_ = rs.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.seals = seals
+	s.sealOpts = sealOpts
+	s.seal = seal.New(rs, s.barrier, append(sealOpts, seal.WithNow(opts.Now))...)
 	s.router = router.New(router.Config{
 		Storage: s.barrier, Factories: opts.Engines, AuthFactories: opts.AuthMethods,
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL, Now: opts.Now,
@@ -184,30 +240,34 @@ func New(opts Options) (*Server, error) {
 	s.auditor = noAudit{}
 	s.forwardAuditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
-	s.parts = []framework.Part{metricsPart{s}}
+	s.parts = []framework.Part{metricsPart{s}, sealPart{s}}
 	host := &Host{s}
-	for _, sub := range opts.Subsystems {
+	for i, sub := range opts.Subsystems {
 		if sub.Subsystem == nil || sub.Provision == nil {
+			s.closeSubsystems(context.Background(), opts.Subsystems[:i])
 			_ = rs.Close()
 			return nil, errors.New("server: a subsystem plug needs a subsystem and its Provision")
 		}
 		if err := sub.Provision(host); err != nil {
+			s.closeSubsystems(context.Background(), opts.Subsystems[:i])
 			_ = rs.Close()
 			return nil, fmt.Errorf("server: provision %s: %w", sub.Name(), err)
 		}
 	}
-	s.sys = system.New(system.Deps{Core: s, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
+	s.sys = system.New(system.Deps{Core: s, Access: mountAccess{s}, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
 		Cluster: s,
 		Records: barrierStorage{s.barrier},
 		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
 			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
 		}})
+	(&Host{s}).AddApplyHook(func(keys []string) {
+		if keys == nil || slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "sys/config/cors") }) {
+			s.sys.InvalidateCORS()
+		}
+	})
 	bg := context.Background()
-	sysEntry := &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging"}
-	// A restore's response names the snapshot (its SHA-256): kept in
-	// clear in the audit trail.
-	sysEntry.Config.AuditNonHMACResponseKeys = []string{"snapshot"}
-	if err := s.router.MountStatic(bg, sysEntry, s.sys, "sys/"); err != nil {
+	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "sys/", Type: "system", Class: "secret", Description: "system endpoints used for control, policy and debugging",
+		Config: core.MountConfig{AuditNonHMACResponseKeys: AuditClearKeys}}, s.sys, "sys/"); err != nil {
 		return nil, err
 	}
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "auth/token/", Type: "token", Class: "auth", Description: "token based credentials"}, token.NewBackend(s.tokens), "sys/token-backend/"); err != nil {
@@ -218,7 +278,7 @@ func New(opts Options) (*Server, error) {
 	}
 	d, err := core.NewDispatcher(core.DispatcherConfig{
 		Resolver: resolver{s}, Authenticator: authenticator{s}, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
-		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger,
+		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger, MaxRequestDuration: opts.MaxRequestDuration,
 	})
 	if err != nil {
 		return nil, err
@@ -229,6 +289,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.apiHandler = s.newAPIHandler(s.maxRequestSize)
 	s.handler = s.clusterHandler(s.apiHandler)
+	s.startAutoUnseal()
 	s.startRetryJoin()
 	return s, nil
 }
@@ -242,7 +303,7 @@ func (s *Server) newHandler(maxRequestSize int64) http.Handler {
 // newAPIHandler is the API itself.
 func (s *Server) newAPIHandler(maxRequestSize int64) http.Handler {
 	return httpapi.New(s.dispatcher, httpapi.Options{MaxRequestSize: maxRequestSize, Now: s.opts.Now, Logger: s.opts.Logger,
-		ResponseHeaders: s.responseHeaders, UI: s.opts.UI})
+		ResponseHeaders: s.responseHeaders, UI: s.opts.UI, CORS: s.cors})
 }
 
 func hostPort(addr string) string {
@@ -265,6 +326,10 @@ func (s *Server) Now() time.Time         { return s.now() }
 func (s *Server) NodeID() string         { return s.cfg.Storage.NodeID }
 func (s *Server) DataDir() string        { return s.cfg.Storage.Path }
 func (s *Server) Dev() bool              { return s.opts.Dev }
+
+// AutoSeal reports whether the server is configured with an auto seal (a
+// seal block other than Shamir), which unseals it without key shares.
+func (s *Server) AutoSeal() bool { return s.seal.Auto() }
 
 func (s *Server) onApply(keys []string) {
 	s.applyMu.RLock()
@@ -292,6 +357,12 @@ func (a auditorProxy) LogRequest(ctx context.Context, ev *core.AuditEvent) error
 }
 func (a auditorProxy) LogResponse(ctx context.Context, ev *core.AuditEvent) error {
 	return a.s.auditor.LogResponse(ctx, ev)
+}
+
+// cors gives the HTTP layer the sys/config/cors configuration.
+func (s *Server) cors(ctx context.Context) httpapi.CORS {
+	c := s.sys.CORS(ctx)
+	return httpapi.CORS{Enabled: c.Enabled, AllowedOrigins: c.AllowedOrigins, AllowedHeaders: c.AllowedHeaders}
 }
 
 func (s *Server) responseHeaders(h http.Header) {
@@ -373,14 +444,11 @@ func (s *Server) listen(l config.Listener, first bool) (*http.Server, net.Listen
 	}
 	var tlsCfg *tls.Config
 	if !l.TLSDisable {
-		cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
+		tc, err := l.TLSConfig()
 		if err != nil {
 			return nil, nil, fmt.Errorf("server: listener %s: tls: %w", l.Address, err)
 		}
-		// A client certificate is asked for but not required or verified
-		// here: the cert auth method verifies it against its own CAs.
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
-			ClientAuth: tls.RequestClientCert}
+		tlsCfg = tc
 		srv.TLSConfig = tlsCfg
 	}
 	ln, err := net.Listen("tcp", l.Address)
@@ -425,7 +493,10 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
-// Close stops HTTP, seals (closing engines and subsystems) and closes storage.
+// Close stops HTTP, seals and closes storage. Unlike sys/seal it is an
+// orderly shutdown: with no request left in flight, subsystems and engines
+// stop (saving what they keep in storage, such as stream cursors and the
+// last checkpoint) before the keys are dropped. Each step is bounded.
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
@@ -433,14 +504,40 @@ func (s *Server) Close(ctx context.Context) error {
 		for _, srv := range s.httpSrvs {
 			_ = srv.Shutdown(ctx)
 		}
+		s.stopAutoUnseal()
 		s.stateMu.Lock()
 		if s.unsealed {
-			s.sealingLocked(ctx)
+			s.teardownLocked(ctx)
+			s.seal.Seal()
+			s.dropClusterTLS()
+			s.unsealed = false
+			s.unsealedFlag.Store(false)
+			s.activeSince.Store(nil)
+			s.log.Info("sealed")
 		}
+		s.closeSubsystems(ctx, s.opts.Subsystems)
 		s.stateMu.Unlock()
 		err = s.raft.Close()
+		for _, sl := range s.seals {
+			if c, ok := sl.(interface{ Close() error }); ok {
+				_ = c.Close()
+			}
+		}
 	})
 	return err
+}
+
+// closeSubsystems closes, in reverse order, the subsystems that are Closers.
+func (s *Server) closeSubsystems(ctx context.Context, subs []Plug) {
+	for i := len(subs) - 1; i >= 0; i-- {
+		if c, ok := subs[i].Subsystem.(Closer); ok {
+			s.bounded("close "+subs[i].Name(), func() {
+				if err := c.Close(ctx); err != nil {
+					s.log.Error("close subsystem", "subsystem", subs[i].Name(), "error", err)
+				}
+			})
+		}
+	}
 }
 
 // DevDataDir is the default dev-mode data folder, under the working directory.
@@ -454,6 +551,13 @@ func DevDataDir() string {
 
 // Reloader is implemented by subsystems that reopen files on SIGHUP.
 type Reloader interface{ Reload() }
+
+// Closer is implemented by subsystems that hold resources while sealed (the
+// audit devices record sealed-state rejections): Close releases them when
+// the server shuts down. It must return in bounded time.
+type Closer interface {
+	Close(ctx context.Context) error
+}
 
 // Reload handles SIGHUP: subsystems reopen their files.
 func (s *Server) Reload() {

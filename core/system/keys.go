@@ -23,11 +23,12 @@ func (b *Backend) rotate(ctx context.Context, _ *core.Request, _ *framework.Fiel
 }
 
 func (b *Backend) keyStatus(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
-	term, installed, err := b.d.Core.KeyStatus(ctx)
+	ks, err := b.d.Core.KeyStatus(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &core.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": 0}}, nil
+	return &core.Response{Data: map[string]any{"term": ks.Term, "install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano),
+		"encryptions": ks.Encryptions}, Legacy: true}, nil
 }
 
 func (b *Backend) snapshotRoutes() []framework.Route {

@@ -104,7 +104,7 @@ func (b *Backend) listMounts(class string) framework.HandlerFunc {
 		for _, e := range b.d.Router.Mounts(class) {
 			data[relPath(class, e.Path)] = MountData(e)
 		}
-		return &core.Response{Data: data}, nil
+		return &core.Response{Data: data, Legacy: true}, nil
 	}
 }
 
@@ -267,23 +267,59 @@ func (b *Backend) writeTune(class string) framework.HandlerFunc {
 	}
 }
 
+// visible reports whether the caller of req may see the mount at path.
+func (b *Backend) visible(ctx context.Context, req *core.Request, path string) (bool, error) {
+	p := req.Principal
+	if p == nil {
+		return false, nil
+	}
+	if p.Root {
+		return true, nil
+	}
+	if b.d.Access == nil {
+		return false, nil
+	}
+	return b.d.Access.MountAccess(ctx, p, path)
+}
+
+// uiMounts lists the mounts the caller has some capability on, as Vault's
+// sys/internal/ui/mounts does: a token sees only what its policies reach.
 func (b *Backend) uiMounts(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
 	secret := map[string]any{}
-	for _, e := range b.d.Router.Mounts("secret") {
-		secret[e.Path] = MountData(e)
-	}
 	auth := map[string]any{}
-	for _, e := range b.d.Router.Mounts("auth") {
-		auth[relPath("auth", e.Path)] = MountData(e)
+	for _, class := range []string{"secret", "auth"} {
+		for _, e := range b.d.Router.Mounts(class) {
+			ok, err := b.visible(ctx, req, e.Path)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			if class == "auth" {
+				auth[relPath("auth", e.Path)] = MountData(e)
+			} else {
+				secret[e.Path] = MountData(e)
+			}
+		}
 	}
 	return &core.Response{Data: map[string]any{"secret": secret, "auth": auth}}, nil
 }
 
+// uiMount describes the mount serving a path, to a caller with some
+// capability on that mount (403 otherwise, as in Vault).
 func (b *Backend) uiMount(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	p := d.String("path")
 	res, err := b.d.Router.Resolve(p)
 	if err != nil || res.Mount.Path == "sys/" {
-		return nil, core.Errorf(core.CodePermissionDenied, "permission denied")
+		return nil, core.ErrPermissionDenied
+	}
+	ok, err := b.visible(ctx, req, res.Mount.Path)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, core.ErrPermissionDenied
 	}
 	e, _ := b.d.Router.Entry(res.Mount.Path)
 	data := MountData(e)

@@ -19,7 +19,8 @@ func (b *Backend) sealRoutes() []framework.Route {
 				"secret_shares": {Type: framework.TypeInt}, "secret_threshold": {Type: framework.TypeInt},
 				"pgp_keys": {Type: framework.TypeCommaStringSlice}, "root_token_pgp_key": {Type: framework.TypeString},
 				"stored_shares": {Type: framework.TypeInt}, "recovery_shares": {Type: framework.TypeInt},
-				"recovery_threshold": {Type: framework.TypeInt},
+				"recovery_threshold": {Type: framework.TypeInt}, "recovery_pgp_keys": {Type: framework.TypeCommaStringSlice},
+				"key_holders": {Type: framework.TypeCommaStringSlice},
 			},
 			Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: b.initStatus, core.OpUpdate: b.initialize}},
 		{Pattern: `seal-status`, Unaudited: true, SealedOK: true, Unauthenticated: true,
@@ -27,7 +28,9 @@ func (b *Backend) sealRoutes() []framework.Route {
 		{Pattern: `unseal`, Unaudited: true, SealedOK: true, Unauthenticated: true,
 			Fields:     map[string]*framework.FieldSchema{"key": {Type: framework.TypeString}, "reset": {Type: framework.TypeBool}, "migrate": {Type: framework.TypeBool}},
 			Operations: one(core.OpUpdate, b.unseal)},
-		{Pattern: `seal`, Sudo: true, Operations: one(core.OpUpdate, b.seal)},
+		// Fail-safe: sealing only takes access away, so it runs even when
+		// its request entry cannot be recorded (a hung or full audit disk).
+		{Pattern: `seal`, Sudo: true, FailSafe: true, Operations: one(core.OpUpdate, b.seal)},
 		{Pattern: `health`, Unaudited: true, SealedOK: true, Unauthenticated: true,
 			Fields: map[string]*framework.FieldSchema{
 				"standbyok": {Type: framework.TypeBool}, "perfstandbyok": {Type: framework.TypeBool},
@@ -50,32 +53,47 @@ func (b *Backend) initStatus(ctx context.Context, _ *core.Request, _ *framework.
 }
 
 func (b *Backend) initialize(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	if len(d.Strings("pgp_keys")) > 0 || d.String("root_token_pgp_key") != "" {
+	if len(d.Strings("pgp_keys")) > 0 || d.String("root_token_pgp_key") != "" || len(d.Strings("recovery_pgp_keys")) > 0 {
 		return nil, core.Invalid("PGP-encrypted key shares are not supported")
 	}
-	if d.Int("recovery_shares") != 0 || d.Int("recovery_threshold") != 0 || d.Int("stored_shares") > 0 && d.Int("stored_shares") != d.Int("secret_shares") {
-		return nil, core.Invalid("recovery keys apply to auto-unseal, which this server does not configure; use secret_shares and secret_threshold")
-	}
-	res, err := b.d.Core.Init(ctx, d.Int("secret_shares"), d.Int("secret_threshold"))
+	res, err := b.d.Core.Init(ctx, InitRequest{SecretShares: d.Int("secret_shares"), SecretThreshold: d.Int("secret_threshold"),
+		RecoveryShares: d.Int("recovery_shares"), RecoveryThreshold: d.Int("recovery_threshold"), KeyHolders: d.Strings("key_holders")})
 	if err != nil {
 		return nil, err
 	}
-	hexKeys := make([]string, len(res.Keys))
-	b64Keys := make([]string, len(res.Keys))
-	for i, k := range res.Keys {
+	hexKeys, b64Keys := encodeKeys(res.Keys)
+	recHex, recB64 := encodeKeys(res.RecoveryKeys)
+	data := map[string]any{"keys": hexKeys, "keys_base64": b64Keys, "recovery_keys": recHex, "recovery_keys_base64": recB64, "root_token": res.RootToken}
+	if len(res.KeyHolders) > 0 {
+		data["key_holders"] = res.KeyHolders
+	}
+	return &core.Response{Bare: true, Data: data}, nil
+}
+
+// encodeKeys returns shares as hex and standard base64.
+func encodeKeys(keys [][]byte) (hexKeys, b64Keys []string) {
+	hexKeys, b64Keys = make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
 		hexKeys[i] = hex.EncodeToString(k)
 		b64Keys[i] = base64.StdEncoding.EncodeToString(k)
 	}
-	return &core.Response{Bare: true, Data: map[string]any{"keys": hexKeys, "keys_base64": b64Keys, "root_token": res.RootToken}}, nil
+	return hexKeys, b64Keys
 }
 
 func statusData(s *SealStatus) map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"type": s.Type, "initialized": s.Initialized, "sealed": s.Sealed, "t": s.T, "n": s.N,
 		"progress": s.Progress, "nonce": s.Nonce, "version": s.Version, "build_date": s.BuildDate,
 		"migration": s.Migration, "cluster_name": s.ClusterName, "cluster_id": s.ClusterID,
 		"recovery_seal": s.RecoverySeal, "storage_type": s.StorageType,
 	}
+	if s.RecoverySealType != "" {
+		m["recovery_seal_type"] = s.RecoverySealType
+	}
+	if len(s.Warnings) > 0 {
+		m["warnings"] = s.Warnings
+	}
+	return m
 }
 
 func (b *Backend) sealStatus(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
@@ -90,7 +108,7 @@ func (b *Backend) unseal(ctx context.Context, _ *core.Request, d *framework.Fiel
 	if !d.Bool("reset") && d.String("key") == "" {
 		return nil, core.Invalid("'key' must be specified in request body as JSON, or 'reset' set to true")
 	}
-	s, err := b.d.Core.Unseal(ctx, d.String("key"), d.Bool("reset"))
+	s, err := b.d.Core.Unseal(ctx, d.String("key"), d.Bool("reset"), d.Bool("migrate"))
 	if err != nil {
 		return nil, err
 	}

@@ -29,20 +29,38 @@ type SealStatus struct {
 	ClusterName  string `json:"cluster_name,omitempty"`
 	ClusterID    string `json:"cluster_id,omitempty"`
 	RecoverySeal bool   `json:"recovery_seal"`
-	StorageType  string `json:"storage_type"`
+	// RecoverySealType is "shamir" for an auto seal's recovery keys.
+	RecoverySealType string `json:"recovery_seal_type,omitempty"`
+	StorageType      string `json:"storage_type"`
+	// Warnings carry the seal's last error (an unreachable KMS, say).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// InitRequest is the sys/init body.
+type InitRequest struct {
+	SecretShares      int
+	SecretThreshold   int
+	RecoveryShares    int
+	RecoveryThreshold int
+	// KeyHolders labels the held shares in order (Vigil's key_holders).
+	KeyHolders []string
 }
 
 // InitResult is what sys/init returns.
 type InitResult struct {
-	Keys      [][]byte
-	RootToken string
+	Keys         [][]byte
+	RecoveryKeys [][]byte
+	RootToken    string
+	// KeyHolders labels the held shares in order, when given.
+	KeyHolders []string
 }
 
 // Core is the seal lifecycle and cluster facts the sys/ mount needs.
 type Core interface {
 	Initialized(ctx context.Context) (bool, error)
-	Init(ctx context.Context, shares, threshold int) (*InitResult, error)
-	Unseal(ctx context.Context, key string, reset bool) (*SealStatus, error)
+	Init(ctx context.Context, req InitRequest) (*InitResult, error)
+	// Unseal submits one share; migrate submits it to a seal migration.
+	Unseal(ctx context.Context, key string, reset, migrate bool) (*SealStatus, error)
 	Seal(ctx context.Context) error
 	SealStatus(ctx context.Context) (*SealStatus, error)
 	// Health returns extra health facts (audit status) to merge into sys/health.
@@ -50,9 +68,20 @@ type Core interface {
 	Leader(ctx context.Context) LeaderInfo
 	// Rotate adds a barrier key term; KeyStatus describes the active one.
 	Rotate(ctx context.Context) error
-	KeyStatus(ctx context.Context) (term uint32, installed time.Time, err error)
+	KeyStatus(ctx context.Context) (KeyStatus, error)
 	// RevokePrefix revokes every lease under a path prefix (used on unmount).
 	RevokePrefix(ctx context.Context, prefix string) error
+	// MovePrefix re-keys what is kept under a mount path (leases, token
+	// paths) when sys/remount moves the mount.
+	MovePrefix(ctx context.Context, from, to string) error
+}
+
+// KeyStatus describes the active barrier key (sys/key-status).
+type KeyStatus struct {
+	Term        uint32
+	InstallTime time.Time
+	// Encryptions done with the key by this node since it unsealed.
+	Encryptions uint64
 }
 
 // LeaderInfo is the sys/leader body.
@@ -73,9 +102,17 @@ type Snapshotter interface {
 	RestoreSnapshot(ctx context.Context, r io.Reader, force bool) error
 }
 
+// MountAccess decides which mounts sys/internal/ui/mounts shows a caller:
+// those it has some capability on (see authz.Authz.MountAccess).
+type MountAccess interface {
+	MountAccess(ctx context.Context, p *core.Principal, mountPath string) (bool, error)
+}
+
 // Deps wires the sys/ mount.
 type Deps struct {
-	Core      Core
+	Core Core
+	// Access filters sys/internal/ui/mounts; nil shows mounts to root only.
+	Access    MountAccess
 	Router    *router.Router
 	Snapshots Snapshotter
 	// Records is the encrypted storage where the snapshot records the
@@ -98,6 +135,10 @@ type Deps struct {
 // Backend is the sys/ mount engine.
 type Backend struct {
 	d Deps
+	// storage is the sys/ view of the barrier (version history, rotation,
+	// CORS), set by Setup.
+	storage storage.Storage
+	cors    corsCache
 }
 
 // New returns the sys/ backend.
@@ -113,8 +154,11 @@ func (b *Backend) AddPart(p framework.Part) { b.d.Parts = append(b.d.Parts, p) }
 
 var _ framework.Engine = (*Backend)(nil)
 
-func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
-func (b *Backend) Close(context.Context) error                { return nil }
+func (b *Backend) Setup(_ context.Context, env framework.Env) error {
+	b.storage = env.Storage
+	return nil
+}
+func (b *Backend) Close(context.Context) error { return nil }
 
 // Routes implements framework.Engine.
 func (b *Backend) Routes() []framework.Route {
@@ -125,6 +169,8 @@ func (b *Backend) Routes() []framework.Route {
 	rs = append(rs, b.keyRoutes()...)
 	rs = append(rs, b.snapshotRoutes()...)
 	rs = append(rs, b.clusterRoutes()...) // raft_cluster.go
+	rs = append(rs, b.toolRoutes()...)
+	rs = append(rs, b.hostInfoRoute(), b.versionHistoryRoute(), b.rotateConfigRoute(), b.corsRoute(), b.remountRoute())
 	for _, p := range b.d.Parts {
 		rs = append(rs, p.Routes()...)
 	}

@@ -80,5 +80,6 @@ func (e *Entry) clone() *Entry {
 	c.Policies = slices.Clone(e.Policies)
 	c.Meta = maps.Clone(e.Meta)
 	c.InternalData = maps.Clone(e.InternalData)
+	c.BoundCIDRs = slices.Clone(e.BoundCIDRs)
 	return &c
 }

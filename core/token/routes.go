@@ -3,15 +3,21 @@ package token
 import (
 	"context"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/storage"
 )
 
 // Backend serves auth/token/. It is mounted statically by the server.
 type Backend struct {
 	store *Store
+	// storage is the backend's view (token roles), set by Setup.
+	storage storage.Storage
+	roleMu  sync.Mutex // serialises role writes
 }
 
 // NewBackend returns the auth/token/ engine for store.
@@ -19,8 +25,11 @@ func NewBackend(s *Store) *Backend { return &Backend{store: s} }
 
 var _ framework.Engine = (*Backend)(nil)
 
-func (b *Backend) Setup(context.Context, framework.Env) error { return nil }
-func (b *Backend) Close(context.Context) error                { return nil }
+func (b *Backend) Setup(_ context.Context, env framework.Env) error {
+	b.storage = env.Storage
+	return nil
+}
+func (b *Backend) Close(context.Context) error { return nil }
 
 var createFields = map[string]*framework.FieldSchema{
 	"id":                {Type: framework.TypeString},
@@ -44,7 +53,7 @@ func (b *Backend) Routes() []framework.Route {
 	tokenField := map[string]*framework.FieldSchema{"token": {Type: framework.TypeString}}
 	renewFields := map[string]*framework.FieldSchema{"token": {Type: framework.TypeString}, "increment": {Type: framework.TypeDurationSecond}}
 	accField := map[string]*framework.FieldSchema{"accessor": {Type: framework.TypeString}, "increment": {Type: framework.TypeDurationSecond}}
-	return []framework.Route{
+	return append([]framework.Route{
 		{Pattern: `create`, Fields: createFields, Operations: ops(core.OpUpdate, b.create(false))},
 		{Pattern: `create-orphan`, Fields: createFields, Sudo: true, Operations: ops(core.OpUpdate, b.create(true))},
 		{Pattern: `lookup`, Fields: tokenField, Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.lookup, core.OpRead: b.lookup}},
@@ -59,7 +68,7 @@ func (b *Backend) Routes() []framework.Route {
 		{Pattern: `revoke-accessor`, Fields: accField, Operations: ops(core.OpUpdate, b.revokeAccessor)},
 		{Pattern: `accessors/?`, Sudo: true, Operations: ops(core.OpList, b.listAccessors)},
 		{Pattern: `tidy`, Operations: ops(core.OpUpdate, b.tidy)},
-	}
+	}, b.roleRoutes()...)
 }
 
 func ops(op core.Operation, h framework.HandlerFunc) map[core.Operation]framework.HandlerFunc {
@@ -89,66 +98,137 @@ func (s *Store) entryFromPrincipal(p *core.Principal) *Entry {
 		EntityID: p.EntityID, AliasID: p.AliasID}
 }
 
-func (b *Backend) create(orphan bool) framework.HandlerFunc {
+// create returns the handler of auth/token/create (orphanRoute false) and
+// auth/token/create-orphan (true). The handler is shared by every request:
+// whether one token is an orphan is decided per request and never written
+// back to anything the handler captured.
+func (b *Backend) create(orphanRoute bool) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
-		parent, err := b.callerEntry(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		if parent.Type == "batch" {
-			return nil, core.Invalid("batch tokens cannot create more tokens")
-		}
-		isRoot := parent.IsRoot()
-		if d.String("id") != "" && !isRoot {
-			return nil, core.Errorf(core.CodePermissionDenied, "root or sudo privileges required to specify token id")
-		}
-		if d.Bool("no_parent") {
-			if !isRoot {
-				return nil, core.Errorf(core.CodePermissionDenied, "root or sudo privileges required to create orphan token")
-			}
-			orphan = true
-		}
-		pols := d.Strings("policies")
-		if !d.Has("policies") {
-			pols = slices.DeleteFunc(slices.Clone(parent.Policies), func(p string) bool { return p == "default" && d.Bool("no_default_policy") })
-		}
-		if !isRoot {
-			for _, p := range normalizePolicies(pols, false) {
-				if p == "default" {
-					continue
-				}
-				if !slices.Contains(parent.Policies, p) {
-					return nil, core.Errorf(core.CodePermissionDenied, "child policies must be subset of parent")
-				}
-			}
-		}
-		ttl := d.Duration("ttl")
-		if ttl == 0 {
-			ttl = d.Duration("lease")
-		}
-		name := "token"
-		if dn := d.String("display_name"); dn != "" {
-			name = "token-" + dn
-		}
-		p := CreateParams{
-			ID: d.String("id"), Policies: pols, NoDefault: d.Bool("no_default_policy"), Meta: d.KV("meta"),
-			DisplayName: name, NumUses: d.Int("num_uses"), TTL: ttl, ExplicitMaxTTL: d.Duration("explicit_max_ttl"),
-			Period: d.Duration("period"), Renewable: d.Bool("renewable"), Orphan: orphan, Type: d.String("type"),
-			Path: req.Path, Creator: parent,
-		}
-		if !orphan {
-			p.Parent = parent
-		}
-		raw, e, err := b.store.Create(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		resp := &core.Response{Auth: AuthFor(raw, e)}
-		if ttl > 0 && e.TTL < ttl {
-			resp.AddWarning("TTL of \"" + ttl.String() + "\" exceeded the effective max_ttl of \"" + e.TTL.String() + "\"; TTL value is capped accordingly")
-		}
-		return resp, nil
+		return b.createToken(ctx, req, d, orphanRoute, nil)
 	}
+}
+
+// createToken creates a child of the caller's token (or an orphan), within
+// the role's limits when role is set (auth/token/create/:role).
+func (b *Backend) createToken(ctx context.Context, req *core.Request, d *framework.FieldData, orphanRoute bool, role *Role) (*core.Response, error) {
+	orphan := orphanRoute
+	parent, err := b.callerEntry(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if parent.Type == "batch" {
+		return nil, core.Invalid("batch tokens cannot create more tokens")
+	}
+	isRoot := parent.IsRoot()
+	if d.String("id") != "" && !isRoot {
+		return nil, core.Errorf(core.CodePermissionDenied, "root or sudo privileges required to specify token id")
+	}
+	if d.Bool("no_parent") {
+		if !isRoot {
+			return nil, core.Errorf(core.CodePermissionDenied, "root or sudo privileges required to create orphan token")
+		}
+		orphan = true
+	}
+	if d.String("entity_alias") != "" {
+		// Binding a new token to an entity alias is not implemented; refusing
+		// is safer than creating a token without the identity asked for.
+		return nil, core.Invalid("entity_alias is not supported: create the token through a login of that alias")
+	}
+	noDefault := d.Bool("no_default_policy")
+	pols := d.Strings("policies")
+	requested := d.Has("policies") && len(normalizePolicies(pols, false)) > 0
+	vouched := false
+	if role != nil {
+		orphan = orphan || role.Orphan
+		noDefault = noDefault || role.NoDefaultPolicy
+		if !requested && len(role.AllowedPolicies) == 0 && len(role.AllowedPoliciesGlob) == 0 {
+			pols = slices.DeleteFunc(slices.Clone(parent.Policies), func(p string) bool { return p == "default" })
+		}
+		if pols, vouched, err = role.policies(pols, requested, noDefault); err != nil {
+			return nil, err
+		}
+	} else if !d.Has("policies") {
+		pols = slices.DeleteFunc(slices.Clone(parent.Policies), func(p string) bool { return p == "default" && noDefault })
+	}
+	norm := normalizePolicies(pols, false)
+	if slices.Contains(norm, "root") && !isRoot {
+		return nil, core.Errorf(core.CodePermissionDenied, "root tokens may not be created without parent token being root")
+	}
+	if !isRoot && !vouched {
+		for _, p := range norm {
+			if p != "default" && !slices.Contains(parent.Policies, p) {
+				return nil, core.Errorf(core.CodePermissionDenied, "child policies must be subset of parent")
+			}
+		}
+	}
+	ttl := d.Duration("ttl")
+	if ttl == 0 {
+		ttl = d.Duration("lease")
+	}
+	name := "token"
+	if dn := d.String("display_name"); dn != "" {
+		name = "token-" + dn
+	}
+	p := CreateParams{
+		ID: d.String("id"), Policies: pols, NoDefault: noDefault, Meta: d.KV("meta"),
+		DisplayName: name, NumUses: d.Int("num_uses"), TTL: ttl, ExplicitMaxTTL: d.Duration("explicit_max_ttl"),
+		Period: d.Duration("period"), Renewable: d.Bool("renewable"), Orphan: orphan, Type: d.String("type"),
+		Path: req.Path, Creator: parent,
+	}
+	if role != nil {
+		if err := role.apply(&p); err != nil {
+			return nil, err
+		}
+	}
+	if !orphan {
+		p.Parent = parent
+	}
+	raw, e, err := b.store.Create(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	resp := &core.Response{Auth: AuthFor(raw, e)}
+	if ttl > 0 && e.TTL < ttl && p.Period == 0 {
+		resp.AddWarning("TTL of \"" + ttl.String() + "\" exceeded the effective max_ttl of \"" + e.TTL.String() + "\"; TTL value is capped accordingly")
+	}
+	return resp, nil
+}
+
+// apply narrows the creation parameters to the role: its period, explicit
+// max TTL, use limit, renewability, token type, bound CIDRs and path suffix.
+func (r *Role) apply(p *CreateParams) error {
+	p.Role = r.Name
+	if r.Period > 0 {
+		p.Period = r.Period
+	}
+	if r.ExplicitMaxTTL > 0 && (p.ExplicitMaxTTL == 0 || p.ExplicitMaxTTL > r.ExplicitMaxTTL) {
+		p.ExplicitMaxTTL = r.ExplicitMaxTTL
+	}
+	if r.NumUses > 0 && (p.NumUses == 0 || p.NumUses > r.NumUses) {
+		p.NumUses = r.NumUses
+	}
+	if !r.Renewable {
+		p.Renewable = false
+	}
+	switch r.TokenType {
+	case "service", "batch":
+		if p.Type != "" && p.Type != r.TokenType {
+			return core.Invalid("token type %q is not allowed by this role (%s)", p.Type, r.TokenType)
+		}
+		p.Type = r.TokenType
+	case "default-batch":
+		if p.Type == "" {
+			p.Type = "batch"
+		}
+	}
+	if p.Type == "batch" && p.Period > 0 {
+		return core.Invalid("batch tokens cannot be periodic")
+	}
+	p.BoundCIDRs = slices.Clone(r.BoundCIDRs)
+	if r.PathSuffix != "" {
+		p.Path = strings.TrimSuffix(p.Path, "/") + "/" + r.PathSuffix
+	}
+	return nil
 }
 
 // AuthFor builds the response Auth block for a created token.
@@ -186,6 +266,12 @@ func (b *Backend) lookupData(raw string, e *Entry) map[string]any {
 	}
 	if e.Period > 0 {
 		d["period"] = int64(e.Period / time.Second)
+	}
+	if len(e.BoundCIDRs) > 0 {
+		d["bound_cidrs"] = e.BoundCIDRs
+	}
+	if e.Role != "" {
+		d["role"] = e.Role
 	}
 	if !e.LastRenewal.IsZero() {
 		d["last_renewal_time"] = e.LastRenewal.Unix()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/core"
+	"github.com/vigilsec/vigil/core/auth/tokenutil"
 	"github.com/vigilsec/vigil/core/storage"
 )
 
@@ -52,6 +53,10 @@ type Entry struct {
 	Path           string            `json:"path"`
 	EntityID       string            `json:"entity_id,omitempty"`
 	InternalData   map[string]any    `json:"internal_data,omitempty"`
+	// BoundCIDRs limits the client addresses the token may be used from.
+	BoundCIDRs []string `json:"bound_cidrs,omitempty"`
+	// Role is the token role it was created with, if any.
+	Role string `json:"role,omitempty"`
 	// AliasID is the entity alias the login authenticated (see
 	// core.Principal.AliasID); CreatorAccessor and CreatorEntityID name the
 	// token that created this one through auth/token/create.
@@ -155,6 +160,10 @@ type CreateParams struct {
 	EntityID       string
 	AliasID        string
 	InternalData   map[string]any
+	// BoundCIDRs are canonical CIDR blocks (tokenutil.ParseCIDRs).
+	BoundCIDRs []string
+	// Role names the token role applied (auth/token/create/:role).
+	Role string
 	// Creator is the token creating this one (auth/token/create): its
 	// accessor and entity are recorded on the new token, and a child (not an
 	// orphan) inherits its entity and alias, as in Vault.
@@ -206,6 +215,7 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 		NumUses: p.NumUses, CreationTime: now, ExplicitMaxTTL: p.ExplicitMaxTTL, Period: p.Period,
 		Renewable: p.Renewable && p.Type == "service", Orphan: p.Orphan || p.Parent == nil, Type: p.Type,
 		Path: p.Path, EntityID: p.EntityID, AliasID: p.AliasID, InternalData: p.InternalData,
+		BoundCIDRs: slices.Clone(p.BoundCIDRs), Role: p.Role,
 	}
 	if p.Parent != nil && !p.Orphan {
 		e.Parent = p.Parent.Hash
@@ -516,6 +526,70 @@ func (s *Store) All(ctx context.Context) ([]*Entry, error) {
 	return out, nil
 }
 
+// RevokeByPathPrefix revokes every token (with its children and leases)
+// whose creation path starts with prefix, e.g. "auth/userpass/" when that
+// auth method is disabled. It returns how many tokens were revoked.
+func (s *Store) RevokeByPathPrefix(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, core.Invalid("token: refusing to revoke by an empty path prefix")
+	}
+	entries, err := s.All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Path, prefix) {
+			continue
+		}
+		if cur, err := s.get(ctx, e.Hash); err != nil {
+			return n, err
+		} else if cur == nil {
+			continue // revoked with an earlier token's tree
+		}
+		if err := s.revokeTree(ctx, e.Hash); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// MovePathPrefix rewrites the creation path of every token created under
+// from to lie under to instead (sys/remount of an auth method), so that
+// disabling the method at its new path still finds them. It returns how
+// many tokens were changed.
+func (s *Store) MovePathPrefix(ctx context.Context, from, to string) (int, error) {
+	entries, err := s.All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Path, from) {
+			continue
+		}
+		e.Path = to + strings.TrimPrefix(e.Path, from)
+		if err := s.put(ctx, e, false); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// TokenExpiry returns the current expiry of the token with this storage
+// hash, whether it is renewable, and ok=false when it no longer exists. A
+// token that never expires has a zero expiry. The lease manager uses it
+// for the leases of tokens.
+func (s *Store) TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error) {
+	e, err := s.lookupHash(ctx, hash)
+	if err != nil || e == nil {
+		return time.Time{}, false, false, err
+	}
+	return e.ExpireTime, e.Renewable, true, nil
+}
+
 // Tidy revokes every expired token (with its tree and leases). It returns how
 // many tokens were revoked.
 func (s *Store) Tidy(ctx context.Context) (int, error) {
@@ -557,6 +631,10 @@ func (s *Store) Authenticate(ctx context.Context, req *core.Request) (*core.Prin
 	}
 	if e == nil {
 		return nil, core.Errorf(core.CodePermissionDenied, "permission denied: invalid token")
+	}
+	// Checked before a use is consumed: a refused request costs nothing.
+	if !tokenutil.AddrAllowed(req.RemoteAddr, e.BoundCIDRs) {
+		return nil, tokenutil.ErrOutsideCIDRs(req.RemoteAddr, "the token's bound CIDRs")
 	}
 	left, err := s.UseToken(ctx, e)
 	if err != nil {

@@ -94,8 +94,8 @@ type Fields struct {
 	MountPoint, MountType, Error, ErrorCode, TokenType []byte
 	RemotePort, Status            int
 	Allowed, Internal, Incomplete bool
-	// Sealed marks a request rejected while the server was sealed: it never
-	// gets a response entry.
+	// Sealed marks an entry made while the server was sealed (a request
+	// rejected then has a request and a response entry, like any other).
 	Sealed                          bool
 	Granting, DenyReasons, Policies [][]byte
 	// FlagNames and FlagValues are the decision flags, sorted by name.
@@ -354,8 +354,8 @@ func fromLineKind(l *logline.Line) (Record, Kind, error) {
 	return r, KindResponse, nil
 }
 
-// RequestID returns the request id and whether the entry records a
-// request rejected while sealed (which never gets a response entry),
+// RequestID returns the request id and whether the entry was made while
+// the server was sealed,
 // scanning the raw line without decoding it fully. ok is false when the
 // line has no request id member where the Vault format puts it.
 func RequestID(line []byte) (id string, sealed, ok bool) {

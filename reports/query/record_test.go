@@ -100,7 +100,7 @@ func TestFromLineFields(t *testing.T) {
 			}
 		case rq.Req.Sealed:
 			seen["sealed"] = true
-			if !r.Incomplete || r.Error == "" || r.Allowed {
+			if r.Incomplete || r.Error == "" || r.Allowed || r.Status != 503 || r.ErrorCode != "sealed" {
 				t.Fatalf("sealed: %+v", r)
 			}
 		case req.Unauthenticated && rq.Resp != nil && rq.Resp.Response != nil && rq.Resp.Response.Auth != nil:

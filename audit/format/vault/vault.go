@@ -13,6 +13,7 @@ package vault
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -185,6 +186,17 @@ type Options struct {
 	// Headers lists the request headers recorded (case-insensitive); values
 	// are recorded in clear text, under lowercase names.
 	Headers []string
+	// HeaderRules, when set, returns the headers configured through
+	// sys/config/auditing/request-headers when the entry is formatted; they
+	// add to Headers, and a rule's HMAC flag holds for a header in both.
+	HeaderRules func() []HeaderRule
+}
+
+// HeaderRule is one request header recorded in audit entries: its name
+// (any case) and whether its values are HMAC'd like secrets.
+type HeaderRule struct {
+	Name string
+	HMAC bool
 }
 
 // ErrNoRequest is returned for an event without a request.
@@ -391,20 +403,44 @@ func (f formatter) request(req *core.Request) *Request {
 	return r
 }
 
+// headers returns the recorded request headers under lowercase names:
+// those of Options.Headers in clear text, those of Options.HeaderRules
+// HMAC'd when their rule says so (omitted when no salt is available).
 func (f formatter) headers(h http.Header) map[string][]string {
-	if len(f.o.Headers) == 0 || len(h) == 0 {
+	if len(h) == 0 || (len(f.o.Headers) == 0 && f.o.HeaderRules == nil) {
 		return nil
 	}
 	var out map[string][]string
-	for _, name := range f.o.Headers {
+	add := func(name string, hmac bool) {
 		vals := h.Values(name)
 		if len(vals) == 0 {
-			continue
+			return
 		}
 		if out == nil {
 			out = map[string][]string{}
 		}
-		out[strings.ToLower(name)] = append([]string(nil), vals...)
+		vs := append([]string(nil), vals...)
+		if hmac && !f.o.Raw {
+			if f.omit {
+				return
+			}
+			for i, v := range vs {
+				vs[i] = f.o.Salt.Hash(v)
+			}
+		}
+		out[strings.ToLower(name)] = vs
+	}
+	var rules []HeaderRule
+	if f.o.HeaderRules != nil {
+		rules = f.o.HeaderRules()
+	}
+	for _, name := range f.o.Headers {
+		if !slices.ContainsFunc(rules, func(r HeaderRule) bool { return strings.EqualFold(r.Name, name) }) {
+			add(name, false)
+		}
+	}
+	for _, r := range rules {
+		add(r.Name, r.HMAC)
 	}
 	return out
 }

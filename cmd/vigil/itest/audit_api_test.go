@@ -16,29 +16,37 @@ import (
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
 
+// apiSettings allows API changes to devices under dir.
+func apiSettings(dir string, more map[string]string) *config.Block {
+	o := map[string]config.Value{"allow_api_changes": {Value: "true", File: "test.hcl", Line: 1},
+		"allowed_dirs": {List: []string{dir}, File: "test.hcl", Line: 2}}
+	for k, v := range more {
+		o[k] = config.Value{Value: v, File: "test.hcl", Line: 3}
+	}
+	return &config.Block{Type: "audit_settings", Options: o, File: "test.hcl", Line: 1}
+}
+
 // The Vault API client enables, lists, hashes with and disables devices;
 // API-enabled devices persist across restarts; the zero-devices policy
 // holds.
 func TestAuditAPIWithVaultClient(t *testing.T) {
 	dir := t.TempDir()
-	s := mustAuditServer(t, servertest.Options{Dir: dir}, auditsvc.Options{Stdout: io.Discard})
+	s := mustAuditServer(t, servertest.Options{Dir: dir, Configure: func(c *config.Config) {
+		c.AuditSettings = apiSettings(dir, nil)
+	}}, auditsvc.Options{Stdout: io.Discard})
 	sys := s.Client.Sys()
 
-	// Never configured: requests are served, health says critical.
-	h, err := sys.Health()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Never configured: only health and the audit configuration are
+	// served, and health says why.
 	resp, err := rawRequest(t, s.Client, http.MethodGet, "/v1/sys/health", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.Header.Get(auditsvc.HeaderStatus) != auditsvc.StatusCritical || !strings.Contains(string(body), "no audit device configured") {
+	if resp.Header.Get(auditsvc.HeaderStatus) != auditsvc.StatusCritical || !strings.Contains(string(body), "no durable audit device") {
 		t.Fatalf("unconfigured audit not reported: %s %s", resp.Header.Get(auditsvc.HeaderStatus), body)
 	}
-	_ = h
 
 	path := filepath.Join(dir, "logs", "api.log")
 	if err := sys.EnableAuditWithOptions("main", &vaultapi.EnableAuditOptions{Type: "file", Description: "primary",
@@ -82,16 +90,23 @@ func TestAuditAPIWithVaultClient(t *testing.T) {
 	if err := s.Client.Sys().EnableAuditWithOptions("out", &vaultapi.EnableAuditOptions{Type: "stdout", Options: map[string]string{}}); err != nil {
 		t.Fatal(err)
 	}
+	// A stdout device does not replace the last durable one.
+	err = s.Client.Sys().DisableAudit("main/")
+	wantStatus(t, err, http.StatusBadRequest)
+	if err := s.Client.Sys().EnableAuditWithOptions("second", &vaultapi.EnableAuditOptions{Type: "file",
+		Options: map[string]string{"file_path": filepath.Join(dir, "logs", "second.log")}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Client.Sys().DisableAudit("main/"); err != nil {
 		t.Fatal(err)
 	}
 	list, _ = s.Client.Sys().ListAudit()
-	if len(list) != 1 || list["out/"] == nil {
+	if len(list) != 2 || list["out/"] == nil || list["second/"] == nil {
 		t.Fatalf("after disable: %v", list)
 	}
 	b, err := os.ReadFile(path)
-	if err != nil || !strings.Contains(string(b), `"path":"sys/audit/main"`) {
-		t.Fatalf("the disable request is not in the disabled device's log: %v", err)
+	if err != nil || strings.Count(string(b), `"path":"sys/audit/main"`) < 2 {
+		t.Fatalf("the disable request and response are not in the disabled device's log: %v", err)
 	}
 }
 

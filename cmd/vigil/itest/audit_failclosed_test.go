@@ -40,7 +40,7 @@ func TestAuditFailClosedWithFaultyDevice(t *testing.T) {
 	failAll.Store(true)
 	_, err := c.Logical().Write("secret/data/app", map[string]any{"data": map[string]any{"v": "two"}})
 	wantStatus(t, err, http.StatusInternalServerError)
-	if !strings.Contains(err.Error(), "audit: request entry could not be recorded") || !strings.Contains(err.Error(), `device "file"`) {
+	if !strings.Contains(err.Error(), "audit: the request entry could not be recorded, so the request was not executed") || !strings.Contains(err.Error(), `device "file"`) {
 		t.Fatalf("error does not say the audit failed: %v", err)
 	}
 	sec, err := c.Logical().Read("secret/data/app")
@@ -71,7 +71,7 @@ func TestAuditFailClosedWithFaultyDevice(t *testing.T) {
 	failResponses.Store(true)
 	_, err = c.Logical().Write("secret/data/app", map[string]any{"data": map[string]any{"v": "three"}})
 	wantStatus(t, err, http.StatusInternalServerError)
-	if !strings.Contains(err.Error(), "audit: response entry could not be recorded") {
+	if !strings.Contains(err.Error(), "the request was executed, but its response entry could not be recorded") {
 		t.Fatalf("got %v", err)
 	}
 	failResponses.Store(false)

@@ -13,11 +13,15 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server/servertest"
 )
 
 func TestInitUnsealSealWithShares(t *testing.T) {
-	s := mustStart(t, servertest.Options{NoInit: true})
+	dir := t.TempDir()
+	s := mustStart(t, servertest.Options{NoInit: true, Dir: dir, Configure: func(c *config.Config) {
+		c.Audit = []config.Block{fileDevice(dir, nil)} // a server outside -dev needs a durable device
+	}})
 	c := s.Client
 	st, err := c.Sys().SealStatus()
 	if err != nil {
@@ -334,7 +338,10 @@ func TestMountsEnableTuneDisable(t *testing.T) {
 }
 
 func TestRestartPersistenceAndNoPlaintext(t *testing.T) {
-	s := mustStart(t, servertest.Options{Shares: 3, Thresh: 2})
+	dir := t.TempDir()
+	s := mustStart(t, servertest.Options{Shares: 3, Thresh: 2, Dir: dir, Configure: func(c *config.Config) {
+		c.Audit = []config.Block{fileDevice(dir, nil)} // a server outside -dev needs a durable device
+	}})
 	c := s.Client
 	if err := c.Sys().Mount("secret", &vaultapi.MountInput{Type: "kv-v2"}); err != nil {
 		t.Fatal(err)

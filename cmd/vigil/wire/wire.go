@@ -23,9 +23,15 @@ import (
 	"github.com/vigilsec/vigil/core/engine/database"
 	"github.com/vigilsec/vigil/core/engine/kv"
 	"github.com/vigilsec/vigil/core/engine/pki"
+	"github.com/vigilsec/vigil/core/engine/ssh"
+	"github.com/vigilsec/vigil/core/engine/totp"
 	"github.com/vigilsec/vigil/core/engine/transit"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/lease"
+	"github.com/vigilsec/vigil/core/seal"
+	"github.com/vigilsec/vigil/core/seal/awskms"
+	"github.com/vigilsec/vigil/core/seal/pkcs11"
+	transitseal "github.com/vigilsec/vigil/core/seal/transit"
 	"github.com/vigilsec/vigil/core/server"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/reports/dashboard"
@@ -39,6 +45,8 @@ func Engines() map[string]framework.Factory {
 		"pki":      pki.New,
 		"database": database.New,
 		"transit":  transit.New,
+		"ssh":      ssh.New,
+		"totp":     totp.New,
 	}
 }
 
@@ -54,6 +62,17 @@ func AuthMethods() map[string]framework.Factory {
 		"aws":        awsauth.New,
 		"ldap":       ldap.New,
 		"cert":       cert.New,
+	}
+}
+
+// Seals is the explicit list of auto-unseal seal types (Shamir needs no
+// entry). pkcs11 is always listed; a binary built without cgo refuses to
+// start it and says why.
+func Seals() map[string]seal.Factory {
+	return map[string]seal.Factory{
+		awskms.Type:      awskms.Factory,
+		pkcs11.Type:      pkcs11.Factory,
+		transitseal.Type: transitseal.Factory,
 	}
 }
 
@@ -155,7 +174,7 @@ func OptionsWith(cfg *config.Config, t Tuning) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
-	o := server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs}
+	o := server.Options{Config: cfg, Engines: Engines(), AuthMethods: AuthMethods(), Subsystems: subs, Seals: Seals()}
 	if cfg.UI {
 		o.UI = dashboard.Handler()
 	}

@@ -19,6 +19,9 @@ type Params struct {
 	NumUses         int           `json:"token_num_uses"`
 	Type            string        `json:"token_type"`
 	NoDefaultPolicy bool          `json:"token_no_default_policy"`
+	// BoundCIDRs are the addresses the login and its token may be used
+	// from (canonical CIDR blocks); empty allows any.
+	BoundCIDRs []string `json:"token_bound_cidrs,omitempty"`
 }
 
 // Fields are the schema entries for Params (merge them into a route's fields).
@@ -36,6 +39,8 @@ func Fields() map[string]*framework.FieldSchema {
 		"token_num_uses":          {Type: framework.TypeInt},
 		"token_type":              {Type: framework.TypeString},
 		"token_no_default_policy": {Type: framework.TypeBool},
+		"token_bound_cidrs":       {Type: framework.TypeCommaStringSlice},
+		"bound_cidrs":             {Type: framework.TypeCommaStringSlice},
 	}
 }
 
@@ -84,6 +89,17 @@ func (p *Params) Update(d *framework.FieldData) error {
 	if d.Has("token_no_default_policy") {
 		p.NoDefaultPolicy = d.Bool("token_no_default_policy")
 	}
+	if d.Has("token_bound_cidrs") || d.Has("bound_cidrs") {
+		raw := d.Strings("token_bound_cidrs")
+		if !d.Has("token_bound_cidrs") {
+			raw = d.Strings("bound_cidrs")
+		}
+		cidrs, err := ParseCIDRs("token_bound_cidrs", raw)
+		if err != nil {
+			return err
+		}
+		p.BoundCIDRs = cidrs
+	}
 	if p.NumUses < 0 {
 		return core.Invalid("token_num_uses cannot be negative")
 	}
@@ -112,7 +128,11 @@ func (p *Params) Data(into map[string]any) {
 	}
 	into["token_type"] = typ
 	into["token_no_default_policy"] = p.NoDefaultPolicy
-	into["token_bound_cidrs"] = []string{}
+	cidrs := p.BoundCIDRs
+	if cidrs == nil {
+		cidrs = []string{}
+	}
+	into["token_bound_cidrs"] = cidrs
 }
 
 // Auth builds the login response's Auth block. The server issues the token.
@@ -126,5 +146,16 @@ func (p *Params) Auth(displayName string, meta map[string]string) *core.Auth {
 		max = p.ExplicitMaxTTL
 	}
 	return &core.Auth{DisplayName: displayName, Policies: pol, Metadata: meta, TTL: p.TTL,
-		ExplicitMaxTTL: max, Period: p.Period, NumUses: p.NumUses, TokenType: p.Type, Renewable: true}
+		ExplicitMaxTTL: max, Period: p.Period, NumUses: p.NumUses, TokenType: p.Type, Renewable: true,
+		BoundCIDRs: append([]string(nil), p.BoundCIDRs...)}
+}
+
+// CheckLoginAddr refuses (403, naming the reason) a login from an address
+// outside the bound CIDRs. Auth methods call it once the credentials are
+// verified and before they consume anything (a secret ID's use).
+func (p *Params) CheckLoginAddr(req *core.Request) error {
+	if !AddrAllowed(req.RemoteAddr, p.BoundCIDRs) {
+		return ErrOutsideCIDRs(req.RemoteAddr, "token_bound_cidrs")
+	}
+	return nil
 }

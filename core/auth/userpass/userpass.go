@@ -179,7 +179,7 @@ func (b *Backend) setPolicies(ctx context.Context, _ *core.Request, d *framework
 // errBadLogin is deliberately the same for a wrong user and a wrong password.
 var errBadLogin = core.Invalid("invalid username or password")
 
-func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	name := strings.ToLower(d.String("username"))
 	pw := d.String("password")
 	u, err := b.get(ctx, name)
@@ -192,6 +192,11 @@ func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.Field
 	}
 	if pw == "" || bcrypt.CompareHashAndPassword(u.Hash, []byte(pw)) != nil {
 		return nil, errBadLogin
+	}
+	// Checked after the password, so that the answer reveals nothing about
+	// the user to someone who does not know it.
+	if err := u.Params.CheckLoginAddr(req); err != nil {
+		return nil, err
 	}
 	a := u.Params.Auth(name, map[string]string{"username": name})
 	// The identity store maps the user name to the person's entity, as

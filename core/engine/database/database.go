@@ -23,7 +23,7 @@
 // username, role and the role's revocation statements. RevokeSecret drops
 // the user (idempotently: a user that no longer exists is revoked);
 // RenewSecret runs the role's renew statements with the new expiration,
-// capped by the role's max_ttl. Periodic rotates static roles whose
+// capped by the role's max_ttl. A scheduled job rotates static roles whose
 // rotation_period has elapsed on the injected clock.
 //
 // # Storage
@@ -126,7 +126,7 @@ var (
 	_ framework.Engine        = (*Backend)(nil)
 	_ framework.SecretRevoker = (*Backend)(nil)
 	_ framework.SecretRenewer = (*Backend)(nil)
-	_ framework.Periodic      = (*Backend)(nil)
+	_ framework.Scheduler     = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again (after a
@@ -171,6 +171,8 @@ func (b *Backend) Routes() []framework.Route {
 		b.staticRoleRoute(),
 		b.staticCredsRoute(),
 		b.rotateRoleRoute(),
+		b.staticRotationScanRoute(),
+		b.staticRotationRoleRoute(),
 	}
 }
 

@@ -336,42 +336,91 @@ func (b *Backend) rotateRole(ctx context.Context, _ *core.Request, d *framework.
 	return nil, b.rotateStatic(ctx, st, name, r)
 }
 
-// Periodic rotates every static role whose rotation_period has elapsed on
-// the engine's clock, or whose last rotation was interrupted. Failures are
-// recorded on the role and retried on the next call; the returned error
-// joins them.
-func (b *Backend) Periodic(ctx context.Context) error {
+// JobStaticRotation is the internal principal that rotates static roles
+// whose rotation_period has elapsed.
+const JobStaticRotation = "database-static-rotation"
+
+// ScheduledJobs implements framework.Scheduler: static-role rotation, done
+// through the Internal routes below so each rotation is an audited request
+// naming the role.
+func (b *Backend) ScheduledJobs() []framework.Job {
+	return []framework.Job{{Name: JobStaticRotation, Scan: "scheduled/static-rotation"}}
+}
+
+func (b *Backend) staticRotationScanRoute() framework.Route {
+	return framework.Route{
+		Pattern:    "scheduled/static-rotation",
+		Internal:   true,
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: b.staticRotationScan},
+		Help:       "Internal: the static roles whose rotation is due.",
+	}
+}
+
+func (b *Backend) staticRotationRoleRoute() framework.Route {
+	return framework.Route{
+		Pattern:    "scheduled/static-rotation/" + framework.GenericNameRegex("name"),
+		Internal:   true,
+		Fields:     map[string]*framework.FieldSchema{"name": {Type: framework.TypeString}},
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.staticRotationRole},
+		Help:       "Internal: rotate a static role whose rotation is due.",
+	}
+}
+
+// staticRotationScan answers {"due": ["scheduled/static-rotation/<role>",
+// ...]}: roles whose rotation_period has elapsed on the engine's clock, or
+// whose last rotation was interrupted.
+func (b *Backend) staticRotationScan(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
 	st, err := b.state()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	names, err := storage.ListAll(ctx, st.storage, staticRolePrefix)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var errs []error
+	due := []string{}
 	for _, name := range names {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		r, err := loadStaticRole(ctx, st.storage, name)
+		if err != nil {
+			return nil, err
 		}
-		if err := b.rotateIfDue(ctx, st, name); err != nil {
-			st.logger.Warn("static role rotation failed; will retry", "role", name, "error", core.ClientMessage(err))
-			errs = append(errs, err)
+		if r != nil && staticRotationDue(r, st.now()) {
+			due = append(due, "scheduled/static-rotation/"+name)
 		}
 	}
-	return errors.Join(errs...)
+	return &core.Response{Data: map[string]any{"due": due}}, nil
 }
 
-func (b *Backend) rotateIfDue(ctx context.Context, st *state, name string) error {
+// staticRotationRole rotates the named role if its rotation is still due.
+// A failure is recorded on the role and retried at the next run.
+func (b *Backend) staticRotationRole(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	st, err := b.state()
+	if err != nil {
+		return nil, err
+	}
+	name := d.String("name")
+	rotated, err := b.rotateIfDue(ctx, st, name)
+	if err != nil {
+		st.logger.Warn("static role rotation failed; will retry", "role", name, "error", core.ClientMessage(err))
+		return nil, err
+	}
+	return &core.Response{Data: map[string]any{"rotated": rotated}}, nil
+}
+
+func staticRotationDue(r *staticRole, now time.Time) bool {
+	return r.PendingPassword != "" || r.Password == "" || !now.Before(r.nextRotation())
+}
+
+func (b *Backend) rotateIfDue(ctx context.Context, st *state, name string) (bool, error) {
 	lock := b.roleLock(name)
 	lock.Lock()
 	defer lock.Unlock()
 	r, err := loadStaticRole(ctx, st.storage, name)
-	if err != nil || r == nil {
-		return err
+	if err != nil {
+		return false, err
 	}
-	if r.PendingPassword == "" && r.Password != "" && st.now().Before(r.nextRotation()) {
-		return nil
+	if r == nil || !staticRotationDue(r, st.now()) { // deleted or rotated since the scan
+		return false, nil
 	}
-	return b.rotateStatic(ctx, st, name, r)
+	return true, b.rotateStatic(ctx, st, name, r)
 }

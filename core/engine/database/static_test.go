@@ -10,7 +10,6 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/engine/database/internal/dbtest"
 	"github.com/vigilsec/vigil/core/engine/enginetest"
-	"github.com/vigilsec/vigil/core/framework"
 )
 
 // mustEngine mounts the engine on the harness (manual clock) with srv
@@ -33,7 +32,7 @@ func staticPassword(t *testing.T, c *enginetest.Client, role string) (pw string,
 	return pw, ttl
 }
 
-// TestStaticRotationSchedule drives Periodic with the manual clock: nothing
+// TestStaticRotationSchedule runs the scheduled job with the manual clock: nothing
 // happens before rotation_period has passed; after it the password changes
 // on the server and the old one fails to log in. A failed rotation keeps
 // the old password and is retried on the next call.
@@ -42,8 +41,7 @@ func TestStaticRotationSchedule(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, srv *dbtest.Server) {
 		t.Parallel()
 		ctx := context.Background()
-		e, c := mustEngine(t, srv)
-		var periodic framework.Periodic = e
+		_, c := mustEngine(t, srv)
 		user := dbtest.UniqueName("vsched_")
 		srv.CreateUser(t, user, "Start-"+dbtest.UniqueName("pw"), false)
 		c.MustCall(t, core.OpUpdate, "static-roles/app", map[string]any{"db_name": "main", "username": user, "rotation_period": "10m"})
@@ -53,14 +51,14 @@ func TestStaticRotationSchedule(t *testing.T) {
 			t.Errorf("ttl right after creation = %d, want 600", ttl)
 		}
 		c.Clock.Advance(9 * time.Minute)
-		if err := periodic.Periodic(ctx); err != nil {
+		if err := c.RunScheduled(t, ctx); err != nil {
 			t.Fatal(err)
 		}
 		if p, ttl := staticPassword(t, c, "app"); p != p1 || ttl != 60 {
 			t.Fatalf("after 9m of a 10m period: password changed=%v, ttl=%d (want unchanged, 60)", p != p1, ttl)
 		}
 		c.Clock.Advance(time.Minute)
-		if err := periodic.Periodic(ctx); err != nil {
+		if err := c.RunScheduled(t, ctx); err != nil {
 			t.Fatal(err)
 		}
 		p2, ttl := staticPassword(t, c, "app")
@@ -83,8 +81,8 @@ func TestStaticRotationSchedule(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Clock.Advance(10 * time.Minute)
-		if err := periodic.Periodic(ctx); err == nil {
-			t.Fatal("Periodic reported no error for a user that does not exist")
+		if err := c.RunScheduled(t, ctx); err == nil {
+			t.Fatal("the scheduled job reported no error for a user that does not exist")
 		}
 		if p, _ := staticPassword(t, c, "app"); p != p2 {
 			t.Error("a failed rotation changed the stored password")
@@ -95,7 +93,7 @@ func TestStaticRotationSchedule(t *testing.T) {
 		}
 		// It is back: the overdue rotation is retried without waiting.
 		srv.CreateUser(t, user, "Again-"+dbtest.UniqueName("pw"), false)
-		if err := periodic.Periodic(ctx); err != nil {
+		if err := c.RunScheduled(t, ctx); err != nil {
 			t.Fatalf("retry: %v", err)
 		}
 		p3, _ := staticPassword(t, c, "app")
@@ -109,13 +107,13 @@ func TestStaticRotationSchedule(t *testing.T) {
 }
 
 // TestStaticInterruptedRotation simulates a crash after a new password was
-// recorded as pending: the next Periodic rotates at once, even though the
+// recorded as pending: the next scheduled run rotates at once, even though the
 // period has not elapsed, and the password it settles on works.
 func TestStaticInterruptedRotation(t *testing.T) {
 	t.Parallel()
 	srv := dbtest.MustPostgres(t)
 	ctx := context.Background()
-	e, c := mustEngine(t, srv)
+	_, c := mustEngine(t, srv)
 	user := dbtest.UniqueName("vpend_")
 	srv.CreateUser(t, user, "Start-"+dbtest.UniqueName("pw"), false)
 	c.MustCall(t, core.OpUpdate, "static-roles/app", map[string]any{"db_name": "main", "username": user, "rotation_period": "1h"})
@@ -129,7 +127,7 @@ func TestStaticInterruptedRotation(t *testing.T) {
 	if err := saveStaticRole(ctx, c.View, "app", r); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Periodic(ctx); err != nil {
+	if err := c.RunScheduled(t, ctx); err != nil {
 		t.Fatal(err)
 	}
 	p2, _ := staticPassword(t, c, "app")

@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -186,9 +187,14 @@ func (c *Client) Routes() []framework.Route {
 	return c.routes
 }
 
-func (c *Client) resolve(path string) (*framework.Route, map[string]any) {
+// resolve finds the route for path as the router does: Internal routes
+// match only internal requests.
+func (c *Client) resolve(path string, internal bool) (*framework.Route, map[string]any) {
 	routes := c.Routes()
 	for i := range routes {
+		if routes[i].Internal && !internal {
+			continue
+		}
 		if caps, ok := routes[i].Match(path); ok {
 			return &routes[i], caps
 		}
@@ -225,11 +231,62 @@ func (c *Client) Call(ctx context.Context, op core.Operation, path string, data 
 	if err != nil {
 		return nil, err
 	}
-	route, caps := c.resolve(path)
+	route, caps := c.resolve(path, false)
 	if route == nil {
 		return nil, core.ErrUnsupportedPath
 	}
 	return Invoke(ctx, route, caps, req)
+}
+
+// CallInternal is Call for a request Vigil makes itself, as the principal
+// actor (a scheduled job, compliance scoping): Internal routes match, and
+// the request carries no token.
+func (c *Client) CallInternal(ctx context.Context, actor string, op core.Operation, path string, data map[string]any) (*core.Response, error) {
+	req, err := c.NewRequest(op, path, data)
+	if err != nil {
+		return nil, err
+	}
+	req.Principal, req.Internal, req.InternalActor = nil, true, actor
+	route, caps := c.resolve(path, true)
+	if route == nil {
+		return nil, core.ErrUnsupportedPath
+	}
+	return Invoke(ctx, route, caps, req)
+}
+
+// RunScheduled runs every scheduled job of the engine once, as the server
+// does (see framework.Scheduler): an internal read of each job's Scan path,
+// then an internal update of every path in its "due" list. It returns the
+// errors joined, and fails the test if the engine is not a Scheduler or a
+// scan answers something other than a list of paths.
+func (c *Client) RunScheduled(tb testing.TB, ctx context.Context) error {
+	tb.Helper()
+	s, ok := c.Engine.(framework.Scheduler)
+	if !ok {
+		tb.Fatalf("enginetest: %T has no scheduled jobs", c.Engine)
+	}
+	var errs []error
+	for _, j := range s.ScheduledJobs() {
+		resp, err := c.CallInternal(ctx, j.Name, core.OpRead, j.Scan, nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var due []string
+		if resp != nil && resp.Data != nil {
+			d, ok := resp.Data["due"].([]string)
+			if !ok {
+				tb.Fatalf("enginetest: scan %s answered due=%T, want []string", j.Scan, resp.Data["due"])
+			}
+			due = d
+		}
+		for _, p := range due {
+			if _, err := c.CallInternal(ctx, j.Name, core.OpUpdate, p, nil); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Invoke runs req's operation on route with the given path captures, exactly
@@ -264,7 +321,7 @@ func (c *Client) Exists(ctx context.Context, path string, data map[string]any) (
 	if err != nil {
 		return false, false, err
 	}
-	route, caps := c.resolve(path)
+	route, caps := c.resolve(path, false)
 	if route == nil || route.ExistenceCheck == nil {
 		return false, false, nil
 	}

@@ -139,6 +139,7 @@ func (b *Backend) Routes() []framework.Route {
 
 func (b *Backend) v2Routes() []framework.Route {
 	return []framework.Route{
+		b.taggedKeysRoute(),
 		b.configRoute(),
 		b.dataRoute(),
 		b.deleteRoute(),

@@ -15,7 +15,7 @@ const upgradingMessage = "Upgrading from non-versioned to versioned data. This b
 // v1Routes is KV version 1: one catch-all path whose data is the whole JSON
 // body written.
 func (b *Backend) v1Routes() []framework.Route {
-	return []framework.Route{{
+	return []framework.Route{b.taggedKeysRoute(), {
 		Pattern: framework.MatchAllRegex("path"),
 		Fields:  map[string]*framework.FieldSchema{"path": pathField()},
 		Operations: map[core.Operation]framework.HandlerFunc{

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -332,8 +333,14 @@ func TestPKIBadInputOverHTTP(t *testing.T) {
 
 	_, err = c.Logical().Write("pki/issue/web", map[string]any{"common_name": "www.evil.com"})
 	want400(t, err, "common name www.evil.com not allowed by this role")
-	_, err = c.Logical().Write("pki/issue/web", map[string]any{"common_name": "a.example.com", "ttl": "48h"})
-	want400(t, err, "is larger than the maximum allowed ttl")
+	// A ttl above the role's max_ttl is capped with a warning, as in Vault.
+	capped := write(t, c, "pki/issue/web", map[string]any{"common_name": "a.example.com", "ttl": "48h"})
+	if exp, _ := capped.Data["expiration"].(json.Number).Int64(); time.Until(time.Unix(exp, 0)) > 24*time.Hour+time.Minute {
+		t.Errorf("ttl above max_ttl not capped: expiration %v", capped.Data["expiration"])
+	}
+	if len(capped.Warnings) != 1 || !strings.Contains(capped.Warnings[0], "maxTTL") {
+		t.Errorf("capped ttl warning: %v", capped.Warnings)
+	}
 	_, err = c.Logical().Write("pki/issue/nope", map[string]any{"common_name": "a.example.com"})
 	want400(t, err, "unknown role: nope")
 	_, err = c.Logical().Write("pki/sign/web", map[string]any{"csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"})

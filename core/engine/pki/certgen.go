@@ -231,13 +231,10 @@ func caNames(d *framework.FieldData, cn string) (p *certParams, err error) {
 
 // lifetime describes how a certificate's validity is chosen.
 type lifetime struct {
-	requested time.Duration // the request's ttl; 0 for the default
-	notAfter  string        // the request's not_after (RFC 3339)
-	defTTL    time.Duration // role ttl; 0 for the mount default
-	maxTTL    time.Duration // role max_ttl; 0 for the mount max
-	// strict makes a requested ttl (or not_after) beyond the maximum an error;
-	// otherwise it is capped with a warning (CA generation, as in Vault).
-	strict       bool
+	requested    time.Duration // the request's ttl; 0 for the default
+	notAfter     string        // the request's not_after (RFC 3339)
+	defTTL       time.Duration // role ttl; 0 for the mount default
+	maxTTL       time.Duration // role max_ttl; 0 for the mount max
 	notBeforeDur time.Duration
 }
 
@@ -258,16 +255,14 @@ func (st *state) validity(l lifetime, parent *caBundle) (nb, na time.Time, warni
 		if perr != nil {
 			return nb, na, nil, core.Invalid("invalid not_after %q: must be an RFC 3339 time", l.notAfter)
 		}
-		if l.strict && max > 0 && t.Sub(now) > max {
-			return nb, na, nil, core.Invalid("not_after %s is beyond the maximum allowed ttl of %s", l.notAfter, max)
-		}
 		na = t
+		if max > 0 && t.Sub(now) > max {
+			warnings = append(warnings, fmt.Sprintf("not_after %q is beyond the permitted maxTTL %q, so maxTTL is being used", l.notAfter, max))
+			na = now.Add(max)
+		}
 	case l.requested > 0:
 		ttl := l.requested
 		if max > 0 && ttl > max {
-			if l.strict {
-				return nb, na, nil, core.Invalid("ttl %s is larger than the maximum allowed ttl %s (the role's max_ttl, capped by the mount's max_lease_ttl)", ttl, max)
-			}
 			warnings = append(warnings, fmt.Sprintf("TTL %q is longer than permitted maxTTL %q, so maxTTL is being used", ttl, max))
 			ttl = max
 		}

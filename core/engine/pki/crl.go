@@ -287,10 +287,69 @@ func (b *Backend) defaultCRL(ctx context.Context, st *state) (*crlRecord, error)
 }
 
 // refreshStaleCRLs rebuilds the CRLs when one has used half its validity.
-func (b *Backend) refreshStaleCRLs(ctx context.Context, st *state) error {
+// JobCRLRefresh is the internal principal that rebuilds CRLs before they
+// expire.
+const JobCRLRefresh = "pki-crl-refresh"
+
+// ScheduledJobs implements framework.Scheduler: every CRL that has used up half
+// of its validity is rebuilt, so a published CRL never expires while the
+// mount is in use (Vault leaves that to auto_rebuild, off by default; Vigil
+// always does it). The rebuild is an audited internal request.
+func (b *Backend) ScheduledJobs() []framework.Job {
+	return []framework.Job{{Name: JobCRLRefresh, Scan: "scheduled/crl-refresh"}}
+}
+
+func (b *Backend) crlRefreshScanRoute() framework.Route {
+	return framework.Route{
+		Pattern:    `scheduled/crl-refresh`,
+		Internal:   true,
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: b.handler(b.crlRefreshScan)},
+		Help:       "Internal: whether a CRL has used up half of its validity.",
+	}
+}
+
+func (b *Backend) crlRefreshRoute() framework.Route {
+	return framework.Route{
+		Pattern:    `scheduled/crl-refresh/rebuild`,
+		Internal:   true,
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.handler(b.crlRefresh)},
+		Help:       "Internal: rebuild the CRLs if one has used up half of its validity.",
+	}
+}
+
+// crlRefreshScan answers {"due": ["scheduled/crl-refresh/rebuild"]} when a
+// CRL is stale, {"due": []} otherwise. A mount without a CA has no CRL.
+func (b *Backend) crlRefreshScan(ctx context.Context, st *state, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	stale, err := b.staleCRL(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	due := []string{}
+	if stale {
+		due = append(due, "scheduled/crl-refresh/rebuild")
+	}
+	return &core.Response{Data: map[string]any{"due": due}}, nil
+}
+
+// crlRefresh rebuilds the CRLs if one is still stale.
+func (b *Backend) crlRefresh(ctx context.Context, st *state, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	stale, err := b.staleCRL(ctx, st)
+	if err != nil || !stale {
+		return &core.Response{Data: map[string]any{"rebuilt": false}}, err
+	}
+	if err := b.buildCRLsLocked(ctx, st); err != nil {
+		return nil, err
+	}
+	return &core.Response{Data: map[string]any{"rebuilt": true}}, nil
+}
+
+// staleCRL reports whether a stored CRL has used up half of its validity.
+func (b *Backend) staleCRL(ctx context.Context, st *state) (bool, error) {
 	ids, err := st.storage.List(ctx, crlsPrefix)
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := st.now()
 	for _, id := range ids {
@@ -299,12 +358,10 @@ func (b *Backend) refreshStaleCRLs(ctx context.Context, st *state) error {
 			continue
 		}
 		if now.After(rec.ThisUpdate.Add(rec.NextUpdate.Sub(rec.ThisUpdate) / 2)) {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			return b.buildCRLsLocked(ctx, st)
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func crlPEM(der []byte) []byte {

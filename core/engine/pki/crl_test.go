@@ -214,17 +214,16 @@ func TestCRLRotateAndConfig(t *testing.T) {
 func TestPeriodicRefreshesCRL(t *testing.T) {
 	c := newPKI(t)
 	genRoot(t, c, nil)
-	b := c.Engine.(*Backend)
 	first := crlOf(t, c)
 	c.Clock.Advance(defaultCRLExpiry / 4)
-	if err := b.Periodic(context.Background()); err != nil {
+	if err := c.RunScheduled(t, context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := crlOf(t, c).Number; got.Cmp(first.Number) != 0 {
 		t.Errorf("refreshed a fresh CRL: %v", got)
 	}
 	c.Clock.Advance(defaultCRLExpiry/4 + time.Second)
-	if err := b.Periodic(context.Background()); err != nil {
+	if err := c.RunScheduled(t, context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := crlOf(t, c); got.Number.Int64() != first.Number.Int64()+1 || !got.NextUpdate.After(first.NextUpdate) {

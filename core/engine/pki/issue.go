@@ -200,7 +200,7 @@ func (st *state) leafParams(ctx context.Context, role *roleEntry, d *framework.F
 		Locality: role.Locality, Province: role.Province, StreetAddress: role.StreetAddress, PostalCode: role.PostalCode}
 	var warnings []string
 	p.notBefore, p.notAfter, warnings, err = st.validity(lifetime{requested: d.Duration("ttl"), notAfter: d.String("not_after"),
-		defTTL: role.TTL, maxTTL: role.MaxTTL, strict: true, notBeforeDur: role.NotBeforeDuration}, bundle)
+		defTTL: role.TTL, maxTTL: role.MaxTTL, notBeforeDur: role.NotBeforeDuration}, bundle)
 	if err != nil {
 		return nil, nil, err
 	}

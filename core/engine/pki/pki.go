@@ -17,11 +17,10 @@
 //
 // # Certificate lifetimes
 //
-// For issue and sign, the requested ttl must not exceed the effective maximum:
-// the role's max_ttl capped by the mount's max lease TTL (a 400 otherwise; the
-// issue requires this, where current Vault caps silently). A default ttl (the
-// role's ttl, else the mount's default lease TTL) above the maximum is capped
-// with a warning. A certificate never outlives its issuer: by default such a
+// For issue and sign, a requested ttl or not_after beyond the effective
+// maximum (the role's max_ttl capped by the mount's max lease TTL) is capped
+// to it with a warning, as Vault does; so is a default ttl (the role's ttl,
+// else the mount's default lease TTL) above the maximum. A certificate never outlives its issuer: by default such a
 // request fails with a 400, as Vault's default leaf_not_after_behavior "err"
 // does; an issuer set to "truncate" caps NotAfter at its own, and "permit"
 // allows it (issuer/:ref, field leaf_not_after_behavior).
@@ -98,7 +97,7 @@ func New() framework.Engine { return &Backend{} }
 var (
 	_ framework.Engine        = (*Backend)(nil)
 	_ framework.SecretRevoker = (*Backend)(nil)
-	_ framework.Periodic      = (*Backend)(nil)
+	_ framework.Scheduler     = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again (after a
@@ -131,7 +130,7 @@ func (b *Backend) Close(context.Context) error {
 // Routes returns the engine's routes. Order matters only where patterns
 // overlap; none do.
 func (b *Backend) Routes() []framework.Route {
-	return []framework.Route{
+	return append(b.signVerbatimRoutes(),
 		b.rootGenerateRoute(),
 		b.rootSignIntermediateRoute(),
 		b.rootDeleteRoute(),
@@ -142,6 +141,8 @@ func (b *Backend) Routes() []framework.Route {
 		b.issueRoute(),
 		b.signRoute(),
 		b.revokeRoute(),
+		b.crlRefreshScanRoute(),
+		b.crlRefreshRoute(),
 		b.crlRotateRoute(),
 		b.crlRoute(false),
 		b.crlRoute(true),
@@ -162,7 +163,7 @@ func (b *Backend) Routes() []framework.Route {
 		b.issuerCertRoute(),
 		b.ocspPostRoute(),
 		b.ocspGetRoute(),
-	}
+	)
 }
 
 // state returns the Setup state, or an unavailable error before Setup.
@@ -183,17 +184,6 @@ func (b *Backend) handler(f func(ctx context.Context, st *state, req *core.Reque
 		}
 		return f(ctx, st, req, d)
 	}
-}
-
-// Periodic refreshes every CRL that has used up half of its validity, so a
-// published CRL never expires while the mount is in use (Vault leaves that to
-// auto_rebuild, off by default; Vigil always does it).
-func (b *Backend) Periodic(ctx context.Context) error {
-	st, err := b.state()
-	if err != nil {
-		return nil
-	}
-	return b.refreshStaleCRLs(ctx, st)
 }
 
 // cachedSigner returns the parsed private key of key id.

@@ -61,8 +61,9 @@ func (p *policy) checkReadable(ver int, what string) error {
 }
 
 // writeVersion resolves a requested version (0 = latest) for encrypting,
-// signing or HMACing, checking min_encryption_version. op names the
-// operation in errors.
+// signing or HMACing. A version below min_encryption_version or below
+// min_decryption_version is refused: what it produced could not be
+// decrypted or verified again. op names the operation in errors.
 func (p *policy) writeVersion(ver int, op string) (int, error) {
 	switch {
 	case ver == 0:
@@ -73,6 +74,8 @@ func (p *policy) writeVersion(ver int, op string) (int, error) {
 		return 0, core.Invalid("requested version for %s is higher than the latest key version", op)
 	case ver < p.MinEncryptionVersion:
 		return 0, core.Invalid("requested version for %s is less than the minimum encryption key version", op)
+	case ver < p.MinDecryptionVersion:
+		return 0, core.Invalid("requested version for %s is less than the minimum decryption key version: no such key version", op)
 	}
 	return ver, nil
 }

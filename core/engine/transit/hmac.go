@@ -82,7 +82,7 @@ func (b *Backend) hmac(ctx context.Context, _ *core.Request, d *framework.FieldD
 		return nil, core.Invalid("key version does not exist (cannot be negative)")
 	case ver > p.LatestVersion:
 		return nil, core.Invalid("key version does not exist; latest key version is %d", p.LatestVersion)
-	case ver < p.MinEncryptionVersion:
+	case ver < p.MinEncryptionVersion, ver < p.MinDecryptionVersion:
 		return nil, core.Invalid("cannot generate HMAC: version is too old (disallowed by policy)")
 	}
 	key, err := p.hmacKey(ver)

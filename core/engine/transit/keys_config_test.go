@@ -1,9 +1,12 @@
 package transit
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/core"
 )
 
 func TestConfigRules(t *testing.T) {
@@ -72,31 +75,31 @@ func TestTrim(t *testing.T) {
 }
 
 func TestAutoRotate(t *testing.T) {
-	e, c := newEngine(t)
+	_, c := newEngine(t)
 	must(t)(c.Write("keys/auto", map[string]any{"auto_rotate_period": "1h"}))
 	must(t)(c.Write("keys/manual", nil))
 	must(t)(c.Write("keys/daily", map[string]any{"type": "ed25519"}))
 	must(t)(c.Write("keys/daily/config", map[string]any{"auto_rotate_period": "24h"}))
 	latest := func(name string) any { return must(t)(c.Read("keys/"+name, nil))["latest_version"] }
 
-	if err := e.Periodic(t.Context()); err != nil {
+	if err := c.RunScheduled(t, t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if latest("auto") != 1 {
 		t.Fatal("rotated before the period elapsed")
 	}
 	c.Clock.Advance(time.Hour - time.Second)
-	must(t)(nil, e.Periodic(t.Context()))
+	must(t)(nil, c.RunScheduled(t, t.Context()))
 	if latest("auto") != 1 {
 		t.Fatal("rotated a second early")
 	}
 	c.Clock.Advance(time.Second)
-	must(t)(nil, e.Periodic(t.Context()))
+	must(t)(nil, c.RunScheduled(t, t.Context()))
 	if latest("auto") != 2 || latest("manual") != 1 || latest("daily") != 1 {
 		t.Fatalf("after 1h: auto=%v manual=%v daily=%v", latest("auto"), latest("manual"), latest("daily"))
 	}
 	// The period counts from the latest version's creation.
-	must(t)(nil, e.Periodic(t.Context()))
+	must(t)(nil, c.RunScheduled(t, t.Context()))
 	if latest("auto") != 2 {
 		t.Fatal("rotated twice for one period")
 	}
@@ -105,15 +108,29 @@ func TestAutoRotate(t *testing.T) {
 		t.Errorf("new version created at %d, want the engine clock %d", keys["2"], c.Clock.Now().Unix())
 	}
 	c.Clock.Advance(23 * time.Hour)
-	must(t)(nil, e.Periodic(t.Context()))
+	must(t)(nil, c.RunScheduled(t, t.Context()))
 	if latest("auto") != 3 || latest("daily") != 2 {
 		t.Fatalf("after 24h: auto=%v daily=%v", latest("auto"), latest("daily"))
 	}
 	// Turning the period off stops rotation.
 	must(t)(c.Write("keys/auto/config", map[string]any{"auto_rotate_period": 0}))
 	c.Clock.Advance(100 * time.Hour)
-	must(t)(nil, e.Periodic(t.Context()))
+	must(t)(nil, c.RunScheduled(t, t.Context()))
 	if latest("auto") != 3 {
 		t.Error("rotated with auto_rotate_period 0")
+	}
+	// The job's routes are internal: a client cannot reach them.
+	for _, p := range []string{"scheduled/auto-rotate", "scheduled/auto-rotate/daily"} {
+		if _, err := c.Call(t.Context(), core.OpUpdate, p, nil); !errors.Is(err, core.ErrUnsupportedPath) {
+			t.Errorf("client call to %s: %v, want unsupported path", p, err)
+		}
+	}
+	// A key rotated by a client after the scan is not rotated again.
+	c.Clock.Advance(24 * time.Hour)
+	must(t)(c.Write("keys/daily/rotate", nil))
+	want := latest("daily")
+	resp, err := c.CallInternal(t.Context(), JobAutoRotate, core.OpUpdate, "scheduled/auto-rotate/daily", nil)
+	if err != nil || resp.Data["rotated"] != false || latest("daily") != want {
+		t.Errorf("stale due entry: %v %v, latest %v", resp, err, latest("daily"))
 	}
 }

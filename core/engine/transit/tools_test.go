@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"slices"
 	"testing"
+
+	"github.com/vigilsec/vigil/core/tools"
 )
 
 func TestRandom(t *testing.T) {
@@ -44,7 +46,7 @@ func TestRandom(t *testing.T) {
 		t.Errorf("seal source: %v %v", resp, err)
 	}
 	invalid(t, `"bytes" cannot be less than 1`)(c.Write("random/0", nil))
-	invalid(t, `"bytes" should be less than 131072`)(c.Write("random", map[string]any{"bytes": maxRandomBytes + 1}))
+	invalid(t, `"bytes" should be less than 131072`)(c.Write("random", map[string]any{"bytes": tools.MaxRandomBytes + 1}))
 	invalid(t, `unsupported encoding format "base32"`)(c.Write("random", map[string]any{"format": "base32"}))
 	invalid(t, "unsupported entropy source")(c.Write("random/moon", nil))
 	invalid(t, "error parsing url-set byte count")(c.Write("random/platform/many", nil))

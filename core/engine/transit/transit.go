@@ -54,12 +54,9 @@ package transit
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,8 +98,8 @@ type state struct {
 func New() framework.Engine { return &Backend{} }
 
 var (
-	_ framework.Engine   = (*Backend)(nil)
-	_ framework.Periodic = (*Backend)(nil)
+	_ framework.Engine    = (*Backend)(nil)
+	_ framework.Scheduler = (*Backend)(nil)
 )
 
 // Setup prepares the engine for a mount. It may be called again; the last
@@ -140,6 +137,8 @@ func (b *Backend) clearCache() {
 // Routes returns the engine's paths, relative to the mount.
 func (b *Backend) Routes() []framework.Route {
 	return []framework.Route{
+		b.autoRotateScanRoute(),
+		b.autoRotateKeyRoute(),
 		b.keysListRoute(),
 		b.keyConfigRoute(),
 		b.keyRotateRoute(),
@@ -156,57 +155,6 @@ func (b *Backend) Routes() []framework.Route {
 		b.verifyRoute(),
 		b.exportRoute(),
 	}
-}
-
-// Periodic rotates every key whose auto_rotate_period has elapsed since its
-// latest version was created (by the engine clock). Keys are handled one by
-// one; the errors of those that failed are joined.
-func (b *Backend) Periodic(ctx context.Context) error {
-	st, err := b.state()
-	if err != nil {
-		return err
-	}
-	names, err := st.storage.List(ctx, policyPrefix)
-	if err != nil {
-		return fmt.Errorf("transit: list keys: %w", err)
-	}
-	var errs []error
-	for _, name := range names {
-		if strings.HasSuffix(name, "/") {
-			continue
-		}
-		if err := b.autoRotate(ctx, st, name); err != nil {
-			errs = append(errs, fmt.Errorf("transit: auto-rotate key %q: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// autoRotate rotates one key if its period has elapsed.
-func (b *Backend) autoRotate(ctx context.Context, st *state, name string) error {
-	mu := b.lock(name)
-	mu.Lock()
-	defer mu.Unlock()
-	p, err := b.loadFresh(ctx, st, name)
-	if err != nil || p == nil || p.AutoRotatePeriod <= 0 {
-		return err
-	}
-	latest := p.Keys[p.LatestVersion]
-	if latest == nil {
-		return fmt.Errorf("latest version %d is missing", p.LatestVersion)
-	}
-	now := st.now()
-	if now.Before(latest.CreationTime.Add(time.Duration(p.AutoRotatePeriod) * time.Second)) {
-		return nil
-	}
-	if err := p.rotate(now, b.randReader()); err != nil {
-		return err
-	}
-	if err := b.store(ctx, st, p); err != nil {
-		return err
-	}
-	st.logger.Info("transit key rotated automatically", "key", name, "version", p.LatestVersion)
-	return nil
 }
 
 // state returns the Setup state, or an unavailable error before Setup.

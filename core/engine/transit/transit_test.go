@@ -182,8 +182,8 @@ func TestNotSetUp(t *testing.T) {
 	b := &Backend{}
 	_, err := b.listKeys(t.Context(), nil, nil)
 	wantErr(t, err, core.CodeUnavailable, "not set up")
-	if err := b.Periodic(t.Context()); core.CodeOf(err) != core.CodeUnavailable {
-		t.Errorf("Periodic before Setup: %v, want unavailable", err)
+	if _, err := b.autoRotateScan(t.Context(), nil, nil); core.CodeOf(err) != core.CodeUnavailable {
+		t.Errorf("auto-rotate scan before Setup: %v, want unavailable", err)
 	}
 }
 
@@ -226,7 +226,7 @@ func TestStorageErrorsAreInternal(t *testing.T) {
 			t.Errorf("%s %s: client message %q leaks the storage error", call.op, call.path, msg)
 		}
 	}
-	if err := c.Engine.(*Backend).Periodic(t.Context()); !errors.Is(err, errDisk) {
-		t.Errorf("Periodic: %v, want the storage error", err)
+	if err := c.RunScheduled(t, t.Context()); !errors.Is(err, errDisk) {
+		t.Errorf("scheduled jobs: %v, want the storage error", err)
 	}
 }

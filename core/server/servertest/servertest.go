@@ -4,9 +4,13 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,8 +34,12 @@ type Options struct {
 	// Threshold (default 1/1) and unsealed, unless NoInit is set.
 	Dev            bool
 	Shares, Thresh int
-	NoInit         bool
-	RootTokenID    string
+	// RecoveryShares and RecoveryThresh initialise a server whose config
+	// has an auto seal (default 1/1); KeyHolders labels the held shares.
+	RecoveryShares, RecoveryThresh int
+	KeyHolders                     []string
+	NoInit                         bool
+	RootTokenID                    string
 	// Configure edits the config before the server is built.
 	Configure func(cfg *config.Config)
 	// Now overrides the clock.
@@ -55,7 +63,9 @@ type Server struct {
 	URL       string
 	RootToken string
 	Keys      []string // hex unseal key shares
-	Client    *vaultapi.Client
+	// RecoveryKeys are the hex recovery key shares (auto seal).
+	RecoveryKeys []string
+	Client       *vaultapi.Client
 }
 
 // MustStart starts a server and registers its shutdown with tb.Cleanup.
@@ -80,12 +90,40 @@ func MustStart(tb testing.TB, build Builder, opts Options) *Server {
 		if shares == 0 {
 			shares, thresh = 1, 1
 		}
-		res, err := s.Client.Sys().Init(&vaultapi.InitRequest{SecretShares: shares, SecretThreshold: thresh})
+		rs, rt := opts.RecoveryShares, opts.RecoveryThresh
+		if rs == 0 {
+			rs, rt = 1, 1
+		}
+		req := &vaultapi.InitRequest{SecretShares: shares, SecretThreshold: thresh}
+		if s.AutoSeal() {
+			req = &vaultapi.InitRequest{RecoveryShares: rs, RecoveryThreshold: rt}
+		}
+		body := map[string]any{"secret_shares": req.SecretShares, "secret_threshold": req.SecretThreshold,
+			"recovery_shares": req.RecoveryShares, "recovery_threshold": req.RecoveryThreshold}
+		if len(opts.KeyHolders) > 0 {
+			body["key_holders"] = opts.KeyHolders
+		}
+		r := s.Client.NewRequest("PUT", "/v1/sys/init")
+		if err := r.SetJSONBody(body); err != nil {
+			tb.Fatal(err)
+		}
+		//lint:ignore SA1019 RawRequest: the Vigil-only key_holders field.
+		resp, err := s.Client.RawRequest(r)
 		if err != nil {
 			tb.Fatalf("servertest: init: %v", err)
 		}
-		s.Keys, s.RootToken = res.Keys, res.RootToken
-		s.MustUnseal()
+		var res vaultapi.InitResponse
+		err = resp.DecodeJSON(&res)
+		resp.Body.Close()
+		if err != nil {
+			tb.Fatalf("servertest: init: %v", err)
+		}
+		s.Keys, s.RecoveryKeys, s.RootToken = res.Keys, res.RecoveryKeys, res.RootToken
+		if s.AutoSeal() {
+			s.MustWaitUnsealed(30 * time.Second)
+		} else {
+			s.MustUnseal()
+		}
 	}
 	s.Client.SetToken(s.RootToken)
 	return s
@@ -171,6 +209,27 @@ func (s *Server) MustUnseal() {
 	s.tb.Fatalf("servertest: still sealed after all keys")
 }
 
+// MustWaitUnsealed waits until sys/seal-status reports unsealed (an auto
+// seal unseals by itself), polling, and fails the test after timeout.
+func (s *Server) MustWaitUnsealed(timeout time.Duration) {
+	s.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		st, err := s.Client.Sys().SealStatus()
+		if err == nil && !st.Sealed {
+			return
+		}
+		if err != nil {
+			last = err.Error()
+		} else if len(st.Warnings) > 0 {
+			last = st.Warnings[0]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.tb.Fatalf("servertest: still sealed after %s: %s", timeout, last)
+}
+
 // Stop shuts the server down (idempotent).
 func (s *Server) Stop() {
 	if s.Server == nil {
@@ -180,6 +239,15 @@ func (s *Server) Stop() {
 	defer cancel()
 	_ = s.Server.Close(ctx)
 	s.Server = nil
+}
+
+// RestartSealed stops the server and starts a new one on the same data
+// folder (new port), left sealed.
+func (s *Server) RestartSealed() {
+	s.tb.Helper()
+	s.Stop()
+	s.start()
+	s.Client.SetToken(s.RootToken)
 }
 
 // Restart stops the server and starts a new one on the same data folder
@@ -195,7 +263,78 @@ func (s *Server) Restart() {
 		}
 		return
 	}
-	if len(s.Keys) > 0 {
+	switch {
+	case s.AutoSeal() && !s.opts.NoInit:
+		s.MustWaitUnsealed(30 * time.Second)
+	case len(s.Keys) > 0:
 		s.MustUnseal()
 	}
+}
+
+// NewClientFrom returns a vault/api client whose connections come from the
+// local address ip (any 127.0.0.0/8 address reaches a loopback server on
+// Linux), for tests of address-bound tokens and logins.
+func (s *Server) NewClientFrom(token, ip string) *vaultapi.Client {
+	s.tb.Helper()
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address, cfg.MaxRetries, cfg.Timeout = s.URL, 0, 60*time.Second
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	cfg.HttpClient.Transport = &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		s.tb.Fatalf("servertest: client: %v", err)
+	}
+	c.SetToken(token)
+	return c
+}
+
+// MustEnableFileAudit enables a file audit device named "file" through the
+// API (options added to file_path) and returns the log's path.
+func (s *Server) MustEnableFileAudit(opts map[string]string) string {
+	s.tb.Helper()
+	path := filepath.Join(s.Dir, "audit", "audit.log")
+	o := map[string]string{"file_path": path}
+	for k, v := range opts {
+		o[k] = v
+	}
+	if err := s.Client.Sys().EnableAuditWithOptions("file", &vaultapi.EnableAuditOptions{Type: "file", Options: o}); err != nil {
+		s.tb.Fatalf("servertest: enable audit: %v", err)
+	}
+	return path
+}
+
+// ReadAudit returns the entries of an audit log file, oldest first.
+func ReadAudit(tb testing.TB, path string) []map[string]any {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("servertest: read audit log: %v", err)
+	}
+	var out []map[string]any
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 || line[0] != '{' {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			tb.Fatalf("servertest: audit line %q: %v", line, err)
+		}
+		if _, ok := m["request"]; ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// AuditEntries returns the entries of type typ ("request" or "response")
+// whose request path is path.
+func AuditEntries(entries []map[string]any, typ, path string) []map[string]any {
+	var out []map[string]any
+	for _, e := range entries {
+		req, _ := e["request"].(map[string]any)
+		if e["type"] == typ && req != nil && req["path"] == path {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -505,7 +505,9 @@ func (ix *Index) ingest(lines []rline, gaps []ship.Gap) error {
 				ix.publish(ship.Position{Seq: l.seq - 1, Hash: string(l.prevHash)}, cp, sig, anc, gaps, borrowed)
 				return err
 			}
-			cp, sig = ref, checked
+			if ref != nil {
+				cp, sig = ref, checked
+			}
 			continue
 		}
 		if isRequestEntry(raw) {
@@ -525,7 +527,7 @@ func (ix *Index) ingest(lines []rline, gaps []ship.Gap) error {
 		if kind == query.KindOther {
 			continue
 		}
-		if kind == query.KindRequest && !f.Sealed {
+		if kind == query.KindRequest {
 			ix.pending[string(f.RequestID)] = pendingReq{ID: string(f.RequestID), Seq: l.seq, raw: raw}
 			borrowed = append(borrowed, l.seq)
 			continue
@@ -554,23 +556,13 @@ func (ix *Index) ingest(lines []rline, gaps []ship.Gap) error {
 }
 
 // ownPending copies the lines of pending requests still borrowed from the
-// read buffer, and turns requests rejected while sealed — which never get
-// a response entry — into rows (checked here, on the few requests still
-// waiting at the end of a batch, rather than on every line).
+// read buffer. Requests rejected while sealed wait like any other: their
+// response entry follows (a request entry left without one — a crash
+// between the two — stays incomplete).
 func (ix *Index) ownPending() {
-	var row raw
-	var scratch [nCols][]byte
 	for id, p := range ix.pending {
 		if p.raw == nil {
 			continue
-		}
-		if bytes.Contains(p.raw, []byte(`"sealed":true`)) {
-			if f, kind, err := ix.parser.ParseFields(p.raw); err == nil && kind == query.KindRequest && f.Sealed {
-				fillRow(&row, f, &scratch)
-				ix.builder.add(&row)
-				delete(ix.pending, id)
-				continue
-			}
 		}
 		p.Line, p.raw = string(p.raw), nil
 		ix.pending[id] = p
@@ -645,7 +637,8 @@ func fillRow(r *raw, f *query.Fields, scratch *[nCols][]byte) {
 }
 
 // checkpoint verifies a checkpoint record: it must describe the line
-// before it, belong to this node and carry a valid signature.
+// before it, belong to this node and carry a valid signature. An unsigned
+// checkpoint returns a nil reference.
 func (ix *Index) checkpoint(rec *rline) (*query.CheckpointRef, bool, error) {
 	l, err := logline.Parse(rec.raw)
 	if err != nil || l.Checkpoint == nil {
@@ -655,6 +648,12 @@ func (ix *Index) checkpoint(rec *rline) (*query.CheckpointRef, bool, error) {
 	at, err := time.Parse(time.RFC3339Nano, b.Time)
 	if err != nil || b.NodeID != l.NodeID || b.Seq != rec.seq-1 || b.Hash != string(rec.prevHash) {
 		return nil, false, fmt.Errorf("%w: seq %d: checkpoint does not describe the line before it (forged_checkpoint)", ship.ErrChainMismatch, rec.seq)
+	}
+	if l.Signature == "" && l.KeyID == "" {
+		// A writer without the checkpoint key (a server recording while
+		// sealed) writes unsigned checkpoints: they cover nothing, and the
+		// index keeps the last signed one.
+		return nil, false, nil
 	}
 	ref := &query.CheckpointRef{NodeID: b.NodeID, Seq: b.Seq, Hash: b.Hash, TreeSize: b.TreeSize, Root: b.Root, Time: at.UTC(), Signature: l.Signature, KeyID: l.KeyID}
 	if ix.cfg.PublicKey == nil {

@@ -73,8 +73,7 @@ var routes = []route{
 }
 
 // Request is one generated request: its request event, and its response
-// event unless the request is incomplete (the response was never written)
-// or was rejected while sealed.
+// event unless the request is incomplete (the response was never written).
 type Request struct {
 	Req, Resp *core.AuditEvent
 }
@@ -148,8 +147,10 @@ func one(rng *rand.Rand, i int, id string, at time.Time, step time.Duration) Req
 		req.RemoteAddr, req.RemotePort, req.Data = "", 0, nil
 		req.Secret = &core.Secret{LeaseID: fmt.Sprintf("database/creds/readonly/lease-%d", i)}
 		principal, dec = nil, nil
-	case roll < 25: // rejected while sealed: a request entry only
-		return Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req, Err: core.ErrSealed, Sealed: true}}
+	case roll < 25: // rejected while sealed: no principal or decision (nothing was evaluated)
+		r := Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req, Err: core.ErrSealed, Sealed: true}}
+		r.Resp = &core.AuditEvent{Type: "response", Time: respTime, Request: req, Err: core.ErrSealed, Sealed: true}
+		return r
 	case roll < 26: // incomplete: the response entry was never written
 		req.Principal, req.Decision = principal, dec
 		return Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req}}
@@ -234,11 +235,6 @@ func (l *Log) Write(tb testing.TB, reqs []Request) {
 	for _, r := range reqs {
 		if err := l.Broker.LogRequest(ctx, r.Req); err != nil {
 			tb.Fatal(err)
-		}
-		if r.Req.Sealed { // buffered by the broker until "unseal": write it now, in order
-			if n, _ := l.Broker.FlushSealed(ctx); n != 1 {
-				tb.Fatalf("sealed request not written (%d)", n)
-			}
 		}
 		if r.Resp != nil {
 			if err := l.Broker.LogResponse(ctx, r.Resp); err != nil {
