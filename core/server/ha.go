@@ -137,16 +137,6 @@ func (s *Server) startHA(ctx context.Context) {
 	}()
 }
 
-// stopHA stops following leadership and steps back to standby. Caller
-// holds stateMu (the watcher may be waiting for it: it is not waited for).
-func (s *Server) stopHA(ctx context.Context) {
-	if s.haStop != nil {
-		s.haStop()
-		s.haStop = nil
-	}
-	s.deactivateLocked(ctx)
-}
-
 // activateLocked makes this leader the active node. Caller holds stateMu.
 func (s *Server) activateLocked(ctx context.Context) error {
 	if s.active.Load() || s.barrier.Sealed() {
