@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -142,9 +141,16 @@ func (s *Server) JoinChallenge(ctx context.Context, nodeID string) (*system.Join
 	return &system.JoinChallenge{Challenge: blob, Records: recs}, nil
 }
 
-// ErrJoinRefused is returned (wrapped) when a node does not prove that it
-// may join.
-var ErrJoinRefused = &core.Error{Code: core.CodePermissionDenied, Msg: "join refused"}
+// refused is the error for a node that did not prove it may join (403).
+func refused(format string, args ...any) error {
+	return core.Errorf(core.CodePermissionDenied, "join refused: "+format, args...)
+}
+
+// joinErr keeps err's code (and so its HTTP status) and says which step
+// of the join failed.
+func joinErr(err error, format string, args ...any) error {
+	return core.Errorf(core.CodeOf(err), format+": %w", append(args, err)...)
+}
 
 // JoinAnswer is the leader's step 3.
 func (s *Server) JoinAnswer(ctx context.Context, req system.JoinAnswerRequest) (*system.JoinAnswer, error) {
@@ -163,25 +169,25 @@ func (s *Server) JoinAnswer(ctx context.Context, req system.JoinAnswerRequest) (
 	s.join.mu.Unlock()
 	switch {
 	case c == nil:
-		return nil, fmt.Errorf("%w: no outstanding challenge for node %q (ask for one first)", ErrJoinRefused, req.NodeID)
+		return nil, refused("no outstanding challenge for node %q (ask for one first)", req.NodeID)
 	case s.now().After(c.expires):
-		return nil, fmt.Errorf("%w: the challenge of node %q expired", ErrJoinRefused, req.NodeID)
+		return nil, refused("the challenge of node %q expired", req.NodeID)
 	case subtle.ConstantTimeCompare(c.plain, req.Answer) != 1:
 		s.log.Warn("join refused: wrong answer to the challenge", "node", req.NodeID, "cluster_addr", req.ClusterAddr)
-		return nil, fmt.Errorf("%w: node %q did not answer the challenge (it does not hold the cluster's unseal keys)", ErrJoinRefused, req.NodeID)
+		return nil, refused("node %q did not answer the challenge (it does not hold the cluster's unseal keys)", req.NodeID)
 	}
 	if !s.raft.IsLeader() {
 		return nil, core.Errorf(core.CodeUnavailable, "join: this node is no longer the active node")
 	}
 	nc, err := clustertls.Issue(ctx, s.barrier, req.NodeID, clustertls.Options{Now: s.now})
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, joinErr(err, "join")
 	}
 	if err := s.raft.AddNonvoter(ctx, req.NodeID, req.ClusterAddr); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, joinErr(err, "join")
 	}
 	if err := s.raft.Barrier(ctx); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, joinErr(err, "join")
 	}
 	js, err := json.Marshal(nc)
 	if err != nil {
@@ -224,7 +230,7 @@ func (s *Server) Join(ctx context.Context, req system.JoinRequest) error {
 		} `json:"data"`
 	}
 	if err := postJSON(ctx, client, req.LeaderAPIAddr, "sys/storage/raft/bootstrap/challenge", map[string]any{"server_id": s.NodeID()}, &ch); err != nil {
-		return fmt.Errorf("join: challenge from %s: %w", req.LeaderAPIAddr, err)
+		return joinErr(err, "join: challenge from %s", req.LeaderAPIAddr)
 	}
 	blob, err := base64.StdEncoding.DecodeString(ch.Data.Challenge)
 	if err != nil || len(blob) == 0 {
@@ -247,7 +253,7 @@ func (s *Server) Join(ctx context.Context, req system.JoinRequest) error {
 		// Auto-unseal: this node's seal opens the cluster's root key (or
 		// does not, and the node cannot join).
 		if err := pj.seal.AutoUnseal(ctx); err != nil {
-			return fmt.Errorf("join: this node's seal does not open the cluster's root key: %w", err)
+			return joinErr(err, "join: this node's seal does not open the cluster's root key")
 		}
 		if err := s.answerJoin(ctx, pj); err != nil {
 			pj.barrier.Seal()
@@ -314,7 +320,7 @@ func (s *Server) joinStatus(st seal.Status) *system.SealStatus {
 func (s *Server) answerJoin(ctx context.Context, pj *pendingJoin) error {
 	plain, err := pj.barrier.Decrypt(joinChallengeKey+s.NodeID(), pj.challenge)
 	if err != nil {
-		return fmt.Errorf("join: the unseal keys do not open the cluster's challenge: %w", err)
+		return core.Errorf(core.CodeInvalid, "join: the unseal keys do not open the cluster's challenge: %w", err)
 	}
 	var ans struct {
 		Data struct {
@@ -326,7 +332,7 @@ func (s *Server) answerJoin(ctx context.Context, pj *pendingJoin) error {
 	body := map[string]any{"server_id": s.NodeID(), "answer": base64.StdEncoding.EncodeToString(plain),
 		"cluster_addr": s.raft.Addr(), "non_voter": pj.req.NonVoter}
 	if err := postJSON(ctx, pj.client, pj.req.LeaderAPIAddr, "sys/storage/raft/bootstrap/answer", body, &ans); err != nil {
-		return fmt.Errorf("join: answer to %s: %w", pj.req.LeaderAPIAddr, err)
+		return joinErr(err, "join: answer to %s", pj.req.LeaderAPIAddr)
 	}
 	blob, err := base64.StdEncoding.DecodeString(ans.Data.Certificate)
 	if err != nil {
@@ -334,7 +340,7 @@ func (s *Server) answerJoin(ctx context.Context, pj *pendingJoin) error {
 	}
 	js, err := pj.barrier.Decrypt(joinCertKey+s.NodeID(), blob)
 	if err != nil {
-		return fmt.Errorf("join: the leader's certificate does not open: %w", err)
+		return core.Errorf(core.CodeInternal, "join: the leader's certificate does not open: %w", err)
 	}
 	var nc clustertls.NodeCert
 	if err := json.Unmarshal(js, &nc); err != nil || nc.NodeID != s.NodeID() {

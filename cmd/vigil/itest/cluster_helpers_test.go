@@ -101,13 +101,17 @@ func writeClusterCA(t testing.TB, dir string) (caFile, certFile, keyFile string,
 
 // startCluster writes n nodes' configurations and starts every process. The
 // nodes are not initialised: call init.
-func startCluster(t testing.TB, n int) *testCluster {
+func startCluster(t testing.TB, n int) *testCluster { return startClusterWith(t, n, "", "node") }
+
+// startClusterWith is startCluster with extra configuration (a seal block)
+// in every node's file, and node ids prefix1..prefixN.
+func startClusterWith(t testing.TB, n int, extra, prefix string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, bin: vigilBinary(t), dir: t.TempDir()}
 	var certFile, keyFile string
 	c.caFile, certFile, keyFile, c.caPool = writeClusterCA(t, c.dir)
 	for i := 1; i <= n; i++ {
-		id := fmt.Sprintf("node%d", i)
+		id := fmt.Sprintf("%s%d", prefix, i)
 		d := filepath.Join(c.dir, id)
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
@@ -141,7 +145,8 @@ log_level     = "debug"
 audit "file" "primary" {
   path = %q
 }
-`, filepath.Join(nd.dir, "data"), nd.id, joins.String(), nd.apiAddr, certFile, keyFile, nd.url(), nd.cluster, nd.auditLog)
+%s
+`, filepath.Join(nd.dir, "data"), nd.id, joins.String(), nd.apiAddr, certFile, keyFile, nd.url(), nd.cluster, nd.auditLog, extra)
 		nd.cfgFile = filepath.Join(nd.dir, "vigil.hcl")
 		if err := os.WriteFile(nd.cfgFile, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)

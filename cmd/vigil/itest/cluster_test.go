@@ -441,3 +441,52 @@ func (c *testCluster) cli(nd *clusterNode, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// With auto-unseal (a transit seal served by another vigil process), the
+// nodes join by themselves: the configured seal opens the challenge, no
+// key is typed. A node whose seal uses another key cannot open it and
+// never becomes a member.
+func TestClusterAutoUnsealJoin(t *testing.T) {
+	a := newVigilProc(t, t.TempDir())
+	a.StartDev()
+	if err := a.Client.Sys().Mount("transit", &vaultapiMountTransit); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"autounseal", "other"} {
+		if _, err := a.Client.Logical().Write("transit/keys/"+k, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startClusterWith(t, 3, transitHCL(a.URL, "autounseal"), "node")
+	res := initAuto(t, c.client(c.nodes[0]), 3, 2, holders3)
+	c.root = res.RootToken
+	c.eventually(60*time.Second, func() error { return c.isActive(c.nodes[0]) })
+	if _, err := c.client(c.nodes[0]).Logical().Write("sys/storage/raft/autopilot/configuration",
+		map[string]any{"server_stabilization_time": "1s"}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually(90*time.Second, func() error {
+		if v := c.voters(); len(v) != 3 || !v["node1"] || !v["node2"] || !v["node3"] {
+			return fmt.Errorf("voters %v", v)
+		}
+		return nil
+	})
+	for _, nd := range c.nodes {
+		st, err := c.client(nd).Sys().SealStatus()
+		if err != nil || st.Sealed || !st.RecoverySeal {
+			t.Fatalf("%s: %+v %v", nd.id, st, err)
+		}
+	}
+	// A fourth node with the wrong transit key: refused for good.
+	wrong := startClusterWith(t, 1, transitHCL(a.URL, "other"), "stranger")
+	nd := wrong.nodes[0]
+	cl := wrong.client(nd)
+	if _, err := cl.Sys().RaftJoin(&vaultapi.RaftJoinRequest{LeaderAPIAddr: c.active().url(), LeaderCACert: string(mustRead(t, c.caFile))}); err == nil {
+		t.Fatal("a node whose seal cannot open the cluster's root key joined")
+	} else if !strings.Contains(err.Error(), "does not open the cluster's root key") {
+		t.Fatalf("join with the wrong seal: %v", err)
+	}
+	if v := c.voters(); len(v) != 3 {
+		t.Fatalf("configuration changed: %v", v)
+	}
+}
