@@ -73,15 +73,20 @@ func (s *Server) clusterHandler(local http.Handler) http.Handler {
 			local.ServeHTTP(w, r)
 			return
 		}
-		s.forward(w, r)
+		s.forward(w, r, local)
 	})
 }
+
+// errBecameActive: while a standby waited for an active node, it became
+// the active node itself.
+var errBecameActive = errors.New("this node became the active node")
 
 // standby reports whether this node is unsealed but not the active node.
 func (s *Server) standby() bool { return s.unsealedFlag.Load() && !s.active.Load() }
 
-// forward sends r to the active node and copies its answer to w.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
+// forward sends r to the active node and copies its answer to w. If this
+// node becomes the active node meanwhile, local serves r here.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, local http.Handler) {
 	ctx, cancel := context.WithTimeout(r.Context(), ForwardWait)
 	defer cancel()
 	body, err := io.ReadAll(io.LimitReader(r.Body, s.forwardLimit()+1))
@@ -98,6 +103,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 	delay := 10 * time.Millisecond
 	for {
 		id, addr, err := s.activeNode(ctx)
+		if errors.Is(err, errBecameActive) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			local.ServeHTTP(w, r)
+			return
+		}
 		if err != nil {
 			writeJSONError(w, http.StatusServiceUnavailable, "no active node to forward the request to: "+err.Error())
 			return
@@ -148,7 +158,7 @@ func (s *Server) activeNode(ctx context.Context) (id, addr string, err error) {
 			return id, addr, nil
 		}
 		if id == s.NodeID() && s.active.Load() {
-			return "", "", errors.New("this node became the active node")
+			return "", "", errBecameActive
 		}
 		select {
 		case <-ctx.Done():

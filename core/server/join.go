@@ -179,7 +179,7 @@ func (s *Server) JoinAnswer(ctx context.Context, req system.JoinAnswerRequest) (
 	if !s.raft.IsLeader() {
 		return nil, core.Errorf(core.CodeUnavailable, "join: this node is no longer the active node")
 	}
-	nc, err := clustertls.Issue(ctx, s.barrier, req.NodeID, clustertls.Options{Now: s.now})
+	nc, err := s.IssueClusterCertificate(ctx, req.NodeID)
 	if err != nil {
 		return nil, joinErr(err, "join")
 	}

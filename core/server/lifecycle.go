@@ -182,9 +182,11 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 	s.sys.InvalidateCORS()
 	s.autoUnsealed = true
 	s.unsealed = true
-	s.unsealedFlag.Store(true)
 	s.log.Info("unsealed")
 	s.startHA(ctx)
+	// Reported unsealed (and serving) from here on: as the active node
+	// when it leads (startHA made it active), else as a standby.
+	s.unsealedFlag.Store(true)
 	s.bgDone.Add(1)
 	go func() {
 		defer s.bgDone.Done()
