@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,7 +235,7 @@ func TestServerBinaryWarnsAndWritesPid(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(vaultStyleConfig(dir, addr, p)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
+	var stderr lockedBuffer // written by the process's copier while the test reads it
 	cmd := exec.Command(bin, "server", "-config", cfgFile)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -312,4 +313,23 @@ listener "tcp" {
 		t.Fatalf("nothing accepts cluster traffic at %s: %v", clusterAddr, err)
 	}
 	conn.Close()
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while another goroutine
+// writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
