@@ -180,6 +180,9 @@ type Env struct {
 	NodeID   string
 	Policies []*authz.Policy
 	Tokens   []*token.Entry
+	// Entities are the identity store's entities, with the policies
+	// their entity and groups give them.
+	Entities []core.EntitySummary
 	// AuditRequired is true when requests fail closed without a device.
 	AuditRequired bool
 	// RequireAudit is audit_settings { require_audit }: requests are

@@ -41,8 +41,9 @@ type AuditLog interface {
 
 // Host is what the compliance subsystem uses of the server. Besides its
 // own record (the recovery procedure) it only reads: tokens, mounts, the
-// seal configuration and the snapshot records, and the tagged secrets of
-// the KV mounts through audited internal requests (Handle).
+// seal configuration, the identity store's entities and the snapshot
+// records, and the tagged secrets of the KV mounts through audited internal
+// requests (Handle).
 type Host interface {
 	Now() time.Time
 	NodeID() string
@@ -50,6 +51,8 @@ type Host interface {
 	Sealed() bool
 	Tokens(ctx context.Context) ([]*token.Entry, error)
 	Mounts(class string) []core.MountInfo
+	// Entities lists the identity store's entities (access reviews).
+	Entities() ([]core.EntitySummary, error)
 	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
 	SealShares(ctx context.Context) (core.SealShares, error)
 	KeyCustody(ctx context.Context) (*custody.Evidence, error)
@@ -144,6 +147,9 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 		return nil, fmt.Errorf("compliance: tokens: %w", err)
 	}
 	env.Tokens = toks
+	if env.Entities, err = s.host.Entities(); err != nil {
+		return nil, fmt.Errorf("compliance: entities: %w", err)
+	}
 	if br := s.opts.Audit.Broker(); br != nil {
 		env.AuditRequired = br.Required()
 		env.RequireAudit = br.RequireDurable()

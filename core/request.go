@@ -330,6 +330,12 @@ type Response struct {
 	Legacy bool
 	// Raw, when set, is written as the body verbatim (snapshots, CRLs, metrics).
 	Raw *RawBody
+	// AuditFacts are facts the handler states in clear in its response
+	// audit entry (vigil.facts), never HMAC'd: things an auditor must read
+	// without sys/audit-hash and that are not secrets, such as the period,
+	// scope and evidence-manifest hash of a generated report, or the
+	// filter of an audit query. Never put a secret here.
+	AuditFacts map[string]string
 }
 
 // RawBody is a non-JSON response body.

@@ -14,9 +14,17 @@ import (
 	"github.com/vigilsec/vigil/reports/query"
 )
 
-// maxListed caps the event lists (break-glass, privileged operations, root
-// token use) printed in a report; the counts are always complete.
-const maxListed = 200
+// maxListed caps the event lists (break-glass, privileged operations)
+// a report keeps; the counts are always complete, and the lists'
+// aggregate rows say how many events are not listed.
+const maxListed = 1000
+
+// DefaultRows is how many rows a table prints in the HTML and PDF.
+const DefaultRows = 25
+
+// NRBTimeZone is the NRB report's default time zone (Nepal Time,
+// UTC+05:45).
+const NRBTimeZone = "Asia/Kathmandu"
 
 // ErrInvalid wraps parameter errors.
 var ErrInvalid = errors.New("reports: invalid parameters")
@@ -52,6 +60,8 @@ type gen struct {
 	// scopeQ is the query parameter selecting each scope entry's records.
 	scopeQ map[string][2]string
 
+	loc      *time.Location
+	cov      *Coverage
 	buckets  []time.Time // bucket starts
 	bucketW  string      // "day" or "week"
 	cp       *query.CheckpointRef
@@ -80,10 +90,19 @@ type gen struct {
 	rootCount  int64
 	rootList   []query.Record
 	rootPaths  map[string]int64
+	// drillSubs counts key-custody drill share submissions.
+	drillSubs  int64
 	loginOK    int64
 	loginFail  int64
 	failByUser map[string]*loginStat
 	failByAddr map[string]*loginStat
+	// usedScope counts in-scope requests by actorKey + "\x00" + scope
+	// entry; revokes are the times each actor revoked a token.
+	usedScope map[string]int64
+	revokes   map[string][]time.Time
+	// lastPolicies are the token policies each actorKey's latest record
+	// carried (the policies its auth method last issued).
+	lastPolicies map[string][]string
 }
 
 func (p *Params) defaults() error {
@@ -98,11 +117,20 @@ func (p *Params) defaults() error {
 	if p.To.Sub(p.From) > 3*366*24*time.Hour {
 		return fmt.Errorf("%w: the period may not exceed 3 years", ErrInvalid)
 	}
+	if p.TimeZone == "" {
+		p.TimeZone = "UTC"
+		if p.Kind == KindNRB {
+			p.TimeZone = NRBTimeZone
+		}
+	}
+	if _, err := time.LoadLocation(p.TimeZone); err != nil {
+		return fmt.Errorf("%w: time zone: %v", ErrInvalid, err)
+	}
 	if p.BusinessHours == (BusinessHours{}) {
-		p.BusinessHours = BusinessHours{Start: 8, End: 18, Location: "UTC"}
+		p.BusinessHours = BusinessHours{Start: 8, End: 18}
 	}
 	if p.BusinessHours.Location == "" {
-		p.BusinessHours.Location = "UTC"
+		p.BusinessHours.Location = p.TimeZone
 	}
 	if _, err := time.LoadLocation(p.BusinessHours.Location); err != nil {
 		return fmt.Errorf("%w: business hours location: %v", ErrInvalid, err)
@@ -112,6 +140,9 @@ func (p *Params) defaults() error {
 	}
 	if p.Top <= 0 {
 		p.Top = 10
+	}
+	if p.Rows <= 0 {
+		p.Rows = DefaultRows
 	}
 	if p.GeneratedAt.IsZero() {
 		p.GeneratedAt = time.Now()
@@ -151,10 +182,11 @@ func Generate(ctx context.Context, src Source, p Params) (*Report, error) {
 	if err := p.defaults(); err != nil {
 		return nil, err
 	}
-	g := &gen{p: p, src: src, env: src.Env, inSc: map[string]bool{}, byMount: map[string]*counts{}, byActor: map[string]*counts{}, actorNames: map[string]string{},
+	loc, _ := time.LoadLocation(p.TimeZone)
+	g := &gen{p: p, loc: loc, src: src, env: src.Env, inSc: map[string]bool{}, byMount: map[string]*counts{}, byActor: map[string]*counts{}, actorNames: map[string]string{},
 		byPath: map[string]*pathStat{}, priv: map[string]int64{}, privActor: map[string]int64{}, rootPaths: map[string]int64{},
 		failByUser: map[string]*loginStat{}, failByAddr: map[string]*loginStat{},
-		scopeQ: map[string][2]string{}, secrets: map[string]map[string]secretScope{}}
+		scopeQ: map[string][2]string{}, secrets: map[string]map[string]secretScope{}, usedScope: map[string]int64{}, revokes: map[string][]time.Time{}, lastPolicies: map[string][]string{}}
 	for _, m := range src.Env.Mounts {
 		if tagged(m.Options) {
 			g.inSc[m.Path] = true
@@ -199,17 +231,23 @@ func Generate(ctx context.Context, src Source, p Params) (*Report, error) {
 	if err := g.scan(ctx); err != nil {
 		return nil, err
 	}
+	cov, err := coverage(ctx, src.Backend, p.From, p.To, loc)
+	if err != nil {
+		return nil, err
+	}
+	g.cov = cov
 	return g.build(), nil
 }
 
 func (g *gen) makeBuckets() {
-	start := time.Date(g.p.From.Year(), g.p.From.Month(), g.p.From.Day(), 0, 0, 0, 0, time.UTC)
-	step := 24 * time.Hour
+	lf := g.p.From.In(g.loc)
+	start := time.Date(lf.Year(), lf.Month(), lf.Day(), 0, 0, 0, 0, g.loc)
+	days := 1
 	g.bucketW = "day"
 	if g.p.To.Sub(start) > 92*24*time.Hour {
-		step, g.bucketW = 7*24*time.Hour, "week"
+		days, g.bucketW = 7, "week"
 	}
-	for t := start; t.Before(g.p.To); t = t.Add(step) {
+	for t := start; t.Before(g.p.To); t = t.AddDate(0, 0, days) {
 		g.buckets = append(g.buckets, t)
 	}
 	n := len(g.buckets)
@@ -223,9 +261,9 @@ func (g *gen) bucket(t time.Time) int {
 
 func (g *gen) bucketLabel(i int) string {
 	if g.bucketW == "week" {
-		return "wk " + g.buckets[i].Format("01-02")
+		return "wk " + g.buckets[i].In(g.loc).Format("01-02")
 	}
-	return g.buckets[i].Format("01-02")
+	return g.buckets[i].In(g.loc).Format("01-02")
 }
 
 func (g *gen) scan(ctx context.Context) error {
@@ -287,6 +325,9 @@ func (g *gen) add(r query.Record) error {
 			g.rootList = append(g.rootList, r)
 		}
 	}
+	if r.Path == drillSubmitPath {
+		g.drillSubs++
+	}
 	if IsLogin(r.Path) {
 		if LoginFailed(r) {
 			g.loginFail++
@@ -305,10 +346,17 @@ func (g *gen) add(r query.Record) error {
 			g.loginOK++
 		}
 	}
+	if isRevoke(r) {
+		g.revokes[Actor(r)] = append(g.revokes[Actor(r)], r.Time)
+	}
+	if len(r.Policies) > 0 && r.EntityID != "" && !r.Internal {
+		g.lastPolicies["entity\x00"+r.EntityID] = r.Policies
+	}
 	entry := g.scopeOf(r)
 	if entry == "" {
 		return nil
 	}
+	g.usedScope[g.actorKey(r)+"\x00"+entry]++
 	off := bh.OffHours(r.Time)
 	for _, c := range []*counts{g.byMount[entry], g.actor(g.actorKey(r)), &g.path(r.Path).counts} {
 		c.total++
@@ -365,12 +413,17 @@ func (g *gen) actorKey(r query.Record) string {
 	return k
 }
 
-// actorCheck is the predicate selecting the records of an actorKey.
-func actorCheck(key string) string {
+// actorRowCheck selects the in-scope records of an actorKey: by entity id
+// (a query parameter), else by the shown actor name.
+func (g *gen) actorRowCheck(key string) *Check {
 	if id, ok := strings.CutPrefix(key, "entity\x00"); ok {
-		return "entity_is:" + id
+		return g.scopeCheck("", "entity", id)
 	}
-	return "actor_is:" + strings.TrimPrefix(key, "actor\x00")
+	name := strings.TrimPrefix(key, "actor\x00")
+	if name == "(unauthenticated)" {
+		return g.scopeCheck("actor_is:" + name)
+	}
+	return g.scopeCheck("actor_is:"+name, "actor", name)
 }
 
 // topActors sorts actor groups by count (descending, then shown name) and
@@ -465,12 +518,16 @@ func topN(m map[string]int64, n int) []kc {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func ts(t time.Time) string {
+// ts prints a time in the report's zone.
+func (g *gen) ts(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
+	return t.In(g.loc).Format("2006-01-02 15:04:05")
 }
+
+// tzName is the zone as table headers print it ("UTC", "Asia/Kathmandu").
+func (g *gen) tzName() string { return g.p.TimeZone }
 
 func yesNo(b bool) string {
 	if b {

@@ -7,6 +7,9 @@ import (
 	"github.com/vigilsec/vigil/compliance"
 )
 
+// drillSubmitPath is where a key holder proves a share during a drill.
+const drillSubmitPath = "sys/key-drill/submit"
+
 // keyCustody is the contingency-plan evidence for unseal/recovery key
 // custody: every key-custody drill, and when each share of the current key
 // was last proven (without the key ever being reconstructed).
@@ -15,9 +18,9 @@ func (g *gen) keyCustody(id, title string, controls ...string) Section {
 	e := g.env.KeyCustody
 	th := compliance.Thresholds{}.WithDefaults()
 	window := th.KeyDrillMaxAge.D()
-	drills := Table{ID: "key_drills", Title: "Key-custody drills", Columns: []string{"Drill", "Started", "Started by", "Shares proven", "Threshold", "Failed submissions", "Closed"},
+	drills := Table{ID: "key-drills", Title: "Key-custody drills", Columns: []string{"Drill", "Started (" + g.tzName() + ")", "Started by", "Shares proven", "Threshold", "Failed submissions", "Closed (" + g.tzName() + ")"},
 		Empty: "No key-custody drill has been run."}
-	latest := Table{ID: "key_shares", Title: "Latest proof of each share of the current key", Columns: []string{"Share", "Holder", "Last proven", "Within window"},
+	latest := Table{ID: "key-shares", Title: "Latest proof of each share of the current key", Columns: []string{"Share", "Holder", "Last proven (" + g.tzName() + ")", "Within window"},
 		Empty: "No share of the current key has been proven."}
 	if e == nil || g.env.Seal == nil {
 		s.Result, s.ResultText = ResultManual, "Key-custody evidence was not available (the server is not initialised, or it is sealed)."
@@ -35,11 +38,11 @@ func (g *gen) keyCustody(id, title string, controls ...string) Section {
 		}
 		closed := "open"
 		if !d.FinishedAt.IsZero() {
-			closed = ts(d.FinishedAt)
+			closed = g.ts(d.FinishedAt)
 		} else if !d.Open(e.Now) {
-			closed = "expired " + ts(d.ExpiresAt)
+			closed = "expired " + g.ts(d.ExpiresAt)
 		}
-		drills.Rows = append(drills.Rows, []string{d.ID, ts(d.StartedAt), d.StartedBy, strings.Join(who, ", "),
+		drills.Rows = append(drills.Rows, []string{d.ID, g.ts(d.StartedAt), d.StartedBy, strings.Join(who, ", "),
 			fmt.Sprintf("%d of %d", d.Threshold, d.Shares), fmt.Sprintf("%d", len(d.Failures)), closed})
 	}
 	recent := map[int]bool{}
@@ -47,13 +50,15 @@ func (g *gen) keyCustody(id, title string, controls ...string) Section {
 		recent[p.Number] = true
 	}
 	for _, p := range e.Latest {
-		latest.Rows = append(latest.Rows, []string{fmt.Sprintf("%d", p.Number), p.Holder, ts(p.At), yesNo(recent[p.Number])})
+		latest.Rows = append(latest.Rows, []string{fmt.Sprintf("%d", p.Number), p.Holder, g.ts(p.At), yesNo(recent[p.Number])})
 	}
 	proven := len(e.ProvenWithin(window))
 	s.Figures = []Figure{
 		{Key: "shares", Label: "Shares of the current key (threshold)", Text: fmt.Sprintf("%d (%d)", e.Shares, e.Threshold)},
 		{Key: "proven_recently", Label: fmt.Sprintf("Shares proven in the last %d days", int(window.Hours()/24)), Count: int64(proven)},
 		{Key: "drills", Label: "Key-custody drills recorded", Count: int64(len(e.Drills))},
+		{Key: "drill_submissions", Label: "Share submissions to key-custody drills in the period (audit trail)", Count: g.drillSubs,
+			Check: g.allCheck("", "path", drillSubmitPath, "exact_path", "true")},
 	}
 	s.Tables = []Table{drills, latest}
 	switch {
@@ -64,6 +69,9 @@ func (g *gen) keyCustody(id, title string, controls ...string) Section {
 	default:
 		s.Result, s.ResultText = ResultPass, "A threshold of the key shares was proven in a key-custody drill within the window: the server can be recovered by the people on record."
 	}
-	s.Notes = append(s.Notes, "Each share is checked against a public commitment recorded at init or rekey, one at a time; the key is never reconstructed and no share value is logged. The drill submissions are in the audit trail (path sys/key-drill/submit, response share_number and share_holder).")
+	s.Notes = append(s.Notes, "Each share is checked against a public commitment recorded at init or rekey, one at a time; the key is never reconstructed and no share value is logged. The drill submissions are in the audit trail (path "+drillSubmitPath+", response share_number and share_holder).")
+	if g.p.Kind == KindNRB {
+		s.Notes = append(s.Notes, fmt.Sprintf("The %d-day window is Vigil's default for the seal.key-drill check; no NRB text found sets a key-custody drill interval [U]: the bank's BCP/DR plan sets it.", int(window.Hours()/24)))
+	}
 	return s
 }

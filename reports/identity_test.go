@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,16 +43,18 @@ func TestActorsGroupedByEntity(t *testing.T) {
 	if len(tab.Rows) != 2 || tab.Rows[0][0] != "carol" || tab.Rows[0][1] != "3" || tab.Rows[1][0] != "root" {
 		t.Fatalf("rows %v", tab.Rows)
 	}
-	if tab.RowChecks[0].Match != "entity_is:ent-carol" || tab.RowChecks[1].Match != "actor_is:root" {
+	if len(tab.RowChecks[0].Queries) != 1 || !strings.Contains(tab.RowChecks[0].Queries[0], "entity=ent-carol") || tab.RowChecks[1].Match != "actor_is:root" {
 		t.Fatalf("checks %+v %+v", tab.RowChecks[0], tab.RowChecks[1])
 	}
-	n := 0
-	for _, x := range recs {
-		if Match(tab.RowChecks[0].Match, x, BusinessHours{}) {
-			n++
-		}
+	f, err := FilterFromQuery(tab.RowChecks[0].Queries[0])
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n != 3 {
+	res, err := newMemBackend(recs).Query(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Records); n != 3 {
 		t.Fatalf("the row's check selects %d records", n)
 	}
 }

@@ -16,6 +16,10 @@ import (
 type memBackend struct {
 	recs []query.Record
 	cp   *query.CheckpointRef
+	// last overrides the time the log is verified up to (Coverage);
+	// dropped is the seq below which entries are gone.
+	last, first *time.Time
+	dropped     uint64
 }
 
 var _ query.Backend = (*memBackend)(nil)
@@ -76,16 +80,46 @@ func (m *memBackend) match(f query.Filter, r query.Record) bool {
 	case f.Allowed != nil && *f.Allowed != r.Allowed:
 	case f.Mount != "" && f.Mount != r.MountPoint:
 	case f.NodeID != "" && f.NodeID != r.NodeID:
-	case f.Path != "" && strings.ContainsAny(f.Path, "*?[") && !globMatch(f.Path, r.Path):
-	case f.Path != "" && !strings.ContainsAny(f.Path, "*?[") && !strings.HasPrefix(r.Path, f.Path):
+	case f.Path != "" && !f.ExactPath && strings.ContainsAny(f.Path, "*?[") && !globMatch(f.Path, r.Path):
+	case f.Path != "" && !f.ExactPath && !strings.ContainsAny(f.Path, "*?[") && !strings.HasPrefix(r.Path, f.Path):
 	default:
 		if f.Flag != "" {
-			_, ok := r.Flags[f.Flag]
-			return ok
+			name, val, hasVal := strings.Cut(f.Flag, "=")
+			v, ok := r.Flags[name]
+			if !ok || hasVal && v != val {
+				return false
+			}
 		}
-		return true
+		// The filters beyond the columns above are the query package's
+		// own predicates (query.PrivilegedCategory, ...).
+		g := f
+		g.After, g.Path, g.ExactPath = "", "", false
+		mm, err := g.Compile()
+		if err != nil {
+			return false
+		}
+		if f.ExactPath && r.Path != f.Path {
+			return false
+		}
+		return mm.MatchExtra(&r)
 	}
 	return false
+}
+
+// Coverage implements query.CoverageReporter over the records held.
+func (m *memBackend) Coverage(context.Context) ([]query.NodeCoverage, error) {
+	if len(m.recs) == 0 {
+		return nil, nil
+	}
+	nc := query.NodeCoverage{NodeID: m.cp.NodeID, FirstSeq: m.recs[0].Seq, First: m.recs[0].Time, LastSeq: m.cp.Seq, Last: m.cp.Time,
+		Records: int64(len(m.recs)), DroppedBefore: m.dropped}
+	if m.last != nil {
+		nc.Last = *m.last
+	}
+	if m.first != nil {
+		nc.First, nc.FirstSeq = *m.first, 1
+	}
+	return []query.NodeCoverage{nc}, nil
 }
 
 func (m *memBackend) Scan(ctx context.Context, f query.Filter, fn func(query.Record) error) (*query.CheckpointRef, error) {

@@ -12,6 +12,7 @@ package reports
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/compliance"
@@ -31,7 +32,20 @@ const (
 	ResultFail      = "fail"      // the evidence shows the control is not met
 	ResultManual    = "manual"    // Vigil cannot show it; the reviewer must attach evidence
 	ResultInfo      = "info"      // facts for the review, no judgement
+	// ResultPartial and ResultNoData replace a judgement drawn from audit
+	// records when the log held does not cover the whole period (or any of
+	// it): a period the log does not cover is never a PASS.
+	ResultPartial = "partial"
+	ResultNoData  = "no_data"
 )
+
+// ResultLabel is a result as printed: PASS, PARTIAL, NO DATA, ...
+func ResultLabel(r string) string {
+	if r == ResultNoData {
+		return "NO DATA"
+	}
+	return strings.ToUpper(r)
+}
 
 // Report is a generated report. It is deterministic for a given log,
 // server state and Params.
@@ -43,6 +57,18 @@ type Report struct {
 	To          time.Time `json:"to"`
 	GeneratedAt time.Time `json:"generated_at"`
 	NodeID      string    `json:"node_id,omitempty"`
+	// TimeZone is the zone of the period's boundaries, the per-day charts
+	// and every time in the tables (Asia/Kathmandu for NRB, UTC for HIPAA
+	// unless asked otherwise); Period names a fiscal period when one was
+	// asked for ("FY 2081/82 Q1 (Shrawan-Ashwin)").
+	TimeZone string `json:"time_zone"`
+	Period   string `json:"period,omitempty"`
+	// Coverage is what the log held covers of the period, per node.
+	Coverage *Coverage `json:"coverage,omitempty"`
+	// ManifestSHA256 is the SHA-256 of the evidence bundle's manifest.json
+	// (set when the report is rendered into a bundle; the PDF prints it on
+	// its cover).
+	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
 	// Backend is the query backend the figures came from.
 	Backend string `json:"backend"`
 	// Checkpoint is the signed checkpoint the record scan was computed
@@ -83,6 +109,41 @@ type Scope struct {
 type Check struct {
 	Queries []string `json:"queries,omitempty"`
 	Match   string   `json:"match,omitempty"`
+	// Distinct, when set ("actor"), makes the number the count of
+	// distinct DistinctKey values among those records instead of their
+	// count (`vigil audit query --distinct actor`).
+	Distinct string `json:"distinct,omitempty"`
+}
+
+// DistinctKey is the person a record counts as for Check.Distinct
+// "actor": its entity when it has one, else Actor(r) (the CLI's
+// --distinct actor groups the same way).
+func DistinctKey(r query.Record) string {
+	if r.EntityID != "" {
+		return "entity " + r.EntityID
+	}
+	return Actor(r)
+}
+
+// Count applies the check to the records its queries returned: how many
+// satisfy Match, or how many distinct DistinctKey values they have.
+func (c *Check) Count(recs []query.Record, bh BusinessHours) int64 {
+	seen := map[string]bool{}
+	var n int64
+	for _, r := range recs {
+		if !Match(c.Match, r, bh) {
+			continue
+		}
+		if c.Distinct != "" {
+			seen[DistinctKey(r)] = true
+			continue
+		}
+		n++
+	}
+	if c.Distinct != "" {
+		return int64(len(seen))
+	}
+	return n
 }
 
 // Figure is one number (or fact) of a section.
@@ -114,6 +175,36 @@ type Table struct {
 	RowChecks []*Check   `json:"row_checks,omitempty"`
 	// Empty is printed when Rows is empty.
 	Empty string `json:"empty,omitempty"`
+	// Shown is how many rows the HTML and PDF print (0: all); the rest are
+	// summed up in one aggregate row (Rest). The CSV and JSON keep every
+	// row.
+	Shown int        `json:"shown,omitempty"`
+	Rest  *TableRest `json:"rest,omitempty"`
+}
+
+// TableRest sums up the rows a table does not print.
+type TableRest struct {
+	Rows int `json:"rows"`
+	// Count is the sum of the count column over those rows (0 without one).
+	Count int64 `json:"count,omitempty"`
+	// By groups them by mount or path prefix (largest first, at most a
+	// few), when the table has a path column.
+	By []Group `json:"by,omitempty"`
+}
+
+// Group is one line of an aggregate: a prefix and its sum.
+type Group struct {
+	Prefix string `json:"prefix"`
+	Rows   int    `json:"rows"`
+	Count  int64  `json:"count"`
+}
+
+// Visible returns the rows the HTML and PDF print.
+func (t Table) Visible() [][]string {
+	if t.Shown > 0 && len(t.Rows) > t.Shown {
+		return t.Rows[:t.Shown]
+	}
+	return t.Rows
 }
 
 // ControlRef is a cited control, as printed in a section.
@@ -163,12 +254,8 @@ type Series struct {
 }
 
 // BusinessHours define off-hours access: outside [Start, End) local hours
-// on Monday to Friday in Location.
-type BusinessHours struct {
-	Start    int    `json:"start_hour"`
-	End      int    `json:"end_hour"`
-	Location string `json:"location"`
-}
+// on Monday to Friday in Location (the audit query's off_hours filter).
+type BusinessHours = query.BusinessHours
 
 // Params choose what a report covers.
 type Params struct {
@@ -178,12 +265,22 @@ type Params struct {
 	// ScopeMounts adds mounts to the scope besides those tagged phi=true
 	// or regulated=true.
 	ScopeMounts []string
-	// BusinessHours default to 08-18 Monday-Friday UTC.
+	// BusinessHours default to 08-18 Monday-Friday in TimeZone.
 	BusinessHours BusinessHours
+	// TimeZone is the zone of the period, the per-day charts and the
+	// tables' times (default: Asia/Kathmandu for NRB, UTC for HIPAA).
+	TimeZone string
+	// Period labels a fiscal period (ParseFiscalPeriod) whose dates are
+	// From and To.
+	Period string
 	// GeneratedAt is stamped on the report (default: now).
 	GeneratedAt time.Time
-	// Top caps the actor and path tables (default 10 actors, 15 paths).
+	// Top is how many identities the top-identities chart shows (default
+	// 10) and paths the heat map shows (at least 15).
 	Top int
+	// Rows is how many rows each table prints in the HTML and PDF (default
+	// 25); the CSV lists every row.
+	Rows int
 }
 
 // RetentionYears is HIPAA 164.316(b)(2)(i)'s documentation period, applied

@@ -2,7 +2,7 @@ package reports
 
 import (
 	"fmt"
-	"math"
+
 	"slices"
 	"sort"
 	"strings"
@@ -23,7 +23,7 @@ const (
 
 func (g *gen) build() *Report {
 	r := &Report{Kind: g.p.Kind, From: g.p.From, To: g.p.To, GeneratedAt: g.p.GeneratedAt, NodeID: g.env.NodeID,
-		Backend: g.backend, Checkpoint: g.cp, BusinessHours: g.p.BusinessHours}
+		Backend: g.backend, Checkpoint: g.cp, BusinessHours: g.p.BusinessHours, TimeZone: g.p.TimeZone, Period: g.p.Period, Coverage: g.cov}
 	r.Scope = Scope{Tags: []string{"phi=true", "regulated=true"}, Mounts: []string{}, Secrets: append([]string(nil), g.secretNames...)}
 	for _, m := range g.scope {
 		if g.scopeQ[m][0] == "mount" {
@@ -46,8 +46,9 @@ func (g *gen) build() *Report {
 		{Key: "scoped_accesses", Label: "Requests to in-scope mounts", Count: g.scoped(func(c *counts) int64 { return c.total }), Check: g.scopeCheck("")},
 		{Key: "scoped_denied", Label: "Denied requests to in-scope mounts", Count: g.scoped(func(c *counts) int64 { return c.denied }), Check: g.scopeCheck("", "allowed", "false")},
 		{Key: "break_glass", Label: "Break-glass requests", Count: g.bgCount, Check: g.allCheck("", "flag", "break_glass")},
-		{Key: "root_token_use", Label: "Requests made with a root token", Count: g.rootCount, Check: g.allCheck("root_token")},
-		{Key: "failed_logins", Label: "Failed logins", Count: g.loginFail, Check: g.allCheck("login_failed", "path", "auth/")},
+		{Key: "root_token_use", Label: "Requests made with a root token", Count: g.rootCount, Check: g.allCheck("", "policy", "root")},
+		{Key: "failed_logins", Label: "Failed logins", Count: g.loginFail, Check: g.allCheck("", "login", "failed")},
+		{Key: "coverage", Label: "Coverage of the period by the log held", Text: strings.ToUpper(g.cov.Status)},
 	}
 	var cited []string
 	switch g.p.Kind {
@@ -55,9 +56,10 @@ func (g *gen) build() *Report {
 		r.Title = "HIPAA Security Rule audit report"
 		r.Regulation = "HIPAA Security Rule, 45 CFR Part 164 Subpart C"
 		r.Caveats = []string{compliance.HIPAACaveat}
-		r.Sections = []Section{g.auditControls("hipaa-164.312(b)", "Audit controls", compliance.H312b),
-			g.activity("hipaa-164.308(a)(1)(ii)(D)", "Information system activity review", compliance.H308a1iiD, compliance.H312a2i, compliance.H312a2ii),
-			g.logins("hipaa-164.308(a)(5)(ii)(C)", "Log-in monitoring", compliance.H308a5iiC, compliance.H312d),
+		r.Sections = []Section{g.gated(g.auditControls("hipaa-164.312(b)", "Audit controls", compliance.H312b)),
+			g.gated(g.activity("hipaa-164.308(a)(1)(ii)(D)", "Information system activity review", compliance.H308a1iiD, compliance.H312a2i, compliance.H312a2ii)),
+			g.gated(g.logins("hipaa-164.308(a)(5)(ii)(C)", "Log-in monitoring", compliance.H308a5iiC, compliance.H312d)),
+			g.gated(g.accessReview("hipaa-164.308(a)(4)(ii)(C)", "Access review: who can reach ePHI", compliance.H308a4iiC, compliance.H308a3iiC, compliance.H312a2ii)),
 			g.integrity("hipaa-164.312(c)(1)", "Integrity of the audit records", compliance.H312c1, compliance.H312c2),
 			g.retention("hipaa-164.316(b)(2)(i)", "Retention", compliance.H316b2i),
 			g.keyCustody("hipaa-164.308(a)(7)", "Contingency plan: unseal and recovery key custody drills", compliance.H308a7i, compliance.H308a7iiD)}
@@ -65,14 +67,15 @@ func (g *gen) build() *Report {
 		r.Title = "Nepal Rastra Bank audit-trail report"
 		r.Regulation = "NRB IT Guidelines 2012 and Cyber Resilience Guidelines 2023 (mapping; control numbers unverified)"
 		r.Caveats = []string{compliance.NRBCaveat}
-		r.Sections = []Section{g.eventRecording(),
+		r.Sections = []Section{g.gated(g.eventRecording()),
 			g.integrity("nrb-audit-data-protected", "Audit data protected", compliance.NCRGProt, compliance.NITGAudit),
 			g.backups(),
 			g.clocks(),
 			g.centralised(),
-			g.logins("nrb-access-monitoring", "Log-in monitoring and authentication", compliance.NCRG71d, compliance.NITGAudit),
-			g.activity("nrb-regulated-activity", "Activity on regulated data (audit trails)", compliance.NITGAudit, compliance.NCRGRecord),
-			g.privilegedReview(),
+			g.gated(g.logins("nrb-access-monitoring", "Log-in monitoring and authentication", compliance.NCRG71d, compliance.NITGAudit)),
+			g.gated(g.activity("nrb-regulated-activity", "Activity on regulated data (audit trails)", compliance.NITGAudit, compliance.NCRGRecord)),
+			g.gated(g.privilegedReview()),
+			g.gated(g.accessReview("nrb-access-review", "Access review: who can reach regulated data", compliance.NITGAudit, compliance.NITGISA)),
 			g.retention("nrb-retention", "Log retention", compliance.NCRGBackup),
 			g.keyCustody("nrb-bcp-key-custody", "Business continuity: unseal and recovery key custody drills", compliance.NITGBCP)}
 		r.Sections[5].Notes = append(r.Sections[5].Notes, "Vigil has no multi-factor authentication of its own: where CRG 71(d) [U] applies, show MFA at the identity provider in front of Vigil's auth methods.")
@@ -87,8 +90,20 @@ func (g *gen) build() *Report {
 	for _, id := range cited {
 		r.Controls = append(r.Controls, compliance.MustLookup(id))
 	}
+	for i := range r.Sections {
+		for j := range r.Sections[i].Tables {
+			bound(&r.Sections[i].Tables[j], g.p.Rows)
+		}
+	}
 	r.Charts = g.charts()
 	return r
+}
+
+// gated applies the coverage to a section whose judgement comes from
+// audit records.
+func (g *gen) gated(s Section) Section {
+	g.cov.gate(&s)
+	return s
 }
 
 func (g *gen) auditControls(id, title string, controls ...string) Section {
@@ -112,7 +127,7 @@ func (g *gen) auditControls(id, title string, controls ...string) Section {
 		{Key: "fail_closed", Label: "Fail-closed (requests refused when nothing can record)", Text: yesNo(g.env.AuditRequired)},
 		{Key: "records", Label: "Audited requests in the period (all paths)", Count: g.all.total, Check: g.allCheck("")},
 		{Key: "scoped_accesses", Label: "Requests to in-scope mounts", Count: g.scoped(func(c *counts) int64 { return c.total }), Check: g.scopeCheck("")},
-		{Key: "incomplete", Label: "Requests without a response entry (crash or unrecordable response)", Count: g.incompl, Check: g.allCheck("incomplete")},
+		{Key: "incomplete", Label: "Requests without a response entry (crash or unrecordable response)", Count: g.incompl, Check: g.allCheck("", "incomplete", "true")},
 	}
 	s.Notes = []string{"Every request, denied ones included, passes through one dispatcher that writes the request entry before routing and the response entry after; a request whose entry cannot be written is refused (fail closed). Only Vault's unaudited endpoints (health, seal status, init, unseal, leader) are not recorded."}
 	switch {
@@ -150,16 +165,16 @@ func (g *gen) activity(id, title string, controls ...string) Section {
 	}
 	s.Figures = []Figure{
 		{Key: "scoped_accesses", Label: "Requests to in-scope mounts", Count: sc(func(c *counts) int64 { return c.total }), Check: g.scopeCheck("")},
-		{Key: "scoped_actors", Label: "Distinct identities accessing in-scope mounts", Count: int64(len(g.byActor))},
+		{Key: "scoped_actors", Label: "Distinct identities accessing in-scope mounts", Count: int64(len(g.byActor)), Check: g.distinctCheck()},
 		{Key: "scoped_denied", Label: "Denied requests to in-scope mounts", Count: denied, Check: g.scopeCheck("", "allowed", "false")},
 		{Key: "scoped_errors", Label: "Allowed requests to in-scope mounts that failed", Count: errs, Check: g.scopeCheck("error", "allowed", "true")},
 		{Key: "scoped_off_hours", Label: fmt.Sprintf("Off-hours requests to in-scope mounts (outside %02d:00-%02d:00 Mon-Fri %s)", g.p.BusinessHours.Start, g.p.BusinessHours.End, g.p.BusinessHours.Location),
-			Count: off, Check: g.scopeCheck("off_hours")},
+			Count: off, Check: g.scopeCheck("", g.offHoursKV()...)},
 		{Key: "break_glass", Label: "Break-glass requests (any path)", Count: g.bgCount, Check: g.allCheck("", "flag", "break_glass")},
-		{Key: "root_token_use", Label: "Requests made with a root token (any path)", Count: g.rootCount, Check: g.allCheck("root_token")},
+		{Key: "root_token_use", Label: "Requests made with a root token (any path)", Count: g.rootCount, Check: g.allCheck("", "policy", "root")},
 	}
 	for _, c := range privCategories {
-		s.Figures = append(s.Figures, Figure{Key: "privileged_" + c, Label: privTitles[c], Count: g.priv[c], Check: g.allCheck("privileged:"+c, "path", "sys/")})
+		s.Figures = append(s.Figures, Figure{Key: "privileged_" + c, Label: privTitles[c], Count: g.priv[c], Check: g.allCheck("", "category", "privileged:"+c)})
 	}
 	s.Tables = append(s.Tables, g.actorTable(), g.pathTable(), g.breakGlassTable(), g.privTable(), g.rootTable())
 	var why []string
@@ -179,7 +194,7 @@ func (g *gen) activity(id, title string, controls ...string) Section {
 	s.Notes = []string{
 		"Break-glass requests are those a policy flagged break_glass (rego/examples/break_glass.rego requires a stated X-Vigil-Reason); the reason and ticket are shown as recorded.",
 		"Unseal is not an audited request (as in Vault); seal, key rotation, rekey and root-token generation are.",
-		"Reviewer sign-off (the OCR audit protocol [T] checks that reviews are timely and certified by appropriate personnel): reviewer ______________________  date ____________  anomalies / tickets ______________________",
+		g.signOff(),
 	}
 	return s
 }
@@ -194,7 +209,7 @@ func (g *gen) actorTable() Table {
 	for _, e := range g.topActors(m, 0) {
 		c := g.byActor[e.k]
 		t.Rows = append(t.Rows, []string{g.actorNames[e.k], itoa(c.total), itoa(c.denied), itoa(c.off)})
-		t.RowChecks = append(t.RowChecks, g.scopeCheck(actorCheck(e.k)))
+		t.RowChecks = append(t.RowChecks, g.actorRowCheck(e.k))
 	}
 	return t
 }
@@ -219,7 +234,7 @@ func (g *gen) pathTable() Table {
 	}(), 0) {
 		c := g.byPath[e.k]
 		t.Rows = append(t.Rows, []string{e.k, itoa(c.total), itoa(c.denied), itoa(c.off)})
-		t.RowChecks = append(t.RowChecks, &Check{Queries: []string{g.queryString("path", e.k)}, Match: "path_is:" + e.k})
+		t.RowChecks = append(t.RowChecks, &Check{Queries: []string{g.queryString("path", e.k, "exact_path", "true")}})
 	}
 	return t
 }
@@ -237,10 +252,10 @@ func result(allowed bool, err string) string {
 }
 
 func (g *gen) breakGlassTable() Table {
-	t := Table{ID: "break-glass", Title: "Break-glass requests", Columns: []string{"Time (UTC)", "Identity", "Operation", "Path", "Reason", "Ticket", "Result"},
+	t := Table{ID: "break-glass", Title: "Break-glass requests", Columns: []string{"Time (" + g.tzName() + ")", "Identity", "Operation", "Path", "Reason", "Ticket", "Result"},
 		Empty: "No break-glass request in the period."}
 	for _, r := range g.breakGlass {
-		t.Rows = append(t.Rows, []string{ts(r.Time), Actor(r), r.Operation, r.Path, recReason(r.Flags, "break_glass_reason"), recReason(r.Flags, "break_glass_ticket"), result(r.Allowed, r.Error)})
+		t.Rows = append(t.Rows, []string{g.ts(r.Time), Actor(r), r.Operation, r.Path, recReason(r.Flags, "break_glass_reason"), recReason(r.Flags, "break_glass_ticket"), result(r.Allowed, r.Error)})
 	}
 	if g.bgCount > int64(len(g.breakGlass)) {
 		t.Title += fmt.Sprintf(" (first %d of %d)", len(g.breakGlass), g.bgCount)
@@ -249,10 +264,10 @@ func (g *gen) breakGlassTable() Table {
 }
 
 func (g *gen) privTable() Table {
-	t := Table{ID: "privileged-operations", Title: "Privileged operations", Columns: []string{"Time (UTC)", "Identity", "Category", "Operation", "Path", "Result"},
+	t := Table{ID: "privileged-operations", Title: "Privileged operations", Columns: []string{"Time (" + g.tzName() + ")", "Identity", "Category", "Operation", "Path", "Result"},
 		Empty: "No privileged operation in the period."}
 	for _, r := range g.privList {
-		t.Rows = append(t.Rows, []string{ts(r.Time), Actor(r), PrivilegedCategory(r), r.Operation, r.Path, result(r.Allowed, r.Error)})
+		t.Rows = append(t.Rows, []string{g.ts(r.Time), Actor(r), PrivilegedCategory(r), r.Operation, r.Path, result(r.Allowed, r.Error)})
 	}
 	return t
 }
@@ -261,7 +276,7 @@ func (g *gen) rootTable() Table {
 	t := Table{ID: "root-token-use", Title: "Root token use by path", Columns: []string{"Path", "Requests"}, CountCol: 1, Empty: "No request was made with a root token."}
 	for _, e := range topN(g.rootPaths, 0) {
 		t.Rows = append(t.Rows, []string{e.k, itoa(e.n)})
-		t.RowChecks = append(t.RowChecks, &Check{Queries: []string{g.queryString("path", e.k)}, Match: "root_token,path_is:" + e.k})
+		t.RowChecks = append(t.RowChecks, &Check{Queries: []string{g.queryString("path", e.k, "exact_path", "true", "policy", "root")}})
 	}
 	return t
 }
@@ -269,8 +284,8 @@ func (g *gen) rootTable() Table {
 func (g *gen) logins(id, title string, controls ...string) Section {
 	s := Section{ID: id, Title: title, Controls: refs(controls...)}
 	s.Figures = []Figure{
-		{Key: "logins_ok", Label: "Successful logins", Count: g.loginOK, Check: g.allCheck("login_ok", "path", "auth/")},
-		{Key: "failed_logins", Label: "Failed logins", Count: g.loginFail, Check: g.allCheck("login_failed", "path", "auth/")},
+		{Key: "logins_ok", Label: "Successful logins", Count: g.loginOK, Check: g.allCheck("", "login", "ok")},
+		{Key: "failed_logins", Label: "Failed logins", Count: g.loginFail, Check: g.allCheck("", "login", "failed")},
 		{Key: "failed_login_users", Label: "Distinct user names with failed logins", Count: int64(len(g.failByUser))},
 		{Key: "failed_login_sources", Label: "Distinct source addresses with failed logins", Count: int64(len(g.failByAddr))},
 	}
@@ -283,11 +298,11 @@ func (g *gen) logins(id, title string, controls ...string) Section {
 	for _, e := range topN(m, 0) {
 		byUser.Rows = append(byUser.Rows, []string{e.k, itoa(e.n), strings.Join(keys(g.failByUser[e.k].other), " ")})
 		mount, user, _ := strings.Cut(e.k, ":")
-		match := "login_failed"
+		lp := "auth/" + mount + "/login"
 		if user != "(not in path)" {
-			match += ",path_is:auth/" + mount + "/login/" + user
+			lp += "/" + user
 		}
-		byUser.RowChecks = append(byUser.RowChecks, &Check{Queries: []string{g.queryString("path", "auth/"+mount+"/login")}, Match: match})
+		byUser.RowChecks = append(byUser.RowChecks, &Check{Queries: []string{g.queryString("path", lp, "exact_path", "true", "login", "failed")}})
 	}
 	byAddr := Table{ID: "failed-logins-by-source", Title: "Failed logins by source address", Columns: []string{"Source address", "Failures", "User names tried"},
 		CountCol: 1, Empty: "No failed login in the period."}
@@ -297,7 +312,11 @@ func (g *gen) logins(id, title string, controls ...string) Section {
 	}
 	for _, e := range topN(m, 0) {
 		byAddr.Rows = append(byAddr.Rows, []string{e.k, itoa(e.n), strings.Join(keys(g.failByAddr[e.k].other), " ")})
-		byAddr.RowChecks = append(byAddr.RowChecks, &Check{Queries: []string{g.queryString("path", "auth/")}, Match: "login_failed,addr_is:" + e.k})
+		c := &Check{Queries: []string{g.queryString("login", "failed", "remote_address", e.k)}}
+		if e.k == "" {
+			c = &Check{Queries: []string{g.queryString("login", "failed")}, Match: "addr_is:"}
+		}
+		byAddr.RowChecks = append(byAddr.RowChecks, c)
 	}
 	s.Tables = []Table{byUser, byAddr}
 	if g.loginFail > 0 {
@@ -328,7 +347,7 @@ func (g *gen) integrity(id, title string, controls ...string) Section {
 			Figure{Key: "checkpoint", Label: "Figures computed against signed checkpoint", Text: fmt.Sprintf("node %s seq %d", cp.NodeID, cp.Seq)},
 			Figure{Key: "checkpoint_hash", Label: "Checkpoint hash", Text: cp.Hash},
 			Figure{Key: "checkpoint_key", Label: "Checkpoint signing key (Ed25519)", Text: cp.KeyID},
-			Figure{Key: "checkpoint_time", Label: "Checkpoint time", Text: ts(cp.Time)})
+			Figure{Key: "checkpoint_time", Label: "Checkpoint time", Text: g.ts(cp.Time)})
 	}
 	t := Table{ID: "verification", Title: "Last chain verification, per device", Columns: []string{"Device", "Result", "Entries", "Seq range", "Trusted checkpoint", "Signatures"},
 		Empty: "No verification result is recorded."}
@@ -341,7 +360,7 @@ func (g *gen) integrity(id, title string, controls ...string) Section {
 		if !v.OK {
 			res = "FAILED"
 		}
-		s.Figures = append(s.Figures, Figure{Key: "verification", Label: "Last chain verification", Text: res + " at " + ts(v.Time)})
+		s.Figures = append(s.Figures, Figure{Key: "verification", Label: "Last chain verification", Text: res + " at " + g.ts(v.Time)})
 		names := make([]string, 0, len(v.Devices))
 		for n := range v.Devices {
 			names = append(names, n)
@@ -370,23 +389,33 @@ func (g *gen) integrity(id, title string, controls ...string) Section {
 		}
 	}
 	s.Tables = []Table{t}
-	s.Notes = []string{"Each entry carries the hash of the previous one; Ed25519-signed checkpoints, stored in the encrypted barrier, pin the chain. Sensitive values are HMAC-SHA256'd with a per-device salt (sys/audit-hash looks values up). Applying 164.312(c) to audit records is an interpretation."}
+	s.Notes = []string{"Each entry carries the hash of the previous one; Ed25519-signed checkpoints, stored in the encrypted barrier, pin the chain. Sensitive values are HMAC-SHA256'd with a per-device salt (sys/audit-hash looks values up). " + g.integrityScope()}
 	return s
 }
 
 func (g *gen) retention(id, title string, controls ...string) Section {
 	s := Section{ID: id, Title: title, Controls: refs(controls...)}
 	need := RetentionYears * 365
+	nrb := g.p.Kind == KindNRB
 	if g.oldest != nil {
 		days := int64(g.p.GeneratedAt.Sub(g.oldest.Time).Hours() / 24)
 		s.Figures = append(s.Figures,
-			Figure{Key: "oldest_record", Label: "Oldest audit record held (query backend " + g.backend + ")", Text: ts(g.oldest.Time)},
-			Figure{Key: "oldest_record_days", Label: "Age of the oldest record, days", Count: days},
-			Figure{Key: "retention_target_days", Label: fmt.Sprintf("Target, days (%d years)", RetentionYears), Count: int64(need)})
+			Figure{Key: "oldest_record", Label: "Oldest audit record held (query backend " + g.backend + ")", Text: g.ts(g.oldest.Time)},
+			Figure{Key: "oldest_record_days", Label: "Age of the oldest record, days", Count: days})
+		if !nrb {
+			s.Figures = append(s.Figures, Figure{Key: "retention_target_days", Label: fmt.Sprintf("Target, days (%d years)", RetentionYears), Count: int64(need)})
+		}
 	} else {
 		s.Figures = append(s.Figures, Figure{Key: "oldest_record", Label: "Oldest audit record held", Text: "none"})
 	}
-	t := Table{ID: "retention-by-sink", Title: "Retention by sink", Columns: []string{"Sink", "Type", "Retention setting", fmt.Sprintf("Keeps %d years?", RetentionYears)}}
+	if nrb {
+		s.Figures = append(s.Figures, Figure{Key: "retention_target", Label: "Retention period required", Text: "none found in NRB texts [U]: the bank's own policy sets it"})
+	}
+	keeps := fmt.Sprintf("Keeps %d years?", RetentionYears)
+	if nrb {
+		keeps = "Deletes segments?"
+	}
+	t := Table{ID: "retention-by-sink", Title: "Retention by sink", Columns: []string{"Sink", "Type", "Retention setting", keeps}}
 	short := 0
 	for _, d := range g.env.Devices {
 		if d.Type != "file" {
@@ -405,6 +434,10 @@ func (g *gen) retention(id, title string, controls ...string) Section {
 		if !ok {
 			short++
 		}
+		if nrb {
+			t.Rows = append(t.Rows, []string{d.Name, "file", setting, yesNo(d.RetainDays > 0 || d.MaxBackups > 0)})
+			continue
+		}
 		t.Rows = append(t.Rows, []string{d.Name, "file", setting, map[bool]string{true: "yes", false: "not guaranteed"}[ok]})
 	}
 	for _, st := range g.env.Streams {
@@ -412,6 +445,11 @@ func (g *gen) retention(id, title string, controls ...string) Section {
 	}
 	s.Tables = []Table{t}
 	s.Notes = []string{compliance.MustLookup(compliance.H316b2i).Note}
+	if nrb {
+		s.Notes = []string{"No NRB directive setting a log retention period was found; the Cyber Resilience Guidelines 2023 [U] ask that logs be securely backed up. Keep the audit log for the period the bank's IT policy sets (the IT Guidelines 2012 [T] ask that IT policy be reviewed at least annually), and attach that policy."}
+		s.Result, s.ResultText = ResultInfo, "Retention settings listed per sink; the history held begins at the oldest record shown. Compare them with the bank's retention policy."
+		return s
+	}
 	switch {
 	case short > 0 && len(g.env.Streams) == 0:
 		s.Result, s.ResultText = ResultAttention, "A local device deletes segments before 6 years and no stream keeps a copy."
@@ -425,9 +463,9 @@ func (g *gen) eventRecording() Section {
 	s := Section{ID: "nrb-event-recording", Title: "Events recorded with type, time, user and address", Controls: refs(compliance.NCRGRecord, compliance.NITGAudit)}
 	s.Figures = []Figure{
 		{Key: "records", Label: "Audited requests in the period (event type and time recorded for each)", Count: g.all.total, Check: g.allCheck("")},
-		{Key: "with_actor", Label: "... with the identity recorded", Count: g.withAct, Check: g.allCheck("has_actor")},
-		{Key: "with_address", Label: "... with the remote address recorded", Count: g.withAddr, Check: g.allCheck("has_address")},
-		{Key: "incomplete", Label: "... without a response entry", Count: g.incompl, Check: g.allCheck("incomplete")},
+		{Key: "with_actor", Label: "... with the identity recorded", Count: g.withAct, Check: g.allCheck("", "has", "actor")},
+		{Key: "with_address", Label: "... with the remote address recorded", Count: g.withAddr, Check: g.allCheck("", "has", "address")},
+		{Key: "incomplete", Label: "... without a response entry", Count: g.incompl, Check: g.allCheck("", "incomplete", "true")},
 	}
 	s.Notes = []string{"Requests without an identity are those made before authentication (logins, unauthenticated endpoints): their user is the name in the login path."}
 	if g.withAddr == g.all.total && g.incompl == 0 {
@@ -444,10 +482,10 @@ func (g *gen) backups() Section {
 		{Key: "devices", Label: "Audit devices", Count: int64(len(g.env.Devices))}}
 	snap, test := "never", "never"
 	if r := g.env.LastSnapshot; r != nil {
-		snap = ts(r.Time)
+		snap = g.ts(r.Time)
 	}
 	if r := g.env.LastRestore; r != nil {
-		test = ts(r.Time) + map[bool]string{true: " (passed)", false: " (FAILED: " + r.Error + ")"}[r.OK]
+		test = g.ts(r.Time) + map[bool]string{true: " (passed)", false: " (FAILED: " + r.Error + ")"}[r.OK]
 	}
 	s.Figures = append(s.Figures, Figure{Key: "last_snapshot", Label: "Last storage snapshot", Text: snap}, Figure{Key: "last_restore_test", Label: "Last snapshot restore test", Text: test})
 	s.Tables = []Table{g.streamTable()}
@@ -464,7 +502,7 @@ func (g *gen) backups() Section {
 
 func (g *gen) clocks() Section {
 	return Section{ID: "nrb-timestamps-synchronised", Title: "Timestamps synchronised", Controls: refs(compliance.NCRGClock),
-		Figures: []Figure{{Key: "generated_at", Label: "Server clock when this report was generated", Text: ts(g.p.GeneratedAt)}},
+		Figures: []Figure{{Key: "generated_at", Label: "Server clock when this report was generated", Text: g.ts(g.p.GeneratedAt)}},
 		Result:  ResultManual, ResultText: "Vigil records UTC timestamps from the host clock but cannot show that the clock is synchronised: attach the NTP/chrony status of each node.",
 	}
 }
@@ -491,10 +529,10 @@ func (g *gen) privilegedReview() Section {
 	var privTotal int64
 	for _, c := range privCategories {
 		privTotal += g.priv[c]
-		s.Figures = append(s.Figures, Figure{Key: "privileged_" + c, Label: privTitles[c], Count: g.priv[c], Check: g.allCheck("privileged:"+c, "path", "sys/")})
+		s.Figures = append(s.Figures, Figure{Key: "privileged_" + c, Label: privTitles[c], Count: g.priv[c], Check: g.allCheck("", "category", "privileged:"+c)})
 	}
 	s.Figures = append(s.Figures,
-		Figure{Key: "root_token_use", Label: "Requests made with a root token", Count: g.rootCount, Check: g.allCheck("root_token")},
+		Figure{Key: "root_token_use", Label: "Requests made with a root token", Count: g.rootCount, Check: g.allCheck("", "policy", "root")},
 		Figure{Key: "break_glass", Label: "Break-glass requests", Count: g.bgCount, Check: g.allCheck("", "flag", "break_glass")})
 	byActor := Table{ID: "privileged-by-identity", Title: "Privileged operations by identity", Columns: []string{"Identity", "Operations"}, Empty: "No privileged operation in the period."}
 	for _, e := range g.topActors(g.privActor, 0) {
@@ -508,9 +546,9 @@ func (g *gen) privilegedReview() Section {
 		}
 		exp := "never"
 		if !t.ExpireTime.IsZero() {
-			exp = ts(t.ExpireTime)
+			exp = g.ts(t.ExpireTime)
 		}
-		roots.Rows = append(roots.Rows, []string{t.Accessor, t.DisplayName, ts(t.CreationTime), exp})
+		roots.Rows = append(roots.Rows, []string{t.Accessor, t.DisplayName, g.ts(t.CreationTime), exp})
 	}
 	sort.Slice(roots.Rows, func(i, j int) bool { return roots.Rows[i][0] < roots.Rows[j][0] })
 	sudo := Table{ID: "sudo-policies", Title: "Policies granting sudo", Columns: []string{"Policy", "Path", "Capabilities"}, Empty: "No policy grants sudo."}
@@ -589,16 +627,30 @@ func maxOf(ss []Series, stacked bool) int64 {
 	return m
 }
 
-// niceMax rounds m up to 1, 2 or 5 times a power of ten.
-func niceMax(m int64) int64 {
-	if m <= 5 {
-		return 5
+// signOff is the reviewer sign-off line of the activity review.
+func (g *gen) signOff() string {
+	if g.p.Kind == KindNRB {
+		return "Reviewer sign-off (the bank's IT policy sets who reviews the audit trails and how often; the IT Guidelines 2012 wording on audit trails is unverified [U]): reviewer ______________________  date ____________  exceptions / tickets ______________________"
 	}
-	p := math.Pow(10, math.Floor(math.Log10(float64(m))))
-	for _, f := range []float64{1, 2, 5, 10} {
-		if v := int64(f * p); v >= m {
-			return v
-		}
+	return "Reviewer sign-off (the OCR audit protocol [T] checks that reviews are timely and certified by appropriate personnel): reviewer ______________________  date ____________  anomalies / tickets ______________________"
+}
+
+// integrityScope says how the integrity evidence maps to the regulation.
+func (g *gen) integrityScope() string {
+	if g.p.Kind == KindNRB {
+		return "This is the evidence that audit data is protected from alteration (Cyber Resilience Guidelines 2023, wording unverified [U])."
 	}
-	return m
+	return "Applying 164.312(c) to audit records is an interpretation."
+}
+
+// distinctCheck reproduces the distinct-identities figure when the scope
+// is one query (with several, people on more than one entry would count
+// twice in a sum).
+func (g *gen) distinctCheck() *Check {
+	if len(g.scope) != 1 {
+		return nil
+	}
+	c := g.scopeCheck("")
+	c.Distinct = "actor"
+	return c
 }

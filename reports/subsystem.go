@@ -35,6 +35,11 @@ type Options struct {
 	Audit Verifier
 	// Now overrides the server's clock.
 	Now func() time.Time
+	// Signer signs evidence bundles (format=bundle) with the node's
+	// checkpoint key; *auditsvc.Subsystem implements it.
+	Signer Signer
+	// Keys gives the checkpoint public key the evidence view shows.
+	Keys KeySource
 }
 
 // Verifier verifies the audit chain now; *auditsvc.Subsystem implements
@@ -51,6 +56,7 @@ type Verifier interface {
 // query subsystems.
 type Host interface {
 	Now() time.Time
+	Version() string
 	AddSysPart(framework.Part)
 }
 
@@ -62,8 +68,9 @@ type Host interface {
 // The body is the report file itself (Content-Type per format). Not
 // root-protected: grant an auditor `read` on sys/reports/*.
 type Subsystem struct {
-	opts Options
-	now  func() time.Time
+	opts    Options
+	now     func() time.Time
+	version string
 }
 
 // NewSubsystem returns the reports subsystem. List it after the compliance
@@ -82,6 +89,7 @@ func (s *Subsystem) Provision(srv Host) error {
 	if s.now == nil {
 		s.now = srv.Now
 	}
+	s.version = srv.Version()
 	srv.AddSysPart(routes{s})
 	return nil
 }
@@ -136,80 +144,124 @@ func (r routes) Routes() []framework.Route {
 	str := &framework.FieldSchema{Type: framework.TypeString}
 	return []framework.Route{{
 		Pattern: `reports/(?P<kind>hipaa|nrb)/?`,
-		Fields: map[string]*framework.FieldSchema{"kind": str, "from": str, "to": str, "format": str, "scope": str,
-			"business_hours": str, "tz": str, "top": str, "verify": str, "proofs": str},
+		Fields: func() map[string]*framework.FieldSchema {
+			m := map[string]*framework.FieldSchema{"kind": str}
+			for _, n := range ParamNames {
+				m[n] = str
+			}
+			return m
+		}(),
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.report},
-		Help:       "A HIPAA or NRB audit report over a period, as pdf, html, csv or json.",
+		Help:       "A HIPAA or NRB audit report over a period, as pdf, html, csv, json or a signed evidence bundle.",
+	}, {
+		Pattern:    `reports/evidence/?`,
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.evidence},
+		Help:       "The evidence an auditor checks first: last chain verification, signed checkpoints per node, coverage, checkpoint key.",
 	}}
 }
 
 // ParseTime accepts RFC 3339 or a date (YYYY-MM-DD, midnight UTC).
-func ParseTime(v string) (time.Time, error) {
+func ParseTime(v string) (time.Time, error) { return ParseTimeIn(v, time.UTC) }
+
+// ParseTimeIn accepts RFC 3339 or a date (YYYY-MM-DD, midnight in loc).
+func ParseTimeIn(v string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t.UTC(), nil
 	}
-	t, err := time.Parse("2006-01-02", v)
+	t, err := time.ParseInLocation("2006-01-02", v, loc)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("want YYYY-MM-DD or RFC 3339, got %q", v)
 	}
-	return t, nil
+	return t.UTC(), nil
 }
 
+// ParamNames are the report parameters (anything else is refused).
+var ParamNames = []string{"from", "to", "fiscal_year", "format", "scope", "business_hours", "tz", "top", "rows", "verify", "proofs"}
+
 // ParamsFrom builds Params from string values (the API's query parameters
-// and the CLI's flags): from/to (default: the 30 days before now), scope
-// (comma-separated extra mounts), business_hours "HH-HH", tz, top.
+// and the CLI's flags): tz (default Asia/Kathmandu for NRB, UTC for
+// HIPAA) is the zone of the period's dates, the per-day charts, the
+// tables' times and the business hours; from/to (dates are midnight in tz;
+// default: the 30 days before now) or fiscal_year (a Nepali fiscal year or
+// quarter, "2081/82" or "2081/82-q1"); scope (comma-separated extra
+// mounts), business_hours "HH-HH", top, rows.
 func ParamsFrom(kind string, get func(string) string, now time.Time) (Params, error) {
 	p := Params{Kind: kind, To: now.UTC()}
-	if v := strings.TrimSpace(get("to")); v != "" {
-		t, err := ParseTime(v)
-		if err != nil {
-			return p, fmt.Errorf("%w: to: %v", ErrInvalid, err)
+	p.TimeZone = strings.TrimSpace(get("tz"))
+	if p.TimeZone == "" {
+		p.TimeZone = "UTC"
+		if kind == KindNRB {
+			p.TimeZone = NRBTimeZone
 		}
-		p.To = t
 	}
-	p.From = p.To.Add(-30 * 24 * time.Hour)
-	if v := strings.TrimSpace(get("from")); v != "" {
-		t, err := ParseTime(v)
-		if err != nil {
-			return p, fmt.Errorf("%w: from: %v", ErrInvalid, err)
+	loc, err := time.LoadLocation(p.TimeZone)
+	if err != nil {
+		return p, fmt.Errorf("%w: tz: unknown time zone %q", ErrInvalid, p.TimeZone)
+	}
+	if fy := strings.TrimSpace(get("fiscal_year")); fy != "" {
+		if get("from") != "" || get("to") != "" {
+			return p, fmt.Errorf("%w: give either fiscal_year or from/to", ErrInvalid)
 		}
-		p.From = t
+		fp, err := ParseFiscalPeriod(fy, loc)
+		if err != nil {
+			return p, fmt.Errorf("%w: fiscal_year: %v", ErrInvalid, err)
+		}
+		p.From, p.To, p.Period = fp.From.UTC(), fp.To.UTC(), fp.Label
+	} else {
+		if v := strings.TrimSpace(get("to")); v != "" {
+			t, err := ParseTimeIn(v, loc)
+			if err != nil {
+				return p, fmt.Errorf("%w: to: %v", ErrInvalid, err)
+			}
+			p.To = t
+		}
+		p.From = p.To.Add(-30 * 24 * time.Hour)
+		if v := strings.TrimSpace(get("from")); v != "" {
+			t, err := ParseTimeIn(v, loc)
+			if err != nil {
+				return p, fmt.Errorf("%w: from: %v", ErrInvalid, err)
+			}
+			p.From = t
+		}
 	}
 	for _, m := range strings.Split(get("scope"), ",") {
 		if m = strings.TrimSpace(m); m != "" {
 			p.ScopeMounts = append(p.ScopeMounts, m)
 		}
 	}
-	p.BusinessHours = BusinessHours{Start: 8, End: 18, Location: "UTC"}
+	p.BusinessHours = BusinessHours{Start: 8, End: 18, Location: p.TimeZone}
 	if v := strings.TrimSpace(get("business_hours")); v != "" {
-		a, b, ok := strings.Cut(v, "-")
-		s, err1 := strconv.Atoi(strings.TrimSpace(a))
-		e, err2 := strconv.Atoi(strings.TrimSpace(b))
-		if !ok || err1 != nil || err2 != nil {
-			return p, fmt.Errorf("%w: business_hours: want HH-HH, e.g. 08-18, got %q", ErrInvalid, v)
+		s, e, err := query.ParseBusinessHours(v)
+		if err != nil {
+			return p, fmt.Errorf("%w: business_hours: %v", ErrInvalid, err)
 		}
 		p.BusinessHours.Start, p.BusinessHours.End = s, e
 	}
-	if v := strings.TrimSpace(get("tz")); v != "" {
-		p.BusinessHours.Location = v
-	}
-	if v := strings.TrimSpace(get("top")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return p, fmt.Errorf("%w: top: want 1-100, got %q", ErrInvalid, v)
+	for name, dst := range map[string]*int{"top": &p.Top, "rows": &p.Rows} {
+		if v := strings.TrimSpace(get(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return p, fmt.Errorf("%w: %s: want 1-1000, got %q", ErrInvalid, name, v)
+			}
+			*dst = n
 		}
-		p.Top = n
 	}
 	return p, nil
 }
 
 func (r routes) report(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if unknown := d.Unknown(); len(unknown) > 0 {
+		return nil, core.Invalid("report: unknown parameter(s) %s (known: %s)", strings.Join(unknown, ", "), strings.Join(ParamNames, ", "))
+	}
 	format := strings.ToLower(strings.TrimSpace(d.String("format")))
 	if format == "" {
 		format = FormatJSON
 	}
-	if ContentType(format) == "application/json" && format != FormatJSON {
-		return nil, core.Invalid("unknown format %q (want %s)", format, strings.Join(formatNames, ", "))
+	if format != FormatBundle && ContentType(format) == "application/json" && format != FormatJSON {
+		return nil, core.Invalid("unknown format %q (want %s or %s)", format, strings.Join(formatNames, ", "), FormatBundle)
+	}
+	if format == FormatBundle && r.s.opts.Signer == nil {
+		return nil, core.Invalid("evidence bundles are not available: no signing key is wired")
 	}
 	p, err := ParamsFrom(d.String("kind"), d.String, r.s.now())
 	p.GeneratedAt = r.s.now()
@@ -232,12 +284,46 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 			rep.Caveats = append(rep.Caveats, "No inclusion proof attached: "+err.Error())
 		}
 	}
+	filters := map[string]string{}
+	for _, n := range ParamNames {
+		if v := strings.TrimSpace(d.String(n)); v != "" && n != "format" {
+			filters[n] = v
+		}
+	}
+	// What was asked and produced, in clear in the response's audit entry
+	// (none of it is secret; an examiner reads it without sys/audit-hash).
+	facts := map[string]string{"report.kind": rep.Kind, "report.from": rep.From.Format(time.RFC3339), "report.to": rep.To.Format(time.RFC3339),
+		"report.time_zone": rep.TimeZone, "report.format": format, "report.scope": strings.Join(append(append([]string(nil), rep.Scope.Mounts...), rep.Scope.Secrets...), ",")}
+	if rep.Period != "" {
+		facts["report.period"] = rep.Period
+	}
+	if cp := rep.Checkpoint; cp != nil {
+		facts["report.checkpoint"] = fmt.Sprintf("%s:%d:%s", cp.NodeID, cp.Seq, cp.Hash)
+	}
+	if rep.Coverage != nil {
+		facts["report.coverage"] = rep.Coverage.Status
+	}
+	if format == FormatBundle {
+		zb, msha, err := BuildBundle(rep, filters, "vigil "+r.s.version, r.s.opts.Signer)
+		if err != nil {
+			return nil, err
+		}
+		facts["report.manifest_sha256"] = msha
+		return &core.Response{Raw: &core.RawBody{ContentType: "application/zip", Body: zb},
+			Headers: map[string][]string{"Content-Disposition": {fmt.Sprintf(`attachment; filename="vigil-%s-%s-%s.zip"`, rep.Kind, rep.From.Format("20060102"), rep.To.Format("20060102"))},
+				HeaderManifest: {msha}},
+			AuditFacts: facts}, nil
+	}
 	var buf bytes.Buffer
 	if err := Render(&buf, rep, format); err != nil {
 		return nil, err
 	}
-	return &core.Response{Raw: &core.RawBody{ContentType: ContentType(format), Body: buf.Bytes()}}, nil
+	facts["report.sha256"] = digest("", buf.Bytes()).SHA256
+	return &core.Response{Raw: &core.RawBody{ContentType: ContentType(format), Body: buf.Bytes()}, AuditFacts: facts}, nil
 }
+
+// HeaderManifest carries an evidence bundle's manifest hash.
+const HeaderManifest = "X-Vigil-Evidence-Manifest"
 
 // attachProof gives the report the inclusion proof of the last entry its
 // checkpoint covers against the newest checkpoint: it ties every figure

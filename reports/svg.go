@@ -63,12 +63,13 @@ func legend(b *strings.Builder, ss []Series) {
 	}
 }
 
-func yAxis(b *strings.Builder, top int64, plotH float64) {
-	for i := 0; i <= 4; i++ {
-		v := top * int64(i) / 4
-		y := padT + plotH - plotH*float64(i)/4
-		fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#e2e8f0"/>`, f1(padL), f1(y), f1(svgW-padR), f1(y))
-		fmt.Fprintf(b, `<text x="%s" y="%s" font-size="10" text-anchor="end">%d</text>`, f1(padL-4), f1(y+3), v)
+// yAxis draws the gridlines and their labels: one per tick of t, each
+// label the exact count at its gridline's height.
+func yAxis(b *strings.Builder, t Ticks, plotH float64) {
+	for _, v := range t.Values() {
+		y := padT + plotH - plotH*float64(v)/float64(t.Top)
+		fmt.Fprintf(b, `<line class="grid" x1="%s" y1="%s" x2="%s" y2="%s" stroke="#e2e8f0"/>`, f1(padL), f1(y), f1(svgW-padR), f1(y))
+		fmt.Fprintf(b, `<text class="tick" x="%s" y="%s" font-size="10" text-anchor="end">%d</text>`, f1(padL-4), f1(y+3), v)
 	}
 }
 
@@ -86,8 +87,9 @@ func stackedSVG(c Chart, stacked bool) string {
 	var b strings.Builder
 	svgOpen(&b, c, svgH)
 	plotW, plotH := svgW-padL-padR, svgH-padT-pB
-	top := niceMax(maxOf(c.Series, stacked))
-	yAxis(&b, top, plotH)
+	ticks := NiceTicks(maxOf(c.Series, stacked))
+	top := ticks.Top
+	yAxis(&b, ticks, plotH)
 	n := max(1, len(c.Labels))
 	step := plotW / float64(n)
 	bw := step * 0.7
@@ -100,7 +102,7 @@ func stackedSVG(c Chart, stacked bool) string {
 			}
 			h := plotH * float64(v) / float64(top)
 			base -= h
-			fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s %s: %d</title></rect>`,
+			fmt.Fprintf(&b, `<rect class="bar" x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s %s: %d</title></rect>`,
 				f1(padL+step*float64(i)+(step-bw)/2), f1(base), f1(bw), f1(h), rgb(si), esc(c.Labels[i]), esc(s.Name), v)
 		}
 	}
@@ -114,8 +116,9 @@ func linesSVG(c Chart) string {
 	var b strings.Builder
 	svgOpen(&b, c, svgH)
 	plotW, plotH := svgW-padL-padR, svgH-padT-pB
-	top := niceMax(maxOf(c.Series, false))
-	yAxis(&b, top, plotH)
+	ticks := NiceTicks(maxOf(c.Series, false))
+	top := ticks.Top
+	yAxis(&b, ticks, plotH)
 	n := max(1, len(c.Labels))
 	step := plotW / float64(n)
 	for si, s := range c.Series {

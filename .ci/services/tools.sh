@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Command-line tools the tests run (through core/testsvc.Tool): openssl
-# (PKI cross-checks), pdftotext from poppler-utils (report read-back) and
-# kcat (an independent Kafka client). Not a daemon: "start" installs them,
+# (PKI cross-checks), pdftotext from poppler-utils (report read-back),
+# kcat (an independent Kafka client), chromium + chromium-driver (the
+# auditor's workbench is tested in a real headless browser). Not a daemon: "start" installs them,
 # "stop" does nothing.
 #   usage: tools.sh start|stop|status|env|packages
 set -euo pipefail
@@ -9,8 +10,8 @@ SVC_NAME=tools
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PKGS=(openssl poppler-utils kcat)
-BINS=(openssl pdftotext kcat)
+PKGS=(openssl poppler-utils kcat chromium chromium-driver)
+BINS=(openssl pdftotext kcat chromium chromedriver)
 
 cmd_status() {
   local b missing=()

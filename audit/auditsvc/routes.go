@@ -194,3 +194,24 @@ func verificationData(v *audit.Verification) map[string]any {
 	}
 	return map[string]any{"time": v.Time, "ok": v.OK, "node_id": v.NodeID, "devices": devs}
 }
+
+// evidenceContext prefixes every statement SignEvidence signs, so an
+// evidence signature can never be taken for a checkpoint signature.
+const evidenceContext = "vigil evidence signature v1\n"
+
+// SignEvidence signs msg with the node's checkpoint key (Ed25519 over
+// evidenceContext + msg) and returns the signature and the public key.
+// Report bundles use it; `vigil report verify` checks it offline with the
+// key `vigil audit checkpoint-key` prints. Fails while sealed.
+func (a *Subsystem) SignEvidence(msg []byte) ([]byte, ed25519.PublicKey, error) {
+	a.mu.Lock()
+	key := a.signer
+	a.mu.Unlock()
+	if key == nil {
+		return nil, nil, &core.Error{Code: core.CodeUnavailable, Msg: "audit: the checkpoint key is not loaded (sealed)"}
+	}
+	return ed25519.Sign(key, append([]byte(evidenceContext), msg...)), key.Public().(ed25519.PublicKey), nil
+}
+
+// EvidenceMessage is what SignEvidence signs for msg (for verifiers).
+func EvidenceMessage(msg []byte) []byte { return append([]byte(evidenceContext), msg...) }

@@ -31,6 +31,10 @@ type Env struct {
 	Version string // the Vigil version, for formats that name the product
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Regulated reports whether a mount point is tagged phi=true or
+	// regulated=true (nil: no mount is); OCSF and CEF rate denials there
+	// High.
+	Regulated func(mount string) bool
 }
 
 // Factory builds a sink from its audit_stream block. It validates the

@@ -43,6 +43,9 @@ type Host interface {
 	Config() *config.Config
 	Storage() storage.Storage
 	Metrics() prometheus.Registerer
+	// Mounts lists the secrets engines (their phi/regulated tags rate
+	// the severity of SIEM events).
+	Mounts(class string) []core.MountInfo
 	AddSysPart(framework.Part)
 	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
 }
@@ -109,7 +112,7 @@ func (s *Subsystem) Provision(srv Host) error {
 	if len(blocks) > 0 && s.opts.Audit == nil {
 		return errors.New("audit stream: streams are configured but the audit subsystem is not wired")
 	}
-	env := Env{NodeID: srv.NodeID(), Version: srv.Version(), Logger: s.log, Now: now}
+	env := Env{NodeID: srv.NodeID(), Version: srv.Version(), Logger: s.log, Now: now, Regulated: regulatedMounts(srv, now)}
 	for _, b := range blocks {
 		f, ok := s.opts.Sinks[b.Type]
 		if !ok {
@@ -268,4 +271,26 @@ func (s *Subsystem) health(_ context.Context, hi *core.HealthInfo) {
 		m[st.Name] = e
 	}
 	hi.AuditDetail["streams"] = m
+}
+
+// regulatedMounts returns Env.Regulated over the host's mounts, read
+// again at most every few seconds (mounts change rarely; events are many).
+func regulatedMounts(h Host, now func() time.Time) func(string) bool {
+	var mu sync.Mutex
+	var at time.Time
+	var set map[string]bool
+	return func(mount string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if set == nil || now().Sub(at) > 5*time.Second || now().Before(at) {
+			set = map[string]bool{}
+			for _, m := range h.Mounts("secret") {
+				if core.TrueTag(m.Options, core.ScopeTags()) {
+					set[m.Path] = true
+				}
+			}
+			at = now()
+		}
+		return set[mount]
+	}
 }

@@ -3,7 +3,9 @@
 // reports/traffic: clinicians reading PHI, an application denied PHI, a
 // password-guessing intruder, a night-time break-glass read, root changing
 // a policy and an audit device), runs the compliance checks, and writes the
-// HIPAA and NRB reports (PDF and HTML) and the check results to a folder.
+// HIPAA and NRB reports as signed evidence bundles (zip, and unpacked:
+// PDF, HTML, CSV, JSON, manifest.json, signature.json), the checkpoint
+// key that verifies them, and the check results to a folder.
 // `make demo-report` runs it into docs/sample-reports/.
 package main
 
@@ -21,9 +23,11 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/vigilsec/vigil/audit"
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/reports/traffic"
 )
 
@@ -116,24 +120,65 @@ func run(out string, days int, startS string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	// The checkpoint key, so the bundles verify offline:
+	//   vigil report verify -pubkey docs/sample-reports/checkpoint-key.pem docs/sample-reports/hipaa.zip
+	key, err := root.Logical().Read("sys/audit/checkpoint-key")
+	if err != nil {
+		return err
+	}
+	pemKey, _ := key.Data["public_key_pem"].(string)
+	if err := os.WriteFile(filepath.Join(out, "checkpoint-key.pem"), []byte(pemKey), 0o644); err != nil {
+		return err
+	}
 	for _, kind := range []string{"hipaa", "nrb"} {
-		for _, format := range []string{"pdf", "html"} {
-			resp, err := root.Logical().ReadRawWithData("sys/reports/"+kind, map[string][]string{
-				"from": {start.Format(time.RFC3339)}, "to": {end.Format(time.RFC3339)}, "format": {format}})
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", kind, format, err)
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				return err
-			}
-			p := filepath.Join(out, kind+"."+format)
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				return err
-			}
-			fmt.Printf("vigil-demo: wrote %s (%d bytes)\n", p, len(b))
+		// Dates are midnight in the report's zone: UTC for HIPAA, Nepal
+		// Time (UTC+05:45) for NRB, whose period starts a day later: the
+		// log begins on the first UTC day at 04:45 Nepal Time, and a
+		// period it does not cover in full would read PARTIAL.
+		from, to := start, end
+		if kind == "nrb" {
+			from = start.AddDate(0, 0, 1)
 		}
+		resp, err := root.Logical().ReadRawWithData("sys/reports/"+kind, map[string][]string{
+			"from": {from.Format(time.DateOnly)}, "to": {to.Format(time.DateOnly)}, "format": {reports.FormatBundle}})
+		if err != nil {
+			return fmt.Errorf("%s bundle: %w", kind, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(out, kind+".zip")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return err
+		}
+		// The bundle unpacked beside it, to read the files in place.
+		files, err := reports.ReadBundle(p)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(out, kind)
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				return err
+			}
+		}
+		pub, err := audit.ParsePublicKey([]byte(pemKey))
+		if err != nil {
+			return err
+		}
+		c, err := reports.VerifyBundle(files, pub)
+		if err != nil {
+			return fmt.Errorf("%s: the bundle just generated does not verify: %w", kind, err)
+		}
+		fmt.Printf("vigil-demo: wrote %s (%d bytes, manifest sha256 %s) and %s/\n", p, len(b), c.ManifestSHA256, dir)
 	}
 	resp, err := root.Logical().ReadRaw("sys/compliance/checks")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,19 @@ so one name finds the person through every auth method they used), an
 actor name such as userpass/carol, a display name, or a token accessor
 (raw or as logged, hmac-sha256:...).
 
+The filters behind report figures are options too: --remote-address
+(address or CIDR), --request-id, --policy (root: every root-token
+request), --status, --error-code, --login ok|failed, --auth-method,
+--entity, --category privileged[:policy|audit|seal|mounts|snapshot],
+--off-hours true|false with --business-hours and --tz, --incomplete,
+--has actor,address. --count prints how many records match and
+--distinct actor how many people: the commands reports cite beside each
+figure. A KV version 2 path written as the kv commands name it
+(secret/ward/7) is read as its data path (secret/data/ward/7), and a
+warning says so. The table hides client preflight requests (the Vault
+CLI reads sys/internal/ui/mounts/... before each kv command) unless
+--show-preflight.
+
 The token needs read on sys/audit/query (see the auditor policy in the
 README). --log queries audit logs on this machine instead, several nodes'
 at once (a cluster keeps one chain per node): each is verified, indexed in
@@ -50,7 +64,8 @@ and a line per node. --format is table, csv (RFC 4180), json or ocsf (one OCSF 1
 event per line).
 
     $ vigil audit query --since 24h --path secret/data/prod/ --allowed false
-    $ vigil audit query --actor alice --since 2024-05-01 --until 2024-06-01 --format csv > alice-may.csv`)
+    $ vigil audit query --actor alice --since 2024-05-01 --until 2024-06-01 --format csv > alice-may.csv
+    $ vigil audit query --count --login failed --remote-address 203.0.113.0/24 --since 30d`)
 	since := fs.String("since", "", "only records at or after this time (RFC 3339, date, or duration before now such as 24h, 7d)")
 	until := fs.String("until", "", "only records before this time (same forms as --since)")
 	actor := fs.String("actor", "", "entity name or id, actor name (userpass/carol), display name, or token accessor")
@@ -63,6 +78,24 @@ event per line).
 	var logs multiFlag
 	fs.Var(&logs, "log", "query these audit logs here instead of the server: a file device's path (e.g. /var/log/vigil/audit.log), repeatable for several nodes' logs")
 	pubkey := fs.String("pubkey", "", "with --log: the checkpoint public key (PEM, base64 or raw) the logs' checkpoints are verified with")
+	remote := fs.String("remote-address", "", "client address, exact or CIDR (203.0.113.0/24)")
+	reqID := fs.String("request-id", "", "one request")
+	policy := fs.String("policy", "", "requests whose token carried this policy (root: every root-token request)")
+	status := fs.String("status", "", "HTTP status answered, e.g. 403")
+	errCode := fs.String("error-code", "", "error code, e.g. permission_denied")
+	login := fs.String("login", "", "ok or failed: logins through an auth method and their outcome")
+	authMethod := fs.String("auth-method", "", "the auth method behind the request (userpass, approle, token, root, ...)")
+	entity := fs.String("entity", "", "an exact entity id")
+	category := fs.String("category", "", "privileged, or privileged:policy|audit|seal|mounts|snapshot")
+	offHours := fs.String("off-hours", "", "true: only requests outside business hours; false: only inside")
+	bizHours := fs.String("business-hours", "", "the business hours for --off-hours, HH-HH (default 08-18, Monday to Friday)")
+	tz := fs.String("tz", "", "the time zone of the business hours (default UTC), e.g. Asia/Kathmandu")
+	incomplete := fs.String("incomplete", "", "true: only requests without a response entry")
+	has := fs.String("has", "", "fields the record must have: actor, address (comma-separated)")
+	exact := fs.Bool("exact-path", false, "compare --path with the whole path instead of as a prefix")
+	preflight := fs.Bool("show-preflight", false, "table: also show client preflight requests (sys/internal/ui/mounts/..., read by the Vault CLI before each kv command)")
+	count := fs.Bool("count", false, "print only how many records match (every page is read; reports cite their figures this way)")
+	distinct := fs.String("distinct", "", "print how many distinct values of a field the matching records have, and each with its count: actor, entity, address, path, mount")
 	limit := fs.Int("limit", 1000, "most records to print (0: all)")
 	pageSize := fs.Int("page-size", 1000, "records fetched per request")
 	after := fs.String("after", "", "continue after this cursor (printed when --limit cut the output)")
@@ -87,25 +120,41 @@ event per line).
 	if *limit < 0 || *pageSize <= 0 || *pageSize > query.MaxLimit {
 		return usageError("--limit must be >= 0 and --page-size between 1 and %d", query.MaxLimit)
 	}
+	params := url.Values{}
+	for k, v := range map[string]string{"since": *since, "until": *until, "actor": *actor, "path": *path, "operation": *op,
+		"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName, "after": *after,
+		"remote_address": *remote, "request_id": *reqID, "policy": *policy, "status": *status, "error_code": *errCode,
+		"login": *login, "auth_method": *authMethod, "entity": *entity, "category": *category, "off_hours": *offHours,
+		"business_hours": *bizHours, "tz": *tz, "incomplete": *incomplete, "has": *has} {
+		if v != "" {
+			params.Set(k, v)
+		}
+	}
+	if *exact {
+		params.Set("exact_path", "true")
+	}
+	if (format == "" || format == "table") && !*preflight && !*count && *distinct == "" {
+		params.Set("preflight", "exclude")
+	}
+	switch *distinct {
+	case "", "actor", "entity", "address", "path", "mount":
+	default:
+		return usageError("--distinct must be actor, entity, address, path or mount, got %q", *distinct)
+	}
+	if *count || *distinct != "" {
+		*limit = 0 // every page
+	}
+	out := queryOutput{format: format, count: *count, distinct: *distinct}
 	if len(logs) > 0 {
-		vals := map[string]string{"since": *since, "until": *until, "actor": *actor, "path": *path, "operation": *op,
-			"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName}
-		all, err := queryLogs(context.Background(), logs, *pubkey, func(k string) string { return vals[k] }, *limit)
+		all, err := queryLogs(context.Background(), logs, *pubkey, params.Get, *limit)
 		if err != nil {
 			return fail("%v", err)
 		}
-		return printQueryResult(all, format)
+		return out.print(all)
 	}
 	client, err := cf.client()
 	if err != nil {
 		return fail("%v", err)
-	}
-	params := url.Values{}
-	for k, v := range map[string]string{"since": *since, "until": *until, "actor": *actor, "path": *path, "operation": *op,
-		"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName, "after": *after} {
-		if v != "" {
-			params.Set(k, v)
-		}
 	}
 	var all query.Result
 	var first *query.Result
@@ -144,15 +193,32 @@ event per line).
 	if next != "" {
 		defer fmt.Fprintf(stderr, "More records match. Continue with: --after %s\n", next)
 	}
-	return printQueryResult(&all, format)
+	return out.print(&all)
 }
 
-// printQueryResult prints a query's records in format.
-func printQueryResult(all *query.Result, format string) int {
+// queryOutput is how a query's result is printed.
+type queryOutput struct {
+	format   string
+	count    bool   // only the number of records
+	distinct string // only the distinct values of this field
+}
+
+// print prints a query's result: its warnings, then the count, the
+// distinct values or the records in the output format.
+func (o queryOutput) print(all *query.Result) int {
 	for _, w := range all.Warnings {
 		fmt.Fprintf(stderr, "WARNING! %s\n", w)
 	}
-	switch format {
+	if o.count {
+		fmt.Fprintln(stdout, len(all.Records))
+		fmt.Fprintln(stderr, queryCheckpointLine(all))
+		return 0
+	}
+	if o.distinct != "" {
+		printDistinct(all, o.distinct)
+		return 0
+	}
+	switch o.format {
 	case "json":
 		return printJSON(all)
 	case "csv":
@@ -236,4 +302,46 @@ func queryCheckpointLine(res *query.Result) string {
 	}
 	return fmt.Sprintf("Checkpoint: node %s seq %d hash %s at %s, Ed25519 signature %s (key %s)",
 		cp.NodeID, cp.Seq, cp.Hash, cp.Time.UTC().Format(time.RFC3339Nano), cp.Signature, cp.KeyID)
+}
+
+// printDistinct prints how many distinct values of field the records
+// have (the reports' "distinct identities" figures), then each value with
+// its count, most frequent first.
+func printDistinct(res *query.Result, field string) {
+	counts := map[string]int{}
+	for i := range res.Records {
+		r := &res.Records[i]
+		var v string
+		switch field {
+		case "actor":
+			v = queryActor(r)
+			if r.EntityID != "" {
+				v = "entity " + r.EntityID
+			}
+		case "entity":
+			v = r.EntityID
+		case "address":
+			v = r.RemoteAddr
+		case "path":
+			v = r.Path
+		case "mount":
+			v = r.MountPoint
+		}
+		counts[v]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	fmt.Fprintln(stdout, len(keys))
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "%8d  %s\n", counts[k], k)
+	}
+	fmt.Fprintln(stderr, queryCheckpointLine(res))
 }

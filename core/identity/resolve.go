@@ -256,3 +256,31 @@ func (s *Store) EntityIDs(actor string) []string {
 	})
 	return out
 }
+
+// Summaries lists every entity with its effective identity policies and
+// groups, sorted by name then id (an access review's view of the store).
+// It fails with core.ErrSealed before Load.
+func (s *Store) Summaries() ([]core.EntitySummary, error) {
+	var out []core.EntitySummary
+	err := s.view(func(ix *index) error {
+		for _, e := range ix.entities {
+			d := s.derive(ix, e)
+			sum := core.EntitySummary{ID: e.ID, Name: e.Name, Disabled: e.Disabled, Policies: slices.Clone(d.policies),
+				Groups: slices.Clone(d.groups), MergedEntityIDs: slices.Clone(e.MergedEntityIDs)}
+			for _, a := range e.Aliases {
+				p, _, ok := s.mountPath(a.MountAccessor)
+				if !ok {
+					p = a.MountAccessor + "/"
+				}
+				sum.Aliases = append(sum.Aliases, p+a.Name)
+			}
+			sort.Strings(sum.Aliases)
+			out = append(out, sum)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
+	return out, err
+}

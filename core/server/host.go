@@ -164,6 +164,16 @@ func (h *Host) ResolvePath(path string) (*core.MountInfo, bool, error) {
 	return &m, res.Route != nil && res.Route.Sudo, nil
 }
 
+// Entities lists the identity store's entities with their effective
+// identity policies and groups (access reviews; nil without an identity
+// store).
+func (h *Host) Entities() ([]core.EntitySummary, error) {
+	if h.s.ident == nil {
+		return nil, nil
+	}
+	return h.s.ident.Summaries()
+}
+
 // --- tokens ---
 
 // PrincipalByToken returns the principal of a token as the dispatcher

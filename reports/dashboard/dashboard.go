@@ -1,11 +1,19 @@
-// Package dashboard is the auditor's read-only web dashboard, served under
-// /ui/ when the server configuration says `ui = true`. It is static HTML,
-// CSS and JavaScript embedded in the binary (no CDN, no external
-// resources). The page asks for the user's token and calls the API with it
-// (X-Vault-Token): the compliance checks (GET /v1/sys/compliance/checks),
-// the audit query (GET /v1/sys/audit/query) and the reports
-// (GET /v1/sys/reports/<kind>). It changes nothing: every call it makes is
-// a GET, audited and authorised like any other.
+// Package dashboard is the auditor's workbench, served under /ui/ when the
+// server configuration says `ui = true`. It is static HTML, CSS and
+// JavaScript embedded in the binary (no CDN, no external resources). The
+// auditor signs in with userpass (POST /v1/auth/<mount>/login/<user>),
+// OIDC (POST auth/<mount>/oidc/auth_url, the provider's login page, back to
+// /ui/oidc/callback, which must be among the role's allowed_redirect_uris)
+// or a token, and the page calls the API with
+// it (X-Vault-Token): the audit query with every filter, CSV/JSON export
+// of the current query, each record in full, a per-day histogram of the
+// result (GET /v1/sys/audit/query), the evidence view (GET
+// /v1/sys/reports/evidence: chain verification and last checkpoint per
+// node), the reports and signed evidence bundles (GET
+// /v1/sys/reports/<kind>) and the compliance checks (GET
+// /v1/sys/compliance/checks). Every call is audited and authorised like
+// any other. Tested in a real headless Chromium (cmd/vigil/itest
+// TestWorkbenchInBrowser).
 package dashboard
 
 import (
@@ -23,7 +31,7 @@ var static embed.FS
 // csp allows only the page's own scripts and styles (inline styles for the
 // reports it previews in a sandboxed blob frame) and calls to this origin.
 const csp = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
-	"connect-src 'self'; frame-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"connect-src 'self' blob:; frame-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // Handler serves the dashboard. Mount it at /ui/ (httpapi.Options.UI): it
 // expects request paths that start with /ui/.
@@ -46,7 +54,7 @@ func Handler() http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		p := strings.TrimPrefix(r.URL.Path, "/ui")
-		if p == "" || p == "/" {
+		if p == "" || p == "/" || p == "/oidc/callback" { // the OIDC provider returns to the page
 			p = "/index.html"
 		}
 		if _, err := fs.Stat(sub, strings.TrimPrefix(p, "/")); err != nil {

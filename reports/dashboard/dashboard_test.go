@@ -21,7 +21,8 @@ func get(t *testing.T, h http.Handler, method, path string) *http.Response {
 
 func TestServesEmbeddedAssets(t *testing.T) {
 	h := Handler()
-	for path, ctype := range map[string]string{"/ui/": "text/html", "/ui/index.html": "text/html", "/ui/app.js": "javascript", "/ui/app.css": "text/css"} {
+	for path, ctype := range map[string]string{"/ui/": "text/html", "/ui/index.html": "text/html", "/ui/oidc/callback": "text/html",
+		"/ui/app.js": "javascript", "/ui/app.css": "text/css"} {
 		resp := get(t, h, http.MethodGet, path)
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), ctype) || len(body) == 0 {
@@ -56,12 +57,18 @@ func TestNoExternalResourcesAndReadOnly(t *testing.T) {
 	if regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/`).MatchString(strings.ReplaceAll(s, "http://www.w3.org", "")) {
 		t.Fatal("an external URL is referenced")
 	}
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "method: \"POST\"", "method:\"POST\"", "localStorage"} {
+	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "method:\"POST\"", "\"PUT\"", "\"DELETE\"", "localStorage"} {
 		if strings.Contains(s, bad) {
 			t.Errorf("dashboard uses %s", bad)
 		}
 	}
-	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "X-Vault-Token"} {
+	// The only writes are the sign-ins: a userpass login, and the start
+	// of an OIDC login.
+	if n := strings.Count(s, `method: "POST"`); n != 2 || !regexp.MustCompile(`"/login/" \+ user, \{ method: "POST"`).MatchString(s) ||
+		!regexp.MustCompile(`"/oidc/auth_url", \{ method: "POST"`).MatchString(s) {
+		t.Errorf("the dashboard makes %d POST calls; only the sign-ins may", n)
+	}
+	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "sys/reports/evidence", "X-Vault-Token"} {
 		if !strings.Contains(s, api) {
 			t.Errorf("dashboard does not call %s", api)
 		}

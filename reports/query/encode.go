@@ -112,8 +112,15 @@ func OCSF(r *Record, productVersion string) ([]byte, error) {
 	auth := &vault.Auth{Accessor: r.Accessor, DisplayName: r.DisplayName, Policies: r.Policies, EntityID: r.EntityID, TokenType: r.TokenType}
 	if len(r.GrantingPolicies) > 0 || !r.Allowed {
 		pr := &vault.PolicyResults{Allowed: r.Allowed}
+		// A record keeps the granting policies' names, not their kind
+		// (ACL or Rego): only root is known to be an ACL policy; the
+		// stream's OCSF, built from the log line, carries every type.
 		for _, g := range r.GrantingPolicies {
-			pr.GrantingPolicies = append(pr.GrantingPolicies, vault.PolicyInfo{Name: g, NamespaceID: "root", Type: "acl"})
+			typ := ""
+			if g == "root" {
+				typ = "acl"
+			}
+			pr.GrantingPolicies = append(pr.GrantingPolicies, vault.PolicyInfo{Name: g, NamespaceID: "root", Type: typ})
 		}
 		auth.PolicyResults = pr
 	}

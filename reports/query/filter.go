@@ -47,7 +47,21 @@ type Matcher struct {
 	HasFlagValue        bool
 	// After is the decoded cursor (nil for the first page).
 	After *Cursor
+	// extra is set when a filter of predicates.go is active: those are
+	// checked on the materialised record (MatchExtra).
+	extra bool
 }
+
+// NeedsRecord reports whether the matcher has filters only the whole
+// record can decide (MatchExtra); backends with columnar prefilters apply
+// them to the records that pass.
+func (m *Matcher) NeedsRecord() bool { return m.extra }
+
+// Approximate reports whether a backend's SQL translation of the filter
+// may be wider than the filter (flags, and the filters of predicates.go),
+// so records must be re-checked with Match and pages fetched in larger
+// batches.
+func (m *Matcher) Approximate() bool { return m.F.Flag != "" || m.extra }
 
 // Normalize validates f and fills defaults: Limit (DefaultLimit, at most
 // MaxLimit), Mount with a trailing slash, Operation in lower case. Errors
@@ -79,6 +93,9 @@ func (f Filter) Normalize() (Filter, error) {
 		f.Mount += "/"
 	}
 	f.Path = strings.TrimPrefix(f.Path, "/")
+	if err := f.normalizeExtra(); err != nil {
+		return f, err
+	}
 	return f, nil
 }
 
@@ -90,13 +107,13 @@ func (f Filter) Compile(actorHashes ...string) (*Matcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Matcher{F: f}
+	m := &Matcher{F: f, extra: f.extraActive()}
 	for _, h := range actorHashes {
 		if h != "" && h != f.Actor {
 			m.ActorHashes = append(m.ActorHashes, h)
 		}
 	}
-	if IsGlob(f.Path) {
+	if IsGlob(f.Path) && !f.ExactPath {
 		re, err := GlobRegexp(f.Path)
 		if err != nil {
 			return nil, invalid("path: %v", err)
@@ -127,6 +144,9 @@ func (m *Matcher) MatchPath(p string) bool {
 	}
 	if m.PathGlob {
 		return m.re.MatchString(p)
+	}
+	if m.F.ExactPath {
+		return p == m.F.Path
 	}
 	return strings.HasPrefix(p, m.F.Path)
 }
@@ -205,7 +225,8 @@ func (m *Matcher) Match(r *Record) bool {
 		(f.Allowed == nil || r.Allowed == *f.Allowed) &&
 		m.MatchPath(r.Path) &&
 		m.MatchActor(r) &&
-		m.MatchFlags(r.Flags)
+		m.MatchFlags(r.Flags) &&
+		m.MatchExtra(r)
 }
 
 // AfterCursor reports whether r comes after the cursor (always true on the

@@ -75,6 +75,41 @@ type Filter struct {
 	NodeID string
 	// Flag selects records carrying a decision flag (e.g. "break_glass").
 	Flag string
+	// ExactPath compares Path with the whole path instead of as a prefix.
+	ExactPath bool
+	// RemoteAddr is the client address, exact or a CIDR prefix
+	// ("203.0.113.0/24").
+	RemoteAddr string
+	// RequestID selects one request.
+	RequestID string
+	// Policy selects requests whose token carried the policy (root finds
+	// every request made with a root token).
+	Policy string
+	// Status is the HTTP status answered (403, 500, ...); ErrorCode the
+	// error's code (permission_denied, invalid_request, ...).
+	Status    int
+	ErrorCode string
+	// Login is "ok" or "failed": logins through an auth method (token
+	// logins excluded) that succeeded, or that were refused or failed.
+	Login string
+	// AuthMethod is the auth method behind the request (AuthMethodOf).
+	AuthMethod string
+	// Entity is an exact entity id.
+	Entity string
+	// Category is "privileged" or "privileged:<policy|audit|seal|mounts|snapshot>"
+	// (PrivilegedCategory).
+	Category string
+	// OffHours selects requests outside (true) or inside (false)
+	// BusinessHours; BusinessHours default to 08-18 Monday-Friday UTC.
+	OffHours      *bool
+	BusinessHours BusinessHours
+	// Incomplete selects records built from a request entry alone (true)
+	// or from a response entry (false).
+	Incomplete *bool
+	// Has lists fields the record must have recorded: "actor", "address".
+	Has []string
+	// Preflight is "" (all records), "exclude" or "only" (IsPreflight).
+	Preflight string
 	// Limit caps the records returned by Query (default 1000, max 100000).
 	Limit int
 	// After continues a previous Query (the Next cursor it returned).
@@ -121,6 +156,9 @@ type Record struct {
 	// then names the subsystem.
 	Internal   bool `json:"internal,omitempty"`
 	Incomplete bool `json:"incomplete,omitempty"`
+	// Preflight marks a client preflight request (IsPreflight), set in
+	// API answers; timelines hide such records unless asked.
+	Preflight bool `json:"preflight,omitempty"`
 	// Proof, when asked for (proofs=true), is the RFC 9162 inclusion proof
 	// of the entry (line Seq) against the result's checkpoint: with it one
 	// record can be checked without the rest of the log (`vigil audit

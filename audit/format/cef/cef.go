@@ -5,8 +5,10 @@
 //
 // Signature id is "<request|response>:<operation>" for Vault entries,
 // "login" for logins, and the record type ("vigil.checkpoint", ...) for chain
-// records. Severity: 1 for chain records, 3 for successful or pending
-// operations, 5 for failures, 6 for denials.
+// records. Severity follows the OCSF rating (logline.Line.Severity): 1 for
+// chain records, 3 for successful or pending operations, 5 for failures, 6
+// for denials and root-token use, 8 for break-glass and denials on
+// regulated (PHI) mounts.
 //
 // Extension keys, always in this order and omitted when empty:
 //
@@ -21,16 +23,22 @@
 //	             person logging in
 //	src, spt     client address and port
 //	outcome      success, failure or unknown (request entries)
-//	reason       error message
+//	reason       error message, or the deny reasons when a rule denied
 //	dvchost      node id
-//	cs1          policies (comma-separated)          cs1Label=policies
+//	cs1          token policies (comma-separated)    cs1Label=policies
 //	cs2          mount point                         cs2Label=mountPoint
 //	cs3          request id                          cs3Label=requestId
-//	cs4          Vigil error code                    cs4Label=errorCode
+//	cs4          granting policies, name:type        cs4Label=grantingPolicies
+//	             (type acl or rego), comma-separated
+//	cs5          deny reasons, "; "-separated        cs5Label=denyReasons
+//	cs6          decision flags, name=value pairs    cs6Label=flags
+//	             sorted by name, ";"-separated (break_glass, reasons, tickets)
+//	flexString1  Vigil error code                    flexString1Label=errorCode
+//	flexString2  severity rule (break_glass,         flexString2Label=severityReason
+//	             denied_regulated, denied, root_token, failed)
 //	cn1          seq                                 cn1Label=seq
 //	cn2          HTTP status                         cn2Label=httpStatus
-//	cs5          prev_hash                           cs5Label=prevHash
-//	cs6          hash                                cs6Label=hash
+//	vigilPrevHash, vigilHash  the chain members (vendor-defined keys)
 //	vigilRawLine the original log line, byte for byte (vendor-defined key;
 //	             left out with Options.OmitRaw), so the chain can be
 //	             re-verified from the CEF stream
@@ -41,6 +49,7 @@
 package cef
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 
@@ -53,7 +62,13 @@ type Options struct {
 	ProductVersion string
 	// OmitRaw leaves the vigilRawLine extension out.
 	OmitRaw bool
+	// Regulated reports whether a mount point holds regulated data (see
+	// logline.Line.Severity). nil: no mount is.
+	Regulated func(mount string) bool
 }
+
+// cefSeverity maps logline severity levels to CEF's 0-10 scale.
+var cefSeverity = map[int]int{logline.SeverityInfo: 3, logline.SeverityLow: 5, logline.SeverityMedium: 6, logline.SeverityHigh: 8}
 
 // Format renders one local log line (without its newline) as one CEF line
 // (without a newline). Errors: logline.ErrMalformed or a JSON error for a
@@ -109,28 +124,40 @@ func Build(l *logline.Line, raw []byte, o Options) []byte {
 		switch {
 		case l.Failed():
 			e.add("outcome", "failure")
-			sev = 5
-			if l.Denied() {
-				sev = 6
-			}
 		case l.Type == "response":
 			e.add("outcome", "success")
 		default:
 			e.add("outcome", "unknown")
 		}
-		e.add("reason", l.Error)
+		lvl, why := l.Severity(o.Regulated)
+		sev = cefSeverity[lvl]
+		reason := l.Error
+		if len(vg.DenyReasons) > 0 {
+			reason = strings.Join(vg.DenyReasons, "; ")
+		}
+		e.add("reason", reason)
 		e.add("dvchost", l.NodeID)
 		e.labelled("cs1", "policies", strings.Join(auth.Policies, ","))
 		e.labelled("cs2", "mountPoint", req.MountPoint)
 		e.labelled("cs3", "requestId", req.ID)
-		e.labelled("cs4", "errorCode", vg.ErrorCode)
+		if pr := auth.PolicyResults; pr != nil {
+			var g []string
+			for _, p := range pr.GrantingPolicies {
+				g = append(g, p.Name+":"+p.Type)
+			}
+			e.labelled("cs4", "grantingPolicies", strings.Join(g, ","))
+		}
+		e.labelled("cs5", "denyReasons", strings.Join(vg.DenyReasons, "; "))
+		e.labelled("cs6", "flags", flagString(vg.Flags))
+		e.labelled("flexString1", "errorCode", vg.ErrorCode)
+		e.labelled("flexString2", "severityReason", why)
 	}
 	e.labelled("cn1", "seq", strconv.FormatUint(l.Seq, 10))
 	if !l.IsRecord() && l.Vigil().Status != 0 {
 		e.labelled("cn2", "httpStatus", strconv.Itoa(l.Vigil().Status))
 	}
-	e.labelled("cs5", "prevHash", l.PrevHash)
-	e.labelled("cs6", "hash", l.Hash)
+	e.add("vigilPrevHash", l.PrevHash)
+	e.add("vigilHash", l.Hash)
 	if !o.OmitRaw {
 		e.add("vigilRawLine", string(raw))
 	}
@@ -271,4 +298,21 @@ func Extension(line string) map[string]string {
 		out[rest[mk.kStart:mk.eq]] = Unescape(rest[mk.eq+1 : end])
 	}
 	return out
+}
+
+// flagString renders decision flags as sorted name=value pairs joined by ";".
+func flagString(f map[string]string) string {
+	if len(f) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + f[k]
+	}
+	return strings.Join(parts, ";")
 }

@@ -96,7 +96,7 @@ func TestRoundTrip(t *testing.T) {
 		if ext["vigilRawLine"] != string(line) {
 			t.Fatalf("seq %d: raw line did not round-trip:\n%q\n%q", l.Seq, ext["vigilRawLine"], line)
 		}
-		if ext["cn1"] != strconv.FormatUint(l.Seq, 10) || ext["cs5"] != l.PrevHash || ext["cs6"] != l.Hash || ext["dvchost"] != l.NodeID {
+		if ext["cn1"] != strconv.FormatUint(l.Seq, 10) || ext["vigilPrevHash"] != l.PrevHash || ext["vigilHash"] != l.Hash || ext["dvchost"] != l.NodeID {
 			t.Fatalf("seq %d: chain fields %v", l.Seq, ext)
 		}
 		if ext["externalId"] != fmt.Sprintf("%s:%d", l.NodeID, l.Seq) {

@@ -17,6 +17,13 @@
 //     operation), with actor.user, actor.session, actor.authorizations,
 //     api.operation, api.request.uid, api.response, resources[],
 //     src_endpoint and status_id.
+//   - actor.authorizations lists the granting policies with their type
+//     (acl or rego) and each deny reason of a mandatory rule as a denied
+//     authorization (policy.desc); the deny reasons are also
+//     status_detail.
+//   - severity_id follows logline.Line.Severity: High (4) for break-glass
+//     and for denials on mounts Options.Regulated names, Medium (3) for
+//     other denials and root-token use, Low (2) for failures.
 //   - Chain records (segment headers, checkpoints, events) are Base Events
 //     (class_uid 0, activity Other): they must reach the sink so the chain
 //     can be verified there.
@@ -61,6 +68,10 @@ type Options struct {
 	// OmitRaw leaves raw_data out: smaller events, but the chain can no
 	// longer be verified from them.
 	OmitRaw bool
+	// Regulated reports whether a mount point holds regulated data
+	// (phi=true or regulated=true): a denial there is High severity. nil:
+	// no mount is.
+	Regulated func(mount string) bool
 }
 
 // Event is the OCSF event Format encodes. Members are in output order.
@@ -144,10 +155,11 @@ type Authorization struct {
 	Policy   Policy `json:"policy"`
 }
 
-// Policy names a policy.
+// Policy names a policy; Desc carries a deny reason.
 type Policy struct {
 	Name string `json:"name"`
 	Type string `json:"type,omitempty"`
+	Desc string `json:"desc,omitempty"`
 }
 
 // API is the api object of API Activity.
@@ -218,6 +230,9 @@ func Format(line []byte, o Options) ([]byte, error) {
 	return marshal(Build(l, line, o))
 }
 
+// Marshal encodes an event built with Build exactly as Format does.
+func Marshal(ev *Event) ([]byte, error) { return marshal(ev) }
+
 // marshal encodes without HTML escaping (SIEMs read "&", not "\u0026").
 func marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
@@ -250,7 +265,7 @@ func Build(l *logline.Line, raw []byte, o Options) *Event {
 	if l.IsRecord() {
 		buildRecord(ev, l, &um)
 	} else {
-		buildEntry(ev, l, &um)
+		buildEntry(ev, l, &um, o)
 	}
 	ev.Unmapped, _ = marshal(um)
 	return ev
@@ -300,7 +315,7 @@ func buildRecord(ev *Event, l *logline.Line, um *Unmapped) {
 	}
 }
 
-func buildEntry(ev *Event, l *logline.Line, um *Unmapped) {
+func buildEntry(ev *Event, l *logline.Line, um *Unmapped, o Options) {
 	req, auth, vg := l.Request(), l.Auth(), l.Vigil()
 	um.MountPoint, um.Policies = req.MountPoint, auth.Policies
 	if l.Entry.Vigil != nil {
@@ -308,14 +323,16 @@ func buildEntry(ev *Event, l *logline.Line, um *Unmapped) {
 	}
 	ev.Metadata.CorrelationUID = req.ID
 	failed := l.Failed()
+	if lvl, _ := l.Severity(o.Regulated); lvl > ev.SeverityID {
+		ev.SeverityID, ev.Severity = lvl, logline.SeverityName(lvl)
+	}
 	switch {
 	case failed:
 		st := 2
 		ev.StatusID, ev.Status = &st, "Failure"
 		ev.StatusDetail = l.Error
-		ev.SeverityID, ev.Severity = 2, "Low"
-		if l.Denied() {
-			ev.SeverityID, ev.Severity = 3, "Medium"
+		if len(vg.DenyReasons) > 0 {
+			ev.StatusDetail = strings.Join(vg.DenyReasons, "; ")
 		}
 	case l.Type == "response":
 		st := 1
@@ -418,9 +435,13 @@ func actor(l *logline.Line) *Actor {
 		for _, p := range pr.GrantingPolicies {
 			act.Authorizations = append(act.Authorizations, Authorization{Decision: dec, Policy: Policy{Name: p.Name, Type: p.Type}})
 		}
-		if len(pr.GrantingPolicies) == 0 {
+		if len(pr.GrantingPolicies) == 0 && len(vg.DenyReasons) == 0 {
 			act.Authorizations = []Authorization{{Decision: dec, Policy: Policy{Name: "none"}}}
 		}
+	}
+	// Each deny reason of a mandatory rule is a denied authorization.
+	for _, r := range vg.DenyReasons {
+		act.Authorizations = append(act.Authorizations, Authorization{Decision: "denied", Policy: Policy{Name: "deny", Type: "rego", Desc: r}})
 	}
 	if act.User == nil && act.Session == nil && act.AppName == "" && act.Authorizations == nil {
 		return nil

@@ -247,6 +247,7 @@ func appendVigil(b []byte, v *Vigil) []byte {
 	o.str("error_code", v.ErrorCode)
 	o.int("request_raw_bytes", int64(v.RequestRawBytes))
 	o.int("response_raw_bytes", int64(v.ResponseRawBytes))
+	o.strMap("facts", v.Facts)
 	return o.end()
 }
 

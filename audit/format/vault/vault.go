@@ -146,6 +146,9 @@ type Vigil struct {
 	// body, e.g. a snapshot; raw bodies are never logged.
 	RequestRawBytes  int `json:"request_raw_bytes,omitempty"`
 	ResponseRawBytes int `json:"response_raw_bytes,omitempty"`
+	// Facts are what the handler stated in clear (core.Response.AuditFacts):
+	// a report's period, scope and manifest hash, an audit query's filter.
+	Facts map[string]string `json:"facts,omitempty"`
 }
 
 // Identity is the person behind an entry's token, as the identity store
@@ -170,7 +173,7 @@ type Identity struct {
 
 func (v *Vigil) empty() bool {
 	return len(v.DenyReasons) == 0 && len(v.Advisories) == 0 && len(v.Flags) == 0 && v.PolicyError == "" &&
-		v.Actor == "" && v.Identity == nil && !v.Sealed && v.Status == 0 && v.ErrorCode == "" && v.RequestRawBytes == 0 && v.ResponseRawBytes == 0
+		v.Actor == "" && v.Identity == nil && !v.Sealed && v.Status == 0 && v.ErrorCode == "" && v.RequestRawBytes == 0 && v.ResponseRawBytes == 0 && len(v.Facts) == 0
 }
 
 // Options say how one device renders events.
@@ -287,6 +290,9 @@ func (f formatter) vigilOf(ev *core.AuditEvent, typ string) Vigil {
 		v.Status = status(ev.Response, ev.Err)
 		if ev.Response != nil && ev.Response.Raw != nil {
 			v.ResponseRawBytes = len(ev.Response.Raw.Body)
+		}
+		if ev.Response != nil && len(ev.Response.AuditFacts) > 0 {
+			v.Facts = ev.Response.AuditFacts
 		}
 	}
 	return v

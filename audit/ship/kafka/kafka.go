@@ -5,6 +5,7 @@
 //	  brokers     = ["kafka-1:9092", "kafka-2:9092"]
 //	  topic       = "vigil-audit"
 //	  format      = "ocsf"        # vault (default) | ocsf | cef
+//	  events      = "per_request" # per_entry (default) | per_request: one ocsf/cef event per request
 //	  compression = "zstd"        # lz4 (default) | zstd | gzip | snappy | none
 //	  batch_size  = 1000
 //	  linger      = "20ms"
@@ -31,10 +32,8 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,12 +89,17 @@ type Config struct {
 	SASL            sasl.Mechanism
 	// ProductVersion names the Vigil version in ocsf/cef messages.
 	ProductVersion string
+	// PerRequest sends one ocsf/cef event per request (events =
+	// "per_request"; see ship.Render.PerRequest).
+	PerRequest bool
+	// Regulated rates denials on regulated mounts High (ship.Env).
+	Regulated func(mount string) bool
 	// WriteTimeout bounds one produce request (default 10s).
 	WriteTimeout time.Duration
 }
 
 // knownKeys are the options the kafka stream type accepts besides ship.CommonKeys().
-var knownKeys = []string{"brokers", "topic", "format", "include_raw", "compression", "max_batch_bytes", "auto_create_topic", "client_id",
+var knownKeys = []string{"brokers", "topic", "format", "events", "include_raw", "compression", "max_batch_bytes", "auto_create_topic", "client_id",
 	"tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_skip_verify",
 	"sasl_mechanism", "sasl_username", "sasl_password"}
 
@@ -105,7 +109,7 @@ func New(b config.Block, env ship.Env) (ship.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.ProductVersion = env.Version
+	cfg.ProductVersion, cfg.Regulated = env.Version, env.Regulated
 	if cfg.ClientID == "" {
 		cfg.ClientID = "vigil-" + env.NodeID
 	}
@@ -131,6 +135,16 @@ func ParseBlock(b config.Block) (Config, error) {
 	case FormatVault, FormatOCSF, FormatCEF:
 	default:
 		return cfg, ship.Errorf(b, "format", "unknown format %q (vault, ocsf or cef)", cfg.Format)
+	}
+	switch ev := ship.StringOption(b, "events", "per_entry"); ev {
+	case "per_entry":
+	case "per_request":
+		if cfg.Format == FormatVault {
+			return cfg, ship.Errorf(b, "events", "per_request needs format ocsf or cef: the vault format sends every line so the chain can be verified")
+		}
+		cfg.PerRequest = true
+	default:
+		return cfg, ship.Errorf(b, "events", "unknown value %q (per_entry or per_request)", ev)
 	}
 	if _, err := compression(cfg.Compression); err != nil {
 		return cfg, ship.Errorf(b, "compression", "%v", err)
@@ -161,40 +175,7 @@ func ParseBlock(b config.Block) (Config, error) {
 	return cfg, nil
 }
 
-func tlsConfig(b config.Block) (*tls.Config, error) {
-	on, err := ship.BoolOption(b, "tls", false)
-	if err != nil {
-		return nil, err
-	}
-	ca, cert, key := ship.StringOption(b, "tls_ca_file", ""), ship.StringOption(b, "tls_cert_file", ""), ship.StringOption(b, "tls_key_file", "")
-	skip, err := ship.BoolOption(b, "tls_skip_verify", false)
-	if err != nil {
-		return nil, err
-	}
-	if !on && ca == "" && cert == "" && !skip {
-		return nil, nil
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: ship.StringOption(b, "tls_server_name", ""), InsecureSkipVerify: skip} //nolint:gosec // operator's explicit choice
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, ship.Errorf(b, "tls_ca_file", "%v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, ship.Errorf(b, "tls_ca_file", "no PEM certificates in %s", ca)
-		}
-		tc.RootCAs = pool
-	}
-	if cert != "" || key != "" {
-		kp, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, ship.Errorf(b, "tls_cert_file", "%v", err)
-		}
-		tc.Certificates = []tls.Certificate{kp}
-	}
-	return tc, nil
-}
+func tlsConfig(b config.Block) (*tls.Config, error) { return ship.TLSConfig(b) }
 
 func saslMechanism(b config.Block) (sasl.Mechanism, error) {
 	mech := strings.ToLower(ship.StringOption(b, "sasl_mechanism", ""))
@@ -333,8 +314,15 @@ func (s *Sink) Write(ctx context.Context, recs []ship.Record) error {
 	}
 	rendered := make([]kgo.Message, len(recs))
 	ship.Parallel(len(recs), func(i int) { rendered[i] = s.message(recs[i]) })
+	var skip []bool
+	if s.cfg.PerRequest {
+		skip = ship.Answered(recs)
+	}
 	for i, m := range rendered {
 		r := recs[i]
+		if skip != nil && skip[i] {
+			continue
+		}
 		size := messageSize(m)
 		if size > s.cfg.MaxBatchBytes {
 			return fmt.Errorf("kafka %s: seq %d is %d bytes, more than max_batch_bytes %d: raise max_batch_bytes and the topic's max.message.bytes",
@@ -388,9 +376,9 @@ func (s *Sink) message(r ship.Record) kgo.Message {
 	var ferr error
 	switch s.cfg.Format {
 	case FormatOCSF:
-		value, ferr = ocsf.Format(r.Line, ocsf.Options{ProductVersion: s.cfg.ProductVersion, OmitRaw: s.cfg.OmitRaw})
+		value, ferr = ocsf.Format(r.Line, ocsf.Options{ProductVersion: s.cfg.ProductVersion, OmitRaw: s.cfg.OmitRaw, Regulated: s.cfg.Regulated})
 	case FormatCEF:
-		value, ferr = cef.Format(r.Line, cef.Options{ProductVersion: s.cfg.ProductVersion, OmitRaw: s.cfg.OmitRaw})
+		value, ferr = cef.Format(r.Line, cef.Options{ProductVersion: s.cfg.ProductVersion, OmitRaw: s.cfg.OmitRaw, Regulated: s.cfg.Regulated})
 	}
 	hdr := []kgo.Header{
 		{Key: HeaderNodeID, Value: []byte(r.NodeID)},

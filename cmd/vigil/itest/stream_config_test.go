@@ -35,7 +35,7 @@ audit "file" "file" {
 ` + streams
 	}
 	for name, tc := range map[string]struct{ hcl, want string }{
-		"unknown type": {`audit_stream "splunk" "s" { url = "x" }`, `vigil.hcl:12: unknown audit_stream type "splunk" (known: clickhouse, kafka)`},
+		"unknown type": {`audit_stream "splunk" "s" { url = "x" }`, `vigil.hcl:12: unknown audit_stream type "splunk" (known: clickhouse, kafka, syslog)`},
 		"unknown key": {`audit_stream "kafka" "s" {
   brokers = ["k:9092"]
   topic   = "t"

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/audit/ship"
 	"github.com/vigilsec/vigil/audit/ship/clickhouse"
 	"github.com/vigilsec/vigil/audit/ship/kafka"
+	"github.com/vigilsec/vigil/audit/ship/syslog"
 	"github.com/vigilsec/vigil/compliance"
 	"github.com/vigilsec/vigil/core/auth/approle"
 	"github.com/vigilsec/vigil/core/auth/awsauth"
@@ -102,12 +103,12 @@ func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Plug, error) {
 	auditSub := auditsvc.NewSubsystem(t.Audit)
 	authzSub := authz.NewSubsystem()
 	shipSub := ship.NewSubsystem(ship.Options{Audit: auditSub, Sinks: map[string]ship.Factory{
-		"kafka": kafka.New, "clickhouse": clickhouse.New}})
+		"kafka": kafka.New, "clickhouse": clickhouse.New, "syslog": syslog.New}})
 	qo := t.Query
 	qo.Audit = auditSub
 	querySub := querysvc.NewSubsystem(qo)
 	compSub := compliance.NewSubsystem(compliance.Options{Audit: auditSub, Authz: authzSub, Streams: shipSub})
-	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
+	repSub := reports.NewSubsystem(reports.Options{Compliance: compSub, Audit: auditSub, Signer: auditSub, Keys: auditSub, Query: querySub.Backend, CatchUp: querySub.CatchUp})
 	return Plugs(
 		auditSub, // devices open before the others start and close last
 		authzSub,
@@ -161,6 +162,7 @@ var (
 	_ querysvc.AuditLog   = (*auditsvc.Subsystem)(nil)
 	_ compliance.AuditLog = (*auditsvc.Subsystem)(nil)
 	_ reports.Verifier    = (*auditsvc.Subsystem)(nil)
+	_ reports.Signer      = (*auditsvc.Subsystem)(nil)
 )
 
 // Options returns server options with everything wired for cfg.

@@ -103,6 +103,7 @@ func (p *plan) conditions() (pre, where []string) {
 		where = append(where, fmt.Sprintf("(display_name IN %[1]s OR entity_id IN %[2]s OR accessor IN %[1]s OR %[3]s)",
 			in, "("+strings.Join(ents, ", ")+")", strings.Join(raw, " OR ")))
 	}
+	where = append(where, extraConditions(f)...)
 	if f.Flag != "" {
 		// Approximate: flags live in the raw line only. Records are
 		// re-checked exactly.
@@ -428,8 +429,8 @@ func (b *Backend) page(ctx context.Context, p *plan, n int, rowsRead *int64) ([]
 	for {
 		want := n + 1 - len(out)
 		batch := want
-		if m.F.Flag != "" {
-			batch = max(want, 1000) // the SQL flag test is approximate
+		if m.Approximate() {
+			batch = max(want, 1000) // the SQL is wider than the filter: records are re-checked
 		}
 		ks, err := b.keys(ctx, &pp, batch, rowsRead)
 		if err != nil {
@@ -449,4 +450,58 @@ func (b *Backend) page(ctx context.Context, p *plan, n int, rowsRead *int64) ([]
 		last := ks[len(ks)-1]
 		m.After = &query.Cursor{Time: last.t.Add(time.Duration(last.ns)), NodeID: last.node, Seq: last.seq}
 	}
+}
+
+// extraConditions translates the filters of query/predicates.go into SQL
+// over the typed columns. Each is exact or wider than the filter (never
+// narrower): records are re-checked with Match.
+func extraConditions(f *query.Filter) []string {
+	var w []string
+	if f.ExactPath {
+		w = append(w, "path = "+lit(f.Path))
+	}
+	if a := f.RemoteAddr; a != "" && !strings.Contains(a, "/") {
+		w = append(w, "remote_address = "+lit(a))
+	}
+	if f.RequestID != "" {
+		w = append(w, "request_id = "+lit(f.RequestID))
+	}
+	if f.Policy != "" {
+		w = append(w, "has(policies, "+lit(f.Policy)+")")
+	}
+	if f.Status != 0 {
+		w = append(w, fmt.Sprintf("status = %d", f.Status))
+	}
+	if f.ErrorCode != "" {
+		w = append(w, "error_code = "+lit(f.ErrorCode))
+	}
+	login := "(startsWith(path, 'auth/') AND match(path, '^auth/[^/]+/login(/|$)') AND NOT startsWith(path, 'auth/token/'))"
+	switch f.Login {
+	case "ok":
+		w = append(w, login, "error = ''", "allowed = 1")
+	case "failed":
+		w = append(w, login, "(error != '' OR allowed = 0)")
+	}
+	if f.Entity != "" {
+		w = append(w, "entity_id = "+lit(f.Entity))
+	}
+	if f.Category != "" {
+		w = append(w, "startsWith(path, 'sys/')", "operation IN ('create', 'update', 'delete', 'patch')")
+	}
+	// Incomplete is decided per record (request rows no response answers).
+	for _, h := range f.Has {
+		switch h {
+		case query.HasAddress:
+			w = append(w, "remote_address != ''")
+		case query.HasActor:
+			w = append(w, "(display_name != '' OR entity_id != '' OR accessor != '')")
+		}
+	}
+	switch f.Preflight {
+	case query.PreflightExclude:
+		w = append(w, "NOT startsWith(path, 'sys/internal/ui/mounts')")
+	case query.PreflightOnly:
+		w = append(w, "startsWith(path, 'sys/internal/ui/mounts')")
+	}
+	return w
 }

@@ -204,10 +204,32 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 	}
 	var pathOK, opOK, mountOK, flagOK []bool
 	var actorOK [5][]bool
-	if f.Path != "" {
+	if f.Path != "" || m.NeedsRecord() {
 		pathOK = make([]bool, len(c.vals[cPath]))
 		for i, s := range c.vals[cPath] {
-			pathOK[i] = m.MatchPath(s)
+			pathOK[i] = m.MatchPath(s) && m.PathMayMatch(s)
+		}
+	}
+	// The filters of the materialised record, first narrowed by the
+	// dictionaries they depend on (one test per distinct value).
+	var remoteOK, errCodeOK, entityOK []bool
+	if f.RemoteAddr != "" {
+		remoteOK = make([]bool, len(c.vals[cRemote]))
+		for i, s := range c.vals[cRemote] {
+			remoteOK[i] = m.AddrMayMatch(s)
+		}
+	}
+	if f.ErrorCode != "" {
+		errCodeOK = eq(cErrorCode, f.ErrorCode)
+	}
+	if f.Entity != "" {
+		entityOK = eq(cEntity, f.Entity)
+	}
+	var policyOK []bool
+	if f.Policy != "" {
+		policyOK = make([]bool, len(c.vals[cPolicies]))
+		for i, s := range c.vals[cPolicies] {
+			policyOK[i] = slices.Contains(decodeList(s), f.Policy)
 		}
 	}
 	if f.Operation != "" {
@@ -235,7 +257,7 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 		}
 	}
 	// Whole dictionaries that match nothing end the scan early.
-	for _, ok := range [][]bool{pathOK, opOK, mountOK, flagOK} {
+	for _, ok := range [][]bool{pathOK, opOK, mountOK, flagOK, remoteOK, errCodeOK, entityOK, policyOK} {
 		if ok != nil && !slices.Contains(ok, true) {
 			*scanned += int64(n)
 			return nil
@@ -264,6 +286,16 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 		if f.Actor != "" && !actorOK[0][c.ids[cDisplay][i]] && !actorOK[1][c.ids[cEntity][i]] && !actorOK[2][c.ids[cAccessor][i]] &&
 			!actorOK[3][c.ids[cActor][i]] && !actorOK[4][c.ids[cEntityName][i]] {
 			continue
+		}
+		if remoteOK != nil && !remoteOK[c.ids[cRemote][i]] || errCodeOK != nil && !errCodeOK[c.ids[cErrorCode][i]] ||
+			entityOK != nil && !entityOK[c.ids[cEntity][i]] || policyOK != nil && !policyOK[c.ids[cPolicies][i]] ||
+			f.Status != 0 && int(c.status[i]) != f.Status {
+			continue
+		}
+		if m.NeedsRecord() {
+			if rec := v.record(i); !m.MatchExtra(&rec) {
+				continue
+			}
 		}
 		out = append(out, hit{k: k, v: v, row: i})
 	}

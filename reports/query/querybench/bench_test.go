@@ -317,6 +317,14 @@ func queries() map[string]query.Filter {
 		"prefix+7d":       {Path: "secret/data/prod/", Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
 		"prefix+24h":      {Path: "secret/data/prod/", Since: benchStart.Add(25 * 24 * time.Hour), Until: benchStart.Add(26 * 24 * time.Hour)},
 		"actor+denied+7d": {Actor: "userpass-alice", Allowed: new(bool), Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
+		// The filters behind report figures.
+		"login-failed+7d":       {Login: "failed", Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
+		"policy-root+7d":        {Policy: "root", Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
+		"source-cidr+7d":        {RemoteAddr: "10.0.1.0/24", Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
+		"status-403+7d":         {Status: 403, Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
+		"privileged+30d":        {Category: "privileged"},
+		"off-hours-npt+7d":      {OffHours: ptrTrue(), BusinessHours: query.BusinessHours{Start: 10, End: 17, Location: "Asia/Kathmandu"}, Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
+		"entity+auth-method+7d": {Entity: "ent-alice", AuthMethod: "userpass", Since: benchStart.Add(20 * 24 * time.Hour), Until: benchStart.Add(27 * 24 * time.Hour)},
 	}
 }
 
@@ -371,3 +379,5 @@ func BenchmarkQueryClickHouse(b *testing.B) {
 	}
 	benchBackend(b, d.ch)
 }
+
+func ptrTrue() *bool { t := true; return &t }

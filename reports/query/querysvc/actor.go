@@ -2,6 +2,7 @@ package querysvc
 
 import (
 	"context"
+	"errors"
 
 	"github.com/vigilsec/vigil/reports/query"
 )
@@ -38,3 +39,16 @@ func (b resolvingBackend) Query(ctx context.Context, f query.Filter) (*query.Res
 func (b resolvingBackend) Scan(ctx context.Context, f query.Filter, fn func(query.Record) error) (*query.CheckpointRef, error) {
 	return b.Backend.Scan(ctx, b.resolve(f), fn)
 }
+
+// Coverage implements query.CoverageReporter when the backend does.
+func (b resolvingBackend) Coverage(ctx context.Context) ([]query.NodeCoverage, error) {
+	cr, ok := b.Backend.(query.CoverageReporter)
+	if !ok {
+		return nil, errNoCoverage
+	}
+	return cr.Coverage(ctx)
+}
+
+var errNoCoverage = errors.New("audit query: this backend cannot state its coverage")
+
+var _ query.CoverageReporter = resolvingBackend{}

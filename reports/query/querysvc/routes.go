@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -30,13 +31,15 @@ type routes struct{ s *Subsystem }
 
 func (r routes) Routes() []framework.Route {
 	str := func() *framework.FieldSchema { return &framework.FieldSchema{Type: framework.TypeString} }
+	fields := map[string]*framework.FieldSchema{"limit": {Type: framework.TypeInt}, "proofs": {Type: framework.TypeBool}}
+	for _, name := range query.ParamNames() {
+		if fields[name] == nil {
+			fields[name] = str()
+		}
+	}
 	return []framework.Route{{
-		Pattern: routePattern,
-		Fields: map[string]*framework.FieldSchema{
-			"since": str(), "until": str(), "actor": str(), "path": str(), "operation": str(), "allowed": str(),
-			"mount": str(), "node_id": str(), "flag": str(), "limit": {Type: framework.TypeInt}, "after": str(), "format": str(),
-			"proofs": {Type: framework.TypeBool},
-		},
+		Pattern:    routePattern,
+		Fields:     fields,
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.query},
 		Help:       "Who accessed which secret, when, with what operation, and was it allowed: audited requests matching a filter, with the checkpoint they were verified against.",
 	}}
@@ -50,12 +53,23 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 	default:
 		return nil, core.Invalid("audit query: format must be json, csv or ocsf, got %q", format)
 	}
+	if unknown := d.Unknown(); len(unknown) > 0 {
+		return nil, core.Invalid("audit query: unknown parameter(s) %s (known: %s)", strings.Join(unknown, ", "), strings.Join(query.ParamNames(), ", "))
+	}
 	if !validNode(d.String("node_id")) {
 		return nil, core.Invalid("audit query: %q is not a node id", d.String("node_id"))
 	}
 	f, err := query.FilterFromParams(d.String, d.Int("limit"), s.now())
 	if err != nil {
 		return nil, err
+	}
+	mapped := s.kvLogicalPath(&f)
+	facts := map[string]string{}
+	for _, kv := range f.Params() {
+		facts["filter."+kv[0]] = kv[1]
+	}
+	if f.After != "" {
+		facts["page"] = "next"
 	}
 	b, err := s.Backend()
 	if err != nil {
@@ -79,6 +93,12 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 	if warn != "" {
 		res.Warnings = append(res.Warnings, warn)
 	}
+	if mapped != "" {
+		res.Warnings = append(res.Warnings, mapped)
+	}
+	for i := range res.Records {
+		res.Records[i].Preflight = query.IsPreflight(res.Records[i].Path)
+	}
 	// This query's own request entry is in the log, without its response
 	// yet: leave it out rather than list it as Incomplete.
 	if f.After == "" {
@@ -97,8 +117,13 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 		if err := s.attachProofs(res); err != nil {
 			res.Warnings = append(res.Warnings, "no inclusion proofs: "+err.Error())
 		}
+		facts["proofs"] = "true"
 	}
-	resp := &core.Response{Headers: map[string][]string{HeaderBackend: {res.Backend}}}
+	facts["records"] = fmt.Sprint(len(res.Records))
+	if res.Checkpoint != nil {
+		facts["checkpoint"] = fmt.Sprintf("%s:%d", res.Checkpoint.NodeID, res.Checkpoint.Seq)
+	}
+	resp := &core.Response{Headers: map[string][]string{HeaderBackend: {res.Backend}}, AuditFacts: facts}
 	if res.Next != "" {
 		resp.Headers[HeaderNext] = []string{res.Next}
 	}
@@ -144,4 +169,33 @@ type envelope struct {
 	WrapInfo      any           `json:"wrap_info"`
 	Warnings      []string      `json:"warnings"`
 	Auth          any           `json:"auth"`
+}
+
+// kvLogicalPath maps a KV version 2 logical path (secret/ward/7, as the
+// `kv` commands name it) to the API path its reads are audited under
+// (secret/data/ward/7), so the filter does not silently match nothing.
+// It returns the sentence stating the mapping ("" when none was made).
+func (s *Subsystem) kvLogicalPath(f *query.Filter) string {
+	if f.Path == "" || s.mounts == nil {
+		return ""
+	}
+	for _, m := range s.mounts() {
+		if m.Type != "kv" || m.Options["version"] != "2" || !strings.HasPrefix(f.Path, m.Path) {
+			continue
+		}
+		rest := strings.TrimPrefix(f.Path, m.Path)
+		first, _, _ := strings.Cut(rest, "/")
+		switch first {
+		case "", "data", "metadata", "delete", "undelete", "destroy", "config", "subkeys":
+			return ""
+		}
+		if query.IsGlob(first) {
+			return "" // a glob over the API paths (secret/*/ward/7)
+		}
+		was := f.Path
+		f.Path = m.Path + "data/" + rest
+		return fmt.Sprintf("%s is a KV version 2 mount: the path %s was read as %s, where reads and writes of the secret are audited "+
+			"(use %s*/%s for its metadata, delete and destroy requests too)", m.Path, was, f.Path, m.Path, rest)
+	}
+	return ""
 }

@@ -67,6 +67,8 @@ type Host interface {
 	Version() string
 	Config() *config.Config
 	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
+	// Mounts lists the secrets engines (to recognise KV v2 logical paths).
+	Mounts(class string) []core.MountInfo
 	EntityResolver
 	AddSysPart(framework.Part)
 }
@@ -103,6 +105,7 @@ type Subsystem struct {
 	log      *slog.Logger
 	now      func() time.Time
 	entities EntityResolver // nil: actor filters are not resolved
+	mounts   func() []core.MountInfo
 
 	ch       *chship.Config // the ClickHouse stream, when one is configured
 	chDevice string
@@ -140,6 +143,7 @@ func (s *Subsystem) Provision(srv Host) error {
 	s.host, s.nodeID, s.version = srv, srv.NodeID(), srv.Version()
 	s.log = srv.Logger().With("component", "audit-query")
 	s.entities = srv
+	s.mounts = func() []core.MountInfo { return srv.Mounts("secret") }
 	s.now = s.opts.Now
 	if s.now == nil {
 		s.now = srv.Now

@@ -67,6 +67,24 @@ func Cases() []Case {
 		{"other node", query.Filter{NodeID: "node-2"}, 0},
 		{"denied reads of prod by alice", query.Filter{Actor: "userpass-alice", Path: "secret/data/prod/", Operation: "read", Allowed: &f}, 0},
 		{"combined", query.Filter{Path: "secret/", Mount: "secret/", Allowed: &t, Since: at(20), Until: at(380)}, 60},
+		{"source address", query.Filter{RemoteAddr: "10.0.1.5"}, 1},
+		{"source prefix", query.Filter{RemoteAddr: "10.0.2.0/24"}, 60},
+		{"policy root", query.Filter{Policy: "root"}, 10},
+		{"status 403", query.Filter{Status: 403}, 10},
+		{"error code", query.Filter{ErrorCode: "permission_denied"}, 10},
+		{"login ok", query.Filter{Login: "ok"}, 3},
+		{"login failed", query.Filter{Login: "failed"}, 3},
+		{"auth method userpass", query.Filter{AuthMethod: "userpass"}, 30},
+		{"entity", query.Filter{Entity: "ent-alice"}, 30},
+		{"privileged", query.Filter{Category: "privileged"}, 1},
+		{"privileged policy", query.Filter{Category: "privileged:policy"}, 1},
+		{"off hours kathmandu", query.Filter{OffHours: &f, BusinessHours: query.BusinessHours{Start: 14, End: 15, Location: "Asia/Kathmandu"}}, 300},
+		{"off hours", query.Filter{OffHours: &t, BusinessHours: query.BusinessHours{Start: 8, End: 9, Location: "UTC"}}, 300},
+		{"in hours", query.Filter{OffHours: &f}, 100},
+		{"complete only", query.Filter{Incomplete: &f}, 300},
+		{"has address", query.Filter{Has: []string{"address"}}, 300},
+		{"exact path", query.Filter{Path: "transit/encrypt/payments", ExactPath: true}, 10},
+		{"no preflight", query.Filter{Preflight: "exclude"}, 300},
 	}
 }
 
@@ -152,6 +170,29 @@ func Run(t *testing.T, newBackend NewBackend) {
 			if !errors.Is(err, query.ErrInvalidFilter) {
 				t.Errorf("Scan %+v: got %v, want ErrInvalidFilter", f, err)
 			}
+		}
+	})
+	t.Run("coverage", func(t *testing.T) {
+		cr, ok := b.(query.CoverageReporter)
+		if !ok {
+			t.Fatalf("%s does not state its coverage (query.CoverageReporter)", b.Name())
+		}
+		all, cp := Reference(t, lines, query.Filter{})
+		cov, err := cr.Coverage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := all[0]
+		for _, r := range all {
+			if !r.Incomplete {
+				first = r
+				break
+			}
+		}
+		if len(cov) != 1 || cov[0].NodeID != l.NodeID || cov[0].LastSeq != cp.Seq || cov[0].Records != int64(len(all)) ||
+			cov[0].FirstSeq != first.Seq || !cov[0].First.Equal(first.Time) || cov[0].DroppedBefore != 0 || len(cov[0].Gaps) != 0 {
+			t.Fatalf("%s coverage %+v; the log: first answered request seq %d at %s, %d records, checkpoint seq %d",
+				b.Name(), cov, first.Seq, first.Time, len(all), cp.Seq)
 		}
 	})
 	t.Run("scan stops on callback error", func(t *testing.T) {
