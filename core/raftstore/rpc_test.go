@@ -18,14 +18,13 @@ import (
 func mustCluster(t *testing.T, n int, tune func(*Config)) []*Store {
 	t.Helper()
 	ctx := context.Background()
-	cfg := testConfig(t.TempDir(), "node1")
+	cfg := memberConfig(t.TempDir(), "node1", true)
 	if tune != nil {
 		tune(&cfg)
 	}
 	nodes := []*Store{MustOpen(t, cfg)}
 	for i := 2; i <= n; i++ {
-		c := testConfig(t.TempDir(), fmt.Sprintf("node%d", i))
-		c.Bootstrap = false
+		c := memberConfig(t.TempDir(), fmt.Sprintf("node%d", i), false)
 		if tune != nil {
 			tune(&c)
 		}
@@ -35,10 +34,13 @@ func mustCluster(t *testing.T, n int, tune func(*Config)) []*Store {
 		}
 		nodes = append(nodes, f)
 	}
-	for _, f := range nodes[1:] { // every follower has heard from the leader
+	for _, f := range nodes[1:] { // every follower has heard from the leader and holds the configuration
 		eventually(t, clusterWait, func() error {
 			if id, _ := f.Leader(); id != "node1" {
 				return fmt.Errorf("%s follows %q", f.NodeID(), id)
+			}
+			if conf, err := f.Configuration(); err != nil || len(conf) != n {
+				return fmt.Errorf("%s knows the configuration %+v (%v)", f.NodeID(), conf, err)
 			}
 			return nil
 		})
@@ -156,8 +158,7 @@ func TestAutopilotPromotesAndCleansUp(t *testing.T) {
 	leader.SetAutopilotConfig(AutopilotConfig{LastContactThreshold: 2 * time.Second, MaxTrailingLogs: 100,
 		MinQuorum: 3, ServerStabilizationTime: 300 * time.Millisecond, DeadServerLastContactThreshold: time.Second,
 		CleanupDeadServers: true})
-	c := testConfig(t.TempDir(), "node4")
-	c.Bootstrap = false
+	c := memberConfig(t.TempDir(), "node4", false)
 	tune(&c)
 	n4 := MustOpen(t, c)
 	if err := leader.AddNonvoter(ctx, "node4", n4.Addr()); err != nil {
