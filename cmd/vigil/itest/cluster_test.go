@@ -27,7 +27,14 @@ import (
 // leader's challenge with the key) and waits for three voters.
 func formCluster(t *testing.T) *testCluster {
 	t.Helper()
-	c := startCluster(t, 3)
+	return formClusterWith(t, "")
+}
+
+// formClusterWith is formCluster with extra configuration in every node's
+// file.
+func formClusterWith(t *testing.T, extra string) *testCluster {
+	t.Helper()
+	c := startClusterWith(t, 3, extra, "node")
 	c.init()
 	if _, err := c.client(c.nodes[0]).Logical().Write("sys/storage/raft/autopilot/configuration",
 		map[string]any{"server_stabilization_time": "1s"}); err != nil {
