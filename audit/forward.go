@@ -11,7 +11,8 @@ import (
 
 // TypeForward is the record type of a forward line: a standby forwarded a
 // request to the active node, which audits the request itself under the
-// same request id. Such lines are chain records (queries and reports skip
+// same request id; or, with a status, the standby answered that request
+// itself with an error because the forward could not be completed. Such lines are chain records (queries and reports skip
 // them as they skip checkpoints); streams ship them like every line.
 const TypeForward = "vigil.forward"
 
@@ -29,6 +30,8 @@ type forwardBody struct {
 	RemoteAddr string `json:"remote_address"`
 	ToNode     string `json:"to_node"`
 	ToAddress  string `json:"to_address"`
+	Status     int    `json:"status,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 var _ core.ForwardAuditor = (*Broker)(nil)
@@ -59,7 +62,8 @@ func (b *Broker) LogForward(ctx context.Context, rec *core.ForwardRecord) error 
 	}
 	body, err := json.Marshal(forwardLine{Type: TypeForward, Forward: forwardBody{
 		RequestID: rec.RequestID, Time: rec.Time.UTC().Format(time.RFC3339Nano),
-		Method: rec.Method, Path: rec.Path, RemoteAddr: rec.RemoteAddr, ToNode: rec.ToNode, ToAddress: rec.ToAddress}})
+		Method: rec.Method, Path: rec.Path, RemoteAddr: rec.RemoteAddr, ToNode: rec.ToNode, ToAddress: rec.ToAddress,
+		Status: rec.Status, Error: rec.Error}})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,13 @@ func ForwardedFrom(ctx context.Context) (Forwarded, bool) {
 // ForwardRecord is what a standby records, before it forwards a request,
 // in its own audit chain: which request (id, method, path, client) went to
 // which node. The executing node audits the request itself.
+//
+// A standby that answers a request itself with an error because it could
+// not complete the forward (no active node, the active node unreachable, a
+// body it could not read) records a second record, the outcome, under the
+// same request id: Status is the HTTP status it answered and Error the
+// message; ToNode is empty when no node was chosen. Status is 0 on the
+// record written before forwarding.
 type ForwardRecord struct {
 	RequestID  string
 	Time       time.Time
@@ -39,6 +46,8 @@ type ForwardRecord struct {
 	RemoteAddr string
 	ToNode     string
 	ToAddress  string
+	Status     int
+	Error      string
 }
 
 // ForwardAuditor records forwards durably: LogForward returns only once

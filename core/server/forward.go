@@ -26,7 +26,9 @@ import (
 // audits it in its own chain, under the request id the standby chose; the
 // standby first records, durably in its own chain, that it forwarded that
 // request id to that node (fail closed: a request the standby cannot record
-// is not forwarded).
+// is not forwarded). When the standby answers a request itself with an
+// error because the forward could not be completed, it records that
+// outcome too (status and message, same request id).
 //
 // What a standby answers itself: the node's own status and lifecycle
 // (sys/health, sys/seal-status, sys/leader, sys/init, sys/unseal,
@@ -89,16 +91,29 @@ func (s *Server) standby() bool { return s.unsealedFlag.Load() && !s.active.Load
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, local http.Handler) {
 	ctx, cancel := context.WithTimeout(r.Context(), ForwardWait)
 	defer cancel()
+	reqID := uuid.NewString()
+	record := func(toNode, toAddr string, status int, msg string) *core.ForwardRecord {
+		return &core.ForwardRecord{RequestID: reqID, Time: s.now(), Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, "/v1/"),
+			RemoteAddr: r.RemoteAddr, ToNode: toNode, ToAddress: toAddr, Status: status, Error: msg}
+	}
+	// fail answers the error and records it as the forward's outcome. The
+	// answer is an error whether or not the record could be written (the
+	// request was not executed here).
+	fail := func(toNode, toAddr string, status int, msg string) {
+		if err := s.forwardAuditor.LogForward(context.WithoutCancel(r.Context()), record(toNode, toAddr, status, msg)); err != nil {
+			s.log.Error("audit: the outcome of a forward could not be recorded", "request_id", reqID, "status", status, "error", err)
+		}
+		writeJSONError(w, status, msg)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, s.forwardLimit()+1))
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "failed to read request body: "+err.Error())
+		fail("", "", http.StatusBadRequest, "failed to read request body: "+err.Error())
 		return
 	}
 	if int64(len(body)) > s.forwardLimit() {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		fail("", "", http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}
-	reqID := uuid.NewString()
 	recorded := false
 	delay := 10 * time.Millisecond
 	for {
@@ -109,13 +124,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, local http.Hand
 			return
 		}
 		if err != nil {
-			writeJSONError(w, http.StatusServiceUnavailable, "no active node to forward the request to: "+err.Error())
+			fail("", "", http.StatusServiceUnavailable, "no active node to forward the request to: "+err.Error())
 			return
 		}
 		if !recorded {
-			rec := &core.ForwardRecord{RequestID: reqID, Time: s.now(), Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, "/v1/"),
-				RemoteAddr: r.RemoteAddr, ToNode: id, ToAddress: addr}
-			if err := s.forwardAuditor.LogForward(r.Context(), rec); err != nil {
+			if err := s.forwardAuditor.LogForward(r.Context(), record(id, addr, 0, "")); err != nil {
 				s.log.Error("audit: the forward could not be recorded; request refused", "request_id", reqID, "error", err)
 				writeJSONError(w, http.StatusInternalServerError, "audit: the forwarding of the request could not be recorded, so it was not forwarded; it is safe to retry: "+err.Error())
 				return
@@ -125,7 +138,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, local http.Hand
 		resp, err := s.sendForward(ctx, r, addr, reqID, body)
 		if err != nil {
 			// The request may or may not have reached the active node.
-			writeJSONError(w, http.StatusBadGateway, "forwarding to the active node "+id+" failed (the request may or may not have been executed): "+err.Error())
+			fail(id, addr, http.StatusBadGateway, "forwarding to the active node "+id+" failed (the request may or may not have been executed): "+err.Error())
 			return
 		}
 		if resp.Header.Get(hdrForwardNotActve) != "" {
@@ -133,7 +146,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, local http.Hand
 			resp.Body.Close()
 			select {
 			case <-ctx.Done():
-				writeJSONError(w, http.StatusServiceUnavailable, "no active node to forward the request to: "+ctx.Err().Error())
+				fail(id, addr, http.StatusServiceUnavailable, "no active node to forward the request to: "+ctx.Err().Error())
 				return
 			case <-time.After(delay):
 			}
