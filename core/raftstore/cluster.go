@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/vigilsec/vigil/core"
@@ -33,6 +34,35 @@ func (s *Store) Leader() (id, addr string) {
 
 // IsLeader reports whether this node is currently the leader.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// ConfirmLeader returns nil when this node is the leader and a quorum of
+// voters has confirmed it within the leader lease (Config.LeaderLeaseTimeout,
+// shorter than the heartbeat timeout after which a follower would vote for
+// another node): when the last confirmation started longer ago, it asks
+// the followers again (one heartbeat round; at once on a single node). A
+// leader that was paused or partitioned for longer than its lease must be
+// confirmed before it serves reads from its own copy: meanwhile another
+// node may have been elected and acknowledged writes. Steady traffic pays
+// one round per lease. Errors: CodeUnavailable when this node is not, or
+// no longer, the leader; ctx.Err() when ctx ends first.
+func (s *Store) ConfirmLeader(ctx context.Context) error {
+	if s.raft.State() != raft.Leader {
+		return s.notLeader()
+	}
+	if c := s.confirmed.Load(); c != 0 && time.Since(s.epoch)-time.Duration(c) < s.cfg.LeaderLeaseTimeout {
+		return nil
+	}
+	start := int64(time.Since(s.epoch)) + 1
+	if err := wait(ctx, s.raft.VerifyLeader()); err != nil {
+		return s.raftErr("confirm leadership", err)
+	}
+	for {
+		c := s.confirmed.Load()
+		if c >= start || s.confirmed.CompareAndSwap(c, start) {
+			return nil
+		}
+	}
+}
 
 // State returns this node's raft state: "Follower", "Candidate", "Leader" or
 // "Shutdown".

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -162,6 +163,11 @@ type Store struct {
 	sealerMu sync.RWMutex
 	sealer   SnapshotSealer
 
+	// confirmed is when the last leadership confirmation that succeeded
+	// started, as nanoseconds after epoch (monotonic; 0: never).
+	epoch     time.Time
+	confirmed atomic.Int64
+
 	notifyCh  chan bool     // raft's leadership notifications
 	done      chan struct{} // closed by Close
 	subsMu    sync.Mutex
@@ -185,6 +191,7 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg:      cfg,
 		logger:   newHCLogger(cfg.Logger, "raft"),
+		epoch:    time.Now(),
 		notifyCh: make(chan bool, 8),
 		done:     make(chan struct{}),
 		subs:     map[chan bool]struct{}{},

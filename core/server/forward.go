@@ -63,16 +63,31 @@ func nodeLocal(path string) bool {
 }
 
 // clusterHandler routes a listener's requests: served here on the active
-// node, on a sealed node and for node-local paths; forwarded from a
-// standby.
+// node (once its leadership is confirmed within the leader lease), on a
+// sealed node and for node-local paths; forwarded from a standby.
 func (s *Server) clusterHandler(local http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, h := range []string{hdrForwardID, hdrForwardFor, hdrForwardCert} {
 			r.Header.Del(h) // only the cluster RPC may set them
 		}
 		p, isAPI := strings.CutPrefix(r.URL.Path, "/v1/")
-		if !isAPI || nodeLocal(p) || !s.standby() {
+		if !isAPI || nodeLocal(p) {
 			local.ServeHTTP(w, r)
+			return
+		}
+		if s.active.Load() {
+			if s.raft.ConfirmLeader(r.Context()) == nil {
+				local.ServeHTTP(w, r)
+				return
+			}
+			// Leadership not confirmed (this node was paused or cut off
+			// beyond its lease): another node may lead and have newer
+			// data, so the request goes to whichever node leads now.
+			s.forward(w, r, local)
+			return
+		}
+		if !s.standby() {
+			local.ServeHTTP(w, r) // sealed: the sealed API answers
 			return
 		}
 		s.forward(w, r, local)
@@ -170,7 +185,7 @@ func (s *Server) activeNode(ctx context.Context) (id, addr string, err error) {
 		if id != "" && id != s.NodeID() {
 			return id, addr, nil
 		}
-		if id == s.NodeID() && s.active.Load() {
+		if id == s.NodeID() && s.active.Load() && s.raft.ConfirmLeader(ctx) == nil {
 			return "", "", errBecameActive
 		}
 		select {
@@ -220,7 +235,7 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) {
 
 // serveForwarded executes a request a standby forwarded (cluster RPC).
 func (s *Server) serveForwarded(w http.ResponseWriter, r *http.Request) {
-	if !s.active.Load() {
+	if !s.active.Load() || s.raft.ConfirmLeader(r.Context()) != nil {
 		w.Header().Set(hdrForwardNotActve, "1")
 		writeJSONError(w, http.StatusServiceUnavailable, "this node is not the active node")
 		return
