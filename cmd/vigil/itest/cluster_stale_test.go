@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,15 +33,29 @@ func TestClusterStoppedLeaderServesNoStaleData(t *testing.T) {
 			others = append(others, nd)
 		}
 	}
+	// Connections to the old active node opened (TLS done) beforehand, so
+	// that requests sent while it is stopped wait in its sockets and reach
+	// its handlers the moment it runs again.
+	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: c.httpClient().Transport.(*http.Transport).TLSClientConfig, MaxIdleConnsPerHost: 32}}
+	var warm sync.WaitGroup
+	for range 16 {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			if a := kvGet(hc, old.url(), c.root, "k"); a != "before" {
+				t.Errorf("warm-up read: %q", a)
+			}
+		}()
+	}
+	warm.Wait()
 	c.signal(old, syscall.SIGSTOP)
 	next := c.active(others...)
 	if _, err := c.client(next).KVv2("secret").Put(context.Background(), "k", map[string]any{"v": "after"}); err != nil {
 		t.Fatalf("write through the new active node: %v", err)
 	}
 
-	// Requests queued at the stopped node (its listener's backlog).
-	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: c.httpClient().Transport.(*http.Transport).TLSClientConfig, DisableKeepAlives: true}}
+	// Requests queued at the stopped node.
 	type got struct {
 		status int
 		value  string
@@ -57,25 +72,15 @@ func TestClusterStoppedLeaderServesNoStaleData(t *testing.T) {
 				results <- got{status: a.status, value: fmt.Sprintf("put queued-%d", i)}
 				return
 			}
-			req, _ := http.NewRequest(http.MethodGet, old.url()+"/v1/secret/data/k", nil)
-			req.Header.Set("X-Vault-Token", c.root)
-			resp, err := hc.Do(req)
-			if err != nil {
-				results <- got{err: err}
+			v := kvGet(hc, old.url(), c.root, "k")
+			if strings.HasPrefix(v, "status ") {
+				results <- got{status: 500}
 				return
 			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			var env struct {
-				Data struct {
-					Data map[string]any `json:"data"`
-				} `json:"data"`
-			}
-			_ = json.Unmarshal(b, &env)
-			results <- got{status: resp.StatusCode, value: fmt.Sprint(env.Data.Data["v"])}
+			results <- got{status: 200, value: v}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond) // the requests reach the stopped node's backlog
+	time.Sleep(500 * time.Millisecond) // the requests reach the stopped node's sockets
 	c.signal(old, syscall.SIGCONT)
 	wg.Wait()
 	close(results)
@@ -116,4 +121,27 @@ func TestClusterStoppedLeaderServesNoStaleData(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// kvGet reads secret/data/key's "v" through url: the value, or "status N"
+// / the transport error.
+func kvGet(hc *http.Client, url, token, key string) string {
+	req, _ := http.NewRequest(http.MethodGet, url+"/v1/secret/data/"+key, nil)
+	req.Header.Set("X-Vault-Token", token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "status -1: " + err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("status %d: %s", resp.StatusCode, b)
+	}
+	var env struct {
+		Data struct {
+			Data map[string]any `json:"data"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(b, &env)
+	return fmt.Sprint(env.Data.Data["v"])
 }
