@@ -84,12 +84,16 @@ type gen struct {
 
 	breakGlass []query.Record
 	bgCount    int64
-	priv       map[string]int64
-	privList   []query.Record
-	privActor  map[string]int64
-	rootCount  int64
-	rootList   []query.Record
-	rootPaths  map[string]int64
+	// approved are executions of requests that waited for approval
+	// (control groups), with their requester, approvers and reason.
+	approved      []query.Record
+	approvedCount int64
+	priv          map[string]int64
+	privList      []query.Record
+	privActor     map[string]int64
+	rootCount     int64
+	rootList      []query.Record
+	rootPaths     map[string]int64
 	// drillSubs counts key-custody drill share submissions.
 	drillSubs  int64
 	loginOK    int64
@@ -309,6 +313,12 @@ func (g *gen) add(r query.Record) error {
 		g.dayBG[b]++
 		if len(g.breakGlass) < maxListed {
 			g.breakGlass = append(g.breakGlass, r)
+		}
+	}
+	if ApprovedExecution(r) {
+		g.approvedCount++
+		if len(g.approved) < maxListed {
+			g.approved = append(g.approved, r)
 		}
 	}
 	if c := PrivilegedCategory(r); c != "" {

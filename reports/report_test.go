@@ -39,6 +39,7 @@ var (
 //   - mallory is denied on phi/data/patients/1001 twice on Tuesday and once
 //     on Sunday (off-hours, weekend);
 //   - oncall uses break-glass on phi/ twice on Thursday 02:00 (off-hours);
+//   - erin reads phi/ once after dave approved it (a control group);
 //   - root writes a policy and enables an audit device on Monday, and
 //     reads phi/ once;
 //   - 4 failed logins for mallory from 203.0.113.9, 1 for alice from
@@ -94,6 +95,19 @@ func synthLog() []query.Record {
 		r.Flags = map[string]string{"break_glass": "true", "break_glass_reason": "ER patient, EHR down", "break_glass_ticket": "INC-4242"}
 		add(r)
 	}
+	// erin reads a patient file that needs approval: held Wednesday
+	// 14:00, approved by dave, run 14:20 (the request itself and the
+	// unwrap that ran it; only the former is an approved access).
+	cg := map[string]string{"control_group": "req-cg-1", "control_group_state": "executed", "control_group_requester": "erin",
+		"control_group_reason": "INC-77 transfer", "approver": "dave", "approver_entity_ids": "ent-dave"}
+	held := phi("userpass-erin", "patients/1004", day(4, 14, 0), true)
+	held.Flags = map[string]string{"control_group": "req-cg-1", "control_group_state": "pending", "control_group_requester": "erin", "control_group_reason": "INC-77 transfer"}
+	add(held)
+	ran := phi("userpass-erin", "patients/1004", day(4, 14, 20), true)
+	ran.Flags = cg
+	add(ran)
+	add(query.Record{Time: day(4, 14, 20), DisplayName: "userpass-erin", EntityID: "ent-userpass-erin", Operation: "update", Path: "sys/wrapping/unwrap",
+		MountPoint: "sys/", MountType: "system", Allowed: true, Policies: []string{"default"}, GrantingPolicies: []string{"default"}, Flags: cg})
 	root := func(at time.Time, op, p, mount string) query.Record {
 		return query.Record{Time: at, DisplayName: "root", Operation: op, Path: p, MountPoint: mount, MountType: "system", Allowed: true,
 			Policies: []string{"root"}, GrantingPolicies: []string{"root"}, TokenType: "service"}
@@ -180,8 +194,10 @@ func TestHIPAAFiguresSynthetic(t *testing.T) {
 	act := "hipaa-164.308(a)(1)(ii)(D)"
 	want := map[string]int64{
 		// 5 days x 3 x (alice+bob) + bob Wed 20:00 + 3 mallory + 2 break-glass + 1 root + 1 incomplete
-		act + "/scoped_accesses":                          30 + 1 + 3 + 2 + 1 + 1,
-		act + "/scoped_actors":                            5,
+		// + erin's control group (held, then run)
+		act + "/scoped_accesses":                          30 + 1 + 3 + 2 + 1 + 1 + 2,
+		act + "/scoped_actors":                            6,
+		act + "/approved_access":                          1,
 		act + "/scoped_denied":                            3,
 		act + "/scoped_errors":                            0,
 		act + "/scoped_off_hours":                         1 + 1 + 2, // bob Wed 20:00, mallory Sunday, oncall 02:00
@@ -202,6 +218,18 @@ func TestHIPAAFiguresSynthetic(t *testing.T) {
 		if got := figure(t, r, sec, key).Count; got != v {
 			t.Errorf("%s = %d, want %d", k, got, v)
 		}
+	}
+	// The approved access names requester, approver and reason.
+	var rows [][]string
+	for _, s := range r.Sections {
+		for _, tb := range s.Tables {
+			if s.ID == act && tb.ID == "approved-access" {
+				rows = tb.Rows
+			}
+		}
+	}
+	if len(rows) != 1 || rows[0][1] != "userpass-erin" || rows[0][4] != "dave" || rows[0][5] != "INC-77 transfer" || rows[0][6] != "req-cg-1" {
+		t.Errorf("approved-access rows: %q", rows)
 	}
 	for _, s := range r.Sections {
 		if s.Result == "" || s.ResultText == "" || len(s.Controls) == 0 {
