@@ -100,6 +100,8 @@ type gen struct {
 	loginFail  int64
 	failByUser map[string]*loginStat
 	failByAddr map[string]*loginStat
+	// drillRuns counts the requests that ran a restore drill.
+	drillRuns int64
 	// usedScope counts in-scope requests by actorKey + "\x00" + scope
 	// entry; revokes are the times each actor revoked a token.
 	usedScope map[string]int64
@@ -334,6 +336,9 @@ func (g *gen) add(r query.Record) error {
 		if len(g.rootList) < maxListed {
 			g.rootList = append(g.rootList, r)
 		}
+	}
+	if isDrillRun(r) {
+		g.drillRuns++
 	}
 	if r.Path == drillSubmitPath {
 		g.drillSubs++

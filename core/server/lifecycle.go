@@ -267,8 +267,8 @@ func (s *Server) bounded(what string, fn func()) {
 	}
 }
 
-// background runs the scheduled jobs while unsealed, on the active node
-// (see RunScheduledJobs).
+// background runs the scheduled jobs while unsealed; RunScheduledJobs
+// does nothing on a node that is not the active one.
 func (s *Server) background(ctx context.Context) {
 	defer s.jobsDone.Done()
 	t := time.NewTicker(s.opts.JobInterval)
@@ -278,9 +278,6 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !s.active.Load() {
-				continue
-			}
 			if err := s.RunScheduledJobs(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled jobs", "error", err)
 			}

@@ -30,7 +30,7 @@ var layers = []layer{
 	{"http", []string{"core/httpapi"}},
 	{"machinery", []string{"core/barrier", "core/seal/...", "core/raftstore", "core/router", "core/token", "core/identity", "core/clustertls", "core/system",
 		"core/cubbyhole", "core/wrapping"}},
-	{"subsystems", []string{"core/authz", "core/lease", "audit/auditsvc", "audit/ship/...", "reports/...", "compliance"}},
+	{"subsystems", []string{"core/authz", "core/lease", "audit/auditsvc", "audit/ship/...", "reports/...", "compliance", "core/autosnapshot"}},
 	{"assembly", []string{"core/server/..."}},
 	{"tools", []string{"bench"}},
 	{"wiring", []string{"cmd/..."}},
