@@ -218,6 +218,7 @@ func TestClusterFailoverKill9(t *testing.T) {
 	hc := c.httpClient()
 	const rounds = 3
 	var failovers []time.Duration
+	var kills []string
 	for round := 0; round < rounds; round++ {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -259,6 +260,7 @@ func TestClusterFailoverKill9(t *testing.T) {
 			}
 		}
 		killed := time.Now()
+		kills = append(kills, victim.id+"@"+killed.UTC().Format(time.RFC3339Nano))
 		c.kill(victim)
 		next := c.active(others...)
 		took := time.Since(killed)
@@ -289,6 +291,7 @@ func TestClusterFailoverKill9(t *testing.T) {
 	time.Sleep(8 * time.Second) // the short leases expire and are revoked
 	seen := map[string]bool{}
 	revoked := map[string]int{}
+	revokedBy := map[string][]string{} // lease: node@time of each revocation
 	for _, nd := range c.nodes {
 		pub := fetchKeyTLS(t, hc, nd.url(), c.root)
 		rep, err := chain.VerifyLog(context.Background(), nd.auditLog, chain.VerifyOptions{PublicKey: pub, NodeID: nd.id, Strict: true})
@@ -301,6 +304,7 @@ func TestClusterFailoverKill9(t *testing.T) {
 				if l.Request["operation"] == "revoke" {
 					if d, ok := l.Request["data"].(map[string]any); ok {
 						revoked[fmt.Sprint(d["lease_id"])]++
+						revokedBy[fmt.Sprint(d["lease_id"])] = append(revokedBy[fmt.Sprint(d["lease_id"])], nd.id+"@"+l.Time)
 					}
 				}
 			}
@@ -313,7 +317,7 @@ func TestClusterFailoverKill9(t *testing.T) {
 	}
 	for id, n := range revoked {
 		if n > 1 {
-			t.Fatalf("lease %s revoked %d times", id, n)
+			t.Fatalf("lease %s revoked %d times: %v (kills at %v)", id, n, revokedBy[id], kills)
 		}
 	}
 	if len(leases) > 0 && len(revoked) == 0 {
