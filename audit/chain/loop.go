@@ -1,12 +1,10 @@
 package chain
 
 import (
-	"errors"
 	"os"
 	"strconv"
 	"time"
 
-	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/vigilsec/vigil/audit/merkle"
 )
@@ -20,14 +18,7 @@ type storedNode struct {
 
 // loopState is owned by the writer goroutine (and by Open before it starts).
 type loopState struct {
-	// lj writes and rotates the active segment (see lumberjack.go). Its
-	// descriptor, if it has one open (ljOpen), was opened with O_APPEND
-	// (ljAppend) and is known to be f's inode (ljChecked).
-	lj                          *lumberjack.Logger
-	ljOpen, ljAppend, ljChecked bool
-	lastStamp                   int64 // Unix ms of lumberjack's last backup name, 0 if none
-
-	f      *os.File    // active file, O_RDWR|O_APPEND: fsync, truncate, salvage; nil while a switch is pending
+	f      *os.File    // active file, O_RDWR|O_APPEND: every write, fsync, truncate, salvage; nil while a switch is pending
 	id     os.FileInfo // identity of f, for os.SameFile
 	off    int64       // end of the last successfully written batch
 	broken error       // a failed batch could not be truncated away
@@ -42,7 +33,6 @@ type loopState struct {
 
 	switchReason string // non-empty: start a new segment before the next batch
 	missing      bool   // the active file is no longer at Path: salvage, don't rename
-	retrying     bool   // flush is writing a batch again after errLumberjackSwitched
 
 	sinceCP    int // lines since the last checkpoint line
 	lastCP     Checkpoint
@@ -65,9 +55,8 @@ type loopState struct {
 	hashes  []byte // the batch's entry hashes, back to back
 }
 
-// closeFile closes the active file and the Logger's descriptor.
+// closeFile closes the active file.
 func (s *loopState) closeFile() {
-	s.closeLogger()
 	if s.f != nil {
 		s.f.Close()
 		s.f = nil
@@ -355,19 +344,6 @@ func (w *Writer) flush(forceCP bool) error {
 	}
 	if err != nil {
 		w.rollback()
-		if errors.Is(err, errLumberjackSwitched) && !s.retrying {
-			// Nothing reached the segment and no waiter was told: write
-			// the batch again, after a new segment (flush switches files
-			// first, since the writer now considers the file missing).
-			for _, r := range taken {
-				r.state.Store(reqPending)
-			}
-			s.pending = append(append(make([]*request, 0, len(taken)+len(s.pending)), taken...), s.pending...)
-			clear(taken)
-			s.retrying = true
-			defer func() { s.retrying = false }()
-			return w.flush(forceCP)
-		}
 		w.markFailed(err)
 		w.statsMu.Lock()
 		w.stats.FailedBatches++
@@ -446,8 +422,10 @@ func (w *Writer) needsRotation(now time.Time) bool {
 	return s.off+int64(next) > w.maxBytes
 }
 
-// writeBatch writes buf to the active file in one call through lumberjack,
-// honouring Faults.BeforeWrite.
+// writeBatch writes buf to the active file in one call, honouring
+// Faults.BeforeWrite. The descriptor has O_APPEND, so after a failed batch
+// was truncated away the next write lands at the new end, not at a stale
+// offset.
 func (w *Writer) writeBatch(buf []byte) error {
 	data, injected := buf, error(nil)
 	if f := w.cfg.Faults; f != nil && f.BeforeWrite != nil {
@@ -456,8 +434,8 @@ func (w *Writer) writeBatch(buf []byte) error {
 		}
 	}
 	if len(data) > 0 {
-		if err := w.ljWrite(data); err != nil {
-			return err
+		if _, err := w.st.f.Write(data); err != nil {
+			return classify("write", err)
 		}
 	}
 	return classify("write", injected)
@@ -507,7 +485,6 @@ func (w *Writer) rollback() {
 		w.st.broken = err
 		w.log.Error("audit chain: cannot truncate failed batch", "offset", w.st.off, "err", err)
 	}
-	w.st.afterFailedWrite()
 }
 
 func (w *Writer) repair() error {

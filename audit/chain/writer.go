@@ -51,10 +51,11 @@ const (
 // zero field takes the default documented on it.
 type Config struct {
 	// Path is the active segment file, e.g. /var/log/vigil/audit.log.
-	// It is written and rotated through gopkg.in/natefinch/lumberjack.v2;
-	// rotated segments live next to it under lumberjack's backup names,
-	// audit-2006-01-02T15-04-05.000.log (time per Now), plus ".gz" once
-	// compressed. An existing file is never replaced.
+	// The chain owns its files: it creates each segment with O_EXCL,
+	// renames a full one to a backup name next to it,
+	// audit-2006-01-02T15-04-05.000.log (time per Now, a millisecond later
+	// while the name is taken), plus ".gz" once compressed, and fsyncs the
+	// directory after each. An existing file is never replaced.
 	Path string
 	// NodeID identifies this node's chain; see ValidNodeID.
 	NodeID string
@@ -144,9 +145,6 @@ type Config struct {
 
 	// maxBytes overrides MaxSizeMB in bytes (tests only).
 	maxBytes int64
-	// realClock: Now was left to the default, so lumberjack's backup names
-	// (taken from time.Now) already follow it.
-	realClock bool
 	// checkpointTicks replaces the CheckpointInterval ticker (tests only):
 	// each receive runs the interval check once.
 	checkpointTicks chan time.Time
@@ -201,10 +199,6 @@ type Writer struct {
 	closeErr  error
 	bg        sync.WaitGroup // sink and compressor goroutines
 	stopBg    chan struct{}
-
-	// nameMu keeps the compressor from listing the directory while a
-	// rotated segment is between lumberjack's name and its final one.
-	nameMu sync.Mutex
 
 	st loopState // owned by the writer goroutine
 
@@ -301,10 +295,8 @@ func Open(cfg Config) (*Writer, error) {
 		w.maxBytes = cfg.maxBytes
 	}
 	w.st.lh = newLineHasher()
-	w.st.lj = getLogger(cfg.Path)
 	fail := func(err error) (*Writer, error) {
 		w.st.closeFile()
-		putLogger(w.st.lj)
 		w.closeStore()
 		return nil, err
 	}
@@ -370,7 +362,6 @@ func (c *Config) setDefaults() error {
 	defDur(&c.FsyncInterval, DefaultFsyncInterval)
 	if c.Now == nil {
 		c.Now = time.Now
-		c.realClock = true
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -567,9 +558,7 @@ func (w *Writer) control(k ctrlKind) (Checkpoint, error) {
 // Close writes every queued entry, a "closed" event and a final checkpoint,
 // fsyncs, closes the file and stops the background goroutines (waiting for
 // a running compression and the checkpoint sink to finish). Appends after
-// Close fail with ErrClosed. Close is idempotent. The writer's lumberjack
-// Logger is closed and kept for reuse by a later Open: lumberjack gives no
-// way to stop its per-Logger goroutine (see lumberjack.go in this package).
+// Close fail with ErrClosed. Close is idempotent.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
 		close(w.closing) // new appends and control calls fail from here on
@@ -577,7 +566,6 @@ func (w *Writer) Close() error {
 		w.ctrl <- op
 		w.closeErr = (<-op.done).err
 		<-w.done
-		putLogger(w.st.lj) // closed by the writer goroutine; see getLogger
 		close(w.stopBg)
 		w.bg.Wait()
 		w.closeStore()
