@@ -310,6 +310,13 @@ func (w *Writer) flush(forceCP bool) error {
 		n++
 		if !r.state.CompareAndSwap(reqPending, reqTaken) {
 			w.queued.Add(-1) // abandoned by its caller before we got to it
+			r.noteFailed()
+			continue
+		}
+		if r.orphaned() {
+			// Its first entry was not written: neither is this one.
+			w.queued.Add(-1)
+			r.done <- result{err: ErrFirstNotWritten}
 			continue
 		}
 		emit(r.body)
@@ -349,6 +356,7 @@ func (w *Writer) flush(forceCP bool) error {
 		w.stats.FailedBatches++
 		w.statsMu.Unlock()
 		for _, r := range taken {
+			r.noteFailed()
 			r.done <- result{err: err}
 		}
 		w.queued.Add(-int64(len(taken)))
@@ -508,7 +516,10 @@ func (w *Writer) failPending(err error) {
 	s := &w.st
 	for _, r := range s.pending {
 		if r.state.CompareAndSwap(reqPending, reqTaken) {
+			r.noteFailed()
 			r.done <- result{err: err}
+		} else {
+			r.noteFailed()
 		}
 	}
 	w.queued.Add(-int64(len(s.pending)))

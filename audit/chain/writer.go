@@ -228,7 +228,30 @@ type request struct {
 	state atomic.Int32
 	done  chan result // buffered (1): the writer never blocks on it
 	timer *time.Timer // WriteTimeout of the current Append
+	// link ties the two entries of an AppendLinked pair; first is set on
+	// the first of them. Only the writer goroutine reads or writes
+	// link.failed.
+	link  *pairLink
+	first bool
 }
+
+// pairLink is shared by the two entries of a pair: failed records that the
+// first was not written (its batch failed, or its caller abandoned it
+// before it was taken), so the second must not be written either.
+type pairLink struct{ failed bool }
+
+// noteFailed records, for the first entry of a pair, that it was not
+// written. Writer goroutine only.
+func (r *request) noteFailed() {
+	if r.link != nil && r.first {
+		r.link.failed = true
+	}
+}
+
+// orphaned reports, for the second entry of a pair, that the first was not
+// written. Writer goroutine only.
+func (r *request) orphaned() bool { return r.link != nil && !r.first && r.link.failed }
+
 
 const (
 	reqPending int32 = iota
@@ -444,29 +467,85 @@ var reqPool = sync.Pool{New: func() any {
 }}
 
 func (w *Writer) append(ctx context.Context, body []byte) (Appended, error) {
+	r, err := w.enqueue(ctx, body, nil, false)
+	if err != nil {
+		return Appended{}, err
+	}
+	return w.wait(ctx, r)
+}
+
+// Pending is an entry handed to the writer by AppendLinkedFirst or
+// AppendLinked whose outcome is still to be collected with Wait.
+type Pending struct {
+	w *Writer
+	r *request
+}
+
+// Wait returns once the entry is durable per the fsync mode, or failed;
+// results and errors are those of Append. Call it exactly once.
+func (p Pending) Wait(ctx context.Context) (Appended, error) { return p.w.wait(ctx, p.r) }
+
+// AppendLinkedFirst is AppendTrusted without the wait: it hands body to the
+// writer (copying it) and returns at once. The entry is the first of a
+// pair: an entry appended with AppendLinked after it is written only if
+// this one is. Entries are written in the order they were handed over.
+func (w *Writer) AppendLinkedFirst(ctx context.Context, body []byte) (Pending, error) {
+	if err := checkFraming(body, w.cfg.MaxEntryBytes); err != nil {
+		return Pending{}, err
+	}
+	r, err := w.enqueue(ctx, body, &pairLink{}, true)
+	return Pending{w, r}, err
+}
+
+// AppendLinked hands body (as AppendTrusted would) to the writer after
+// first, a Pending from AppendLinkedFirst whose Wait has not been called
+// yet. It is written after first and only if first was written: if first's
+// batch failed or its caller abandoned it, this entry fails with
+// ErrFirstNotWritten and consumes no seq. So when this entry is durable,
+// first is too; waiting for both costs a single durable wait when they
+// share a batch.
+func (w *Writer) AppendLinked(ctx context.Context, body []byte, first Pending) (Pending, error) {
+	if err := checkFraming(body, w.cfg.MaxEntryBytes); err != nil {
+		return Pending{}, err
+	}
+	if first.r == nil || first.w != w || !first.r.first {
+		return Pending{}, errors.New("audit chain: AppendLinked needs a Pending from AppendLinkedFirst on the same writer")
+	}
+	r, err := w.enqueue(ctx, body, first.r.link, false)
+	return Pending{w, r}, err
+}
+
+// enqueue hands a copy of body to the writer goroutine.
+func (w *Writer) enqueue(ctx context.Context, body []byte, link *pairLink, first bool) (*request, error) {
 	select {
 	case <-w.closing:
-		return Appended{}, ErrClosed
+		return nil, ErrClosed
 	default:
 	}
 	r := reqPool.Get().(*request)
 	r.body = append(r.body[:0], body...)
+	r.link, r.first = link, first
 	r.state.Store(reqPending)
 	// Since Go 1.23 a stopped or reset timer never delivers a stale value.
 	r.timer.Reset(w.cfg.WriteTimeout)
 	select {
 	case w.reqs <- r:
+		return r, nil
 	case <-w.closing:
 		r.release()
-		return Appended{}, ErrClosed
+		return nil, ErrClosed
 	case <-ctx.Done():
 		r.release()
-		return Appended{}, fmt.Errorf("audit chain: append: %w", ctx.Err())
+		return nil, fmt.Errorf("audit chain: append: %w", ctx.Err())
 	case <-r.timer.C:
 		r.release()
 		w.noteTimeout()
-		return Appended{}, ErrTimeout
+		return nil, ErrTimeout
 	}
+}
+
+// wait collects the result of r, handed over by enqueue.
+func (w *Writer) wait(ctx context.Context, r *request) (Appended, error) {
 	select {
 	case res := <-r.done:
 		r.release()
@@ -491,6 +570,7 @@ func (w *Writer) append(ctx context.Context, body []byte) (Appended, error) {
 // never took or already answered (its result was received).
 func (r *request) release() {
 	r.timer.Stop()
+	r.link, r.first = nil, false
 	if cap(r.body) > maxPooledBody {
 		r.body = nil
 	}
