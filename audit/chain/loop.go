@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/vigilsec/vigil/audit/merkle"
 )
 

@@ -252,7 +252,6 @@ func (r *request) noteFailed() {
 // written. Writer goroutine only.
 func (r *request) orphaned() bool { return r.link != nil && !r.first && r.link.failed }
 
-
 const (
 	reqPending int32 = iota
 	reqTaken
@@ -477,8 +476,9 @@ func (w *Writer) append(ctx context.Context, body []byte) (Appended, error) {
 // Pending is an entry handed to the writer by AppendLinkedFirst or
 // AppendLinked whose outcome is still to be collected with Wait.
 type Pending struct {
-	w *Writer
-	r *request
+	w    *Writer
+	r    *request
+	link *pairLink // set by AppendLinkedFirst
 }
 
 // Wait returns once the entry is durable per the fsync mode, or failed;
@@ -493,13 +493,14 @@ func (w *Writer) AppendLinkedFirst(ctx context.Context, body []byte) (Pending, e
 	if err := checkFraming(body, w.cfg.MaxEntryBytes); err != nil {
 		return Pending{}, err
 	}
-	r, err := w.enqueue(ctx, body, &pairLink{}, true)
-	return Pending{w, r}, err
+	link := &pairLink{}
+	r, err := w.enqueue(ctx, body, link, true)
+	return Pending{w, r, link}, err
 }
 
 // AppendLinked hands body (as AppendTrusted would) to the writer after
-// first, a Pending from AppendLinkedFirst whose Wait has not been called
-// yet. It is written after first and only if first was written: if first's
+// first, a Pending from AppendLinkedFirst (whose Wait may or may not have
+// been called). It is written after first and only if first was written: if first's
 // batch failed or its caller abandoned it, this entry fails with
 // ErrFirstNotWritten and consumes no seq. So when this entry is durable,
 // first is too; waiting for both costs a single durable wait when they
@@ -508,11 +509,11 @@ func (w *Writer) AppendLinked(ctx context.Context, body []byte, first Pending) (
 	if err := checkFraming(body, w.cfg.MaxEntryBytes); err != nil {
 		return Pending{}, err
 	}
-	if first.r == nil || first.w != w || !first.r.first {
+	if first.link == nil || first.w != w {
 		return Pending{}, errors.New("audit chain: AppendLinked needs a Pending from AppendLinkedFirst on the same writer")
 	}
-	r, err := w.enqueue(ctx, body, first.r.link, false)
-	return Pending{w, r}, err
+	r, err := w.enqueue(ctx, body, first.link, false)
+	return Pending{w, r, nil}, err
 }
 
 // enqueue hands a copy of body to the writer goroutine.
