@@ -55,11 +55,19 @@ func (p *linkedPair) startErr() error { return p.err }
 // durable file device and nothing calls for LogRequest's checks; nil
 // otherwise.
 func (b *Broker) linkedPair(ctx context.Context, ev *core.AuditEvent) *linkedPair {
-	if ev.Sealed || b.cfg.BarrierSealed != nil && b.cfg.BarrierSealed() || b.sealedMode.Load() ||
-		b.cfg.Intercept != nil || GateExempt(ev.Request) {
+	if ev.Sealed || b.cfg.BarrierSealed != nil && b.cfg.BarrierSealed() || b.sealedMode.Load() || GateExempt(ev.Request) {
 		return nil
 	}
 	devs := b.Devices()
+	if len(devs) != 1 || !devs[0].Durable() {
+		return nil
+	}
+	if b.cfg.Intercept != nil {
+		// As in log: the interceptor sees the request event before it is
+		// written (and may change the devices).
+		b.cfg.Intercept(ctx, ev)
+		devs = b.Devices()
+	}
 	if len(devs) != 1 || !devs[0].Durable() {
 		return nil
 	}

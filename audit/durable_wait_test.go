@@ -22,6 +22,8 @@ type durableLog struct {
 	path    string
 	durable atomic.Int64
 	failW   atomic.Bool // fail the next batch write
+	// intercepted counts request events the broker's Intercept saw.
+	intercepted atomic.Int32
 }
 
 // durablePrefix returns the durable bytes of the log.
@@ -57,7 +59,9 @@ func newDurableBroker(t *testing.T) (*Broker, *durableLog) {
 	}
 	d := testDevice(t, "file", sink, 10*time.Second)
 	d.Config = dc
-	b := NewBroker(BrokerConfig{})
+	// An interceptor, as the audit subsystem installs one: the linked
+	// path must serve a broker that has it.
+	b := NewBroker(BrokerConfig{Intercept: func(context.Context, *core.AuditEvent) { l.intercepted.Add(1) }})
 	b.Add(d)
 	t.Cleanup(func() { b.Close() })
 	return b, l
@@ -156,6 +160,22 @@ func TestSideEffectRouteRunsOnlyAfterRequestEntryDurable(t *testing.T) {
 	}
 	if len(ranRead) != 32 {
 		t.Fatalf("%d side-effect-free handlers ran, want 32", len(ranRead))
+	}
+	if n := l.intercepted.Load(); n != 64 {
+		t.Fatalf("the interceptor saw %d request events, want 64", n)
+	}
+	// The side-effect-free requests took the linked path (one durable
+	// wait), not the fallback that waits for the request entry first.
+	ev := &core.AuditEvent{Type: "request", Time: time.Now(), Request: &core.Request{ID: "probe", Operation: core.OpRead, Path: "secret/data/x"}}
+	pair, err := b.LogRequestDeferred(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pair.(*linkedPair); !ok {
+		t.Fatalf("LogRequestDeferred with one durable file device returned %T, want the linked pair", pair)
+	}
+	if reqErr, respErr := pair.LogResponse(context.Background(), &core.AuditEvent{Type: "response", Time: time.Now(), Request: ev.Request}); reqErr != nil || respErr != nil {
+		t.Fatal(reqErr, respErr)
 	}
 }
 
