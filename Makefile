@@ -77,7 +77,9 @@ compat: build
 # bench/results/latest.{json,md}. Kafka and ClickHouse are started for the
 # streaming arms; if they cannot be, those arms are reported as skipped.
 # Extra flags: make bench BENCH_FLAGS="--peer-bin /usr/local/bin/bao --peer-kind openbao"
-BENCH_FLAGS ?=
+# With VIGIL_BENCH_PEER_BIN set (a Vault or OpenBao binary), the peer arm is
+# added (VIGIL_BENCH_PEER_KIND: vault or openbao, default guessed).
+BENCH_FLAGS ?= $(if $(VIGIL_BENCH_PEER_BIN),--peer-bin $(VIGIL_BENCH_PEER_BIN)) $(if $(VIGIL_BENCH_PEER_KIND),--peer-kind $(VIGIL_BENCH_PEER_KIND))
 bench: build
 	@bash .ci/services/run.sh --allow-missing ./bin/vigil-bench --vigil-bin ./$(BIN) --standard --out bench/results/latest.json --md bench/results/latest.md $(BENCH_FLAGS)
 
