@@ -42,8 +42,9 @@ type opLogFile struct {
 // openLogFile opens cfg.LogFile for appending. log_rotate_bytes is rounded
 // up to whole MiB (lumberjack's unit); 0 never rotates by size.
 // log_rotate_max_files 0 keeps every archive; -1 keeps one (lumberjack
-// cannot keep none). tick, if not nil, replaces the age ticker (tests).
-func openLogFile(cfg *config.Config, tick <-chan time.Time) (*opLogFile, error) {
+// cannot keep none). tick, if not nil, replaces the age ticker, and
+// afterRotate, if not nil, runs after each age rotation (tests).
+func openLogFile(cfg *config.Config, tick <-chan time.Time, afterRotate func()) (*opLogFile, error) {
 	path := logFilePath(cfg.LogFile)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
@@ -79,6 +80,9 @@ func openLogFile(cfg *config.Config, tick <-chan time.Time) (*opLogFile, error) 
 			select {
 			case <-tick:
 				l.lj.Rotate()
+				if afterRotate != nil {
+					afterRotate()
+				}
 			case <-l.stop:
 				return
 			}
@@ -106,7 +110,7 @@ func logOutput(cfg *config.Config) (io.Writer, func(), error) {
 	if cfg.LogFile == "" {
 		return os.Stderr, func() {}, nil
 	}
-	f, err := openLogFile(cfg, nil)
+	f, err := openLogFile(cfg, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -56,8 +56,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // log_rotate_max_files bounds the archives kept.
 func TestLogFileRotatesBySizeAndAge(t *testing.T) {
 	dir := t.TempDir()
-	tick := make(chan time.Time)
-	l, err := openLogFile(&config.Config{LogFile: dir + "/", LogRotateBytes: 1 << 20, LogRotateMaxFiles: 2}, tick)
+	tick, rotated := make(chan time.Time), make(chan struct{}, 1)
+	l, err := openLogFile(&config.Config{LogFile: dir + "/", LogRotateBytes: 1 << 20, LogRotateMaxFiles: 2}, tick,
+		func() { rotated <- struct{}{} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +76,13 @@ func TestLogFileRotatesBySizeAndAge(t *testing.T) {
 	}
 	before := fi.Size()
 	tick <- time.Now() // the age rotation
-	tick <- time.Now() // handled after the first: the first rotation is done
+	<-rotated
 	fi, err = os.Stat(filepath.Join(dir, "vigil.log"))
-	if err != nil || fi.Size() != 0 || before == 0 {
-		t.Fatalf("age rotation: %v, size %d (was %d)", err, fi.Size(), before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != 0 || before == 0 {
+		t.Fatalf("age rotation: active log is %d bytes (was %d)", fi.Size(), before)
 	}
 	waitFor(t, "max files after age rotation", func() bool { return len(archives(t, dir)) <= 2 })
 }
@@ -89,7 +93,7 @@ func TestLogFileBadPath(t *testing.T) {
 	if err := os.WriteFile(f, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openLogFile(&config.Config{LogFile: f + "/sub/vigil.log"}, nil); err == nil {
+	if _, err := openLogFile(&config.Config{LogFile: f + "/sub/vigil.log"}, nil, nil); err == nil {
 		t.Fatal("a log_file under a regular file was accepted")
 	}
 }
