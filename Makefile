@@ -53,7 +53,8 @@ test-only: build
 	  export VIGIL_BIN=$(CURDIR)/$(BIN); $(GO) test $(TEST_FLAGS) $(PKGS)
 
 # compat: the compatibility suite (cmd/vigil/compat, build tag "compat"):
-# the README's CLI commands and an agent with AppRole auto-auth, KV v2 and
+# the README's CLI commands (wrapping and control groups included) and an
+# agent with AppRole auto-auth (plain and wrapped secret IDs), KV v2 and
 # PostgreSQL credential templates, lease renewal and its API proxy, all run
 # with the binary named by VIGIL_COMPAT_BIN (HashiCorp vault or OpenBao bao)
 # against bin/vigil. Not part of `make test`. Needs PostgreSQL: it uses the

@@ -100,6 +100,9 @@ type Thresholds struct {
 	SnapshotMaxAge Duration `json:"snapshot_max_age"`
 	// RestoreTestMaxAge: the last restore test must be younger (default 90 days).
 	RestoreTestMaxAge Duration `json:"restore_test_max_age"`
+	// DrillMaxAge: each automated snapshot schedule must have passed a
+	// restore drill within this (default 7 days).
+	DrillMaxAge Duration `json:"drill_max_age"`
 	// ReviewMaxAge: the recovery procedure must have been reviewed within
 	// this (default 365 days: NRB IT policy "reviewed at least annually" [T]).
 	ReviewMaxAge Duration `json:"review_max_age"`
@@ -140,6 +143,7 @@ func (t Thresholds) WithDefaults() Thresholds {
 	def(&t.SnapshotMaxAge, 24*time.Hour)
 	def(&t.RestoreTestMaxAge, 90*day)
 	def(&t.ReviewMaxAge, 365*day)
+	def(&t.DrillMaxAge, 7*day)
 	def(&t.KeyDrillMaxAge, 90*day)
 	if t.MinDiskFreePercent <= 0 {
 		t.MinDiskFreePercent = 20
@@ -197,8 +201,11 @@ type Env struct {
 	Mounts       []core.MountInfo
 	LastSnapshot *core.SnapshotSaveRecord
 	LastRestore  *core.SnapshotTestRecord
-	Seal         *core.SealShares
-	Recovery     *RecoveryProcedure
+	// Backups are the automated snapshot schedules with their recent
+	// restore drills (nil: none configured).
+	Backups  []BackupSchedule
+	Seal     *core.SealShares
+	Recovery *RecoveryProcedure
 	// KeyCustody is the key-drill evidence for the current key (nil: not
 	// gathered).
 	KeyCustody *custody.Evidence
@@ -228,6 +235,8 @@ const (
 	CheckKVv1           = "mount.kv-v1"
 	CheckSnapshot       = "storage.snapshot-recent"
 	CheckRestoreTest    = "storage.restore-test"
+	CheckBackupSchedule = "storage.snapshot-schedule"
+	CheckBackupDrill    = "storage.restore-drill"
 	CheckKeyHolders     = "seal.key-holders"
 	CheckRecoveryDoc    = "seal.recovery-procedure"
 	CheckKeyDrill       = "seal.key-drill"
@@ -249,6 +258,8 @@ var checks = []check{
 	{CheckKVv1, "KV version 1 mounts (no version history)", []string{H312c1}, checkKVv1},
 	{CheckSnapshot, "Snapshot taken in the last 24 h", []string{H312c1, NITGBCP, NCRGBackup}, checkSnapshot},
 	{CheckRestoreTest, "Snapshot restore test recorded and passing", []string{H312c1, NITGBCP}, checkRestoreTest},
+	{CheckBackupSchedule, "Automated snapshots configured and on schedule", []string{H308a7iiA, NITGBCP}, checkBackupSchedule},
+	{CheckBackupDrill, "Restore drill of the stored snapshots passed recently", []string{H308a7iiD, H308a7iiA, NITGBCP}, checkBackupDrill},
 	{CheckKeyHolders, "Unseal key holders vs threshold", []string{H312a2ii, NITGBCP}, checkKeyHolders},
 	{CheckRecoveryDoc, "Unseal/recovery procedure documented and reviewed", []string{H312a2ii, H316b1, H316b2iii, NITGPolicy}, checkRecoveryDoc},
 	{CheckKeyDrill, "Threshold of key shares proven in a key-custody drill recently", []string{H308a7i, H308a7iiD, H312a2ii, NITGBCP}, checkKeyDrill},

@@ -93,6 +93,7 @@ const (
 	H308a4iiC  = "hipaa-164.308(a)(4)(ii)(C)"
 	H308a5iiC  = "hipaa-164.308(a)(5)(ii)(C)"
 	H308a7i    = "hipaa-164.308(a)(7)(i)"
+	H308a7iiA  = "hipaa-164.308(a)(7)(ii)(A)"
 	H308a7iiD  = "hipaa-164.308(a)(7)(ii)(D)"
 	H316b1     = "hipaa-164.316(b)(1)"
 	H316b2i    = "hipaa-164.316(b)(2)(i)"
@@ -137,9 +138,12 @@ var catalogue = []Control{
 	{ID: H308a7i, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(7)(i)", Title: "Contingency plan", Kind: "Std",
 		Text:       "Establish (and implement as needed) policies and procedures for responding to an emergency or other occurrence (for example, fire, vandalism, system failure, and natural disaster) that damages systems that contain electronic protected health information.",
 		Confidence: Unconfirmed, Source: hipaaSrc, Note: h308a7U},
+	{ID: H308a7iiA, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(7)(ii)(A)", Title: "Data backup plan", Kind: "R",
+		Text: "Establish and implement procedures to create and retrieve exact copies of electronic protected health information.", Confidence: Unconfirmed, Source: hipaaSrc,
+		Note: h308a7U + " Applied here to automated snapshots of the encrypted storage, kept off the node and restored in drills."},
 	{ID: H308a7iiD, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.308(a)(7)(ii)(D)", Title: "Testing and revision procedures", Kind: "A",
 		Text: "Implement procedures for periodic testing and revision of contingency plans.", Confidence: Unconfirmed, Source: hipaaSrc,
-		Note: h308a7U + " Applied here to unseal/recovery key custody: a key-custody drill tests that the shares needed to recover the server are still held; an interpretation, not text."},
+		Note: h308a7U + " Applied here to two tests of the contingency plan: a key-custody drill tests that the shares needed to recover the server are still held, and a restore drill tests that the stored snapshots restore; an interpretation, not text."},
 	{ID: H316b1, Framework: HIPAA, Regulation: hipaaReg, Citation: "45 CFR 164.316(b)(1)", Title: "Documentation", Kind: "Std",
 		Text: "Keep policies and procedures in written (which may be electronic) form, and \"a written (which may be electronic) record of the action, activity, or assessment\" the Subpart requires.", Confidence: Verified, Source: hipaaSrc,
 		Note: "The quoted part is [V]; the rest of the sentence is a paraphrase."},

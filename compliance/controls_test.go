@@ -7,7 +7,7 @@ import (
 
 func TestCatalogue(t *testing.T) {
 	ids := []string{H312a2i, H312a2ii, H312b, H312c1, H312c2, H312d, H308a1iiD, H308a3iiC, H308a4iiB, H308a4iiC,
-		H308a5iiC, H308a7i, H308a7iiD, H316b1, H316b2i, H316b2iii, NITGAudit, NITGPolicy, NITGBCP, NITGISA, NCRGRecord, NCRGProt,
+		H308a5iiC, H308a7i, H308a7iiA, H308a7iiD, H316b1, H316b2i, H316b2iii, NITGAudit, NITGPolicy, NITGBCP, NITGISA, NCRGRecord, NCRGProt,
 		NCRGBackup, NCRGClock, NCRGCentr, NCRG71d}
 	seen := map[string]bool{}
 	for _, id := range ids {

@@ -187,6 +187,9 @@ func (s *Subsystem) Gather(ctx context.Context) (*Env, error) {
 	} else if ok {
 		env.LastRestore = &test
 	}
+	if env.Backups, err = gatherBackups(ctx, b); err != nil {
+		return nil, err
+	}
 	if cfg, err := s.host.SealShares(ctx); err == nil && cfg.SecretShares > 0 {
 		env.Seal = &cfg
 		kc, err := s.host.KeyCustody(ctx)
@@ -228,6 +231,7 @@ func mergeThresholds(over, base Thresholds) Thresholds {
 	out.SnapshotMaxAge = pick(over.SnapshotMaxAge, base.SnapshotMaxAge)
 	out.RestoreTestMaxAge = pick(over.RestoreTestMaxAge, base.RestoreTestMaxAge)
 	out.ReviewMaxAge = pick(over.ReviewMaxAge, base.ReviewMaxAge)
+	out.DrillMaxAge = pick(over.DrillMaxAge, base.DrillMaxAge)
 	out.KeyDrillMaxAge = pick(over.KeyDrillMaxAge, base.KeyDrillMaxAge)
 	if over.MinDiskFreePercent > 0 {
 		out.MinDiskFreePercent = over.MinDiskFreePercent
@@ -253,7 +257,7 @@ func (r routes) Routes() []framework.Route {
 		{Pattern: `compliance/checks/?`, Fields: map[string]*framework.FieldSchema{
 			"max_token_ttl": str, "orphan_max_age": str, "verify_max_age": str, "min_disk_free_percent": str,
 			"max_ship_lag": str, "snapshot_max_age": str, "restore_test_max_age": str, "review_max_age": str,
-			"key_drill_max_age": str,
+			"drill_max_age": str, "key_drill_max_age": str,
 		}, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.checks},
 			Help: "Run the compliance checks: findings with severity, object, control and fix."},
 		{Pattern: `compliance/controls/?`, Operations: map[core.Operation]framework.HandlerFunc{core.OpRead: r.controls},
@@ -271,7 +275,7 @@ func ParseThresholds(get func(key string) string) (Thresholds, error) {
 	var th Thresholds
 	durs := map[string]*Duration{"max_token_ttl": &th.MaxTokenTTL, "orphan_max_age": &th.OrphanMaxAge, "verify_max_age": &th.VerifyMaxAge,
 		"max_ship_lag": &th.MaxShipLag, "snapshot_max_age": &th.SnapshotMaxAge, "restore_test_max_age": &th.RestoreTestMaxAge, "review_max_age": &th.ReviewMaxAge,
-		"key_drill_max_age": &th.KeyDrillMaxAge}
+		"drill_max_age": &th.DrillMaxAge, "key_drill_max_age": &th.KeyDrillMaxAge}
 	for k, p := range durs {
 		v := strings.TrimSpace(get(k))
 		if v == "" {

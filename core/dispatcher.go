@@ -25,6 +25,9 @@ type Target struct {
 	Unaudited       bool
 	SealedOK        bool
 	Sudo            bool
+	// DefersTokenUse: the route spends the caller's response-wrapping
+	// token itself (see Request.DeferTokenUse).
+	DefersTokenUse bool
 	// FailSafe routes only take access away (sys/seal): they run even when
 	// their request entry cannot be recorded, since refusing them would
 	// keep the server open. Their response entry is still required.
@@ -124,6 +127,12 @@ type DispatcherConfig struct {
 	Auditor       Auditor
 	Seal          SealState
 	PostHooks     []PostHook
+	// Wrapper wraps responses (X-Vault-Wrap-TTL); nil: a request asking
+	// for wrapping is refused.
+	Wrapper ResponseWrapper
+	// Approvals holds requests whose decision asks for approval (control
+	// groups); nil: such requests are refused.
+	Approvals ApprovalGate
 	// MaxRequestDuration bounds how long a request may run once it is
 	// dispatched (default 90s, Vault's default_max_request_duration). The
 	// bound is the server's: a client that disconnects does not cut a
@@ -263,6 +272,7 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 	}
 	req.Unauthenticated = target.Unauthenticated && target.Found
 	req.SudoRequired = target.Sudo
+	req.DeferTokenUse = target.DefersTokenUse && target.Found
 
 	// From here on every path is audited: a request entry, then a response
 	// entry for whatever outcome.
@@ -304,6 +314,15 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 			return d.reject(ctx, req, ErrPermissionDenied)
 		}
 	}
+	// A request that needs approval is held, not executed: its entries
+	// say so, and the client gets a wrapping token approvers refer to.
+	hold := req.Decision != nil && req.Decision.Approval != nil && req.Approved == "" && target.Found
+	if hold {
+		if d.cfg.Approvals == nil {
+			return d.reject(ctx, req, Errorf(CodePermissionDenied, "permission denied: %s needs approval, and this server cannot hold requests for approval", req.Path))
+		}
+		labelHeld(req)
+	}
 
 	// An operation without side effects does not wait for its request
 	// entry before running: the request and response entries become
@@ -339,16 +358,50 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 		}
 		return nil, rerr
 	}
+	if hold {
+		return d.cfg.Approvals.Hold(ctx, req)
+	}
 	resp, err = d.serve(ctx, target, req)
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range d.cfg.PostHooks {
-		if herr := h(ctx, req, resp); herr != nil {
-			return nil, herr
+	if resp == nil || !resp.Restored {
+		for _, h := range d.cfg.PostHooks {
+			if herr := h(ctx, req, resp); herr != nil {
+				return nil, herr
+			}
 		}
 	}
-	return resp, nil
+	return d.wrap(ctx, req, resp)
+}
+
+// wrap wraps resp when the client asked for it (X-Vault-Wrap-TTL) and it
+// is not wrapped already; it runs after the post hooks, so a wrapped login
+// holds its issued token and a wrapped secret its lease.
+func (d *Dispatcher) wrap(ctx context.Context, req *Request, resp *Response) (*Response, error) {
+	if req.WrapTTL <= 0 || resp == nil || resp.WrapInfo != nil {
+		return resp, nil
+	}
+	if d.cfg.Wrapper == nil {
+		return nil, Invalid("response wrapping is not available on this server")
+	}
+	return d.cfg.Wrapper.Wrap(ctx, req, resp)
+}
+
+// ReasonHeader is the request header stating why a request is made
+// (break-glass, control groups); it is recorded with control-group
+// requests and shown to their approvers.
+const ReasonHeader = "X-Vigil-Reason"
+
+// labelHeld labels a request held for approval: its id is the control
+// group's.
+func labelHeld(req *Request) {
+	req.Label(LabelControlGroup, req.ID)
+	req.Label(LabelControlGroupState, "pending")
+	req.Label(LabelControlGroupRequester, req.ActorName())
+	if r := req.Header(ReasonHeader); r != "" {
+		req.Label(LabelControlGroupReason, r)
+	}
 }
 
 // event builds an audit event, marked Sealed when the barrier is sealed at

@@ -59,6 +59,18 @@ type Request struct {
 	InternalActor string
 	// Secret is the lease being revoked or renewed (OpRevoke/OpRenew only).
 	Secret *Secret
+	// WrapTTL is the response-wrapping TTL the client asked for
+	// (X-Vault-Wrap-TTL); 0 when the response is not to be wrapped.
+	WrapTTL time.Duration
+	// Approved is set only by Vigil, on the execution of a request that
+	// waited for approval (a control group): the id of the approved
+	// request. The Dispatcher then runs it instead of holding it again.
+	// It cannot be set over HTTP.
+	Approved string
+	// Labels are audit labels recorded in vigil.flags of the entries
+	// written after they are set (see Label); set by the Dispatcher and by
+	// handlers that link records (control groups, response wrapping).
+	Labels map[string]string
 	// Malformed is set by the HTTP layer for a request it could not
 	// understand (bad path, method, body or header) or refuses before
 	// dispatching (an origin CORS does not allow). The Dispatcher records
@@ -78,6 +90,11 @@ type Request struct {
 	// SudoRequired is true for root-protected routes: the caller needs the
 	// sudo capability on the path.
 	SudoRequired bool
+	// DeferTokenUse is set for routes that spend a response-wrapping
+	// token themselves (sys/wrapping/unwrap, rewrap): authenticating such
+	// a token as the client token does not consume its single use; the
+	// handler claims it.
+	DeferTokenUse bool
 }
 
 // Header returns the first value of the named request header.
@@ -166,6 +183,9 @@ type Decision struct {
 	Explanation []string
 	// Error holds the evaluation failure when the decision was a fail-closed deny.
 	Error string
+	// Approval, on an allowed decision, says the request may run only once
+	// other people approve it (a control group); nil when it needs none.
+	Approval *Approval
 }
 
 // Secret is lease information for a dynamic secret in a response.
@@ -299,8 +319,8 @@ func (r *Request) ActorName() string {
 	return ""
 }
 
-// WrapInfo is present for wrapped responses. Vigil does not wrap responses
-// today; the field exists so the JSON shape matches Vault's.
+// WrapInfo is present for wrapped responses (see ResponseWrapper), in
+// Vault's JSON shape.
 type WrapInfo struct {
 	Token           string    `json:"token"`
 	Accessor        string    `json:"accessor"`
@@ -330,6 +350,10 @@ type Response struct {
 	Legacy bool
 	// Raw, when set, is written as the body verbatim (snapshots, CRLs, metrics).
 	Raw *RawBody
+	// Restored marks a response stored earlier and handed back (an
+	// unwrapped response, or an approved request executed on unwrap): its
+	// tokens and leases exist already, so post hooks do not run on it.
+	Restored bool
 	// AuditFacts are facts the handler states in clear in its response
 	// audit entry (vigil.facts), never HMAC'd: things an auditor must read
 	// without sys/audit-hash and that are not secrets, such as the period,

@@ -14,7 +14,8 @@
 #
 #   Outputs: result (the ACL part of the decision document: allowed, denial
 #   code, matched pattern and kind, policies holding it, needed capability,
-#   granting policies, merged capabilities) and capabilities (Vault's
+#   granting policies, merged capabilities, and the control group an allowed
+#   request must wait for) and capabilities (Vault's
 #   sys/capabilities list for the path).
 package vigil.acl
 
@@ -341,6 +342,33 @@ globbed_match(item, val) if {
 	val == item
 }
 
+# ---- control groups (approvals before an allowed request runs) ----
+
+# The factors of the winning entry's control group that apply to the
+# capability the request needs: a factor with controlled_capabilities
+# applies only to those.
+cg_factors := [f |
+	some f in winner.control_group.factors
+	factor_applies(f)
+]
+
+factor_applies(f) if count(f.controlled_capabilities) == 0
+
+factor_applies(f) if needed in f.controlled_capabilities
+
+# What an allowed request must wait for (null: nothing).
+default approval := null
+
+approval := {
+	"ttl": winner.control_group.ttl,
+	"max_ttl": winner.control_group.max_ttl,
+	"factors": cg_factors,
+} if {
+	allowed
+	winner.gated
+	count(cg_factors) > 0
+}
+
 # ---- result ----
 
 default allowed := false
@@ -395,7 +423,8 @@ winner_position := winner_index
 # pattern, policies and capabilities from that entry.
 #
 # The first body is the fast path for the common case (the winning entry
-# grants the capability and sets no parameter or wrapping constraints); it
+# grants the capability and sets no parameter, wrapping or control-group
+# constraints); it
 # decides exactly as the general rules below, with fewer evaluations.
 # Booleans order false < true, so have_sudo >= sudo_required reads "sudo is
 # granted or not needed".
@@ -406,11 +435,13 @@ result := {
 	"needed": n,
 	"granting": e.granting[n],
 	"missing_parameters": [],
+	"approval": null,
 } if {
 	i := winner_index
 	e := entries[i]
 	not e.constrained
 	not e.wrapping
+	not e.gated
 	not e.caps.deny
 	n := op_capability[op]
 	e.caps[n]
@@ -422,4 +453,5 @@ result := {
 	"needed": needed,
 	"granting": granting,
 	"missing_parameters": missing,
+	"approval": approval,
 }

@@ -13,7 +13,9 @@
 #     module's "allow" is true and the ACL neither explicitly denies the path
 #     nor is the path root-protected (sudo is only granted by ACL policies);
 #   - "flags" objects of all modules are merged (values of the same key from
-#     several modules are joined with ",") and end in the audit entry.
+#     several modules are joined with ",") and end in the audit entry;
+#   - a mandatory module's "require_approval" (factors of approvers, as in
+#     an ACL control_group) makes an allowed request wait for approvals.
 #
 #   Custom modules see the input without its "acl" part (which holds the
 #   parameter values that ACL parameter constraints need).
@@ -69,6 +71,7 @@ module_result(name, level) := {
 	"deny": sort(module_deny(name)),
 	"allow": count(module_allow(name)) > 0,
 	"flags": module_flags(name),
+	"require_approval": module_approval(name),
 }
 
 module_deny(name) := {reason_text(m) | some m in data.vigil.custom[name].deny}
@@ -76,6 +79,12 @@ module_deny(name) := {reason_text(m) | some m in data.vigil.custom[name].deny}
 module_allow(name) := {true | data.vigil.custom[name].allow == true}
 
 module_flags(name) := {k: sprintf("%v", [v]) | some k, v in data.vigil.custom[name].flags}
+
+# require_approval: the approvals (control group) a module asks for before
+# an allowed request runs; null when it asks for none.
+module_approval(name) := a if {
+	a := data.vigil.custom[name].require_approval
+} else := null
 
 reason_text(m) := m if is_string(m)
 

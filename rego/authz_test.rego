@@ -93,7 +93,7 @@ test_flags_are_collected if {
 test_decision_names_rule if {
 	d := decide("secret/a", "read", {}, "mandatory")
 	d.acl.winner == 0
-	d.modules.fixture == {"level": "mandatory", "deny": [], "allow": false, "flags": {}}
+	d.modules.fixture == {"level": "mandatory", "deny": [], "allow": false, "flags": {}, "require_approval": null}
 }
 
 test_decision_without_modules if {

@@ -84,18 +84,24 @@ type gen struct {
 
 	breakGlass []query.Record
 	bgCount    int64
-	priv       map[string]int64
-	privList   []query.Record
-	privActor  map[string]int64
-	rootCount  int64
-	rootList   []query.Record
-	rootPaths  map[string]int64
+	// approved are executions of requests that waited for approval
+	// (control groups), with their requester, approvers and reason.
+	approved      []query.Record
+	approvedCount int64
+	priv          map[string]int64
+	privList      []query.Record
+	privActor     map[string]int64
+	rootCount     int64
+	rootList      []query.Record
+	rootPaths     map[string]int64
 	// drillSubs counts key-custody drill share submissions.
 	drillSubs  int64
 	loginOK    int64
 	loginFail  int64
 	failByUser map[string]*loginStat
 	failByAddr map[string]*loginStat
+	// drillRuns counts the requests that ran a restore drill.
+	drillRuns int64
 	// usedScope counts in-scope requests by actorKey + "\x00" + scope
 	// entry; revokes are the times each actor revoked a token.
 	usedScope map[string]int64
@@ -311,6 +317,12 @@ func (g *gen) add(r query.Record) error {
 			g.breakGlass = append(g.breakGlass, r)
 		}
 	}
+	if ApprovedExecution(r) {
+		g.approvedCount++
+		if len(g.approved) < maxListed {
+			g.approved = append(g.approved, r)
+		}
+	}
 	if c := PrivilegedCategory(r); c != "" {
 		g.priv[c]++
 		g.privActor[g.actorKey(r)]++
@@ -324,6 +336,9 @@ func (g *gen) add(r query.Record) error {
 		if len(g.rootList) < maxListed {
 			g.rootList = append(g.rootList, r)
 		}
+	}
+	if isDrillRun(r) {
+		g.drillRuns++
 	}
 	if r.Path == drillSubmitPath {
 		g.drillSubs++

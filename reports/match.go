@@ -34,6 +34,13 @@ var privTitles = map[string]string{
 // it is not one); see query.PrivilegedCategory.
 func PrivilegedCategory(r query.Record) string { return query.PrivilegedCategory(&r) }
 
+// ApprovedExecution reports whether r is the execution of a request that
+// waited for approval (a control group): the request itself, not the
+// sys/wrapping/unwrap that ran it.
+func ApprovedExecution(r query.Record) bool {
+	return r.Flags["control_group_state"] == "executed" && !strings.HasSuffix(r.Path, "sys/wrapping/unwrap")
+}
+
 // IsLogin reports whether path is an auth method login (auth/<m>/login...).
 func IsLogin(path string) bool { return query.IsLogin(path) }
 
@@ -121,6 +128,8 @@ func Match(expr string, r query.Record, bh BusinessHours) bool {
 			ok = r.EntityID == arg
 		case "addr_is":
 			ok = r.RemoteAddr == arg
+		case "approved_execution":
+			ok = ApprovedExecution(r)
 		case "no_ticket":
 			ok = r.Flags["break_glass_ticket"] == ""
 		}

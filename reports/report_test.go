@@ -39,10 +39,14 @@ var (
 //   - mallory is denied on phi/data/patients/1001 twice on Tuesday and once
 //     on Sunday (off-hours, weekend);
 //   - oncall uses break-glass on phi/ twice on Thursday 02:00 (off-hours);
+//   - erin reads phi/ once after dave approved it (a control group);
 //   - root writes a policy and enables an audit device on Monday, and
 //     reads phi/ once;
 //   - 4 failed logins for mallory from 203.0.113.9, 1 for alice from
-//     10.0.0.5, and successful logins for alice and bob each weekday.
+//     10.0.0.5, and successful logins for alice and bob each weekday;
+//   - the scheduled job runs a restore drill on Tuesday 03:00, and ops
+//     runs one on request on Friday 14:00; mallory is refused one on
+//     Wednesday 12:00.
 func synthLog() []query.Record {
 	var out []query.Record
 	seq := uint64(0)
@@ -94,6 +98,19 @@ func synthLog() []query.Record {
 		r.Flags = map[string]string{"break_glass": "true", "break_glass_reason": "ER patient, EHR down", "break_glass_ticket": "INC-4242"}
 		add(r)
 	}
+	// erin reads a patient file that needs approval: held Wednesday
+	// 14:00, approved by dave, run 14:20 (the request itself and the
+	// unwrap that ran it; only the former is an approved access).
+	cg := map[string]string{"control_group": "req-cg-1", "control_group_state": "executed", "control_group_requester": "erin",
+		"control_group_reason": "INC-77 transfer", "approver": "dave", "approver_entity_ids": "ent-dave"}
+	held := phi("userpass-erin", "patients/1004", day(4, 14, 0), true)
+	held.Flags = map[string]string{"control_group": "req-cg-1", "control_group_state": "pending", "control_group_requester": "erin", "control_group_reason": "INC-77 transfer"}
+	add(held)
+	ran := phi("userpass-erin", "patients/1004", day(4, 14, 20), true)
+	ran.Flags = cg
+	add(ran)
+	add(query.Record{Time: day(4, 14, 20), DisplayName: "userpass-erin", EntityID: "ent-userpass-erin", Operation: "update", Path: "sys/wrapping/unwrap",
+		MountPoint: "sys/", MountType: "system", Allowed: true, Policies: []string{"default"}, GrantingPolicies: []string{"default"}, Flags: cg})
 	root := func(at time.Time, op, p, mount string) query.Record {
 		return query.Record{Time: at, DisplayName: "root", Operation: op, Path: p, MountPoint: mount, MountType: "system", Allowed: true,
 			Policies: []string{"root"}, GrantingPolicies: []string{"root"}, TokenType: "service"}
@@ -110,6 +127,12 @@ func synthLog() []query.Record {
 	}
 	add(query.Record{Time: day(4, 8, 50), Operation: "update", Path: "auth/userpass/login/alice", MountPoint: "auth/userpass/", MountType: "userpass",
 		Allowed: true, Error: "invalid username or password"})
+	add(query.Record{Time: day(3, 3, 0), DisplayName: "raft-snapshot-auto", Operation: "update", Path: "sys/storage/raft/snapshot-auto/scheduled-drill/daily",
+		MountPoint: "sys/", MountType: "system", Allowed: true, Status: 200, Internal: true})
+	add(query.Record{Time: day(6, 14, 0), DisplayName: "userpass-ops", Operation: "update", Path: "sys/storage/raft/snapshot-auto/drill/daily",
+		MountPoint: "sys/", MountType: "system", Allowed: true, Status: 200, Policies: []string{"ops"}, GrantingPolicies: []string{"ops"}})
+	add(query.Record{Time: day(4, 12, 0), DisplayName: "userpass-mallory", Operation: "update", Path: "sys/storage/raft/snapshot-auto/drill/daily",
+		MountPoint: "sys/", MountType: "system", Allowed: false, Error: "permission denied", Status: 403, ErrorCode: "permission_denied", Policies: []string{"default"}})
 	inc := phi("userpass-alice", "patients/1000", day(6, 16, 0), true)
 	inc.Incomplete = true
 	add(inc)
@@ -135,13 +158,33 @@ path "sys/audit/*" { capabilities = ["read", "update", "sudo"] }`)
 			{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}},
 		LastSnapshot: &core.SnapshotSaveRecord{Time: tGen.Add(-3 * time.Hour)},
 		LastRestore:  &core.SnapshotTestRecord{Time: tGen.Add(-3 * time.Hour), OK: true},
-		Seal:         &core.SealShares{Type: "shamir", SecretShares: 3, SecretThreshold: 2, KeyHolders: 3, Holders: []string{"alice", "bob", "carol"}},
+		Backups: []compliance.BackupSchedule{{
+			Status: core.SnapshotAutoStatus{Name: "daily", StorageType: "aws-s3", IntervalSecs: 86400, Retain: 7, Configured: t0.Add(-30 * 24 * time.Hour),
+				LastSuccess: tGen.Add(-5 * time.Hour), DrillSecs: 7 * 86400, LastDrill: t0.Add(6*24*time.Hour + 14*time.Hour), LastDrillPass: true},
+			Drills: synthDrills(),
+		}},
+		Seal: &core.SealShares{Type: "shamir", SecretShares: 3, SecretThreshold: 2, KeyHolders: 3, Holders: []string{"alice", "bob", "carol"}},
 		KeyCustody: &custody.Evidence{ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, Now: tGen,
 			Latest: []custody.Proof{{Number: 1, Holder: "alice", At: tGen.Add(-48 * time.Hour)}, {Number: 3, Holder: "carol", At: tGen.Add(-47 * time.Hour)}},
 			Drills: []*custody.Drill{{ID: "drill1", ShareSet: "set1", Kind: "unseal", Shares: 3, Threshold: 2, StartedAt: tGen.Add(-49 * time.Hour),
 				StartedBy: "root", ExpiresAt: tGen.Add(119 * time.Hour), FinishedAt: tGen.Add(-46 * time.Hour),
 				Proofs:   []custody.Proof{{Number: 1, Holder: "alice", At: tGen.Add(-48 * time.Hour)}, {Number: 3, Holder: "carol", At: tGen.Add(-47 * time.Hour)}},
 				Failures: []custody.Failure{{At: tGen.Add(-47 * time.Hour), Reason: "the share does not match any share issued for this server's current key"}}}}},
+	}
+}
+
+// synthDrills are the restore drills of the schedule "daily", newest first:
+// a passing drill on request on Friday, a failed scheduled drill on
+// Tuesday (in the period), and a passing one before the period.
+func synthDrills() []core.SnapshotDrillRecord {
+	counts := core.SnapshotCounts{Keys: 40, Mounts: 2, Secrets: 12, Policies: 1, Leases: 0}
+	return []core.SnapshotDrillRecord{
+		{Time: t0.Add(6*24*time.Hour + 14*time.Hour), Schedule: "daily", Trigger: "request", Passed: true, Object: "vigil-snapshot-01741320000000000000.snap",
+			AgeSecs: 36000, Values: 40, Expected: counts, Restored: counts, TotalMS: 850},
+		{Time: t0.Add(3*24*time.Hour + 3*time.Hour), Schedule: "daily", Trigger: "schedule", Passed: false, Object: "vigil-snapshot-01740974400000000000.snap",
+			AgeSecs: 82800, Error: "integrity: the object's SHA-256 differs from the one recorded when it was stored", TotalMS: 120},
+		{Time: t0.Add(-4 * 24 * time.Hour), Schedule: "daily", Trigger: "schedule", Passed: true, Object: "vigil-snapshot-01740438000000000000.snap",
+			AgeSecs: 3600, Values: 38, Expected: counts, Restored: counts, TotalMS: 800},
 	}
 }
 
@@ -180,8 +223,10 @@ func TestHIPAAFiguresSynthetic(t *testing.T) {
 	act := "hipaa-164.308(a)(1)(ii)(D)"
 	want := map[string]int64{
 		// 5 days x 3 x (alice+bob) + bob Wed 20:00 + 3 mallory + 2 break-glass + 1 root + 1 incomplete
-		act + "/scoped_accesses":                          30 + 1 + 3 + 2 + 1 + 1,
-		act + "/scoped_actors":                            5,
+		// + erin's control group (held, then run)
+		act + "/scoped_accesses":                          30 + 1 + 3 + 2 + 1 + 1 + 2,
+		act + "/scoped_actors":                            6,
+		act + "/approved_access":                          1,
 		act + "/scoped_denied":                            3,
 		act + "/scoped_errors":                            0,
 		act + "/scoped_off_hours":                         1 + 1 + 2, // bob Wed 20:00, mallory Sunday, oncall 02:00
@@ -202,6 +247,18 @@ func TestHIPAAFiguresSynthetic(t *testing.T) {
 		if got := figure(t, r, sec, key).Count; got != v {
 			t.Errorf("%s = %d, want %d", k, got, v)
 		}
+	}
+	// The approved access names requester, approver and reason.
+	var rows [][]string
+	for _, s := range r.Sections {
+		for _, tb := range s.Tables {
+			if s.ID == act && tb.ID == "approved-access" {
+				rows = tb.Rows
+			}
+		}
+	}
+	if len(rows) != 1 || rows[0][1] != "userpass-erin" || rows[0][4] != "dave" || rows[0][5] != "INC-77 transfer" || rows[0][6] != "req-cg-1" {
+		t.Errorf("approved-access rows: %q", rows)
 	}
 	for _, s := range r.Sections {
 		if s.Result == "" || s.ResultText == "" || len(s.Controls) == 0 {
@@ -577,5 +634,65 @@ func TestTaggedSecretScope(t *testing.T) {
 	})
 	if n < 20 {
 		t.Fatalf("only %d checks verified", n)
+	}
+}
+
+// TestBackupDrillSection checks the restore-drill section of both reports
+// against the synthetic drill records, and that its result follows the
+// compliance checks storage.snapshot-schedule and storage.restore-drill.
+func TestBackupDrillSection(t *testing.T) {
+	gen := func(kind string, edit func(e *compliance.Env)) Section {
+		t.Helper()
+		env := synthEnv(t)
+		edit(env)
+		r, err := Generate(context.Background(), Source{Backend: newMemBackend(synthLog()), Env: env}, Params{Kind: kind, From: t0, To: tEnd, GeneratedAt: tGen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range r.Sections {
+			if s.Tables != nil && len(s.Tables) == 2 && s.Tables[1].ID == "restore-drills" {
+				return s
+			}
+		}
+		t.Fatalf("%s: no restore-drill section", kind)
+		return Section{}
+	}
+	for kind, id := range map[string]string{KindHIPAA: "hipaa-164.308(a)(7)(ii)(A)", KindNRB: "nrb-bcp-restore-drills"} {
+		s := gen(kind, func(*compliance.Env) {})
+		if s.ID != id || s.Result != ResultPass {
+			t.Fatalf("%s: section %s result %s (%s)", kind, s.ID, s.Result, s.ResultText)
+		}
+		fig := map[string]string{}
+		for _, f := range s.Figures {
+			fig[f.Key] = f.Display()
+		}
+		last := map[string]string{KindHIPAA: "2025-03-07 14:00:00 (UTC)", KindNRB: "2025-03-07 19:45:00 (Asia/Kathmandu)"}[kind] // NRB reports in Nepal time
+		want := map[string]string{"schedules": "1", "drills": "2", "drills_passed": "1", "drill_requests": "2", "last_passing_drill": last}
+		for k, v := range want {
+			if fig[k] != v {
+				t.Errorf("%s: figure %s = %q, want %q", kind, k, fig[k], v)
+			}
+		}
+		rows := s.Tables[1].Rows
+		if len(rows) != 2 || rows[0][5] != "passed" || !strings.HasPrefix(rows[1][5], "FAILED: integrity") || rows[0][7] != "12 (12)" {
+			t.Errorf("%s: drill rows %v", kind, rows)
+		}
+	}
+	cases := []struct {
+		name   string
+		edit   func(e *compliance.Env)
+		result string
+		text   string
+	}{
+		{"latest drill failed", func(e *compliance.Env) { e.Backups[0].Drills = e.Backups[0].Drills[1:] }, ResultFail, "failed: integrity"},
+		{"drill too old", func(e *compliance.Env) { e.Now = tGen.Add(8 * 24 * time.Hour); e.Backups[0].Status.LastSuccess = e.Now }, ResultAttention, "last passing restore drill was"},
+		{"snapshots stale", func(e *compliance.Env) { e.Backups[0].Status.LastSuccess = tGen.Add(-49 * time.Hour) }, ResultFail, "over twice the interval"},
+		{"no schedule", func(e *compliance.Env) { e.Backups = nil }, ResultFail, "No automated snapshot schedule"},
+	}
+	for _, c := range cases {
+		s := gen(KindHIPAA, c.edit)
+		if s.Result != c.result || !strings.Contains(s.ResultText, c.text) {
+			t.Errorf("%s: %s (%s)", c.name, s.Result, s.ResultText)
+		}
 	}
 }

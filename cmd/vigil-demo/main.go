@@ -98,14 +98,27 @@ func run(out string, days int, startS string) error {
 	if err := traffic.Setup(ts, start.Add(-time.Hour)); err != nil {
 		return err
 	}
+	// Automated snapshots to a local folder, taken by the server's job
+	// scheduler at the end of each day, with a restore drill every 3 days.
+	if _, err := root.Logical().Write("sys/storage/raft/snapshot-auto/config/daily", map[string]any{
+		"interval": "24h", "retain": 7, "storage_type": "local", "path_prefix": filepath.Join(dir, "snapshots"), "drill_interval": "72h",
+	}); err != nil {
+		return err
+	}
 	for d := 0; d < days; d++ {
-		if err := traffic.Day(ts, start.Add(time.Duration(d)*24*time.Hour), d); err != nil {
+		day := start.Add(time.Duration(d) * 24 * time.Hour)
+		if err := traffic.Day(ts, day, d); err != nil {
 			return err
+		}
+		clk.Set(day.Add(23*time.Hour + 30*time.Minute))
+		if err := srv.RunScheduledJobs(ctx); err != nil {
+			return fmt.Errorf("scheduled jobs: %w", err)
 		}
 	}
 	end := start.Add(time.Duration(days) * 24 * time.Hour)
 	clk.Set(end.Add(30 * time.Minute))
-	// Housekeeping an operator would do: verify, snapshot, restore test.
+	// Housekeeping an operator would do: verify, snapshot, restore test,
+	// a restore drill of the latest automated snapshot.
 	if _, err := root.Logical().Write("sys/audit/verify", nil); err != nil {
 		return err
 	}
@@ -115,6 +128,9 @@ func run(out string, days int, startS string) error {
 		resp.Body.Close()
 	}
 	if _, err := root.Logical().Write("sys/storage/raft/snapshot-test", nil); err != nil {
+		return err
+	}
+	if _, err := root.Logical().Write("sys/storage/raft/snapshot-auto/drill/daily", nil); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {

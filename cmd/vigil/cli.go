@@ -32,6 +32,10 @@ type clientFlags struct {
 	field      string
 	clientCert string
 	clientKey  string
+	// wrapTTL asks the server to wrap every response (-wrap-ttl), headers
+	// are extra request headers (-header, on read/write/list/delete).
+	wrapTTL string
+	headers kvFlag
 }
 
 // newFlags returns a flag set with the common client flags.
@@ -44,6 +48,7 @@ func newFlags(name string, cf *clientFlags) *flag.FlagSet {
 	fs.StringVar(&cf.field, "field", "", "print only this field's value")
 	fs.StringVar(&cf.clientCert, "client-cert", envOr("VIGIL_CLIENT_CERT", os.Getenv("VAULT_CLIENT_CERT")), "PEM client certificate for TLS (cert auth)")
 	fs.StringVar(&cf.clientKey, "client-key", envOr("VIGIL_CLIENT_KEY", os.Getenv("VAULT_CLIENT_KEY")), "PEM key of -client-cert")
+	fs.StringVar(&cf.wrapTTL, "wrap-ttl", envOr("VIGIL_WRAP_TTL", os.Getenv("VAULT_WRAP_TTL")), "wrap the response in a single-use token valid this long (\"5m\"); vigil unwrap reads it")
 	return fs
 }
 
@@ -130,7 +135,18 @@ func (cf *clientFlags) client() (*vaultapi.Client, error) {
 		tok = storedToken()
 	}
 	c.SetToken(tok)
+	if ttl := cf.wrapTTL; ttl != "" {
+		c.SetWrappingLookupFunc(func(string, string) string { return ttl })
+	}
+	for k, v := range cf.headers {
+		c.AddHeader(k, v)
+	}
 	return c, nil
+}
+
+// headerFlag adds -header K=V (repeatable) to fs.
+func (cf *clientFlags) headerFlag(fs *flag.FlagSet) {
+	fs.Var(&cf.headers, "header", "a request header K=V, e.g. X-Vigil-Reason=INC-42 (repeatable)")
 }
 
 // fail prints an error the way Vault's CLI does and returns exit code 2.

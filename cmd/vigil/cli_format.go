@@ -331,6 +331,19 @@ func printWarnings(s *vaultapi.Secret) {
 // secretRows are the rows of Vault's table for a secret: lease, auth, data.
 func secretRows(s *vaultapi.Secret) []kvRow {
 	var rows []kvRow
+	if w := s.WrapInfo; w != nil {
+		// A wrapped response: its wrap info only, as Vault's CLI shows it.
+		rows = append(rows,
+			kvRow{"wrapping_token:", w.Token},
+			kvRow{"wrapping_accessor:", w.Accessor},
+			kvRow{"wrapping_token_ttl:", humanDuration(time.Duration(w.TTL) * time.Second)},
+			kvRow{"wrapping_token_creation_time:", w.CreationTime.String()},
+			kvRow{"wrapping_token_creation_path:", w.CreationPath})
+		if w.WrappedAccessor != "" {
+			rows = append(rows, kvRow{"wrapped_accessor:", w.WrappedAccessor})
+		}
+		return rows
+	}
 	if s.LeaseDuration > 0 {
 		if s.LeaseID != "" {
 			rows = append(rows,
@@ -394,6 +407,22 @@ func (cf *clientFlags) printSecret(s *vaultapi.Secret) int {
 // secretField looks a -field name up in a secret the way Vault does: the
 // lease and auth pseudo-fields first, then the data.
 func secretField(s *vaultapi.Secret, field string) (string, any) {
+	if w := s.WrapInfo; w != nil {
+		switch field {
+		case "wrapping_token":
+			return field, w.Token
+		case "wrapping_accessor":
+			return field, w.Accessor
+		case "wrapping_token_ttl":
+			return field, w.TTL
+		case "wrapping_token_creation_time":
+			return field, w.CreationTime.String()
+		case "wrapping_token_creation_path":
+			return field, w.CreationPath
+		case "wrapped_accessor":
+			return field, w.WrappedAccessor
+		}
+	}
 	switch field {
 	case "lease_id":
 		return field, s.LeaseID

@@ -101,7 +101,12 @@ func (k *kvCmd) resolve(client *vaultapi.Client, arg string) (*kvPath, int) {
 
 // kvPreflight asks the server which mount serves p and its KV version. A
 // 404 (a server without the endpoint) means version 1, as in Vault.
+// The question itself is never wrapped (-wrap-ttl applies to the command's
+// own request only).
 func kvPreflight(client *vaultapi.Client, p string) (mount string, version int, err error) {
+	wrap := client.CurrentWrappingLookupFunc()
+	client.SetWrappingLookupFunc(nil)
+	defer client.SetWrappingLookupFunc(wrap)
 	resp, err := client.Logical().ReadRaw("sys/internal/ui/mounts/" + p)
 	if resp != nil {
 		defer resp.Body.Close()
@@ -141,11 +146,27 @@ func kvRead(client *vaultapi.Client, p string, params map[string][]string) (*vau
 	return client.Logical().ParseRawResponseAndCloseBody(client.Logical().ReadRawWithData(p, params))
 }
 
+// printWrapped prints a wrapped response (-wrap-ttl) as Vault's CLI does —
+// its wrap info, or the wrap field -field names — and reports whether s
+// was one; the kv commands' own layouts have nothing to show of it.
+func (k *kvCmd) printWrapped(s *vaultapi.Secret) (int, bool) {
+	if s == nil || s.WrapInfo == nil {
+		return 0, false
+	}
+	if k.cf.field != "" {
+		return k.cf.printField(secretField(s, k.cf.field)), true
+	}
+	return k.cf.printSecret(s), true
+}
+
 // printKVWrite prints the response of a v2 write (put, patch): the secret
 // path and version metadata in table format, else the whole response.
 func (k *kvCmd) printKVWrite(fullPath string, s *vaultapi.Secret) int {
 	if s == nil {
 		return k.cf.success("Data written to: %s", fullPath)
+	}
+	if code, ok := k.printWrapped(s); ok {
+		return code
 	}
 	if k.cf.field != "" {
 		return k.cf.printField(secretField(s, k.cf.field))
@@ -253,6 +274,9 @@ and no data.
 	if s == nil {
 		fmt.Fprintf(stderr, "No value found at %s\n", full)
 		return 2
+	}
+	if code, ok := k.printWrapped(s); ok {
+		return code
 	}
 	if k.cf.field != "" {
 		if !p.v2 {

@@ -66,6 +66,9 @@ Shows the metadata of a KV v2 secret and of each of its versions.
 		fmt.Fprintf(stderr, "No value found at %s\n", full)
 		return 2
 	}
+	if code, ok := k.printWrapped(s); ok {
+		return code
+	}
 	if k.cf.field != "" {
 		return k.cf.printField(k.cf.field, s.Data[k.cf.field])
 	}

@@ -40,6 +40,7 @@ func stringLists(args []string) (map[string][]string, error) {
 func runRead(args []string) int {
 	var cf clientFlags
 	fs := newFlags("read", &cf)
+	cf.headerFlag(fs)
 	setUsage(fs, "read [options] PATH [K=V...]", `
 Reads data from PATH. K=V pairs are sent as query parameters. A response
 that is not JSON (a PEM certificate, say) is printed as is.
@@ -84,6 +85,7 @@ that is not JSON (a PEM certificate, say) is printed as is.
 func runWrite(args []string) int {
 	var cf clientFlags
 	fs := newFlags("write", &cf)
+	cf.headerFlag(fs)
 	setUsage(fs, "write [options] PATH [K=V... | K=@FILE | K=- | -]", `
 Writes data to PATH. Values may come from a file (K=@FILE) or stdin (K=-);
 "-" alone reads a whole JSON object from stdin. Writing no data needs -force.
@@ -124,6 +126,7 @@ Writes data to PATH. Values may come from a file (K=@FILE) or stdin (K=-);
 func runList(args []string) int {
 	var cf clientFlags
 	fs := newFlags("list", &cf)
+	cf.headerFlag(fs)
 	setUsage(fs, "list [options] PATH", `
 Lists the keys under PATH (folders end in "/").
 
@@ -165,6 +168,7 @@ Lists the keys under PATH (folders end in "/").
 func runDelete(args []string) int {
 	var cf clientFlags
 	fs := newFlags("delete", &cf)
+	cf.headerFlag(fs)
 	setUsage(fs, "delete [options] PATH [K=V...]", `
 Deletes the data at PATH. K=V pairs are sent as query parameters.
 

@@ -68,6 +68,8 @@ func ruleDoc(policy string, r *PathRule) map[string]any {
 		// wrapping checks of rules that set none.
 		"constrained": len(r.RequiredParameters) > 0 || r.AllowedParameters != nil || r.DeniedParameters != nil,
 		"wrapping":    r.MinWrappingTTL > 0 || r.MaxWrappingTTL > 0,
+		// control_group: the rule's control group (null when none).
+		"control_group": controlGroupDoc(mergeControlGroup(nil, r.ControlGroup, policy)),
 	}
 }
 
@@ -113,8 +115,10 @@ type entry struct {
 	denied   map[string][]any
 	minWrap  time.Duration
 	maxWrap  time.Duration
-	term     *ast.Term
-	desc     string // "rule \"p\" (kind) in policies [...]: capabilities [...]", set at index time
+	// cg is the merged control group (nil: none).
+	cg   *ControlGroup
+	term *ast.Term
+	desc string // "rule \"p\" (kind) in policies [...]: capabilities [...]", set at index time
 }
 
 // describe returns the entry's explanation text.
@@ -139,6 +143,7 @@ func (e *entry) add(policy string, r *PathRule) {
 		e.allowed, e.denied = cloneParams(r.AllowedParameters), cloneParams(r.DeniedParameters)
 		e.required = append([]string(nil), r.RequiredParameters...)
 		e.minWrap, e.maxWrap = r.MinWrappingTTL, r.MaxWrappingTTL
+		e.cg = mergeControlGroup(nil, r.ControlGroup, policy)
 		return
 	}
 	switch {
@@ -148,8 +153,10 @@ func (e *entry) add(policy string, r *PathRule) {
 		e.caps = map[string]bool{CapDeny: true}
 		e.granting = map[string][]string{}
 		e.allowed, e.denied = nil, nil
+		e.cg = nil
 		return
 	}
+	e.cg = mergeControlGroup(e.cg, r.ControlGroup, policy)
 	for _, c := range r.Capabilities {
 		e.caps[c] = true
 		if !slices.Contains(e.granting[c], policy) {
@@ -271,6 +278,10 @@ func (e *entry) doc() map[string]any {
 		"wrapping":            e.minWrap > 0 || e.maxWrap > 0,
 		"min_wrapping_ttl":    int64(e.minWrap / time.Second),
 		"max_wrapping_ttl":    int64(e.maxWrap / time.Second),
+		// gated entries carry a control group: allowed requests wait for
+		// approvals (and skip the fast path of acl.rego).
+		"gated":         e.cg != nil,
+		"control_group": controlGroupDoc(e.cg),
 	}
 }
 

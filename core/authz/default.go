@@ -9,7 +9,24 @@ const (
 	// created from DefaultPolicyRules on first unseal; it can be updated but
 	// not deleted.
 	DefaultPolicy = "default"
+	// ResponseWrappingPolicy is the one policy of response-wrapping tokens.
+	// It is built in (ResponseWrappingPolicyRules), never stored, listed,
+	// written or deleted, and a stored policy of that name is ignored.
+	ResponseWrappingPolicy = "response-wrapping"
 )
+
+// ResponseWrappingPolicyRules lets a wrapping token be unwrapped and
+// looked up, and nothing else (Vault's also grants cubbyhole/response,
+// which Vigil serves only through sys/wrapping/unwrap: reading it directly
+// would spend the token without the checks unwrap makes).
+const ResponseWrappingPolicyRules = `
+path "sys/wrapping/unwrap" {
+    capabilities = ["update"]
+}
+path "sys/wrapping/lookup" {
+    capabilities = ["read", "update"]
+}
+`
 
 // DefaultPolicyRules is Vault's built-in "default" policy (as of Vault
 // 1.12+, vault/policy_store.go), verbatim.

@@ -73,6 +73,7 @@
 //	deny contains reason if { ... }   # set of strings: why the request is denied
 //	allow if { ... }                  # true: grant a request the ACL does not
 //	flags[key] := value if { ... }    # strings recorded in the audit entry (Decision.Flags)
+//	require_approval := {...} if { ... }  # approvals before an allowed request runs
 //
 // Semantics: a mandatory module's deny reasons deny the request (they go to
 // Decision.DenyReasons as "rego <name>: <reason>"); an advisory module's go to
@@ -81,7 +82,12 @@
 // the path or the route is root-protected (sudo comes only from ACL
 // policies); the module is then a granting policy {name, type: "rego"}.
 // Advisory allows grant nothing. Flags of all modules are merged (values of
-// one key from several modules are joined with ","). Modules apply to every
+// one key from several modules are joined with ","). A mandatory module's
+// require_approval — {"factors": [{"name", "group_names", "approvals"}],
+// "ttl", "max_ttl"}, or the list (or set) of factors alone — makes an
+// allowed request wait for approvals exactly as an ACL control_group does
+// (Decision.Approval, factors of all sources united); advisory modules'
+// are ignored, and a malformed one denies (fail closed). Modules apply to every
 // authenticated request except root tokens' (as Vault's Sentinel policies).
 // http.send, net.lookup_ip_addr and opa.runtime are not available. Helper
 // rules and functions are free.
@@ -123,6 +129,12 @@
 // HCL 1 also accepts `{ a = 1 b = 2 }` on one line); allowed_parameters may
 // be written as an attribute or as a block with identifier keys. Templated
 // paths ({{identity...}}) are accepted but never match.
-// mfa_methods and control_group are accepted and ignored (Enterprise).
+// mfa_methods is accepted and ignored (Enterprise). control_group (Vault
+// Enterprise's control groups) is enforced: an allowed request on a rule
+// with a control group gets Decision.Approval — the factors that apply to
+// the capability it needs (controlled_capabilities) — and the Dispatcher
+// holds it until approved. Rules of one pattern merge their control groups
+// (all factors, lowest ttl and max_ttl). Vault's `control_group = {`
+// spelling is read as the block `control_group {`.
 // JSON-pointer parameter keys are refused.
 package authz

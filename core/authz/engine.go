@@ -54,6 +54,7 @@ func buildState(ctx context.Context, rev uint64, acl map[string]*Policy, mods ma
 		aclDocs[name] = doc
 		st.compiled[name] = kept
 	}
+	st.compiled[ResponseWrappingPolicy] = responseWrapping.Paths
 	regoDocs := map[string]any{}
 	modules, err := vrego.ParseModules(vrego.Modules())
 	if err != nil {
@@ -116,6 +117,15 @@ func (st *state) view(policies []string) (*setView, error) {
 	return v.(*setView), nil
 }
 
+// responseWrapping is the built-in policy of response-wrapping tokens.
+var responseWrapping = func() *Policy {
+	p, err := ParseACL(ResponseWrappingPolicy, ResponseWrappingPolicyRules)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 // errEvalTimeout marks an evaluation stopped by the deadline.
 var errEvalTimeout = errors.New("policy evaluation timed out")
 
@@ -165,6 +175,9 @@ type decisionDoc struct {
 	Advisories     []string
 	Flags          map[string]string
 	Modules        map[string]moduleResult
+	// Approval is what an allowed request must wait for: the ACL's control
+	// group and mandatory modules' require_approval, merged (nil: none).
+	Approval *core.Approval
 }
 
 // parseDecision decodes the Rego decision document; cands are the entries
@@ -208,6 +221,14 @@ func parseDecision(doc any, cands []*entry) (*decisionDoc, error) {
 	if wi >= 0 {
 		d.ACL.Entry = cands[wi]
 	}
+	var approvals []*core.Approval
+	if raw := am["approval"]; raw != nil && d.ACL.Allowed {
+		a, err := approvalFromDoc(raw, "acl")
+		if err != nil {
+			return nil, fmt.Errorf("acl.approval: %w", err)
+		}
+		approvals = append(approvals, a)
+	}
 	if d.CustomAllowers, err = docStrings(m["custom_allowers"]); err != nil {
 		return nil, err
 	}
@@ -233,11 +254,21 @@ func parseDecision(doc any, cands []*entry) (*decisionDoc, error) {
 			if r.Flags, err = flagMap(o["flags"]); err != nil {
 				return nil, fmt.Errorf("module %s: %w", name, err)
 			}
+			if raw := o["require_approval"]; raw != nil && r.Level == LevelMandatory {
+				a, err := approvalFromDoc(raw, "rego:"+name)
+				if err != nil {
+					return nil, fmt.Errorf("module %s: %w", name, err)
+				}
+				approvals = append(approvals, a)
+			}
 			d.Modules[name] = r
 		}
 	}
 	if d.Allowed && len(d.ACL.Granting) == 0 && len(d.CustomAllowers) == 0 {
 		return nil, errors.New("decision allows without a granting policy")
+	}
+	if d.Allowed {
+		d.Approval = mergeApprovals(approvals...)
 	}
 	return d, nil
 }
@@ -263,7 +294,7 @@ func flagMap(v any) (map[string]string, error) {
 // capability, then the mandatory modules whose allow granted), deny
 // reasons (mandatory modules', then the ACL's), and an explanation.
 func (d *decisionDoc) toDecision(path string, op core.Operation, policies []string) *core.Decision {
-	out := &core.Decision{Allowed: d.Allowed, Operation: op, Advisories: d.Advisories, Flags: d.Flags}
+	out := &core.Decision{Allowed: d.Allowed, Operation: op, Advisories: d.Advisories, Flags: d.Flags, Approval: d.Approval}
 	if d.Root {
 		out.GrantingPolicies = []core.PolicyRef{{Name: RootPolicy, Type: "acl"}}
 		out.Explanation = []string{"root: the token carries the root policy; every request is allowed"}
@@ -303,6 +334,9 @@ func (d *decisionDoc) toDecision(path string, op core.Operation, policies []stri
 	for _, n := range names {
 		m := d.Modules[n]
 		out.Explanation = append(out.Explanation, fmt.Sprintf("rego %s (%s): deny %q, allow %v", n, m.Level, m.Deny, m.Allow))
+	}
+	if a := d.Approval; a != nil {
+		out.Explanation = append(out.Explanation, "approval: "+DescribeApproval(a))
 	}
 	return out
 }

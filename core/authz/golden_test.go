@@ -30,6 +30,18 @@ path "secret/restricted" {
   capabilities = ["create"]
   allowed_parameters = { "bar" = ["zip", "zap"] }
 }
+path "secret/phi/*" {
+  capabilities = ["read"]
+  control_group {
+    factor "clinical-lead" {
+      identity {
+        group_names = ["clinical-leads"]
+        approvals   = 1
+      }
+    }
+    max_ttl = "4h"
+  }
+}
 `,
 		"ops": `
 path "secret/*" { capabilities = ["read", "sudo"] }
@@ -68,6 +80,7 @@ path "sys/rotate" { capabilities = ["update", "sudo"] }
 		{name: "break_glass_without_reason", path: "kv/prod/db", op: core.OpRead, policies: []string{"default"}, meta: map[string]string{"break_glass": "true"}},
 		{name: "break_glass_with_reason", path: "kv/prod/db", op: core.OpRead, policies: []string{"default"}, meta: map[string]string{"break_glass": "true"},
 			headers: map[string]string{"X-Vigil-Reason": "INC-7 outage"}},
+		{name: "allow_control_group", path: "secret/phi/ward-7", op: core.OpRead, policies: []string{"dev"}},
 		{name: "root", path: "sys/rotate", op: core.OpUpdate, policies: []string{"root"}, sudo: true},
 	}
 	for _, c := range cases {

@@ -55,6 +55,8 @@ type PathRule struct {
 	// identity store, so such rules never match (Vault skips a templated
 	// path it cannot resolve).
 	Templated bool
+	// ControlGroup, when set, makes allowed requests wait for approvals.
+	ControlGroup *ControlGroup
 }
 
 // Kind classifies a rule's pattern: "exact", "prefix" (ends in "*") or
@@ -97,7 +99,7 @@ func ParseACL(name, src string) (*Policy, error) {
 		file = name + ".json"
 		f, diags = hcljson.Parse([]byte(src), file)
 	} else {
-		f, diags = hclsyntax.ParseConfig([]byte(src), file, hcl.InitialPos)
+		f, diags = hclsyntax.ParseConfig([]byte(hcl1ControlGroup.ReplaceAllString(src, "${1}control_group {")), file, hcl.InitialPos)
 	}
 	if diags.HasErrors() {
 		return nil, parseError(diags)
@@ -145,7 +147,8 @@ func pathSchema(isJSON bool) *hcl.BodySchema {
 	}}
 	if isJSON {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: "allowed_parameters"},
-			hcl.AttributeSchema{Name: "denied_parameters"}, hcl.AttributeSchema{Name: "control_group"})
+			hcl.AttributeSchema{Name: "denied_parameters"})
+		s.Blocks = []hcl.BlockHeaderSchema{{Type: "control_group"}}
 		return s
 	}
 	// In HCL the parameter maps may be written `allowed_parameters = {...}`
@@ -168,7 +171,7 @@ func parsePath(b *hcl.Block, isJSON bool) (*PathRule, error) {
 		// Attribute and block forms of the parameter maps share a name; try
 		// the schema with blocks first, which also accepts the attributes.
 		schema := pathSchema(false)
-		for _, n := range []string{"allowed_parameters", "denied_parameters", "control_group"} {
+		for _, n := range []string{"allowed_parameters", "denied_parameters"} {
 			schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: n})
 		}
 		content, diags = b.Body.Content(schema)
@@ -263,6 +266,19 @@ func parsePath(b *hcl.Block, isJSON bool) (*PathRule, error) {
 	}
 	if r.MinWrappingTTL != 0 && r.MaxWrappingTTL != 0 && r.MaxWrappingTTL < r.MinWrappingTTL {
 		return nil, bad("max_wrapping_ttl cannot be less than min_wrapping_ttl")
+	}
+	for _, blk := range content.Blocks {
+		if blk.Type != "control_group" {
+			continue
+		}
+		if r.ControlGroup != nil {
+			return nil, bad("control_group: one control_group per path")
+		}
+		cg, err := parseControlGroup(blk, r, bad)
+		if err != nil {
+			return nil, err
+		}
+		r.ControlGroup = cg
 	}
 	if v, ok, err := attr("required_parameters"); err != nil {
 		return nil, err

@@ -190,8 +190,13 @@ func (a *Authz) selectHeaders(req *core.Request) map[string]string {
 	return out
 }
 
-// wrapTTL is the requested response-wrapping TTL in seconds (0: none).
+// wrapTTL is the requested response-wrapping TTL in seconds (0: none):
+// Request.WrapTTL, which the HTTP layer reads from X-Vault-Wrap-TTL, else
+// the header itself (requests built for explain).
 func wrapTTL(req *core.Request) int64 {
+	if req.WrapTTL > 0 {
+		return int64(req.WrapTTL / time.Second)
+	}
 	h := req.Header("X-Vault-Wrap-TTL")
 	if h == "" {
 		return 0

@@ -74,18 +74,18 @@ func checkModule(m *Module) (*ast.Module, error) {
 	defines := false
 	for _, r := range parsed.Rules {
 		switch r.Head.Name.String() {
-		case "deny", "allow", "flags":
+		case "deny", "allow", "flags", "require_approval":
 			defines = true
 		}
 		if len(r.Head.Ref()) > 0 {
 			switch r.Head.Ref()[0].String() {
-			case "deny", "allow", "flags":
+			case "deny", "allow", "flags", "require_approval":
 				defines = true
 			}
 		}
 	}
 	if !defines {
-		return nil, core.Invalid("rego policy %s defines none of the rules deny, allow or flags", m.Name)
+		return nil, core.Invalid("rego policy %s defines none of the rules deny, allow, flags or require_approval", m.Name)
 	}
 	return parsed, nil
 }

@@ -181,8 +181,8 @@ func (a *Authz) PutACL(ctx context.Context, name, src string) error {
 	if err := checkPolicyName(name); err != nil {
 		return err
 	}
-	if name == RootPolicy {
-		return core.Invalid("cannot update %q policy", RootPolicy)
+	if name == RootPolicy || name == ResponseWrappingPolicy {
+		return core.Invalid("cannot update %q policy", name)
 	}
 	if strings.TrimSpace(src) == "" {
 		return core.Invalid("'policy' parameter not supplied or empty")
@@ -205,6 +205,8 @@ func (a *Authz) DeleteACL(ctx context.Context, name string) error {
 		return core.Invalid("cannot delete %q policy", RootPolicy)
 	case DefaultPolicy:
 		return core.Invalid("cannot delete default policy")
+	case ResponseWrappingPolicy:
+		return core.Invalid("cannot delete %q policy", name)
 	}
 	return a.write(ctx, storage.TxnOp{Kind: storage.OpDelete, Key: aclPrefix + name}, func(acls map[string]*Policy, _ map[string]*Module) {
 		delete(acls, name)

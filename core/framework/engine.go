@@ -34,7 +34,9 @@ type SecretRenewer interface {
 }
 
 // Scheduler is implemented by engines with background work (key
-// auto-rotation, static credential rotation, CRL refresh). The work is done
+// auto-rotation, static credential rotation, CRL refresh), and by a
+// subsystem's sys/ Part (automated snapshots: the sys/ mount lists the
+// jobs of its Parts). The work is done
 // by Internal routes, so every change it makes goes through the Dispatcher
 // and is in the audit trail: about once a minute, on the active node, the
 // server reads each job's Scan path with an internal request made by the

@@ -63,6 +63,13 @@ type Route struct {
 	Raw bool
 	// MaxBody overrides the default request body limit for Raw routes.
 	MaxBody int64
+	// AnyData routes take arbitrary request data (sys/wrapping/wrap): the
+	// router does not warn about parameters outside Fields.
+	AnyData bool
+	// DefersTokenUse routes spend the caller's response-wrapping token
+	// themselves (sys/wrapping/unwrap, rewrap): authenticating it does not
+	// consume its single use (core.Request.DeferTokenUse). System only.
+	DefersTokenUse bool
 	// Help is a one-line description.
 	Help string
 

@@ -57,7 +57,7 @@ func Envelope(req *core.Request, resp *core.Response) *ResponseEnvelope {
 		env.Renewable = resp.Secret.Renewable
 		env.LeaseDuration = int64(resp.Secret.TTL / time.Second)
 	}
-	if req.Mount != nil {
+	if req.Mount != nil && resp.WrapInfo == nil {
 		env.MountType = req.Mount.Type
 	}
 	return env

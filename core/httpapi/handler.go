@@ -268,9 +268,11 @@ func (s *server) fill(r *http.Request, req *core.Request, knownMethod bool) erro
 		return err
 	}
 	req.Path = path
-	if r.Header.Get("X-Vault-Wrap-TTL") != "" {
-		return core.Invalid("response wrapping is not supported by this server")
+	wrapTTL, err := WrapTTL(r.Header)
+	if err != nil {
+		return err
 	}
+	req.WrapTTL = wrapTTL
 	if !knownMethod {
 		return &core.Error{Code: core.CodeUnsupported, Msg: "unsupported operation: method " + string(req.Operation)}
 	}
@@ -417,6 +419,7 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 func writeResponse(w http.ResponseWriter, req *core.Request, resp *core.Response) {
+	resp = wrappedOnly(resp)
 	if resp != nil {
 		for k, vs := range resp.Headers {
 			for _, v := range vs {

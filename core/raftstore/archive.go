@@ -47,6 +47,8 @@ type archiveMeta struct {
 	Created       time.Time `json:"created"`
 	StateSize     int64     `json:"state_size"`
 	StateSHA256   string    `json:"state_sha256"`
+	// Attachments is what SaveOptions.Inspect returned (absent when none).
+	Attachments json.RawMessage `json:"attachments,omitempty"`
 }
 
 // SaveSnapshot writes a self-verifying archive of this node's applied state
@@ -55,13 +57,29 @@ type archiveMeta struct {
 // leader; call it on the leader (after Barrier) for the latest state. It
 // returns ctx.Err() if ctx ends first.
 func (s *Store) SaveSnapshot(ctx context.Context, w io.Writer) error {
+	_, err := s.SaveSnapshotWith(ctx, w, SaveOptions{})
+	return err
+}
+
+// SaveSnapshotWith is SaveSnapshot with options; it returns what meta.json
+// says of the archive it wrote.
+func (s *Store) SaveSnapshotWith(ctx context.Context, w io.Writer, opts SaveOptions) (*core.SnapshotArchiveInfo, error) {
 	tx, err := s.fsm.beginRead()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
 	index, term := readApplied(tx)
 	now := s.cfg.Now().UTC()
+	var attach json.RawMessage
+	if opts.Inspect != nil {
+		if attach, err = opts.Inspect(ctx, &View{tx: tx, index: index, term: term}); err != nil {
+			return nil, err
+		}
+		if len(attach) > 0 && !json.Valid(attach) {
+			return nil, core.Errorf(core.CodeInternal, "raft: save snapshot: the attachments are not JSON")
+		}
+	}
 
 	gz := gzip.NewWriter(ctxWriter{ctx, w})
 	tw := tar.NewWriter(gz)
@@ -80,16 +98,18 @@ func (s *Store) SaveSnapshot(ctx context.Context, w io.Writer) error {
 	// transaction is open.
 	_ = tx.Rollback()
 	var metaJSON []byte
+	meta := archiveMeta{
+		FormatVersion: archiveFormat,
+		NodeID:        s.cfg.NodeID,
+		Index:         index,
+		Term:          term,
+		Created:       now,
+		StateSize:     size,
+		StateSHA256:   hex.EncodeToString(h.Sum(nil)),
+		Attachments:   attach,
+	}
 	if err == nil {
-		metaJSON, err = json.MarshalIndent(archiveMeta{
-			FormatVersion: archiveFormat,
-			NodeID:        s.cfg.NodeID,
-			Index:         index,
-			Term:          term,
-			Created:       now,
-			StateSize:     size,
-			StateSHA256:   hex.EncodeToString(h.Sum(nil)),
-		}, "", "  ")
+		metaJSON, err = json.MarshalIndent(meta, "", "  ")
 	}
 	// Each step runs only while err is nil: a failure (in particular of
 	// the sealer) must reach the caller, never be replaced by the success
@@ -128,11 +148,11 @@ func (s *Store) SaveSnapshot(ctx context.Context, w io.Writer) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		return core.Errorf(core.CodeInternal, "raft: save snapshot: %w", err)
+		return nil, core.Errorf(core.CodeInternal, "raft: save snapshot: %w", err)
 	}
-	return nil
+	return meta.info(), nil
 }
 
 // RestoreSnapshot replaces the whole cluster's state with an archive written

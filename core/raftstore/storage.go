@@ -162,40 +162,51 @@ func (f *fsm) view(fn func(tx *bbolt.Tx) error) error {
 func (f *fsm) get(key string) ([]byte, error) {
 	var out []byte
 	err := f.view(func(tx *bbolt.Tx) error {
-		k, v := tx.Bucket(bucketData).Cursor().Seek([]byte(key))
-		if k != nil && string(k) == key {
-			out = make([]byte, len(v)) // non-nil even for an empty value
-			copy(out, v)
-		}
+		out = txGet(tx, key)
 		return nil
 	})
 	return out, err
 }
 
+// txGet returns a copy of key's value in tx (nil when missing).
+func txGet(tx *bbolt.Tx, key string) []byte {
+	k, v := tx.Bucket(bucketData).Cursor().Seek([]byte(key))
+	if k == nil || string(k) != key {
+		return nil
+	}
+	out := make([]byte, len(v)) // non-nil even for an empty value
+	copy(out, v)
+	return out
+}
+
 // list walks keys under prefix, jumping over each folder's subtree with one
 // Seek, so listing a prefix costs O(children), not O(descendants).
 func (f *fsm) list(prefix string) ([]string, error) {
-	var full []string
+	var out []string
 	err := f.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketData).Cursor()
-		p := []byte(prefix)
-		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); {
-			rest := string(k[len(p):])
-			i := strings.IndexByte(rest, '/')
-			if i < 0 {
-				full = append(full, string(k))
-				k, _ = c.Next()
-				continue
-			}
-			folder := prefix + rest[:i+1]
-			full = append(full, folder)
-			// '0' is the byte after '/': the first key past the folder.
-			k, _ = c.Seek([]byte(folder[:len(folder)-1] + "0"))
-		}
+		out = txList(tx, prefix)
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	return out, err
+}
+
+// txList lists the children of prefix in tx (see storage.Storage.List).
+func txList(tx *bbolt.Tx, prefix string) []string {
+	var full []string
+	c := tx.Bucket(bucketData).Cursor()
+	p := []byte(prefix)
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); {
+		rest := string(k[len(p):])
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			full = append(full, string(k))
+			k, _ = c.Next()
+			continue
+		}
+		folder := prefix + rest[:i+1]
+		full = append(full, folder)
+		// '0' is the byte after '/': the first key past the folder.
+		k, _ = c.Seek([]byte(folder[:len(folder)-1] + "0"))
 	}
-	return storage.ChildrenOf(prefix, full), nil
+	return storage.ChildrenOf(prefix, full)
 }

@@ -409,7 +409,7 @@ func (r *Router) Route(ctx context.Context, res *Resolved, req *core.Request) (r
 		return nil, err
 	}
 	resp, err = h(ctx, req, d)
-	if err == nil && resp != nil && !res.Route.Raw {
+	if err == nil && resp != nil && !res.Route.Raw && !res.Route.AnyData {
 		if unk := d.Unknown(); len(unk) > 0 && req.Operation != core.OpRead && req.Operation != core.OpList {
 			resp.AddWarning(fmt.Sprintf("Endpoint ignored these unrecognized parameters: %v", unk))
 		}

@@ -19,14 +19,17 @@ const (
 )
 
 // RunScheduledJobs runs every scheduled job once: token tidy, the barrier
-// key's automatic rotation, then each engine's jobs (see
-// framework.Scheduler). Every step is an internal request
+// key's automatic rotation, then each mount's jobs (see
+// framework.Scheduler; the sys/ mount's are those of subsystems' Parts). Every step is an internal request
 // through the Dispatcher, made by a principal that names the job, so every
 // key or credential the jobs change is in the audit trail, and nothing runs
-// when the trail cannot record it. The server calls it about once a minute
-// on the active node; tests call it directly. It returns the jobs' errors,
-// joined.
+// when the trail cannot record it. It runs nothing on a node that is not
+// the active one (see active). The server calls it about once a minute;
+// tests call it directly. It returns the jobs' errors, joined.
 func (s *Server) RunScheduledJobs(ctx context.Context) error {
+	if !s.active() {
+		return nil
+	}
 	var errs []error
 	if _, err := s.dispatchJob(ctx, JobTokenTidy, core.OpUpdate, "auth/token/tidy"); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", JobTokenTidy, err))
@@ -44,6 +47,12 @@ func (s *Server) RunScheduledJobs(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// active reports whether this node is the active node, the only one that
+// runs scheduled work (the jobs here, automated snapshots and restore
+// drills: autosnapshot's Host.Active asks this too). Today it is the raft
+// leader; this is the one place that decides it.
+func (s *Server) active() bool { return s.raft.IsLeader() }
 
 // runMountJob reads the job's scan route, then updates every due path.
 func (s *Server) runMountJob(ctx context.Context, mj router.MountJob) error {

@@ -228,8 +228,8 @@ func (s *Server) bounded(what string, fn func()) {
 	}
 }
 
-// background runs the scheduled jobs while unsealed, on the active node
-// (see RunScheduledJobs).
+// background runs the scheduled jobs while unsealed; RunScheduledJobs
+// does nothing on a node that is not the active one.
 func (s *Server) background(ctx context.Context) {
 	defer s.bgDone.Done()
 	t := time.NewTicker(s.opts.JobInterval)
@@ -239,9 +239,6 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !s.raft.IsLeader() {
-				continue
-			}
 			if err := s.RunScheduledJobs(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled jobs", "error", err)
 			}

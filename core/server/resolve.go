@@ -50,6 +50,7 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 	t.Found = true
 	withhold(res.Route.Fields, req)
 	t.Unauthenticated, t.Unaudited, t.SealedOK, t.Sudo = res.Route.Unauthenticated, res.Route.Unaudited, res.Route.SealedOK, res.Route.Sudo
+	t.DefersTokenUse = res.Route.DefersTokenUse
 	t.FailSafe = res.Route.FailSafe
 	t.SideEffectFree = res.Route.SideEffectFree
 	if res.Route.ExistenceCheck != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/barrier"
 	"github.com/vigilsec/vigil/core/config"
+	"github.com/vigilsec/vigil/core/cubbyhole"
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/httpapi"
 	"github.com/vigilsec/vigil/core/identity"
@@ -32,6 +33,7 @@ import (
 	"github.com/vigilsec/vigil/core/seal"
 	"github.com/vigilsec/vigil/core/system"
 	"github.com/vigilsec/vigil/core/token"
+	"github.com/vigilsec/vigil/core/wrapping"
 )
 
 // Version is the server version reported by sys/health and sys/seal-status.
@@ -81,7 +83,11 @@ type Server struct {
 	router  *router.Router
 	tokens  *token.Store
 	ident   *identity.Store
-	sys     *system.Backend
+	// cubby is the cubbyhole engine, wrapping the response-wrapping and
+	// control-group service (see wrapping.go).
+	cubby    *cubbyhole.Backend
+	wrapping *wrapping.Service
+	sys      *system.Backend
 
 	dispatcher  *core.Dispatcher
 	authz       core.Authorizer
@@ -214,6 +220,7 @@ func New(opts Options) (*Server, error) {
 	s.auditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
 	s.parts = []framework.Part{metricsPart{s}, sealPart{s}}
+	s.initWrapping()
 	host := &Host{s}
 	for i, sub := range opts.Subsystems {
 		if sub.Subsystem == nil || sub.Provision == nil {
@@ -248,14 +255,19 @@ func New(opts Options) (*Server, error) {
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "identity/", Type: "identity", Class: "secret", Description: "identity store"}, identity.NewBackend(s.ident), "sys/identity-backend/"); err != nil {
 		return nil, err
 	}
+	if err := s.mountCubbyhole(bg); err != nil {
+		return nil, err
+	}
 	d, err := core.NewDispatcher(core.DispatcherConfig{
 		Resolver: resolver{s}, Authenticator: authenticator{s}, Authorizer: authorizerFunc(s.authorize), Auditor: auditorProxy{s},
 		Seal: s.barrier, PostHooks: s.postHooks, Now: opts.Now, Logger: opts.Logger, MaxRequestDuration: opts.MaxRequestDuration,
+		Wrapper: s.wrapping, Approvals: s.wrapping,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.dispatcher = d
+	s.wrapping.SetDispatch(d.Handle)
 	if len(cfg.Listeners) > 0 {
 		s.maxRequestSize = cfg.Listeners[0].MaxRequestSize
 	}

@@ -278,3 +278,18 @@ var (
 	_ Storage       = (*View)(nil)
 	_ Transactional = (*View)(nil)
 )
+
+// Frozen is a read-only view of the whole state at one raft index (a
+// snapshot being taken, or a restored copy). Writes fail with ErrReadOnly.
+// It is valid only during the call that hands it out.
+type Frozen interface {
+	Storage
+	// Index is the raft index the view is consistent with.
+	Index() uint64
+	// Count returns the number of keys starting with prefix (every
+	// descendant), reading keys only.
+	Count(prefix string) int
+	// Walk calls fn with every key starting with prefix, in order, until
+	// fn returns an error, which Walk returns.
+	Walk(prefix string, fn func(key string) error) error
+}

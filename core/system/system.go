@@ -149,7 +149,24 @@ func New(d Deps) *Backend {
 // AddPart adds a subsystem's routes (before the backend is mounted).
 func (b *Backend) AddPart(p framework.Part) { b.d.Parts = append(b.d.Parts, p) }
 
-var _ framework.Engine = (*Backend)(nil)
+var (
+	_ framework.Engine    = (*Backend)(nil)
+	_ framework.Scheduler = (*Backend)(nil)
+)
+
+// ScheduledJobs implements framework.Scheduler for the sys/ mount: the
+// jobs of every Part that is a framework.Scheduler (automated snapshots,
+// say). Their Scan and due paths are relative to sys/, like their routes,
+// and are usually Internal routes of the same Part.
+func (b *Backend) ScheduledJobs() []framework.Job {
+	var out []framework.Job
+	for _, p := range b.d.Parts {
+		if s, ok := p.(framework.Scheduler); ok {
+			out = append(out, s.ScheduledJobs()...)
+		}
+	}
+	return out
+}
 
 func (b *Backend) Setup(_ context.Context, env framework.Env) error {
 	b.storage = env.Storage

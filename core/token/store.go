@@ -80,6 +80,16 @@ type Config struct {
 	// OnRevoke is called with the hashes of tokens about to be revoked, so
 	// their leases can be revoked first. An error aborts the revocation.
 	OnRevoke func(ctx context.Context, hashes []string) error
+	// Cubbyholes destroys the cubbyhole of each revoked service token
+	// (nil: tokens have none).
+	Cubbyholes Cubbyholes
+}
+
+// Cubbyholes is the per-token storage destroyed with its token.
+type Cubbyholes interface {
+	// Destroy deletes the cubbyhole of the token with storage hash
+	// tokenHash; an empty one is not an error.
+	Destroy(ctx context.Context, tokenHash string) error
 }
 
 // Store is the token store. It is safe for concurrent use.
@@ -114,6 +124,10 @@ func (s *Store) Limits() (def, max time.Duration) { return s.cfg.DefaultTTL, s.c
 
 // SetOnRevoke installs the revocation hook (wiring happens after construction).
 func (s *Store) SetOnRevoke(f func(ctx context.Context, hashes []string) error) { s.cfg.OnRevoke = f }
+
+// SetCubbyholes installs the cubbyhole destroyed with each token (wiring
+// happens after construction).
+func (s *Store) SetCubbyholes(c Cubbyholes) { s.cfg.Cubbyholes = c }
 
 // Hash returns the storage identity of a raw token.
 func Hash(token string) string {
@@ -478,6 +492,13 @@ func (s *Store) revokeOne(ctx context.Context, hash string) error {
 	if err != nil {
 		return err
 	}
+	// The cubbyhole goes first: should that fail, the token still exists
+	// and a later revocation (or tidy) tries again.
+	if c := s.cfg.Cubbyholes; c != nil && (e == nil || e.Type != "batch") {
+		if err := c.Destroy(ctx, hash); err != nil {
+			return fmt.Errorf("token: destroy cubbyhole: %w", err)
+		}
+	}
 	ops := []storage.TxnOp{{Kind: storage.OpDelete, Key: idPrefix + hash}}
 	if e != nil {
 		ops = append(ops, storage.TxnOp{Kind: storage.OpDelete, Key: accessorKey(e.Accessor)})
@@ -636,9 +657,13 @@ func (s *Store) Authenticate(ctx context.Context, req *core.Request) (*core.Prin
 	if !tokenutil.AddrAllowed(req.RemoteAddr, e.BoundCIDRs) {
 		return nil, tokenutil.ErrOutsideCIDRs(req.RemoteAddr, "the token's bound CIDRs")
 	}
-	left, err := s.UseToken(ctx, e)
-	if err != nil {
-		return nil, err
+	left := e.NumUses
+	// A route that spends a wrapping token itself (unwrap) claims it;
+	// any other use of it spends it here.
+	if !(req.DeferTokenUse && e.IsWrapping()) {
+		if left, err = s.UseToken(ctx, e); err != nil {
+			return nil, err
+		}
 	}
 	p := s.Principal(req.ClientToken, e)
 	p.NumUsesLeft = left

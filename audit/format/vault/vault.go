@@ -122,7 +122,9 @@ type WrapInfo struct {
 type Vigil struct {
 	// DenyReasons, Advisories and Flags come from the authorization
 	// decision (core.Decision): reasons of mandatory rules that denied,
-	// reasons of advisory rules, and labels such as "break_glass".
+	// reasons of advisory rules, and labels such as "break_glass". Flags
+	// also hold Vigil's own labels (core.Request.Labels: control_group,
+	// approver, wrap_request_id, ...), which win over a policy's.
 	DenyReasons []string          `json:"deny_reasons,omitempty"`
 	Advisories  []string          `json:"advisories,omitempty"`
 	Flags       map[string]string `json:"flags,omitempty"`
@@ -283,6 +285,9 @@ func (f formatter) vigilOf(ev *core.AuditEvent, typ string) Vigil {
 			v.Flags = d.Flags
 		}
 	}
+	if len(req.Labels) > 0 {
+		v.Flags = withLabels(v.Flags, req.Labels)
+	}
 	if ev.Err != nil {
 		v.ErrorCode = string(core.CodeOf(ev.Err))
 	}
@@ -296,6 +301,20 @@ func (f formatter) vigilOf(ev *core.AuditEvent, typ string) Vigil {
 		}
 	}
 	return v
+}
+
+// withLabels is flags with Vigil's labels (core.Request.Labels) added; a
+// label overrides a policy flag of the same name, so no policy can forge
+// one. flags is not modified.
+func withLabels(flags, labels map[string]string) map[string]string {
+	out := make(map[string]string, len(flags)+len(labels))
+	for k, v := range flags {
+		out[k] = v
+	}
+	for k, v := range labels {
+		out[k] = v
+	}
+	return out
 }
 
 // status is the HTTP status the client gets, as core/httpapi computes it.

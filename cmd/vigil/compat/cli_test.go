@@ -34,6 +34,10 @@ listener "tcp" {
 audit "file" "primary" {
   path = "`+filepath.Join(dir, "audit.log")+`"
 }
+audit_settings {
+  allow_api_changes = true
+  allowed_dirs      = ["`+dir+`"]
+}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/vigilsec/vigil/core/auth/ldap"
 	"github.com/vigilsec/vigil/core/auth/userpass"
 	"github.com/vigilsec/vigil/core/authz"
+	"github.com/vigilsec/vigil/core/autosnapshot"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/engine/database"
 	"github.com/vigilsec/vigil/core/engine/kv"
@@ -117,6 +118,7 @@ func SubsystemsWith(cfg *config.Config, t Tuning) ([]server.Plug, error) {
 		querySub,
 		compSub,
 		repSub,
+		autosnapshot.New(),
 	), nil
 }
 
@@ -149,6 +151,8 @@ func Plug(sub server.Subsystem) server.Plug {
 	case *compliance.Subsystem:
 		p = func(h *server.Host) error { return s.Provision(h) }
 	case *reports.Subsystem:
+		p = func(h *server.Host) error { return s.Provision(h) }
+	case *autosnapshot.Subsystem:
 		p = func(h *server.Host) error { return s.Provision(h) }
 	default:
 		p = func(*server.Host) error { return fmt.Errorf("wire: no provisioning known for %T", sub) }

@@ -27,7 +27,7 @@ func TestStartOrder(t *testing.T) {
 		}
 		names = append(names, p.Name())
 	}
-	want := []string{"audit", "authz", "lease", "audit-stream", "audit-query", "compliance", "reports"}
+	want := []string{"audit", "authz", "lease", "audit-stream", "audit-query", "compliance", "reports", "snapshot-auto"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("subsystems %q, want %q", names, want)
 	}

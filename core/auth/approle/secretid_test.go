@@ -121,3 +121,38 @@ func TestAppRoleWithoutSecretIDIsBoundByCIDRs(t *testing.T) {
 		t.Errorf("refused logins in the audit log with their reason: %d, want 2", found)
 	}
 }
+
+// A role's token_bound_cidrs refuse a login with a valid secret ID from
+// outside them (403, audited with the reason) without consuming the secret
+// ID's use; from inside them the same secret ID logs in and its token works.
+func TestAppRoleTokenBoundCIDRsRefuseLogin(t *testing.T) {
+	s := startAppRole(t)
+	c := s.Client
+	logPath := s.MustEnableFileAudit(nil)
+	mustWrite(t, c, "auth/approle/role/batch", map[string]any{"token_policies": "batch", "token_bound_cidrs": "10.0.0.0/8"})
+	rid := roleID(t, c, "batch")
+	sid := mustWrite(t, c, "auth/approle/role/batch/secret-id", map[string]any{"num_uses": 1}).Data["secret_id"].(string)
+	login := map[string]any{"role_id": rid, "secret_id": sid}
+	anon := s.NewClient("")
+
+	_, err := anon.Logical().Write("auth/approle/login", login)
+	wantStatus(t, err, 403, "source address 127.0.0.1 is not allowed by token_bound_cidrs")
+	found := false
+	for _, e := range servertest.AuditEntries(servertest.ReadAudit(t, logPath), "response", "auth/approle/login") {
+		if msg, _ := e["error"].(string); strings.Contains(msg, "token_bound_cidrs") && strings.Contains(msg, "127.0.0.1") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the refused login is not in the audit log with its reason")
+	}
+
+	mustWrite(t, c, "auth/approle/role/batch", map[string]any{"token_bound_cidrs": "127.0.0.0/8"})
+	sec := mustWrite(t, anon, "auth/approle/login", login)
+	if _, err := s.NewClient(sec.Auth.ClientToken).Auth().Token().LookupSelf(); err != nil {
+		t.Fatalf("token from inside its CIDRs: %v", err)
+	}
+	// The one use went to the successful login.
+	_, err = anon.Logical().Write("auth/approle/login", login)
+	wantStatus(t, err, 400, "invalid role or secret ID")
+}

@@ -48,8 +48,9 @@ type callerIdentity struct {
 	Account string `xml:"GetCallerIdentityResult>Account"`
 }
 
-// login checks the signed request's shape, forwards it to STS, and binds
-// the principal STS names to the role.
+// login checks the signed request's shape, forwards it to STS, checks the
+// client address against the role's token_bound_cidrs, and binds the
+// principal STS names to the role.
 func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	if d.String("pkcs7") != "" || d.String("identity") != "" {
 		return nil, core.Invalid("ec2 logins are not supported; use the iam auth type")
@@ -85,6 +86,11 @@ func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.Fie
 	}
 	if r == nil {
 		return nil, core.Invalid("entry for role %q not found", name)
+	}
+	// Checked as soon as the role is known (after STS when the principal
+	// names it), before the role's bindings, as Vault does.
+	if err := r.CheckLoginAddr(req); err != nil {
+		return nil, err
 	}
 	if len(r.BoundAccountID) > 0 && !slices.Contains(r.BoundAccountID, id.Account) {
 		return nil, denied("account ID %q does not belong to role %q", id.Account, name)

@@ -18,7 +18,9 @@ import (
 
 // login verifies the presented certificate against each role (or the one
 // named) and answers for the first role, in name order, whose CA verifies
-// it and whose name constraints it meets.
+// it, whose name constraints it meets and whose token_bound_cidrs allow the
+// client address. The address is checked after the certificate, as Vault
+// does; a certificate some role accepts only from elsewhere gets that 403.
 func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	chain := req.PeerCertificates
 	if len(chain) == 0 {
@@ -36,6 +38,7 @@ func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.Fie
 		slices.Sort(names)
 	}
 	var reasons []string
+	var addrErr error
 	for _, name := range names {
 		r, err := b.getRole(ctx, name)
 		if err != nil {
@@ -52,7 +55,17 @@ func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.Fie
 			reasons = append(reasons, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
+		if err := r.CheckLoginAddr(req); err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %v", name, err))
+			if addrErr == nil {
+				addrErr = err
+			}
+			continue
+		}
 		return &core.Response{Auth: r.auth(name, chain[0])}, nil
+	}
+	if addrErr != nil {
+		return nil, addrErr
 	}
 	if len(reasons) == 0 {
 		return nil, core.Errorf(core.CodePermissionDenied, "no certificate role is configured")

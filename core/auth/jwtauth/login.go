@@ -44,8 +44,9 @@ func (b *Backend) resolveRole(ctx context.Context, name string) (string, *role, 
 	return name, r, nil
 }
 
-// login verifies a JWT's signature, issuer and times, then the role's
-// bindings, and answers with the Auth for its user claim.
+// login checks the client address against the role's token_bound_cidrs,
+// verifies a JWT's signature, issuer and times, then the role's bindings,
+// and answers with the Auth for its user claim.
 func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	raw := d.String("jwt")
 	if raw == "" {
@@ -57,6 +58,11 @@ func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.Fie
 	}
 	if r.RoleType != roleTypeJWT {
 		return nil, core.Invalid("role %q is an oidc role: log in through oidc/auth_url", name)
+	}
+	// The address is checked before the token, as Vault does: the answer
+	// then depends only on the role and the address, never on the JWT.
+	if err := r.CheckLoginAddr(req); err != nil {
+		return nil, err
 	}
 	chk, err := b.currentChecker(ctx)
 	if err != nil {

@@ -183,11 +183,12 @@ func redirectAllowed(uri string, allowed []string) bool {
 }
 
 // callback finishes the flow: the state must be known and unexpired, the
-// client nonce must match, the code is exchanged with the PKCE verifier,
+// client nonce must match, the client address must be in the role's
+// token_bound_cidrs, the code is exchanged with the PKCE verifier,
 // the ID token is verified (signature, issuer, audience, nonce, times),
 // claims from the userinfo endpoint are added, and the role's bindings
 // apply as for a JWT login.
-func (b *Backend) callback(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) callback(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	st := b.states.take(d.String("state"))
 	if st == nil {
 		return nil, core.Invalid("Expired or missing OAuth state.")
@@ -205,6 +206,11 @@ func (b *Backend) callback(ctx context.Context, _ *core.Request, d *framework.Fi
 	}
 	if r == nil || r.RoleType != roleTypeOIDC {
 		return nil, core.Invalid("role %q could not be found", st.role)
+	}
+	// The callback is the login: the client address is checked against the
+	// role's token_bound_cidrs before the code is exchanged.
+	if err := r.CheckLoginAddr(req); err != nil {
+		return nil, err
 	}
 	chk, err := b.oidcSetup(ctx)
 	if err != nil {

@@ -32,9 +32,10 @@ func denied(format string, args ...any) error {
 	return core.Errorf(core.CodePermissionDenied, format, args...)
 }
 
-// login validates the token (TokenReview, or locally), then binds the
-// service account's namespace and name to the role.
-func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+// login checks the client address against the role's token_bound_cidrs,
+// validates the token (TokenReview, or locally), then binds the service
+// account's namespace and name to the role.
+func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	name, jwt := d.String("role"), d.String("jwt")
 	if name == "" {
 		return nil, core.Invalid("missing role")
@@ -48,6 +49,12 @@ func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.Field
 	}
 	if r == nil {
 		return nil, core.Invalid("invalid role name %q", name)
+	}
+	// Checked before the token is reviewed, as Vault does: the answer then
+	// says nothing about the token, and no TokenReview is sent for a
+	// client the role refuses.
+	if err := r.CheckLoginAddr(req); err != nil {
+		return nil, err
 	}
 	cfg, err := b.getConfig(ctx)
 	if err != nil {

@@ -26,9 +26,10 @@ var tlsVersions = map[string]uint16{"tls10": tls.VersionTLS10, "tls11": tls.Vers
 // errBadLogin is the same for an unknown user and a wrong password.
 var errBadLogin = core.Invalid("invalid username or password")
 
-// login binds as the user, reads the user's groups, and answers with the
+// login checks the client address against the config's token_bound_cidrs,
+// binds as the user, reads the user's groups, and answers with the
 // policies of the user's and groups' mappings plus the config's.
-func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) login(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	username, password := d.String("username"), d.String("password")
 	c, err := b.getConfig(ctx)
 	if err != nil {
@@ -36,6 +37,12 @@ func (b *Backend) login(ctx context.Context, _ *core.Request, d *framework.Field
 	}
 	if c == nil {
 		return nil, core.Invalid("the auth method is not configured: write its config first")
+	}
+	// The mount's token_bound_cidrs apply to every user, so they are
+	// checked before the directory is asked anything, as Vault does: the
+	// answer then says nothing about the user or the password.
+	if err := c.CheckLoginAddr(req); err != nil {
+		return nil, err
 	}
 	if password == "" && c.DenyNullBind {
 		return nil, core.Invalid("password cannot be of zero length when passwordless binds are being denied")

@@ -151,8 +151,12 @@ func (p *Params) Auth(displayName string, meta map[string]string) *core.Auth {
 }
 
 // CheckLoginAddr refuses (403, naming the reason) a login from an address
-// outside the bound CIDRs. Auth methods call it once the credentials are
-// verified and before they consume anything (a secret ID's use).
+// outside the bound CIDRs. Every auth method calls it as soon as its role
+// is known and before it consumes anything (a secret ID's use): before the
+// credentials where the role comes from the request (jwt, oidc,
+// kubernetes, ldap), after them where the credentials may name the role or
+// the answer must not reveal the user (userpass, cert, aws), as Vault does.
+// The server checks the issued token's CIDRs again as a backstop.
 func (p *Params) CheckLoginAddr(req *core.Request) error {
 	if !AddrAllowed(req.RemoteAddr, p.BoundCIDRs) {
 		return ErrOutsideCIDRs(req.RemoteAddr, "token_bound_cidrs")
