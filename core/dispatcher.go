@@ -329,7 +329,7 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 	// durable together, before the answer, and the response entry is
 	// written only if the request entry was. Every other operation waits
 	// for its request entry before its handler runs.
-	if pair := d.deferredRequest(ctx, target, req); pair != nil {
+	if pair := d.deferredRequest(ctx, target, req, hold); pair != nil {
 		return d.servePure(ctx, target, req, pair)
 	}
 	if err := d.cfg.Auditor.LogRequest(ctx, d.event("request", req, nil, nil)); err != nil {

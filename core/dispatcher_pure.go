@@ -8,9 +8,13 @@ import (
 
 // sideEffectFree reports whether req's operation on target changes
 // nothing, as the route declares. Fail-safe routes and unknown paths never
-// qualify.
-func sideEffectFree(target *Target, req *Request) bool {
-	return target.Found && !target.FailSafe && slices.Contains(target.SideEffectFree, req.Operation)
+// qualify, nor does a request whose handling has side effects of its own
+// whatever the route: one held for approval, one asking for its response
+// to be wrapped (that stores a wrapping token), one that spends the
+// caller's wrapping token.
+func sideEffectFree(target *Target, req *Request, hold bool) bool {
+	return target.Found && !target.FailSafe && !hold && req.WrapTTL <= 0 && !req.DeferTokenUse &&
+		slices.Contains(target.SideEffectFree, req.Operation)
 }
 
 // deferredRequest starts the request entry of a side-effect-free operation
@@ -18,8 +22,8 @@ func sideEffectFree(target *Target, req *Request) bool {
 // effects or the Auditor cannot defer; then the request entry is recorded
 // with LogRequest as usual. A failure to start the entry is reported
 // through the returned pair, as a request-stage failure.
-func (d *Dispatcher) deferredRequest(ctx context.Context, target *Target, req *Request) AuditPair {
-	if !sideEffectFree(target, req) {
+func (d *Dispatcher) deferredRequest(ctx context.Context, target *Target, req *Request, hold bool) AuditPair {
+	if !sideEffectFree(target, req, hold) {
 		return nil
 	}
 	da, ok := d.cfg.Auditor.(DeferredAuditor)
@@ -70,6 +74,9 @@ func (d *Dispatcher) servePure(ctx context.Context, target *Target, req *Request
 	if err != nil {
 		return nil, err
 	}
+	if resp != nil && resp.Restored {
+		return d.wrap(ctx, req, resp) // as in Handle: no post hooks
+	}
 	if len(d.cfg.PostHooks) > 0 && (resp != nil && (resp.Secret != nil || resp.Auth != nil)) {
 		// Post hooks issue tokens and register leases: those are side
 		// effects, so they wait for the request entry like any other.
@@ -82,5 +89,5 @@ func (d *Dispatcher) servePure(ctx context.Context, target *Target, req *Request
 			return nil, herr
 		}
 	}
-	return resp, nil
+	return d.wrap(ctx, req, resp) // a no-op: wrapping requests are not side-effect free
 }
