@@ -25,6 +25,7 @@ import (
 //	GET    sys/audit/proof/inclusion?seq=N[&device=D][&checkpoint=S]
 //	GET    sys/audit/proof/consistency?from=A[&to=B][&device=D]
 //	GET    sys/audit/witnesses[/:device]   what every witness holds for this node's file devices
+//	                                       (?node_id=: what the cluster holds for another node's)
 //	PUT    sys/audit/witness/:node/:device this server as a witness of another's checkpoints
 //	GET    sys/audit/witness/:node/:device what this server holds as a witness
 //
@@ -61,7 +62,7 @@ func (r routes) Routes() []framework.Route {
 			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.proveConsistency}),
 			Help:       "An RFC 9162 consistency proof that one audit checkpoint extends another."},
 		{Pattern: `audit/witnesses(?:/(?P<device>[^/]+))?/?`,
-			Fields:     map[string]*framework.FieldSchema{"device": {Type: framework.TypeString}},
+			Fields:     map[string]*framework.FieldSchema{"device": {Type: framework.TypeString}, "node_id": {Type: framework.TypeString}},
 			Operations: ops(map[core.Operation]framework.HandlerFunc{core.OpRead: r.witnesses}),
 			Help:       "What every witness (Raft storage, other nodes, streams, HTTP witnesses) holds for this node's audit device."},
 		{Pattern: `audit/witness/(?P<node>[^/]+)/(?P<device>[^/]+)/?`, Fields: map[string]*framework.FieldSchema{

@@ -141,6 +141,9 @@ func (r routes) proveConsistency(_ context.Context, _ *core.Request, d *framewor
 // (or the one named), newest first, with the checkpoint key.
 func (r routes) witnesses(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
 	name := d.String("device")
+	if node := d.String("node_id"); node != "" && node != r.a.nodeID {
+		return r.nodeWitnesses(ctx, node, name)
+	}
 	devs := map[string]any{}
 	for _, dev := range r.a.broker.Devices() {
 		if dev.Config.Type != audit.TypeFile || name != "" && dev.Name() != name {
@@ -172,6 +175,46 @@ func (r routes) witnesses(ctx context.Context, _ *core.Request, d *framework.Fie
 		return nil, core.Invalid("no file audit device %q", name)
 	}
 	return &core.Response{Data: map[string]any{"node_id": r.a.nodeID, "key_id": r.keyID(), "devices": devs}}, nil
+}
+
+// nodeWitnesses is what the cluster holds for another node's file devices:
+// its checkpoints as it stored them in Raft and as the other nodes
+// countersigned them. Requests run on the active node, which so answers
+// for every node of the cluster.
+func (r routes) nodeWitnesses(ctx context.Context, node, name string) (*core.Response, error) {
+	if !chain.ValidNodeID(node) {
+		return nil, core.Invalid("invalid node_id %q", node)
+	}
+	names, err := r.a.st.s.List(ctx, witness.KeyCheckpoints+node+"/")
+	if err != nil {
+		return nil, err
+	}
+	devs := map[string]any{}
+	for _, dev := range names {
+		if strings.HasSuffix(dev, "/") || name != "" && dev != name {
+			continue
+		}
+		cps, err := r.a.cluster.Holdings(ctx, node, dev, "")
+		if err != nil {
+			return nil, err
+		}
+		sort.Slice(cps, func(i, j int) bool { return cps[i].Seq > cps[j].Seq })
+		list := make([]any, 0, len(cps))
+		for _, cp := range cps {
+			m := structMap(cp.JSON())
+			m["source"] = cp.Source
+			list = append(list, m)
+		}
+		file := ""
+		if cj, err := r.a.st.checkpoint(ctx, node, dev); err == nil && cj != nil && cj.Path != "" {
+			file = filepath.Base(cj.Path)
+		}
+		devs[dev] = map[string]any{"checkpoints": list, "file": file}
+	}
+	if name != "" && len(devs) == 0 {
+		return nil, core.Errorf(core.CodeNotFound, "the cluster holds no checkpoint of node %q's device %q", node, name)
+	}
+	return &core.Response{Data: map[string]any{"node_id": node, "key_id": r.keyID(), "devices": devs}}, nil
 }
 
 func (r routes) keyID() string {

@@ -83,6 +83,8 @@ type Host interface {
 	Handle(ctx context.Context, req *core.Request) (*core.Response, error)
 	Metrics() prometheus.Registerer
 	SetAuditor(core.Auditor)
+	// SetForwardAuditor: a standby records the requests it forwards.
+	SetForwardAuditor(core.ForwardAuditor)
 	AddSysPart(framework.Part)
 	AddHealth(f func(ctx context.Context, hi *core.HealthInfo))
 	AddResponseHeaders(f func(http.Header))
@@ -188,6 +190,10 @@ func NewSubsystem(opts Options) *Subsystem {
 // Name names the subsystem in logs and errors.
 func (a *Subsystem) Name() string { return "audit" }
 
+// EveryNode: the audit devices run on every unsealed node, standbys
+// included (a standby records the requests it forwards).
+func (a *Subsystem) EveryNode() bool { return true }
+
 // Broker returns the broker (after Provision).
 func (a *Subsystem) Broker() *audit.Broker { return a.broker }
 
@@ -279,6 +285,7 @@ func (a *Subsystem) Provision(s Host) error {
 		return fmt.Errorf("audit: register metrics: %w", err)
 	}
 	s.SetAuditor(a.broker)
+	s.SetForwardAuditor(a.broker)
 	s.AddSysPart(routes{a})
 	s.AddHealth(a.health)
 	s.AddResponseHeaders(a.header)
@@ -311,8 +318,10 @@ func (a *Subsystem) Unsealed(ctx context.Context) error {
 	pub := key.Public().(ed25519.PublicKey)
 	a.pub.Store(&pub)
 	if _, err := a.cluster.LoadKey(ctx); err != nil {
-		// A standby cannot write until writes are forwarded to the leader:
-		// it then countersigns nothing, and says so.
+		// A standby's writes are forwarded to the leader; without a
+		// leader (the other nodes still sealed) this fails, and the
+		// witness loads the key when the first checkpoint to countersign
+		// arrives.
 		a.log.Warn("audit: no countersigning key for this node; it will not witness other nodes' checkpoints", "error", err)
 	}
 	wctx, stopWitness := context.WithCancel(context.Background())

@@ -91,6 +91,9 @@ func NewSubsystem(opts Options) *Subsystem {
 // Name names the subsystem in logs and errors.
 func (s *Subsystem) Name() string { return "audit-stream" }
 
+// EveryNode: every node ships its own audit log.
+func (s *Subsystem) EveryNode() bool { return true }
+
 // Provision validates every audit_stream block (unknown types and keys are
 // errors naming file:line), builds the sinks without connecting, registers
 // each stream's segment guard with the audit subsystem, and installs

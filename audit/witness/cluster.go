@@ -49,8 +49,9 @@ type ClusterConfig struct {
 
 // Cluster countersigns other nodes' checkpoints as they are replicated
 // and answers what the cluster holds for a node. Its storage writes go
-// through Raft: on a node that is not the leader they fail until writes
-// are forwarded to the leader (counted in Errors, never fatal). Safe for
+// through Raft: a standby's are forwarded to the leader over the cluster
+// port; while there is no leader they fail (counted in Errors, never
+// fatal) and the next checkpoint is countersigned instead. Safe for
 // concurrent use.
 type Cluster struct {
 	cfg ClusterConfig
@@ -213,7 +214,14 @@ func (c *Cluster) countersign(ctx context.Context, key string) error {
 	priv := c.key
 	c.mu.Unlock()
 	if priv == nil {
-		return errors.New("no countersigning key loaded")
+		// Not loaded at unseal (a standby without a leader then): load
+		// or create it now that a checkpoint arrived through Raft.
+		if _, err := c.LoadKey(ctx); err != nil {
+			return fmt.Errorf("no countersigning key: %w", err)
+		}
+		c.mu.Lock()
+		priv = c.key
+		c.mu.Unlock()
 	}
 	var rec checkpointRecord
 	ok, err := storage.GetJSON(ctx, c.cfg.Storage, key, &rec)

@@ -57,7 +57,10 @@ CLI reads sys/internal/ui/mounts/... before each kv command) unless
 --show-preflight.
 
 The token needs read on sys/audit/query (see the auditor policy in the
-README). --format is table, csv (RFC 4180), json or ocsf (one OCSF 1.3
+README). --log queries audit logs on this machine instead, several nodes'
+at once (a cluster keeps one chain per node): each is verified, indexed in
+a scratch folder, and the records are merged, with each node's checkpoint
+and a line per node. --format is table, csv (RFC 4180), json or ocsf (one OCSF 1.3
 event per line).
 
     $ vigil audit query --since 24h --path secret/data/prod/ --allowed false
@@ -72,6 +75,9 @@ event per line).
 	mount := fs.String("mount", "", "mount point, e.g. secret/")
 	node := fs.String("node-id", "", "only this node's records (ClickHouse tables may hold several)")
 	flagName := fs.String("flag", "", "only records carrying this decision flag (name or name=value, e.g. break_glass)")
+	var logs multiFlag
+	fs.Var(&logs, "log", "query these audit logs here instead of the server: a file device's path (e.g. /var/log/vigil/audit.log), repeatable for several nodes' logs")
+	pubkey := fs.String("pubkey", "", "with --log: the checkpoint public key (PEM, base64 or raw) the logs' checkpoints are verified with")
 	remote := fs.String("remote-address", "", "client address, exact or CIDR (203.0.113.0/24)")
 	reqID := fs.String("request-id", "", "one request")
 	policy := fs.String("policy", "", "requests whose token carried this policy (root: every root-token request)")
@@ -114,10 +120,6 @@ event per line).
 	if *limit < 0 || *pageSize <= 0 || *pageSize > query.MaxLimit {
 		return usageError("--limit must be >= 0 and --page-size between 1 and %d", query.MaxLimit)
 	}
-	client, err := cf.client()
-	if err != nil {
-		return fail("%v", err)
-	}
 	params := url.Values{}
 	for k, v := range map[string]string{"since": *since, "until": *until, "actor": *actor, "path": *path, "operation": *op,
 		"allowed": *allowed, "mount": *mount, "node_id": *node, "flag": *flagName, "after": *after,
@@ -141,6 +143,18 @@ event per line).
 	}
 	if *count || *distinct != "" {
 		*limit = 0 // every page
+	}
+	out := queryOutput{format: format, count: *count, distinct: *distinct}
+	if len(logs) > 0 {
+		all, err := queryLogs(context.Background(), logs, *pubkey, params.Get, *limit)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return out.print(all)
+	}
+	client, err := cf.client()
+	if err != nil {
+		return fail("%v", err)
 	}
 	var all query.Result
 	var first *query.Result
@@ -176,29 +190,42 @@ event per line).
 	}
 	all.Backend, all.Checkpoint, all.Checkpoints = first.Backend, first.Checkpoint, first.Checkpoints
 	all.Verification, all.Warnings, all.Next = first.Verification, first.Warnings, next
-	for _, w := range all.Warnings {
-		fmt.Fprintf(stderr, "WARNING! %s\n", w)
-	}
 	if next != "" {
 		defer fmt.Fprintf(stderr, "More records match. Continue with: --after %s\n", next)
 	}
-	if *count {
+	return out.print(&all)
+}
+
+// queryOutput is how a query's result is printed.
+type queryOutput struct {
+	format   string
+	count    bool   // only the number of records
+	distinct string // only the distinct values of this field
+}
+
+// print prints a query's result: its warnings, then the count, the
+// distinct values or the records in the output format.
+func (o queryOutput) print(all *query.Result) int {
+	for _, w := range all.Warnings {
+		fmt.Fprintf(stderr, "WARNING! %s\n", w)
+	}
+	if o.count {
 		fmt.Fprintln(stdout, len(all.Records))
-		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+		fmt.Fprintln(stderr, queryCheckpointLine(all))
 		return 0
 	}
-	if *distinct != "" {
-		printDistinct(&all, *distinct)
+	if o.distinct != "" {
+		printDistinct(all, o.distinct)
 		return 0
 	}
-	switch format {
+	switch o.format {
 	case "json":
 		return printJSON(all)
 	case "csv":
 		if err := query.WriteCSV(stdout, all.Records); err != nil {
 			return fail("%v", err)
 		}
-		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+		fmt.Fprintln(stderr, queryCheckpointLine(all))
 	case "ocsf":
 		for i := range all.Records {
 			ev, err := query.OCSF(&all.Records[i], version())
@@ -207,9 +234,9 @@ event per line).
 			}
 			fmt.Fprintln(stdout, string(ev))
 		}
-		fmt.Fprintln(stderr, queryCheckpointLine(&all))
+		fmt.Fprintln(stderr, queryCheckpointLine(all))
 	default:
-		printQueryTable(&all)
+		printQueryTable(all)
 	}
 	return 0
 }

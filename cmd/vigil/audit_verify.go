@@ -36,7 +36,11 @@ Merkle root, the checkpoint cadence the segment headers declare (a
 checkpoint at least every checkpoint_every lines and checkpoint_interval,
 at every start and clean close, nothing but a restart after a clean
 close), and that missing first segments were deleted by retention (a
-signed segments_deleted record). PATHs are segment files or folders:
+signed segments_deleted record). PATHs are segment files or folders,
+of one node or of several (a cluster's nodes each keep their own chain:
+given as separate files or folders, one node each, the segments are
+grouped by node and each node's chain is verified and reported on its
+own; a folder that mixes nodes is one log with a foreign segment):
 files are recognised by their segment header, whatever their name, and
 everything else (the query index folder, the Merkle store, the disk
 reserve, folders of relinked chains) is skipped and named.
@@ -83,6 +87,11 @@ verification unless -allow-uncovered-tail is given. Exit status: 0 OK,
 	}
 	if len(paths) == 0 {
 		return fail("no audit log segments among %s", strings.Join(pos, " "))
+	}
+	if groups, order, err := byNode(paths); err != nil {
+		return fail("%v", err)
+	} else if len(order) > 1 && oneNodePerArg(pos, groups) {
+		return verifyEachNode(args, pos, groups, order)
 	}
 	paths, err = chain.OrderSegments(paths)
 	if err != nil {
@@ -250,6 +259,82 @@ func verifyJSON(rep *chain.Report, paths []string, skipped []skippedPath, keySou
 	return out
 }
 
+// byNode groups segment files by the node whose chain they belong to (a
+// cluster's nodes each keep their own chain).
+func byNode(paths []string) (map[string][]string, []string, error) {
+	groups := map[string][]string{}
+	var order []string
+	for _, p := range paths {
+		n, err := nodeOf(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := groups[n]; !ok {
+			order = append(order, n)
+		}
+		groups[n] = append(groups[n], p)
+	}
+	sort.Strings(order)
+	return groups, order, nil
+}
+
+// oneNodePerArg reports whether every PATH argument holds one node's
+// segments only: several nodes' logs are given as separate files or
+// folders. A folder that mixes nodes is one log with a foreign segment in
+// it (a splice), and is verified as one chain, which reports it.
+func oneNodePerArg(args []string, groups map[string][]string) bool {
+	nodeOfPath := map[string]string{}
+	for n, ps := range groups {
+		for _, p := range ps {
+			nodeOfPath[p] = n
+		}
+	}
+	for _, a := range args {
+		seen := ""
+		for p, n := range nodeOfPath {
+			if p != a && filepath.Dir(p) != filepath.Clean(a) {
+				continue
+			}
+			if seen != "" && seen != n {
+				return false
+			}
+			seen = n
+		}
+	}
+	return true
+}
+
+// verifyEachNode verifies several nodes' logs given together: each node's
+// segments on their own, with the same options (and -node-id set), one
+// report per node, then a summary line per node. The exit status is the
+// worst of them.
+func verifyEachNode(args, pos []string, groups map[string][]string, order []string) int {
+	positional := map[string]bool{}
+	for _, p := range pos {
+		positional[p] = true
+	}
+	var flags []string
+	for _, a := range args {
+		if !positional[a] {
+			flags = append(flags, a)
+		}
+	}
+	worst := 0
+	results := make([]string, 0, len(order))
+	for _, n := range order {
+		fmt.Fprintf(stdout, "== node %s (%d segments) ==\n", n, len(groups[n]))
+		code := runAuditVerify(append(append(append([]string{}, flags...), "-node-id", n), groups[n]...))
+		worst = max(worst, code)
+		verdict := "OK"
+		if code != 0 {
+			verdict = "FAILED"
+		}
+		results = append(results, fmt.Sprintf("node %s: %s", n, verdict))
+	}
+	fmt.Fprintf(stdout, "== %d nodes: %s ==\n", len(order), strings.Join(results, ", "))
+	return worst
+}
+
 // skippedPath is a path verify did not treat as a segment, and why.
 type skippedPath struct{ path, why string }
 
@@ -380,7 +465,9 @@ func serverTrust(c *vaultapi.Client, device, node, activeName string) (ed25519.P
 	if device != "" {
 		p += "/" + device
 	}
-	ws, err := c.Logical().Read(p)
+	// In a cluster the request runs on the active node, which answers
+	// for every node (node_id): what Raft and the other nodes hold.
+	ws, err := c.Logical().ReadWithData(p, map[string][]string{"node_id": {node}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -296,6 +296,30 @@ func (b *Barrier) Put(ctx context.Context, key string, value []byte) error {
 	return b.physical.Put(ctx, key, b.ring.seal(key, value))
 }
 
+// Encrypt returns what Put would store for value at key, without storing
+// it: a value only a holder of this barrier's keyring can open (with Decrypt,
+// for the same key). The cluster join uses it for a challenge that only a
+// node holding the unseal keys can answer. Errors: core.ErrSealed.
+func (b *Barrier) Encrypt(key string, value []byte) ([]byte, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.ring == nil {
+		return nil, core.ErrSealed
+	}
+	return b.ring.seal(key, value), nil
+}
+
+// Decrypt opens raw, made by Encrypt (or stored by Put) for key. Errors:
+// core.ErrSealed, or ErrDecrypt (wrapped) when raw does not authenticate.
+func (b *Barrier) Decrypt(key string, raw []byte) ([]byte, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.ring == nil {
+		return nil, core.ErrSealed
+	}
+	return b.ring.open(key, raw)
+}
+
 // Delete removes key. Errors: core.ErrSealed, ErrReserved, or the physical
 // storage's error.
 func (b *Barrier) Delete(ctx context.Context, key string) error {

@@ -485,3 +485,41 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestEncryptDecrypt: a value encrypted for a key opens with a barrier over
+// the same keyring (and root key), for that key only, and not while sealed.
+func TestEncryptDecrypt(t *testing.T) {
+	ctx := context.Background()
+	mem := storage.NewMemory()
+	b := New(mem)
+	root := bytes.Repeat([]byte{7}, KeySize)
+	if err := b.Initialize(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Encrypt("k", []byte("v")); !errors.Is(err, core.ErrSealed) {
+		t.Fatalf("Encrypt while sealed: %v", err)
+	}
+	if err := b.Unseal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := b.Encrypt("join/challenge", []byte("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another barrier over a copy of the keyring record opens it.
+	ring, _ := mem.Get(ctx, KeyringPath)
+	mem2 := storage.NewMemory()
+	if err := mem2.Put(ctx, KeyringPath, ring); err != nil {
+		t.Fatal(err)
+	}
+	b2 := New(mem2)
+	if err := b2.Unseal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b2.Decrypt("join/challenge", raw); err != nil || string(got) != "secret" {
+		t.Fatalf("Decrypt = %q, %v", got, err)
+	}
+	if _, err := b2.Decrypt("other/key", raw); err == nil {
+		t.Fatal("a value opened under another key")
+	}
+}

@@ -125,10 +125,8 @@ var ignoredRaft = map[string]string{
 	"max_transaction_size":                     "transactions are bounded by max_request_size",
 	"max_batch_entries":                        "not applicable",
 	"max_batch_size":                           "not applicable",
-	"autopilot_reconcile_interval":             "autopilot is not supported",
-	"autopilot_update_interval":                "autopilot is not supported",
-	"autopilot_upgrade_version":                "autopilot is not supported",
-	"autopilot_redundancy_zone":                "autopilot is not supported",
+	"autopilot_upgrade_version":                "autopilot's automated upgrades (Vault Enterprise) are not supported",
+	"autopilot_redundancy_zone":                "autopilot's redundancy zones (Vault Enterprise) are not supported",
 	"raft_wal":                                 "the log store is raft-boltdb",
 	"raft_log_verifier_enabled":                "the log store is raft-boltdb",
 	"raft_log_verification_interval":           "the log store is raft-boltdb",
@@ -137,10 +135,6 @@ var ignoredRaft = map[string]string{
 	"snapshot_delay":                           "test-only setting",
 	"kv_max_value_size":                        "not applicable",
 }
-
-// retryJoinNote is the warning for retry_join blocks: they are parsed and
-// kept in Storage.RetryJoin, but nodes do not join by themselves yet.
-const retryJoinNote = "retry_join is parsed but nodes do not join a cluster by themselves yet; join with `vigil operator raft join`"
 
 // telemetryKeys are the documented telemetry keys. Vigil serves every
 // metric at sys/metrics (Prometheus or JSON); the sinks that push metrics

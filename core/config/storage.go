@@ -21,11 +21,15 @@ type Storage struct {
 	SnapshotInterval  time.Duration
 	// MaxEntrySize is the largest raft entry in bytes (0: 1 MiB).
 	MaxEntrySize int
-	// RetryJoin are the retry_join blocks, in order. They are parsed and
-	// kept for the cluster code; nodes do not join by themselves yet.
+	// RetryJoin are the retry_join blocks, in order: a node without raft
+	// state tries them until it has joined a cluster.
 	RetryJoin []RetryJoin
 	// RetryJoinAsNonVoter is retry_join_as_non_voter.
 	RetryJoinAsNonVoter bool
+	// AutopilotUpdateInterval and AutopilotReconcileInterval pace the
+	// leader's autopilot (0: 2s and 10s, Vault's defaults).
+	AutopilotUpdateInterval    time.Duration
+	AutopilotReconcileInterval time.Duration
 	// Options holds every scalar key of the block as written (including
 	// Vigil's raft_bind_addr).
 	Options map[string]Value
@@ -85,7 +89,9 @@ func (p *parser) raft(b block) (*Storage, error) {
 					return nil, err
 				}
 				st.RetryJoin = append(st.RetryJoin, rj)
-				p.warn(where(p.file, rb.pos), "storage \"raft\": %s", retryJoinNote)
+				if rj.AutoJoin != "" && rj.LeaderAPIAddr == "" {
+					p.warn(where(p.file, rb.pos), "storage \"raft\": retry_join: auto_join (cloud auto-discovery) is not supported and the block is skipped; give leader_api_addr")
+				}
 			}
 			continue
 		}
@@ -134,6 +140,10 @@ func (p *parser) raft(b block) (*Storage, error) {
 			}
 		case "retry_join_as_non_voter":
 			st.RetryJoinAsNonVoter, err = v.Bool()
+		case "autopilot_update_interval":
+			st.AutopilotUpdateInterval, err = ParseDuration(v.Value)
+		case "autopilot_reconcile_interval":
+			st.AutopilotReconcileInterval, err = ParseDuration(v.Value)
 		default:
 			return nil, fmt.Errorf("config: %s: unknown key %q in storage \"raft\" block", pos, it.name)
 		}

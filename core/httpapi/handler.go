@@ -112,6 +112,11 @@ type server struct {
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := uuid.NewString()
+	if f, ok := core.ForwardedFrom(r.Context()); ok && f.RequestID != "" {
+		// Forwarded by a standby, which recorded this id: both nodes'
+		// audit chains name the request the same way.
+		reqID = f.RequestID
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Request-Id", reqID)

@@ -2,7 +2,9 @@ package raftstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/vigilsec/vigil/core"
@@ -32,6 +34,35 @@ func (s *Store) Leader() (id, addr string) {
 
 // IsLeader reports whether this node is currently the leader.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// ConfirmLeader returns nil when this node is the leader and a quorum of
+// voters has confirmed it within the leader lease (Config.LeaderLeaseTimeout,
+// shorter than the heartbeat timeout after which a follower would vote for
+// another node): when the last confirmation started longer ago, it asks
+// the followers again (one heartbeat round; at once on a single node). A
+// leader that was paused or partitioned for longer than its lease must be
+// confirmed before it serves reads from its own copy: meanwhile another
+// node may have been elected and acknowledged writes. Steady traffic pays
+// one round per lease. Errors: CodeUnavailable when this node is not, or
+// no longer, the leader; ctx.Err() when ctx ends first.
+func (s *Store) ConfirmLeader(ctx context.Context) error {
+	if s.raft.State() != raft.Leader {
+		return s.notLeader()
+	}
+	if c := s.confirmed.Load(); c != 0 && time.Since(s.epoch)-time.Duration(c) < s.cfg.LeaderLeaseTimeout {
+		return nil
+	}
+	start := int64(time.Since(s.epoch)) + 1
+	if err := wait(ctx, s.raft.VerifyLeader()); err != nil {
+		return s.raftErr("confirm leadership", err)
+	}
+	for {
+		c := s.confirmed.Load()
+		if c >= start || s.confirmed.CompareAndSwap(c, start) {
+			return nil
+		}
+	}
+}
 
 // State returns this node's raft state: "Follower", "Candidate", "Leader" or
 // "Shutdown".
@@ -87,6 +118,49 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 		return s.raftErr("add voter", err)
 	}
 	return nil
+}
+
+// AddNonvoter adds (or updates the address of) a member that receives
+// replication but does not vote. Leader only; it returns once the change is
+// committed. Autopilot promotes it to voter once it has been healthy (caught
+// up and in contact) for the server stabilization time.
+func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	if id == "" || addr == "" {
+		return core.Invalid("raft: add non-voter: id and address are required")
+	}
+	f := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.cfg.ApplyTimeout)
+	if err := wait(ctx, f); err != nil {
+		return s.raftErr("add non-voter", err)
+	}
+	return nil
+}
+
+// HasState reports whether this node has raft state: it bootstrapped a
+// cluster, or joined one and received entries. A node without state is
+// neither a cluster of its own nor a member of one yet.
+func (s *Store) HasState() (bool, error) {
+	has, err := raft.HasExistingState(s.logStore, s.logStore, s.snaps)
+	if err != nil {
+		return false, core.Errorf(core.CodeInternal, "raft: %w", err)
+	}
+	return has, nil
+}
+
+// Bootstrap makes a node without raft state the single voter of a new
+// cluster (Config.Bootstrap, done later: at initialisation). It returns
+// once the node leads. A node that has state is left alone (nil).
+func (s *Store) Bootstrap(ctx context.Context) error {
+	has, err := s.HasState()
+	if err != nil || has {
+		return err
+	}
+	conf := raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter, ID: raft.ServerID(s.cfg.NodeID), Address: s.trans.LocalAddr(),
+	}}}
+	if err := s.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return core.Errorf(core.CodeInternal, "raft: bootstrap: %w", err)
+	}
+	return s.WaitLeader(ctx)
 }
 
 // RemoveServer removes a member. Leader only; it returns once the change is
@@ -201,4 +275,30 @@ func (s *Store) fanOutLeadership() {
 			return
 		}
 	}
+}
+
+// SoleVoter reports whether this node's latest configuration has exactly
+// one voter, itself: a single-node cluster, which elects itself.
+func (s *Store) SoleVoter() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	voters, self := 0, false
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			voters++
+			self = self || string(srv.ID) == s.cfg.NodeID
+		}
+	}
+	return voters == 1 && self
+}
+
+// StepDown asks raft to hand leadership to another voter (a leader that
+// cannot serve). It returns once the transfer is done or has failed.
+func (s *Store) StepDown(ctx context.Context) error {
+	if err := wait(ctx, s.raft.LeadershipTransfer()); err != nil {
+		return s.raftErr("leadership transfer", err)
+	}
+	return nil
 }

@@ -5,14 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
 )
 
-const clusterWait = 15 * time.Second
+const clusterWait = 20 * time.Second
 
 // sameState waits until every node's state equals want.
 func sameState(t *testing.T, want map[string]string, nodes ...*Store) {
@@ -43,7 +42,9 @@ func leaderOf(t *testing.T, nodes ...*Store) *Store {
 	return leader
 }
 
-// putEventually retries a write while leadership settles.
+// putEventually retries a write while leadership settles: a write whose
+// leader was lost before it committed is unavailable, and a Put is
+// idempotent.
 func putEventually(t *testing.T, s *Store, key, value string) {
 	t.Helper()
 	eventually(t, clusterWait, func() error { return s.Put(context.Background(), key, []byte(value)) })
@@ -51,15 +52,10 @@ func putEventually(t *testing.T, s *Store, key, value string) {
 
 func TestCluster(t *testing.T) {
 	ctx := context.Background()
-	cfg1 := testConfig(t.TempDir(), "node1")
+	cfg1 := memberConfig(t.TempDir(), "node1", true)
 	n1 := MustOpen(t, cfg1)
-	followerCfg := func(id string) Config {
-		c := testConfig(t.TempDir(), id)
-		c.Bootstrap = false
-		return c
-	}
-	n2 := MustOpen(t, followerCfg("node2"))
-	n3 := MustOpen(t, followerCfg("node3"))
+	n2 := MustOpen(t, memberConfig(t.TempDir(), "node2", false))
+	n3 := MustOpen(t, memberConfig(t.TempDir(), "node3", false))
 	for _, n := range []*Store{n2, n3} {
 		if err := n1.AddVoter(ctx, n.NodeID(), n.Addr()); err != nil {
 			t.Fatalf("AddVoter %s: %v", n.NodeID(), err)
@@ -75,28 +71,30 @@ func TestCluster(t *testing.T) {
 
 	// Replication: writes on the leader reach the followers.
 	for i := range 50 {
-		mustPut(t, n1, fmt.Sprintf("secret/%02d", i), fmt.Sprint(i))
+		putEventually(t, n1, fmt.Sprintf("secret/%02d", i), fmt.Sprint(i))
 	}
 	var archive bytes.Buffer
 	if err := n1.SaveSnapshot(ctx, &archive); err != nil {
 		t.Fatal(err)
 	}
 	saved := dump(t, n1)
-	mustPut(t, n1, "after/save", "1")
-	if err := n1.Barrier(ctx); err != nil {
-		t.Fatal(err)
-	}
+	putEventually(t, n1, "after/save", "1")
+	eventually(t, clusterWait, func() error { return n1.Barrier(ctx) })
 	sameState(t, dump(t, n1), n2, n3)
 
-	// Followers refuse writes and name the leader.
-	err = n2.Put(ctx, "k", []byte("v"))
-	wantCode(t, err, core.CodeUnavailable)
-	if want := "leader is node1 at " + n1.Addr(); !strings.Contains(err.Error(), want) {
-		t.Errorf("follower error %q does not contain %q", err, want)
+	// Followers forward writes to the leader over the cluster RPC and
+	// see them as soon as Put returns.
+	putEventually(t, n2, "via/follower", "v")
+	if v, err := n2.Get(ctx, "via/follower"); err != nil || string(v) != "v" {
+		t.Fatalf("follower reads its own forwarded write: %q, %v", v, err)
 	}
-	if id, addr := n3.Leader(); id != "node1" || addr != n1.Addr() {
-		t.Errorf("n3.Leader() = %s %s", id, addr)
-	}
+	eventually(t, clusterWait, func() error { return n1.Delete(ctx, "via/follower") })
+	eventually(t, clusterWait, func() error {
+		if id, addr := n3.Leader(); id != "node1" || addr != n1.Addr() {
+			return fmt.Errorf("n3.Leader() = %s %s", id, addr)
+		}
+		return nil
+	})
 	wantCode(t, n2.Barrier(ctx), core.CodeUnavailable)
 	wantCode(t, n2.AddVoter(ctx, "x", "127.0.0.1:1"), core.CodeUnavailable)
 
@@ -124,11 +122,9 @@ func TestCluster(t *testing.T) {
 	}
 	putEventually(t, leader, "after/failover", "2")
 	for i := range 20 {
-		mustPut(t, leader, fmt.Sprintf("more/%02d", i), "x")
+		putEventually(t, leader, fmt.Sprintf("more/%02d", i), "x")
 	}
-	if err := leader.Barrier(ctx); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, clusterWait, func() error { return leader.Barrier(ctx) })
 	want := dump(t, leader)
 	sameState(t, want, other)
 
@@ -165,10 +161,8 @@ func TestCluster(t *testing.T) {
 	if err != nil || len(conf) != 2 || conf[0].ID == "node1" || conf[1].ID == "node1" {
 		t.Fatalf("configuration after remove: %+v, %v", conf, err)
 	}
-	mustPut(t, leader, "two/nodes", "ok")
-	if err := leader.Barrier(ctx); err != nil {
-		t.Fatal(err)
-	}
+	putEventually(t, leader, "two/nodes", "ok")
+	eventually(t, clusterWait, func() error { return leader.Barrier(ctx) })
 	sameState(t, dump(t, leader), other)
 	st := leader.Stats()
 	if st["state"] != "Leader" || st["fsm_applied_index"] != fmt.Sprint(leader.AppliedIndex()) {

@@ -79,6 +79,19 @@ func testConfig(dir, id string) Config {
 	}
 }
 
+// memberConfig is testConfig for a node of a multi-node cluster: failure
+// detection tolerant of a loaded machine (a leader starved of CPU for a
+// few hundred milliseconds keeps its lease), so that leadership moves only
+// when a test stops the leader. Failover still takes a few seconds at most.
+func memberConfig(dir, id string, bootstrap bool) Config {
+	c := testConfig(dir, id)
+	c.Bootstrap = bootstrap
+	c.HeartbeatTimeout = time.Second
+	c.ElectionTimeout = time.Second
+	c.LeaderLeaseTimeout = 500 * time.Millisecond
+	return c
+}
+
 // MustOpen opens a Store, closes it at cleanup and, when it bootstraps,
 // waits until it leads.
 func MustOpen(tb testing.TB, cfg Config) *Store {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -93,6 +94,16 @@ type Config struct {
 	OnApply func(keys []string)
 	// Now is the clock for snapshot timestamps. Default time.Now.
 	Now func() time.Time
+
+	// AutopilotUpdateInterval and AutopilotReconcileInterval are how often
+	// the leader's autopilot refreshes server health and acts on it
+	// (promotions, dead-server cleanup). Defaults 2s and 10s (Vault's
+	// autopilot_update_interval and autopilot_reconcile_interval).
+	AutopilotUpdateInterval    time.Duration
+	AutopilotReconcileInterval time.Duration
+	// OnRemoved, when set, is called on the leader after autopilot removed
+	// a dead server (the server revokes its cluster certificate there).
+	OnRemoved func(id string)
 }
 
 func (c *Config) setDefaults() error {
@@ -146,9 +157,16 @@ type Store struct {
 	logStore *raftboltdb.BoltStore
 	snaps    raft.SnapshotStore
 	fsm      *fsm
+	rpc      *rpcState // cluster RPC; nil on a plaintext transport
+	pilot    *pilot
 
 	sealerMu sync.RWMutex
 	sealer   SnapshotSealer
+
+	// confirmed is when the last leadership confirmation that succeeded
+	// started, as nanoseconds after epoch (monotonic; 0: never).
+	epoch     time.Time
+	confirmed atomic.Int64
 
 	notifyCh  chan bool     // raft's leadership notifications
 	done      chan struct{} // closed by Close
@@ -173,6 +191,7 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg:      cfg,
 		logger:   newHCLogger(cfg.Logger, "raft"),
+		epoch:    time.Now(),
 		notifyCh: make(chan bool, 8),
 		done:     make(chan struct{}),
 		subs:     map[chan bool]struct{}{},
@@ -183,6 +202,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.fanOutLeadership()
+	s.startPilot()
 	return s, nil
 }
 
@@ -215,6 +235,7 @@ func (s *Store) open() error {
 	if s.trans, s.stream, err = newTransport(cfg.BindAddr, cfg.AdvertiseAddr, cfg.Plaintext, cfg.TLS, s.logger.Named("transport")); err != nil {
 		return err
 	}
+	s.startRPC()
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -341,6 +362,7 @@ func (s *Store) release() error {
 	if s.trans != nil {
 		errs = append(errs, s.trans.Close())
 	}
+	s.stopRPC()
 	if s.logStore != nil {
 		errs = append(errs, s.logStore.Close())
 	}

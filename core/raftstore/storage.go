@@ -43,7 +43,10 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 
 // Put stores value at key through raft. It returns once the write is
 // committed and applied to this node's state, so a following Get on this node
-// sees it. On a follower it returns a CodeUnavailable error naming the leader.
+// sees it. A follower forwards the write to the leader over the cluster RPC
+// and waits until it has applied it itself; a follower without one (sealed,
+// not joined, or a plaintext transport) returns a CodeUnavailable error
+// naming the leader.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	return s.Txn(ctx, []storage.TxnOp{{Kind: storage.OpPut, Key: key, Value: value}})
 }
@@ -87,7 +90,7 @@ func (s *Store) Txn(ctx context.Context, ops []storage.TxnOp) error {
 		return core.Errorf(core.CodeTooLarge, "raft: write of %d bytes exceeds the %d byte entry limit", len(cmd), s.cfg.MaxEntrySize)
 	}
 	if s.raft.State() != raft.Leader {
-		return s.notLeader()
+		return s.forwardTxn(ctx, cmd)
 	}
 	f := s.raft.Apply(cmd, s.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {

@@ -39,6 +39,15 @@ type TLSIdentity struct {
 // identity (a node that is sealed or has not joined yet).
 var ErrNoIdentity = &core.Error{Code: core.CodeUnavailable, Msg: "raft: the cluster transport has no TLS identity (node sealed or not joined)"}
 
+// Protocols on the cluster port, told apart by TLS ALPN: raft's own
+// traffic, and the cluster RPC (an HTTP/1.1 API between nodes: forwarded
+// writes, read indexes, server stats, forwarded client requests). A peer
+// that offers no protocol speaks raft.
+const (
+	ALPNRaft = "vigil-raft/1"
+	ALPNRPC  = "vigil-rpc/1"
+)
+
 // HandshakeTimeout bounds a TLS handshake on the raft port: a peer that
 // stalls it is dropped.
 const HandshakeTimeout = 10 * time.Second
@@ -50,6 +59,9 @@ const HandshakeTimeout = 10 * time.Second
 func (s *Store) SetTLSIdentity(id *TLSIdentity) {
 	if st, ok := s.stream.(*tlsStream); ok {
 		st.id.Store(id)
+	}
+	if id == nil && s.rpc != nil {
+		s.rpc.tr.CloseIdleConnections()
 	}
 }
 
@@ -137,7 +149,8 @@ type tlsStream struct {
 	log       hclog.Logger
 	id        atomic.Pointer[TLSIdentity]
 
-	conns     chan net.Conn
+	conns     chan net.Conn // raft's connections (ALPNRaft, or no ALPN)
+	rpcConns  chan net.Conn // the cluster RPC's (ALPNRPC)
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -146,7 +159,7 @@ type tlsStream struct {
 var _ raft.StreamLayer = (*tlsStream)(nil)
 
 func newTLSStream(ln net.Listener, adv net.Addr, log hclog.Logger) *tlsStream {
-	t := &tlsStream{ln: ln, advertise: adv, log: log, conns: make(chan net.Conn), done: make(chan struct{})}
+	t := &tlsStream{ln: ln, advertise: adv, log: log, conns: make(chan net.Conn), rpcConns: make(chan net.Conn), done: make(chan struct{})}
 	t.wg.Add(1)
 	go t.acceptLoop()
 	return t
@@ -198,8 +211,12 @@ func (t *tlsStream) handshake(c net.Conn) {
 		_ = c.Close()
 		return
 	}
+	to := t.conns
+	if tc.ConnectionState().NegotiatedProtocol == ALPNRPC {
+		to = t.rpcConns
+	}
 	select {
-	case t.conns <- tc:
+	case to <- tc:
 	case <-t.done:
 		_ = tc.Close()
 	}
@@ -215,21 +232,54 @@ func (t *tlsStream) Accept() (net.Conn, error) {
 	}
 }
 
-// Dial connects to a peer and authenticates both ends.
+// Dial connects to a peer for raft and authenticates both ends.
 func (t *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return t.dial(ctx, string(addr), ALPNRaft)
+}
+
+// dial connects to addr speaking protocol proto (ALPNRaft or ALPNRPC),
+// authenticating both ends with the current identity.
+func (t *tlsStream) dial(ctx context.Context, addr, proto string) (net.Conn, error) {
 	id := t.id.Load()
 	if id == nil {
 		return nil, ErrNoIdentity
 	}
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: id.clientConfig()}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", string(addr))
+	cfg := id.clientConfig()
+	cfg.NextProtos = []string{proto}
+	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: cfg}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("raft transport: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("cluster transport: dial %s: %w", addr, err)
+	}
+	if proto == ALPNRPC && c.(*tls.Conn).ConnectionState().NegotiatedProtocol != ALPNRPC {
+		_ = c.Close()
+		return nil, fmt.Errorf("cluster transport: %s does not speak the cluster RPC protocol", addr)
 	}
 	return c, nil
 }
+
+// rpcListener hands the stream's cluster RPC connections to an
+// http.Server. Closing it does nothing: the stream closes them.
+type rpcListener struct{ t *tlsStream }
+
+func (l rpcListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.t.rpcConns:
+		peer := ""
+		if tc, ok := c.(*tls.Conn); ok {
+			if cs := tc.ConnectionState(); len(cs.PeerCertificates) > 0 {
+				peer = cs.PeerCertificates[0].Subject.CommonName
+			}
+		}
+		return peerConn{Conn: c, peer: peer}, nil
+	case <-l.t.done:
+		return nil, net.ErrClosed
+	}
+}
+func (l rpcListener) Close() error   { return nil }
+func (l rpcListener) Addr() net.Addr { return l.t.advertise }
 
 func (t *tlsStream) Close() error {
 	var err error
@@ -257,6 +307,7 @@ func (id *TLSIdentity) serverConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:       tls.VersionTLS13,
 		Certificates:     []tls.Certificate{id.Certificate},
+		NextProtos:       []string{ALPNRaft, ALPNRPC},
 		ClientAuth:       tls.RequireAndVerifyClientCert,
 		ClientCAs:        id.CAs,
 		VerifyConnection: id.verify,

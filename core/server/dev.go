@@ -38,6 +38,10 @@ func (s *Server) DevBootstrap(ctx context.Context, rootTokenID string) (*DevInfo
 		return nil, err
 	}
 	if !init {
+		// A dev server is a single-node cluster of its own.
+		if err := s.raft.Bootstrap(ctx); err != nil {
+			return nil, fmt.Errorf("dev: %w", err)
+		}
 		s.stateMu.Lock()
 		res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: 1, SecretThreshold: 1})
 		s.stateMu.Unlock()

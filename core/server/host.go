@@ -233,6 +233,10 @@ func (h *Host) SetAuthorizer(a core.Authorizer) { h.s.authz = a }
 // SetAuditor replaces the auditor (default: records nothing).
 func (h *Host) SetAuditor(a core.Auditor) { h.s.auditor = a }
 
+// SetForwardAuditor sets what records, on a standby, the requests it
+// forwards to the active node (default: nothing).
+func (h *Host) SetForwardAuditor(a core.ForwardAuditor) { h.s.forwardAuditor = a }
+
 // AddPostHook adds a hook run after successful handlers (e.g. lease
 // registration).
 func (h *Host) AddPostHook(f core.PostHook) { h.s.postHooks = append(h.s.postHooks, f) }

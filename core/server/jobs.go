@@ -24,10 +24,10 @@ const (
 // through the Dispatcher, made by a principal that names the job, so every
 // key or credential the jobs change is in the audit trail, and nothing runs
 // when the trail cannot record it. It runs nothing on a node that is not
-// the active one (see active). The server calls it about once a minute;
+// the active one (see isActive). The server calls it about once a minute;
 // tests call it directly. It returns the jobs' errors, joined.
 func (s *Server) RunScheduledJobs(ctx context.Context) error {
-	if !s.active() {
+	if !s.isActive() {
 		return nil
 	}
 	var errs []error
@@ -48,11 +48,12 @@ func (s *Server) RunScheduledJobs(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// active reports whether this node is the active node, the only one that
+// isActive reports whether this node is the active node, the only one that
 // runs scheduled work (the jobs here, automated snapshots and restore
-// drills: autosnapshot's Host.Active asks this too). Today it is the raft
-// leader; this is the one place that decides it.
-func (s *Server) active() bool { return s.raft.IsLeader() }
+// drills: autosnapshot's Host.Active asks this too): the raft leader once
+// it has finished becoming active (ha.go), and until it stops being it.
+// This is the one place that decides it for scheduled work.
+func (s *Server) isActive() bool { return s.active.Load() }
 
 // runMountJob reads the job's scan route, then updates every due path.
 func (s *Server) runMountJob(ctx context.Context, mj router.MountJob) error {

@@ -27,6 +27,14 @@ func (s *Server) Initialized(ctx context.Context) (bool, error) { return s.barri
 func (s *Server) Init(ctx context.Context, req system.InitRequest) (*system.InitResult, error) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
+	if s.joinPending() != nil {
+		return nil, core.Invalid("this node is joining a cluster: it cannot be initialised")
+	}
+	// A node without raft state becomes the single voter of a new
+	// cluster here (others join it).
+	if err := s.raft.Bootstrap(ctx); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
 	res, err := s.seal.Init(ctx, seal.InitParams{SecretShares: req.SecretShares, SecretThreshold: req.SecretThreshold,
 		RecoveryShares: req.RecoveryShares, RecoveryThreshold: req.RecoveryThreshold, Holders: req.KeyHolders})
 	if err != nil {
@@ -80,7 +88,13 @@ func (s *Server) Unseal(ctx context.Context, key string, reset, migrate bool) (*
 	defer s.stateMu.Unlock()
 	if reset {
 		s.seal.Reset()
+		if pj := s.joinPending(); pj != nil {
+			pj.seal.Reset()
+		}
 		return s.sealStatusLocked(ctx)
+	}
+	if pj := s.joinPending(); pj != nil && s.barrier.Sealed() {
+		return s.joinUnsealLocked(ctx, pj, key)
 	}
 	if init, err := s.barrier.Initialized(ctx); err != nil {
 		return nil, err
@@ -127,47 +141,59 @@ func (s *Server) UnsealWithKey(ctx context.Context, key []byte) error {
 	return s.unsealedLocked(ctx)
 }
 
-// unsealedLocked runs after the barrier opens: load mounts, start subsystems.
-// On failure the server seals again.
+// unsealedLocked runs after the barrier opens: the node gets its cluster
+// identity, the subsystems that run on every node start, and the node
+// follows leadership (ha.go): it becomes the active node when it leads —
+// before unsealedLocked returns if it leads already — and is a standby
+// otherwise. On failure the server seals again.
 func (s *Server) unsealedLocked(ctx context.Context) error {
 	if err := s.installClusterTLS(ctx); err != nil {
 		s.log.Error("cannot install the cluster transport identity; sealing", "error", err)
 		s.seal.Seal()
 		return core.Errorf(core.CodeInternal, "unseal: %v", err)
 	}
-	if err := s.router.Load(ctx); err != nil {
-		s.log.Error("some mounts failed to load", "error", err)
+	// A standby reads its own copy of the replicated state (the audit
+	// subsystem reads its checkpoints and keys from it): bring it up to
+	// the leader's first. Without a leader (the cluster's other nodes are
+	// still sealed) it starts from what it has.
+	if !s.raft.IsLeader() {
+		rctx, cancel := context.WithTimeout(ctx, StandbyReadIndexWait)
+		if err := s.raft.ReadIndex(rctx); err != nil {
+			s.log.Warn("starting without the leader's read index; this node's state may trail the cluster's until it catches up", "error", err)
+		}
+		cancel()
 	}
-	// Identity decides policies and disabled entities: without it the
-	// server does not open (fail closed).
-	if err := s.ident.Load(ctx); err != nil {
-		s.log.Error("identity store failed to load; sealing", "error", err)
-		s.router.Unload(ctx)
-		s.seal.Seal()
-		return core.Errorf(core.CodeInternal, "unseal: identity store failed to load: %v", err)
-	}
+	var started []Subsystem
 	for _, sub := range s.opts.Subsystems {
+		if !everyNode(sub) {
+			continue
+		}
 		if err := sub.Unsealed(ctx); err != nil {
 			s.log.Error("subsystem failed to start; sealing", "subsystem", sub.Name(), "error", err)
-			s.sealingLocked(ctx)
+			for i := len(started) - 1; i >= 0; i-- {
+				started[i].Sealing(ctx)
+			}
+			s.dropClusterTLS()
+			s.seal.Seal()
 			return core.Errorf(core.CodeInternal, "unseal: %s failed to start: %v", sub.Name(), err)
 		}
+		started = append(started, sub)
 	}
 	s.sys.InvalidateCORS()
-	if s.raft.IsLeader() {
-		if err := s.sys.RecordVersion(ctx); err != nil {
-			s.log.Warn("could not record the version in sys/version-history", "error", err)
-		}
-	}
-	bg, cancel := context.WithCancel(context.Background())
 	s.autoUnsealed = true
-	s.stopBG = cancel
-	s.bgDone.Add(1)
-	go s.background(bg)
 	s.unsealed = true
-	now := s.now()
-	s.activeSince.Store(&now)
 	s.log.Info("unsealed")
+	s.startHA(ctx)
+	// Reported unsealed (and serving) from here on: as the active node
+	// when it leads (startHA made it active), else as a standby.
+	s.unsealedFlag.Store(true)
+	s.bgDone.Add(1)
+	go func() {
+		defer s.bgDone.Done()
+		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.publishNode(pctx)
+	}()
 	return nil
 }
 
@@ -190,24 +216,37 @@ func (s *Server) sealingLocked(ctx context.Context) {
 	s.seal.Seal()
 	s.dropClusterTLS()
 	s.unsealed = false
+	s.unsealedFlag.Store(false)
 	s.activeSince.Store(nil)
 	s.log.Info("sealed")
 	s.teardownLocked(ctx)
 }
 
-// teardownLocked stops the scheduled jobs, the subsystems (in reverse
-// order) and the engines, each step bounded by Options.TeardownTimeout.
+// teardownLocked stops following leadership, then the scheduled jobs, the
+// subsystems (in reverse order; the active-only ones if this node was the
+// active node) and the engines, each step bounded by
+// Options.TeardownTimeout.
 func (s *Server) teardownLocked(ctx context.Context) {
+	if s.haStop != nil {
+		s.haStop()
+		s.haStop = nil
+	}
+	wasActive := s.active.Swap(false)
 	if stop := s.stopBG; stop != nil {
 		s.stopBG = nil
 		stop()
-		s.bounded("scheduled jobs", s.bgDone.Wait)
+		s.bounded("scheduled jobs", s.jobsDone.Wait)
 	}
 	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
 		sub := s.opts.Subsystems[i]
+		if !wasActive && !everyNode(sub) {
+			continue // never started on this standby
+		}
 		s.bounded("subsystem "+sub.Name(), func() { sub.Sealing(ctx) })
 	}
-	s.bounded("engines", func() { s.router.Unload(ctx) })
+	if wasActive {
+		s.bounded("engines", func() { s.router.Unload(ctx) })
+	}
 	s.ident.Clear()
 }
 
@@ -231,7 +270,7 @@ func (s *Server) bounded(what string, fn func()) {
 // background runs the scheduled jobs while unsealed; RunScheduledJobs
 // does nothing on a node that is not the active one.
 func (s *Server) background(ctx context.Context) {
-	defer s.bgDone.Done()
+	defer s.jobsDone.Done()
 	t := time.NewTicker(s.opts.JobInterval)
 	defer t.Stop()
 	for {
@@ -254,6 +293,13 @@ func (s *Server) SealStatus(ctx context.Context) (*system.SealStatus, error) {
 }
 
 func (s *Server) sealStatusLocked(ctx context.Context) (*system.SealStatus, error) {
+	if pj := s.joinPending(); pj != nil && s.barrier.Sealed() {
+		st, err := pj.seal.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s.joinStatus(st), nil
+	}
 	st, err := s.seal.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -264,7 +310,7 @@ func (s *Server) sealStatusLocked(ctx context.Context) (*system.SealStatus, erro
 	// not refused by a server still starting. The status is read without
 	// stateMu, so it answers while a seal or unseal is in progress.
 	out := &system.SealStatus{
-		Type: st.Type, Initialized: st.Initialized, Sealed: st.Sealed || s.activeSince.Load() == nil, T: st.T, N: st.N,
+		Type: st.Type, Initialized: st.Initialized, Sealed: st.Sealed || !s.unsealedFlag.Load(), T: st.T, N: st.N,
 		Progress: st.Progress, Nonce: st.Nonce, Version: Version, StorageType: "raft",
 		ClusterName: s.clusterName(), BuildDate: "", Migration: st.Migration, RecoverySeal: st.RecoverySeal,
 	}
@@ -286,7 +332,7 @@ func (s *Server) clusterName() string {
 
 // Health gathers extra sys/health facts.
 func (s *Server) Health(ctx context.Context) core.HealthInfo {
-	hi := core.HealthInfo{Standby: !s.raft.IsLeader(), ClusterName: s.clusterName()}
+	hi := core.HealthInfo{Standby: !s.active.Load(), ClusterName: s.clusterName()}
 	for _, f := range s.health {
 		f(ctx, &hi)
 	}
@@ -296,7 +342,7 @@ func (s *Server) Health(ctx context.Context) core.HealthInfo {
 // Leader reports sys/leader.
 func (s *Server) Leader(ctx context.Context) system.LeaderInfo {
 	_, addr := s.raft.Leader()
-	li := system.LeaderInfo{HAEnabled: true, IsSelf: s.raft.IsLeader(), LeaderAddress: s.apiAddr(),
+	li := system.LeaderInfo{HAEnabled: true, IsSelf: s.active.Load(), LeaderAddress: s.leaderAPIAddr(ctx),
 		LeaderClusterAddress: addr, RaftAppliedIndex: s.raft.AppliedIndex(), RaftCommittedIndex: s.raft.AppliedIndex()}
 	if t := s.activeSince.Load(); t != nil {
 		li.ActiveTime = t.UTC().Format(time.RFC3339Nano)
@@ -394,19 +440,29 @@ func (sn snapshotter) RestoreSnapshot(ctx context.Context, r io.Reader, force bo
 		s.sealingLocked(ctx)
 		return nil
 	}
+	// Everything that caches storage state starts again from the restored
+	// state: the active-only part, then the every-node subsystems.
+	s.deactivateLocked(ctx)
 	for i := len(s.opts.Subsystems) - 1; i >= 0; i-- {
-		s.opts.Subsystems[i].Sealing(ctx)
-	}
-	s.router.Unload(ctx)
-	s.sys.InvalidateCORS()
-	if err := s.router.Load(ctx); err != nil {
-		s.log.Error("mounts failed to reload after restore", "error", err)
+		if sub := s.opts.Subsystems[i]; everyNode(sub) {
+			sub.Sealing(ctx)
+		}
 	}
 	for _, sub := range s.opts.Subsystems {
+		if !everyNode(sub) {
+			continue
+		}
 		if err := sub.Unsealed(ctx); err != nil {
 			s.log.Error("subsystem failed to restart after restore; sealing", "subsystem", sub.Name(), "error", err)
 			s.sealingLocked(ctx)
 			return core.Errorf(core.CodeInternal, "restore: %s failed to restart: %v", sub.Name(), err)
+		}
+	}
+	if s.raft.IsLeader() {
+		if err := s.activateLocked(ctx); err != nil {
+			s.log.Error("could not become the active node again after the restore; sealing", "error", err)
+			s.sealingLocked(ctx)
+			return core.Errorf(core.CodeInternal, "restore: %v", err)
 		}
 	}
 	return nil

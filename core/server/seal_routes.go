@@ -123,8 +123,9 @@ func (s *Server) identify(ctx context.Context, share []byte) (custody.Commitment
 
 // AuditClearKeys are the sys/ response keys the audit log keeps in clear
 // (not HMAC'd): which share, and whose, was supplied — never its value —
-// and the seal types of a migration.
-var AuditClearKeys = []string{"share_holder", "from", "to"}
+// the seal types of a migration, and which snapshot a restore installed
+// (its SHA-256 and size).
+var AuditClearKeys = []string{"share_holder", "from", "to", "snapshot"}
 
 // addShareInfo adds the audited description of a supplied share to data:
 // share_identified, share_number and share_holder, never its value.

@@ -102,6 +102,19 @@ type Server struct {
 	applyHooks  []func(keys []string)
 	headerFuncs []func(h http.Header)
 
+	join joinState // join.go
+
+	// High availability (ha.go, forward.go).
+	active         atomic.Bool // this node is the active node
+	unsealedFlag   atomic.Bool // unsealed (readable without stateMu)
+	haStop         func()
+	haDone         chan struct{}
+	forwardAuditor core.ForwardAuditor
+	apiHandler     http.Handler // the API itself; handler adds forwarding
+	retryStop      context.CancelFunc
+	retryDone      chan struct{}
+	sealOpts       []seal.Option // the configured seal, for a join's scratch seal
+
 	stateMu      sync.Mutex // serialises seal/unseal transitions
 	unsealed     bool
 	autoUnsealed bool // the server has been unsealed once: auto-unseal stops
@@ -114,7 +127,8 @@ type Server struct {
 	handler        http.Handler
 	maxRequestSize int64
 	stopBG         context.CancelFunc
-	bgDone         sync.WaitGroup
+	bgDone         sync.WaitGroup // helper goroutines (join, publishing)
+	jobsDone       sync.WaitGroup // the scheduled jobs (background)
 	closeOnce      sync.Once
 }
 
@@ -145,9 +159,7 @@ func New(opts Options) (*Server, error) {
 	if cfg.Storage.Path == "" {
 		return nil, errors.New("server: storage \"raft\": path is required")
 	}
-	if cfg.Storage.NodeID == "" {
-		cfg.Storage.NodeID = "node1"
-	}
+	clusterDefaults(cfg)
 	if cfg.DefaultLeaseTTL == 0 {
 		cfg.DefaultLeaseTTL = 768 * time.Hour
 	}
@@ -177,8 +189,8 @@ func New(opts Options) (*Server, error) {
 		bind, advertise = v.Value, ""
 	}
 	rcfg := raftstore.Config{
-		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, AdvertiseAddr: advertise, Bootstrap: true,
-		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply,
+		Dir: cfg.Storage.Path, NodeID: cfg.Storage.NodeID, BindAddr: bind, AdvertiseAddr: advertise,
+		Logger: opts.Logger.With("component", "raft"), OnApply: s.onApply, OnRemoved: s.onAutopilotRemoved,
 		TrailingLogs: cfg.Storage.TrailingLogs, SnapshotThreshold: cfg.Storage.SnapshotThreshold,
 		SnapshotInterval: cfg.Storage.SnapshotInterval, MaxEntrySize: cfg.Storage.MaxEntrySize,
 	}
@@ -188,17 +200,30 @@ func New(opts Options) (*Server, error) {
 		rcfg.ElectionTimeout = time.Duration(m) * time.Second
 		rcfg.LeaderLeaseTimeout = time.Duration(m) * 500 * time.Millisecond
 	}
+	if err := raftTuning(cfg, &rcfg); err != nil {
+		return nil, err
+	}
 	rs, err := raftstore.Open(rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: open raft storage: %w", err)
 	}
 	s.raft = rs
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := rs.WaitLeader(ctx); err != nil {
-		_ = rs.Close()
-		return nil, fmt.Errorf("server: raft: no leader: %w", err)
+	// A node that is the only voter of its cluster leads on its own: wait
+	// for it, so that it serves as soon as it is unsealed. A member of a
+	// larger cluster may have to wait for the others, which may all be
+	// sealed (a sealed node has no cluster network): it starts without a
+	// leader and finds one once enough nodes are unsealed. A node without
+	// raft state bootstraps at initialisation or joins a cluster.
+	if rs.SoleVoter() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := rs.WaitLeader(ctx); err != nil {
+			_ = rs.Close()
+			return nil, fmt.Errorf("server: raft: no leader: %w", err)
+		}
 	}
+	s.applyHooks = append(s.applyHooks, s.onReplicatedKeys)
+	rs.HandleRPC(rpcForward+"/", http.HandlerFunc(s.serveForwarded))
 	s.barrier = barrier.New(rs, barrier.WithNow(opts.Now))
 	rs.SetSnapshotSealer(snapshotSealer{s})
 	sealOpts, seals, err := buildSeals(context.Background(), cfg.Seals, opts.Seals)
@@ -207,6 +232,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.seals = seals
+	s.sealOpts = sealOpts
 	s.seal = seal.New(rs, s.barrier, append(sealOpts, seal.WithNow(opts.Now))...)
 	s.router = router.New(router.Config{
 		Storage: s.barrier, Factories: opts.Engines, AuthFactories: opts.AuthMethods,
@@ -218,6 +244,7 @@ func New(opts Options) (*Server, error) {
 	s.applyHooks = append(s.applyHooks, s.ident.Invalidate)
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
+	s.forwardAuditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
 	s.parts = []framework.Part{metricsPart{s}, sealPart{s}}
 	s.initWrapping()
@@ -235,6 +262,7 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.sys = system.New(system.Deps{Core: s, Access: mountAccess{s}, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
+		Cluster: s,
 		Records: barrierStorage{s.barrier},
 		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
 			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
@@ -271,13 +299,21 @@ func New(opts Options) (*Server, error) {
 	if len(cfg.Listeners) > 0 {
 		s.maxRequestSize = cfg.Listeners[0].MaxRequestSize
 	}
-	s.handler = s.newHandler(s.maxRequestSize)
+	s.apiHandler = s.newAPIHandler(s.maxRequestSize)
+	s.handler = s.clusterHandler(s.apiHandler)
 	s.startAutoUnseal()
+	s.startRetryJoin()
 	return s, nil
 }
 
-// newHandler is the HTTP handler with a request size limit (0: default).
+// newHandler is the HTTP handler of a listener with a request size limit
+// (0: default): the API, forwarded to the active node from a standby.
 func (s *Server) newHandler(maxRequestSize int64) http.Handler {
+	return s.clusterHandler(s.newAPIHandler(maxRequestSize))
+}
+
+// newAPIHandler is the API itself.
+func (s *Server) newAPIHandler(maxRequestSize int64) http.Handler {
 	return httpapi.New(s.dispatcher, httpapi.Options{MaxRequestSize: maxRequestSize, Now: s.opts.Now, Logger: s.opts.Logger,
 		ResponseHeaders: s.responseHeaders, UI: s.opts.UI, CORS: s.cors})
 }
@@ -476,6 +512,7 @@ func (s *Server) Addrs() []string {
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.stopRetryJoin()
 		for _, srv := range s.httpSrvs {
 			_ = srv.Shutdown(ctx)
 		}
@@ -486,6 +523,7 @@ func (s *Server) Close(ctx context.Context) error {
 			s.seal.Seal()
 			s.dropClusterTLS()
 			s.unsealed = false
+			s.unsealedFlag.Store(false)
 			s.activeSince.Store(nil)
 			s.log.Info("sealed")
 		}

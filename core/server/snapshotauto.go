@@ -18,7 +18,7 @@ import (
 
 // Active reports whether this node is the active node, the one that runs
 // scheduled work (snapshots, drills): see Server.active.
-func (h *Host) Active() bool { return h.s.active() }
+func (h *Host) Active() bool { return h.s.isActive() }
 
 // ScratchDir is where snapshots are staged and restore drills unpack
 // (the storage folder: same filesystem, same permissions).

@@ -123,8 +123,11 @@ type Deps struct {
 	// checks it (sys/storage/raft/snapshot-test). nil: raft storage is not
 	// in use.
 	SnapshotTest func(ctx context.Context) core.SnapshotTestRecord
-	Version      string
-	Now          func() time.Time
+	// Cluster is the raft cluster API (join, peers, autopilot). nil: the
+	// routes answer that raft storage is not in use.
+	Cluster Cluster
+	Version string
+	Now     func() time.Time
 	// Parts are other subsystems' sys/ routes.
 	Parts []framework.Part
 }
@@ -182,6 +185,7 @@ func (b *Backend) Routes() []framework.Route {
 	rs = append(rs, b.authRoutes()...)
 	rs = append(rs, b.keyRoutes()...)
 	rs = append(rs, b.snapshotRoutes()...)
+	rs = append(rs, b.clusterRoutes()...) // raft_cluster.go
 	rs = append(rs, b.toolRoutes()...)
 	rs = append(rs, b.hostInfoRoute(), b.versionHistoryRoute(), b.rotateConfigRoute(), b.corsRoute(), b.remountRoute())
 	for _, p := range b.d.Parts {

@@ -24,7 +24,7 @@ import (
 
 // vigilBinary returns the binary under test: $VIGIL_BIN (make test builds
 // bin/vigil) or a fresh `go build ./cmd/vigil`.
-func vigilBinary(t *testing.T) string {
+func vigilBinary(t testing.TB) string {
 	t.Helper()
 	if b := os.Getenv("VIGIL_BIN"); b != "" {
 		return b
@@ -37,7 +37,7 @@ func vigilBinary(t *testing.T) string {
 	return out
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/vigilsec/vigil/cmd/vigil/wire"
 	"github.com/vigilsec/vigil/core/config"
 	"github.com/vigilsec/vigil/core/server"
+	"github.com/vigilsec/vigil/core/system"
 )
 
 // pki is a test CA with a server certificate for 127.0.0.1 and a client
@@ -161,7 +162,9 @@ func TestVaultConfigFileServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(cfg.Warnings, "\n")
-	for _, key := range []string{"cache_size", "plugin_directory", "autopilot_reconcile_interval", "retry_join",
+	// retry_join and autopilot_reconcile_interval are implemented: no
+	// warning for them.
+	for _, key := range []string{"cache_size", "plugin_directory",
 		"x_forwarded_for_reject_not_present", "custom_response_headers", "statsd_address"} {
 		if !strings.Contains(joined, key) {
 			t.Errorf("no warning names %s:\n%s", key, joined)
@@ -297,6 +300,11 @@ listener "tcp" {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close(context.Background()) })
+	// A node without raft state has no leader until it is initialised (it
+	// bootstraps then) or joins a cluster.
+	if _, err := srv.Init(context.Background(), system.InitRequest{SecretShares: 1, SecretThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
 	if got := srv.Leader(context.Background()).LeaderClusterAddress; got != clusterAddr {
 		t.Fatalf("raft listens on %s, want the listener's cluster_address %s", got, clusterAddr)
 	}

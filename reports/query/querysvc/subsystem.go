@@ -131,6 +131,9 @@ func NewSubsystem(opts Options) *Subsystem {
 // Name names the subsystem in logs and errors.
 func (s *Subsystem) Name() string { return "audit-query" }
 
+// EveryNode: every node keeps the query index of its own audit log.
+func (s *Subsystem) EveryNode() bool { return true }
+
 // Provision reads the configuration (the first audit_stream "clickhouse"
 // block, if any) and installs GET sys/audit/query.
 func (s *Subsystem) Provision(srv Host) error {
