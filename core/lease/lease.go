@@ -671,6 +671,9 @@ func (m *Manager) RevokePrefix(ctx context.Context, prefix string, force bool) e
 			continue
 		}
 		if rerr := m.revokeEntry(ctx, e, "revoke-prefix"); rerr != nil {
+			if errors.Is(rerr, ErrNotActive) {
+				return rerr // not this node's to revoke, nor to delete
+			}
 			if force {
 				m.cfg.Logger.Warn("revoke-force: deleting lease whose revocation failed", "lease_id", id, "error", rerr)
 				if err := m.delete(ctx, e); err != nil {
