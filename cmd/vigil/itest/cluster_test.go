@@ -347,7 +347,7 @@ func TestClusterFailoverKill9(t *testing.T) {
 		if revoked[lid] == 0 {
 			revoked[lid] = 1 // its first request crashed before its response
 		}
-		t.Logf("lease %s: revocation resumed after a crash: %v", lid, revokedBy[lid])
+		t.Logf("lease %s: revocation %s resumed after a crash (its response recorded: %v): %v (kills at %v)", lid, r, seen[r], revokedBy[lid], kills)
 	}
 	for _, a := range acked {
 		if !seen[a.id] {
