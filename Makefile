@@ -1,7 +1,8 @@
 # Vigil — the single entry point for building, running and testing.
 #   make run    start a dev server (single-node raft in ./vigil-dev-data, audit on)
 #   make test   start the test services (.ci/services/*.sh) and run vet and every test
-#   make bench  run the standard benchmark suite into bench/results/
+#   make bench  run the standard benchmark suite into bench/results/ (bin/vigil-bench: the
+#               load generator is a binary of its own, so bin/vigil does not link it)
 #   make compat drive Vigil with a Vault-compatible CLI and agent (VIGIL_COMPAT_BIN=/path/to/vault-or-bao)
 
 GO            ?= go
@@ -18,6 +19,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/vigil
+	$(GO) build -o bin/vigil-bench ./cmd/vigil-bench
 	$(GO) build -o bin/vigil-kfake ./cmd/vigil-kfake 2>/dev/null || true
 
 run: build
@@ -76,9 +78,11 @@ compat: build
 # bench/results/latest.{json,md}. Kafka and ClickHouse are started for the
 # streaming arms; if they cannot be, those arms are reported as skipped.
 # Extra flags: make bench BENCH_FLAGS="--peer-bin /usr/local/bin/bao --peer-kind openbao"
-BENCH_FLAGS ?=
+# With VIGIL_BENCH_PEER_BIN set (a Vault or OpenBao binary), the peer arm is
+# added (VIGIL_BENCH_PEER_KIND: vault or openbao, default guessed).
+BENCH_FLAGS ?= $(if $(VIGIL_BENCH_PEER_BIN),--peer-bin $(VIGIL_BENCH_PEER_BIN)) $(if $(VIGIL_BENCH_PEER_KIND),--peer-kind $(VIGIL_BENCH_PEER_KIND))
 bench: build
-	@bash .ci/services/run.sh --allow-missing ./$(BIN) bench --standard --out bench/results/latest.json --md bench/results/latest.md $(BENCH_FLAGS)
+	@bash .ci/services/run.sh --allow-missing ./bin/vigil-bench --vigil-bin ./$(BIN) --standard --out bench/results/latest.json --md bench/results/latest.md $(BENCH_FLAGS)
 
 # demo-report: start an in-process dev server, generate a week of realistic
 # traffic, and write the HIPAA and NRB reports (PDF, HTML) and the

@@ -39,6 +39,9 @@ require (
 	github.com/ryanuber/go-glob v1.0.0
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/shirou/gopsutil/v4 v4.26.10
+	// kfake (an in-process Kafka-protocol broker, for tests and cmd/vigil-kfake
+	// only; the server links kafka-go) is published without version tags, so
+	// only a commit pseudo-version can name it.
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	github.com/zclconf/go-cty v1.20.0
 	go.etcd.io/bbolt v1.4.3
@@ -52,6 +55,9 @@ require (
 	k8s.io/apimachinery v0.37.2
 )
 
+// Indirect requirements are chosen by minimal version selection from what
+// the direct ones require; the pseudo-versions among them are pinned by
+// those modules, not here.
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/Azure/go-ntlmssp v0.1.1 // indirect

@@ -17,7 +17,10 @@ var peerKinds = []string{"vault", "openbao", "vigil"}
 // the way an operator runs it: `server -config` with raft storage in a
 // temporary folder, initialised (one key share) and unsealed through the
 // API, a file audit device on the same disk as Vigil's, and KV v2 at
-// secret/ — the same shape as `vigil server -dev`.
+// secret/ — the same shape as `vigil server -dev`. The audit device is
+// declared in the configuration for OpenBao 2.4 and later (whose API
+// refuses to create audit devices) and enabled through the API otherwise;
+// the release is read from `<bin> version` before the start.
 type PeerTarget struct {
 	Bin      string
 	Kind     string // vault, openbao or vigil
@@ -63,10 +66,20 @@ func (t *PeerTarget) Start(ctx context.Context) error {
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return err
 	}
+	rel, err := peerReleaseOf(ctx, t.Bin)
+	if err != nil {
+		return err
+	}
+	mode := auditModeFor(t.Kind, rel)
+	auditLog := filepath.Join(tmp, "audit", "audit.log")
+	if err := os.MkdirAll(filepath.Dir(auditLog), 0o700); err != nil {
+		return err
+	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "storage \"raft\" {\n  path    = %q\n  node_id = \"bench-peer\"\n}\n", raftDir)
 	fmt.Fprintf(&cfg, "listener \"tcp\" {\n  address     = \"127.0.0.1:%d\"\n  tls_disable = true\n}\n", port)
 	fmt.Fprintf(&cfg, "api_addr      = %q\ncluster_addr  = \"http://127.0.0.1:%d\"\ndisable_mlock = true\n", t.url, cport)
+	cfg.WriteString(peerAuditConfig(mode, auditLog))
 	if t.Kind == "vigil" && t.AuditTag {
 		fmt.Fprintf(&cfg, "audit_settings {\n  request_headers = [%q]\n}\n", TagHeader)
 	}
@@ -108,11 +121,13 @@ func (t *PeerTarget) Start(ctx context.Context) error {
 	}
 	api.Token = t.token
 	t.info.Version = serverVersion(ctx, api)
-	auditLog := filepath.Join(tmp, "audit", "audit.log")
-	if err := os.MkdirAll(filepath.Dir(auditLog), 0o700); err != nil {
-		return err
-	}
-	if _, err := api.Do(ctx, "PUT", "sys/audit/file", map[string]any{"type": "file",
+	if mode == auditDeclarative {
+		// The active node creates declared devices after unseal.
+		if err := waitAuditDevice(ctx, api, 60*time.Second); err != nil {
+			return fmt.Errorf("%s: declared file audit device: %w", t.ArmName(), err)
+		}
+		t.info.Notes = append(t.info.Notes, rel.Raw+": file audit device declared in the configuration")
+	} else if _, err := api.Do(ctx, "PUT", "sys/audit/file", map[string]any{"type": "file",
 		"options": map[string]any{"file_path": auditLog}}); err != nil {
 		return fmt.Errorf("%s: enable file audit device: %w", t.ArmName(), err)
 	}
@@ -159,3 +174,25 @@ func (t *PeerTarget) Info() ArmInfo { return t.info }
 // VigilMetrics: a Vigil peer serves them; Vault and OpenBao do not.
 func (t *PeerTarget) VigilMetrics() bool { return t.Kind == "vigil" }
 func (t *PeerTarget) Streams() []string  { return nil }
+
+// waitAuditDevice waits until sys/audit lists a device.
+func waitAuditDevice(ctx context.Context, api *API, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		devs, err := auditDevices(ctx, api)
+		if err == nil && len(devs) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("no audit device listed after %v", timeout)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -32,6 +32,10 @@ type Target struct {
 	// their request entry cannot be recorded, since refusing them would
 	// keep the server open. Their response entry is still required.
 	FailSafe bool
+	// SideEffectFree lists the route's operations that change nothing
+	// (see framework.Route.SideEffectFree). Every other operation has side
+	// effects: its request entry is durable before its handler runs.
+	SideEffectFree []Operation
 	// Exists runs the route's existence check; nil when the route has none.
 	Exists func(ctx context.Context, req *Request) (bool, error)
 	// Serve runs the handler. It returns the resolver's "not found" error
@@ -79,6 +83,30 @@ type AuditEvent struct {
 type Auditor interface {
 	LogRequest(ctx context.Context, ev *AuditEvent) error
 	LogResponse(ctx context.Context, ev *AuditEvent) error
+}
+
+// DeferredAuditor is an Auditor that can make a request entry and its
+// response entry durable with one wait, for operations without side
+// effects. The Dispatcher uses it, when the Auditor provides it, only for
+// operations a route declares side-effect free.
+type DeferredAuditor interface {
+	// LogRequestDeferred records ev's request entry without waiting for
+	// it to be durable. An error means it was not recorded: the request is
+	// refused as when LogRequest fails.
+	LogRequestDeferred(ctx context.Context, ev *AuditEvent) (AuditPair, error)
+}
+
+// AuditPair completes what LogRequestDeferred began. Call WaitRequest at
+// most once, then LogResponse exactly once.
+type AuditPair interface {
+	// WaitRequest returns once the request entry is durable, or with the
+	// reason it was not recorded.
+	WaitRequest() error
+	// LogResponse records the response entry, which is written only if
+	// the request entry was, and returns once both are durable: reqErr
+	// when the request entry was not recorded (then neither is the
+	// response entry), else respErr when the response entry was not.
+	LogResponse(ctx context.Context, ev *AuditEvent) (reqErr, respErr error)
 }
 
 // SealState reports whether the barrier is sealed.
@@ -296,6 +324,14 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 		labelHeld(req)
 	}
 
+	// An operation without side effects does not wait for its request
+	// entry before running: the request and response entries become
+	// durable together, before the answer, and the response entry is
+	// written only if the request entry was. Every other operation waits
+	// for its request entry before its handler runs.
+	if pair := d.deferredRequest(ctx, target, req, hold); pair != nil {
+		return d.servePure(ctx, target, req, pair)
+	}
 	if err := d.cfg.Auditor.LogRequest(ctx, d.event("request", req, nil, nil)); err != nil {
 		if !(target.FailSafe && target.Found) {
 			d.cfg.Logger.Error("audit request failed; request refused", "path", req.Path, "error", err)

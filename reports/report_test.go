@@ -650,7 +650,7 @@ func TestBackupDrillSection(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range r.Sections {
-			if s.Tables != nil && len(s.Tables) == 2 && s.Tables[1].ID == "restore-drills" {
+			if len(s.Tables) == 2 && s.Tables[1].ID == "restore-drills" {
 				return s
 			}
 		}

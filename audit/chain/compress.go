@@ -17,9 +17,9 @@ func (w *Writer) wakeCompressor() {
 	}
 }
 
-// compressLoop gzips rotated segments. Lumberjack's own compression is not
-// used because it never fsyncs the .gz before deleting the original, so a
-// crash could lose a rotated segment.
+// compressLoop gzips rotated segments, fsyncing each .gz (and the
+// directory) before the original is removed, so a crash never loses a
+// rotated segment.
 func (w *Writer) compressLoop() {
 	defer w.bg.Done()
 	for {
@@ -28,9 +28,7 @@ func (w *Writer) compressLoop() {
 		case <-w.stopBg:
 			return
 		}
-		w.nameMu.Lock()
 		files, err := listSegmentFiles(w.cfg.Path)
-		w.nameMu.Unlock()
 		if err != nil {
 			w.log.Error("audit chain: compression: list segments", "err", err)
 			continue

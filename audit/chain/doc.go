@@ -65,12 +65,13 @@
 // move: the next entry reuses the seq, so failures never leave gaps.
 //
 // Rotation happens before a batch would push the active segment past
-// MaxSizeMB, or once it is MaxAgeDays old: the file is fsynced and rotated
-// by gopkg.in/natefinch/lumberjack.v2 (which also performs the writes) to
-// its backup name, never over an existing file, the directory is fsynced,
-// and the new file starts with a segment header. Lumberjack itself never
-// rotates, deletes or compresses; lumberjack.go in this package lists its
-// hazards and how each is contained. A watcher notices a deleted, moved or replaced active file within
+// MaxSizeMB, or once it is MaxAgeDays old: the file is fsynced and renamed
+// to its backup name (RENAME_NOREPLACE: never over an existing file), the
+// directory is fsynced, the next segment is created with O_EXCL, the
+// directory is fsynced again, and the new file starts with a segment
+// header. The chain owns these files outright; no rotation library
+// writes, renames or deletes them (docs/design.md gives the numbers behind
+// that choice). A watcher notices a deleted, moved or replaced active file within
 // WatchInterval, salvages its durable bytes from the still-open descriptor
 // into a rotated segment, and starts a new segment (reason "reopen") with an
 // active_file_missing event.

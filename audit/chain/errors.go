@@ -17,6 +17,11 @@ var (
 	// is guaranteed never to be written.
 	ErrTimeout = errors.New("audit chain: write timed out")
 
+	// ErrFirstNotWritten fails an entry appended with AppendLinked whose
+	// first entry was not written: it is not written either, so the log
+	// never holds the second entry of a pair without the first.
+	ErrFirstNotWritten = errors.New("audit chain: the entry this one follows was not written")
+
 	// ErrDiskFull wraps ENOSPC and EDQUOT write/sync failures. Errors that
 	// match it also match the underlying syscall.Errno.
 	ErrDiskFull = errors.New("audit chain: disk full")

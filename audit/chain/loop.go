@@ -1,12 +1,9 @@
 package chain
 
 import (
-	"errors"
 	"os"
 	"strconv"
 	"time"
-
-	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/vigilsec/vigil/audit/merkle"
 )
@@ -20,14 +17,7 @@ type storedNode struct {
 
 // loopState is owned by the writer goroutine (and by Open before it starts).
 type loopState struct {
-	// lj writes and rotates the active segment (see lumberjack.go). Its
-	// descriptor, if it has one open (ljOpen), was opened with O_APPEND
-	// (ljAppend) and is known to be f's inode (ljChecked).
-	lj                          *lumberjack.Logger
-	ljOpen, ljAppend, ljChecked bool
-	lastStamp                   int64 // Unix ms of lumberjack's last backup name, 0 if none
-
-	f      *os.File    // active file, O_RDWR|O_APPEND: fsync, truncate, salvage; nil while a switch is pending
+	f      *os.File    // active file, O_RDWR|O_APPEND: every write, fsync, truncate, salvage; nil while a switch is pending
 	id     os.FileInfo // identity of f, for os.SameFile
 	off    int64       // end of the last successfully written batch
 	broken error       // a failed batch could not be truncated away
@@ -42,7 +32,6 @@ type loopState struct {
 
 	switchReason string // non-empty: start a new segment before the next batch
 	missing      bool   // the active file is no longer at Path: salvage, don't rename
-	retrying     bool   // flush is writing a batch again after errLumberjackSwitched
 
 	sinceCP    int // lines since the last checkpoint line
 	lastCP     Checkpoint
@@ -65,9 +54,8 @@ type loopState struct {
 	hashes  []byte // the batch's entry hashes, back to back
 }
 
-// closeFile closes the active file and the Logger's descriptor.
+// closeFile closes the active file.
 func (s *loopState) closeFile() {
-	s.closeLogger()
 	if s.f != nil {
 		s.f.Close()
 		s.f = nil
@@ -321,6 +309,13 @@ func (w *Writer) flush(forceCP bool) error {
 		n++
 		if !r.state.CompareAndSwap(reqPending, reqTaken) {
 			w.queued.Add(-1) // abandoned by its caller before we got to it
+			r.noteFailed()
+			continue
+		}
+		if r.orphaned() {
+			// Its first entry was not written: neither is this one.
+			w.queued.Add(-1)
+			r.done <- result{err: ErrFirstNotWritten}
 			continue
 		}
 		emit(r.body)
@@ -355,24 +350,12 @@ func (w *Writer) flush(forceCP bool) error {
 	}
 	if err != nil {
 		w.rollback()
-		if errors.Is(err, errLumberjackSwitched) && !s.retrying {
-			// Nothing reached the segment and no waiter was told: write
-			// the batch again, after a new segment (flush switches files
-			// first, since the writer now considers the file missing).
-			for _, r := range taken {
-				r.state.Store(reqPending)
-			}
-			s.pending = append(append(make([]*request, 0, len(taken)+len(s.pending)), taken...), s.pending...)
-			clear(taken)
-			s.retrying = true
-			defer func() { s.retrying = false }()
-			return w.flush(forceCP)
-		}
 		w.markFailed(err)
 		w.statsMu.Lock()
 		w.stats.FailedBatches++
 		w.statsMu.Unlock()
 		for _, r := range taken {
+			r.noteFailed()
 			r.done <- result{err: err}
 		}
 		w.queued.Add(-int64(len(taken)))
@@ -446,8 +429,10 @@ func (w *Writer) needsRotation(now time.Time) bool {
 	return s.off+int64(next) > w.maxBytes
 }
 
-// writeBatch writes buf to the active file in one call through lumberjack,
-// honouring Faults.BeforeWrite.
+// writeBatch writes buf to the active file in one call, honouring
+// Faults.BeforeWrite. The descriptor has O_APPEND, so after a failed batch
+// was truncated away the next write lands at the new end, not at a stale
+// offset.
 func (w *Writer) writeBatch(buf []byte) error {
 	data, injected := buf, error(nil)
 	if f := w.cfg.Faults; f != nil && f.BeforeWrite != nil {
@@ -456,8 +441,8 @@ func (w *Writer) writeBatch(buf []byte) error {
 		}
 	}
 	if len(data) > 0 {
-		if err := w.ljWrite(data); err != nil {
-			return err
+		if _, err := w.st.f.Write(data); err != nil {
+			return classify("write", err)
 		}
 	}
 	return classify("write", injected)
@@ -507,7 +492,6 @@ func (w *Writer) rollback() {
 		w.st.broken = err
 		w.log.Error("audit chain: cannot truncate failed batch", "offset", w.st.off, "err", err)
 	}
-	w.st.afterFailedWrite()
 }
 
 func (w *Writer) repair() error {
@@ -531,7 +515,10 @@ func (w *Writer) failPending(err error) {
 	s := &w.st
 	for _, r := range s.pending {
 		if r.state.CompareAndSwap(reqPending, reqTaken) {
+			r.noteFailed()
 			r.done <- result{err: err}
+		} else {
+			r.noteFailed()
 		}
 	}
 	w.queued.Add(-int64(len(s.pending)))

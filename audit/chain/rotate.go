@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// backupTimeFormat is lumberjack's backup timestamp layout; rotated segments
-// are named <prefix>-<timestamp><ext> by lumberjack (or, in the fallbacks,
-// by the chain in the same layout).
+// backupTimeFormat is the timestamp layout of rotated segment names,
+// <prefix>-<timestamp><ext> (the layout lumberjack uses, so logs written
+// before the chain named its own segments read the same way).
 const backupTimeFormat = "2006-01-02T15-04-05.000"
 
 // switchFile closes the active segment and opens a new one, whose header
@@ -21,16 +21,16 @@ const backupTimeFormat = "2006-01-02T15-04-05.000"
 // idempotent across failures: each step that already happened is skipped on
 // retry.
 //
-//  1. If the active file is still at Path: fsync it if needed, rotate it
-//     with lumberjack (rotateActive: a fresh backup name, never replacing an
+//  1. If the active file is still at Path: fsync it if needed, rename it to
+//     a fresh backup name (renameat2 RENAME_NOREPLACE: never over an
 //     existing file), fsync the directory.
-//  2. If it is no longer at Path (deleted, moved, replaced): if lumberjack
+//  2. If it is no longer at Path (deleted, moved, replaced): if someone
 //     renamed it to a backup name, keep it there; otherwise copy its
 //     durable bytes, read through the still-open descriptor, into a fresh
 //     backup file. Fsync it and the directory, so the directory keeps the
 //     complete chain.
-//  3. Create the new active file (O_EXCL; an empty file at Path, such as
-//     the one lumberjack's Rotate creates, is adopted), fsync the directory.
+//  3. Create the new active file (O_EXCL; an empty file left at Path by an
+//     interrupted switch is adopted), fsync the directory.
 //
 // A file that holds no line yet (its header was never written) is not a
 // segment: it is neither rotated nor salvaged, and the next header reuses
@@ -49,12 +49,10 @@ func (w *Writer) switchFile(now time.Time) error {
 		}
 		switch {
 		case s.off == 0:
-			s.closeLogger()
 		case s.missing:
-			s.closeLogger()
 			if name, ok := w.findRenamed(); ok {
-				// Lumberjack's reopen fallback (or someone) renamed it:
-				// it already is a complete rotated segment.
+				// Someone renamed it to a backup name: it already is a
+				// complete rotated segment.
 				if err := w.keepRenamed(name); err != nil {
 					return classify("keep renamed segment", err)
 				}
@@ -62,9 +60,7 @@ func (w *Writer) switchFile(now time.Time) error {
 				return classify("salvage active segment", err)
 			}
 		default:
-			// Leaves lumberjack holding the new file Rotate created, if
-			// it did; its first write is checked (ljWrite).
-			if err := w.rotateActive(now); err != nil {
+			if err := w.renameToBackup(now); err != nil {
 				return classify("rotate", err)
 			}
 		}
@@ -323,4 +319,37 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// findRenamed looks for the active segment's inode under a plain backup
+// name next to Path (someone renamed the active file to such a name).
+func (w *Writer) findRenamed() (string, bool) {
+	s := &w.st
+	files, err := listSegmentFiles(w.cfg.Path)
+	if err != nil {
+		return "", false
+	}
+	for _, sf := range files {
+		if sf.active || sf.compressed {
+			continue
+		}
+		if fi, err := os.Lstat(sf.path); err == nil && os.SameFile(fi, s.id) {
+			return sf.path, true
+		}
+	}
+	return "", false
+}
+
+// backupStamp returns the Unix millisecond timestamp in a backup name of
+// Path.
+func (w *Writer) backupStamp(name string) (int64, bool) {
+	base := filepath.Base(w.cfg.Path)
+	ext := filepath.Ext(base)
+	prefix := base[:len(base)-len(ext)] + "-"
+	n := filepath.Base(name)
+	if !isBackupName(n, prefix, ext) {
+		return 0, false
+	}
+	t, err := time.Parse(backupTimeFormat, n[len(prefix):len(n)-len(ext)])
+	return t.UnixMilli(), err == nil
 }

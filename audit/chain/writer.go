@@ -51,10 +51,11 @@ const (
 // zero field takes the default documented on it.
 type Config struct {
 	// Path is the active segment file, e.g. /var/log/vigil/audit.log.
-	// It is written and rotated through gopkg.in/natefinch/lumberjack.v2;
-	// rotated segments live next to it under lumberjack's backup names,
-	// audit-2006-01-02T15-04-05.000.log (time per Now), plus ".gz" once
-	// compressed. An existing file is never replaced.
+	// The chain owns its files: it creates each segment with O_EXCL,
+	// renames a full one to a backup name next to it,
+	// audit-2006-01-02T15-04-05.000.log (time per Now, a millisecond later
+	// while the name is taken), plus ".gz" once compressed, and fsyncs the
+	// directory after each. An existing file is never replaced.
 	Path string
 	// NodeID identifies this node's chain; see ValidNodeID.
 	NodeID string
@@ -144,9 +145,6 @@ type Config struct {
 
 	// maxBytes overrides MaxSizeMB in bytes (tests only).
 	maxBytes int64
-	// realClock: Now was left to the default, so lumberjack's backup names
-	// (taken from time.Now) already follow it.
-	realClock bool
 	// checkpointTicks replaces the CheckpointInterval ticker (tests only):
 	// each receive runs the interval check once.
 	checkpointTicks chan time.Time
@@ -202,10 +200,6 @@ type Writer struct {
 	bg        sync.WaitGroup // sink and compressor goroutines
 	stopBg    chan struct{}
 
-	// nameMu keeps the compressor from listing the directory while a
-	// rotated segment is between lumberjack's name and its final one.
-	nameMu sync.Mutex
-
 	st loopState // owned by the writer goroutine
 
 	headMu   sync.Mutex
@@ -234,7 +228,29 @@ type request struct {
 	state atomic.Int32
 	done  chan result // buffered (1): the writer never blocks on it
 	timer *time.Timer // WriteTimeout of the current Append
+	// link ties the two entries of an AppendLinked pair; first is set on
+	// the first of them. Only the writer goroutine reads or writes
+	// link.failed.
+	link  *pairLink
+	first bool
 }
+
+// pairLink is shared by the two entries of a pair: failed records that the
+// first was not written (its batch failed, or its caller abandoned it
+// before it was taken), so the second must not be written either.
+type pairLink struct{ failed bool }
+
+// noteFailed records, for the first entry of a pair, that it was not
+// written. Writer goroutine only.
+func (r *request) noteFailed() {
+	if r.link != nil && r.first {
+		r.link.failed = true
+	}
+}
+
+// orphaned reports, for the second entry of a pair, that the first was not
+// written. Writer goroutine only.
+func (r *request) orphaned() bool { return r.link != nil && !r.first && r.link.failed }
 
 const (
 	reqPending int32 = iota
@@ -301,10 +317,8 @@ func Open(cfg Config) (*Writer, error) {
 		w.maxBytes = cfg.maxBytes
 	}
 	w.st.lh = newLineHasher()
-	w.st.lj = getLogger(cfg.Path)
 	fail := func(err error) (*Writer, error) {
 		w.st.closeFile()
-		putLogger(w.st.lj)
 		w.closeStore()
 		return nil, err
 	}
@@ -370,7 +384,6 @@ func (c *Config) setDefaults() error {
 	defDur(&c.FsyncInterval, DefaultFsyncInterval)
 	if c.Now == nil {
 		c.Now = time.Now
-		c.realClock = true
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -453,29 +466,87 @@ var reqPool = sync.Pool{New: func() any {
 }}
 
 func (w *Writer) append(ctx context.Context, body []byte) (Appended, error) {
+	r, err := w.enqueue(ctx, body, nil, false)
+	if err != nil {
+		return Appended{}, err
+	}
+	return w.wait(ctx, r)
+}
+
+// Pending is an entry handed to the writer by AppendLinkedFirst or
+// AppendLinked whose outcome is still to be collected with Wait.
+type Pending struct {
+	w    *Writer
+	r    *request
+	link *pairLink // set by AppendLinkedFirst
+}
+
+// Wait returns once the entry is durable per the fsync mode, or failed;
+// results and errors are those of Append. Call it exactly once.
+func (p Pending) Wait(ctx context.Context) (Appended, error) { return p.w.wait(ctx, p.r) }
+
+// AppendLinkedFirst is AppendTrusted without the wait: it hands body to the
+// writer (copying it) and returns at once. The entry is the first of a
+// pair: an entry appended with AppendLinked after it is written only if
+// this one is. Entries are written in the order they were handed over.
+func (w *Writer) AppendLinkedFirst(ctx context.Context, body []byte) (Pending, error) {
+	if err := checkFraming(body, w.cfg.MaxEntryBytes); err != nil {
+		return Pending{}, err
+	}
+	link := &pairLink{}
+	r, err := w.enqueue(ctx, body, link, true)
+	return Pending{w, r, link}, err
+}
+
+// AppendLinked hands body (as AppendTrusted would) to the writer after
+// first, a Pending from AppendLinkedFirst (whose Wait may or may not have
+// been called). It is written after first and only if first was written: if first's
+// batch failed or its caller abandoned it, this entry fails with
+// ErrFirstNotWritten and consumes no seq. So when this entry is durable,
+// first is too; waiting for both costs a single durable wait when they
+// share a batch.
+func (w *Writer) AppendLinked(ctx context.Context, body []byte, first Pending) (Pending, error) {
+	if err := checkFraming(body, w.cfg.MaxEntryBytes); err != nil {
+		return Pending{}, err
+	}
+	if first.link == nil || first.w != w {
+		return Pending{}, errors.New("audit chain: AppendLinked needs a Pending from AppendLinkedFirst on the same writer")
+	}
+	r, err := w.enqueue(ctx, body, first.link, false)
+	return Pending{w, r, nil}, err
+}
+
+// enqueue hands a copy of body to the writer goroutine.
+func (w *Writer) enqueue(ctx context.Context, body []byte, link *pairLink, first bool) (*request, error) {
 	select {
 	case <-w.closing:
-		return Appended{}, ErrClosed
+		return nil, ErrClosed
 	default:
 	}
 	r := reqPool.Get().(*request)
 	r.body = append(r.body[:0], body...)
+	r.link, r.first = link, first
 	r.state.Store(reqPending)
 	// Since Go 1.23 a stopped or reset timer never delivers a stale value.
 	r.timer.Reset(w.cfg.WriteTimeout)
 	select {
 	case w.reqs <- r:
+		return r, nil
 	case <-w.closing:
 		r.release()
-		return Appended{}, ErrClosed
+		return nil, ErrClosed
 	case <-ctx.Done():
 		r.release()
-		return Appended{}, fmt.Errorf("audit chain: append: %w", ctx.Err())
+		return nil, fmt.Errorf("audit chain: append: %w", ctx.Err())
 	case <-r.timer.C:
 		r.release()
 		w.noteTimeout()
-		return Appended{}, ErrTimeout
+		return nil, ErrTimeout
 	}
+}
+
+// wait collects the result of r, handed over by enqueue.
+func (w *Writer) wait(ctx context.Context, r *request) (Appended, error) {
 	select {
 	case res := <-r.done:
 		r.release()
@@ -500,6 +571,7 @@ func (w *Writer) append(ctx context.Context, body []byte) (Appended, error) {
 // never took or already answered (its result was received).
 func (r *request) release() {
 	r.timer.Stop()
+	r.link, r.first = nil, false
 	if cap(r.body) > maxPooledBody {
 		r.body = nil
 	}
@@ -567,9 +639,7 @@ func (w *Writer) control(k ctrlKind) (Checkpoint, error) {
 // Close writes every queued entry, a "closed" event and a final checkpoint,
 // fsyncs, closes the file and stops the background goroutines (waiting for
 // a running compression and the checkpoint sink to finish). Appends after
-// Close fail with ErrClosed. Close is idempotent. The writer's lumberjack
-// Logger is closed and kept for reuse by a later Open: lumberjack gives no
-// way to stop its per-Logger goroutine (see lumberjack.go in this package).
+// Close fail with ErrClosed. Close is idempotent.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
 		close(w.closing) // new appends and control calls fail from here on
@@ -577,7 +647,6 @@ func (w *Writer) Close() error {
 		w.ctrl <- op
 		w.closeErr = (<-op.done).err
 		<-w.done
-		putLogger(w.st.lj) // closed by the writer goroutine; see getLogger
 		close(w.stopBg)
 		w.bg.Wait()
 		w.closeStore()

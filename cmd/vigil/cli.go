@@ -302,3 +302,9 @@ func parseKVArgs(args []string) (map[string]any, error) {
 	}
 	return out, nil
 }
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -83,7 +84,13 @@ func runServer(args []string) int {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		return 1
 	}
-	logger := newLogger(cfg.LogLevel, cfg.LogFormat)
+	logOut, closeLog, err := logOutput(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error: log_file:", err)
+		return 1
+	}
+	defer closeLog()
+	logger := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
 	for _, w := range cfg.Warnings {
 		logger.Warn("config: " + w)
 	}
@@ -184,9 +191,9 @@ func startPprof(logger *slog.Logger) {
 	go func() { _ = http.Serve(ln, mux) }()
 }
 
-// newLogger logs to standard error at level, as text or (format "json")
-// one JSON object per line.
-func newLogger(level, format string) *slog.Logger {
+// newLogger logs to out at level, as text or (format "json") one JSON
+// object per line.
+func newLogger(out io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	switch strings.ToLower(level) {
 	case "trace", "debug":
@@ -199,9 +206,9 @@ func newLogger(level, format string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: l}))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: l}))
 }
 
 func printDevBanner(srv *server.Server, info *server.DevInfo) {

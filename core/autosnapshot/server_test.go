@@ -42,8 +42,8 @@ func (c *clock) Add(d time.Duration) {
 func mustBucket(t *testing.T) (*s3.Client, string, string, string) {
 	t.Helper()
 	endpoint := testsvc.Env(t, "VIGIL_TEST_MOTO_ENDPOINT")
-	region := os.Getenv("VIGIL_TEST_MOTO_REGION")
-	if region == "" {
+	region, ok := testsvc.Lookup("VIGIL_TEST_MOTO_REGION")
+	if !ok {
 		region = "us-east-1"
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(region),

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -26,8 +25,8 @@ import (
 func MustS3Config(tb testing.TB, name string) *Config {
 	tb.Helper()
 	endpoint := testsvc.Env(tb, "VIGIL_TEST_MOTO_ENDPOINT")
-	region := os.Getenv("VIGIL_TEST_MOTO_REGION")
-	if region == "" {
+	region, ok := testsvc.Lookup("VIGIL_TEST_MOTO_REGION")
+	if !ok {
 		region = "us-east-1"
 	}
 	c := &Config{Name: name, Interval: time.Hour, Retain: 3, StorageType: StorageS3, PathPrefix: "vigil/backups",

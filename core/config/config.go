@@ -34,6 +34,16 @@ type Config struct {
 	LogLevel    string
 	// LogFormat is "standard" (text, the default) or "json".
 	LogFormat string
+	// LogFile, when set, receives the server's own log as well as standard
+	// error, as in Vault (a path ending in "/" names a folder: vigil.log
+	// in it). It is rotated by size (LogRotateBytes, 0: never), by age
+	// (LogRotateDuration, default 24h) and keeps LogRotateMaxFiles
+	// archives (0: all; -1: none is kept beyond the newest one). This is
+	// the operational log, not the audit trail.
+	LogFile           string
+	LogRotateBytes    int64
+	LogRotateDuration time.Duration
+	LogRotateMaxFiles int
 	// PidFile, when set, is written with the server's process id at start
 	// and removed at exit.
 	PidFile         string
@@ -260,7 +270,8 @@ func Parse(filename string, src []byte) (*Config, error) {
 			}
 		case "api_addr", "cluster_addr", "ui", "log_level", "log_format", "default_lease_ttl", "max_lease_ttl",
 			"token_default_ttl", "token_max_ttl", "disable_mlock", "cluster_name", "pid_file", "unsafe_allow_api_audit_creation",
-			"default_max_request_duration":
+			"default_max_request_duration",
+			"log_file", "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files":
 			v, err := scalar(filename, it)
 			if err != nil {
 				return nil, err
@@ -302,6 +313,26 @@ func (p *parser) top(key string, v Value) error {
 		c.ClusterName = v.Value
 	case "pid_file":
 		c.PidFile = v.Value
+	case "log_file":
+		c.LogFile = v.Value
+	case "log_rotate_bytes":
+		n, err := strconv.ParseInt(strings.TrimSpace(v.Value), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("config: %s: log_rotate_bytes: expected a number of bytes, got %q", v.Where(), v.Value)
+		}
+		c.LogRotateBytes = n
+	case "log_rotate_max_files":
+		n, err := strconv.Atoi(strings.TrimSpace(v.Value))
+		if err != nil || n < -1 {
+			return fmt.Errorf("config: %s: log_rotate_max_files: expected a number of files (or -1), got %q", v.Where(), v.Value)
+		}
+		c.LogRotateMaxFiles = n
+	case "log_rotate_duration":
+		d, err := ParseDuration(v.Value)
+		if err != nil || d < 0 {
+			return fmt.Errorf("config: %s: log_rotate_duration: expected a duration such as 24h, got %q", v.Where(), v.Value)
+		}
+		c.LogRotateDuration = d
 	case "ui", "disable_mlock":
 		b, err := v.Bool()
 		if err != nil {

@@ -372,3 +372,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestLogFileSettings: Vault's log_file and log_rotate_* keys are read, not
+// ignored, and bad values are refused with the key named.
+func TestLogFileSettings(t *testing.T) {
+	c := mustParse(t, "log_file = \"/var/log/vigil/\"\nlog_rotate_bytes = 1048576\nlog_rotate_duration = \"1h\"\nlog_rotate_max_files = -1\n")
+	if c.LogFile != "/var/log/vigil/" || c.LogRotateBytes != 1<<20 || c.LogRotateDuration != time.Hour || c.LogRotateMaxFiles != -1 {
+		t.Fatalf("%+v", c)
+	}
+	if len(c.Warnings) != 0 {
+		t.Fatalf("warnings: %v", c.Warnings)
+	}
+	wantParseError(t, "log_rotate_bytes = \"lots\"\n", "log_rotate_bytes")
+	wantParseError(t, "log_rotate_max_files = -2\n", "log_rotate_max_files")
+	wantParseError(t, "log_rotate_duration = \"soon\"\n", "log_rotate_duration")
+}

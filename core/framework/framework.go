@@ -49,6 +49,16 @@ type Route struct {
 	// FailSafe routes only take access away (sys/seal). They run even when
 	// their request entry cannot be recorded. System only.
 	FailSafe bool
+	// SideEffectFree lists the operations of this route that change
+	// nothing: no storage write, no lease, no token, no counter, no call
+	// out with effects — for every request, whatever its fields. Their
+	// request entry need not be durable before the handler runs: the
+	// request and response entries become durable together, with one
+	// wait, before the answer (docs/audit-format.md). Every operation not
+	// listed has side effects (the default): its request entry is durable
+	// before its handler runs. List an operation only when its handler and
+	// everything it calls are read-only.
+	SideEffectFree []core.Operation
 	// Raw routes receive the unparsed body in Request.RawBody.
 	Raw bool
 	// MaxBody overrides the default request body limit for Raw routes.

@@ -52,6 +52,7 @@ func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target,
 	t.Unauthenticated, t.Unaudited, t.SealedOK, t.Sudo = res.Route.Unauthenticated, res.Route.Unaudited, res.Route.SealedOK, res.Route.Sudo
 	t.DefersTokenUse = res.Route.DefersTokenUse
 	t.FailSafe = res.Route.FailSafe
+	t.SideEffectFree = res.Route.SideEffectFree
 	if res.Route.ExistenceCheck != nil {
 		t.Exists = func(ctx context.Context, req *core.Request) (bool, error) {
 			exists, _, err := rt.Exists(ctx, res, req)

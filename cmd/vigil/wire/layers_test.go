@@ -203,3 +203,52 @@ func rel(p string) (string, bool) {
 	}
 	return strings.CutPrefix(p, module+"/")
 }
+
+// serverForbidden are packages the server binary must not link: the load
+// generator and what only it needs, and test fakes and harnesses.
+var serverForbidden = []string{
+	module + "/bench",
+	module + "/audit/ship/shiptest",
+	"github.com/HdrHistogram/hdrhistogram-go",
+	"github.com/twmb/franz-go",
+}
+
+// forbiddenIn returns the dependencies that match a forbidden package or
+// lie under one.
+func forbiddenIn(deps []string, forbidden []string) []string {
+	var out []string
+	for _, d := range deps {
+		for _, f := range forbidden {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// TestServerBinaryLinksNoLoadGeneratorOrFakes holds that `go list -deps
+// ./cmd/vigil` contains neither the load generator (it is cmd/vigil-bench)
+// nor a test fake, while vigil-bench still links the load generator.
+func TestServerBinaryLinksNoLoadGeneratorOrFakes(t *testing.T) {
+	list := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	server := list(module + "/cmd/vigil")
+	if !has(server, module+"/core/server") || !has(server, "github.com/segmentio/kafka-go") {
+		t.Fatalf("go list -deps cmd/vigil returned too little (%d packages): the check is not seeing the real graph", len(server))
+	}
+	for _, d := range forbiddenIn(server, serverForbidden) {
+		t.Errorf("cmd/vigil links %s", d)
+	}
+	if !has(list(module+"/cmd/vigil-bench"), module+"/bench") {
+		t.Error("cmd/vigil-bench does not link the load generator: the check above proves nothing")
+	}
+	if got := forbiddenIn([]string{"github.com/twmb/franz-go/pkg/kfake", "github.com/twmb/franz-gox"}, serverForbidden); len(got) != 1 {
+		t.Errorf("forbiddenIn = %v, want only the kfake package", got)
+	}
+}

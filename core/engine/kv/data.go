@@ -30,6 +30,8 @@ func (b *Backend) dataRoute() framework.Route {
 			core.OpDelete: b.dataDelete,
 		},
 		ExistenceCheck: b.keyExists,
+		// Reading a version changes nothing.
+		SideEffectFree: []core.Operation{core.OpRead},
 		Help:           "Write, patch, read and delete versioned data in the KV store.",
 	}
 }

@@ -25,6 +25,8 @@ func (b *Backend) v1Routes() []framework.Route {
 			core.OpList:   b.v1List,
 		},
 		ExistenceCheck: b.v1Exists,
+		// Reading and listing change nothing.
+		SideEffectFree: []core.Operation{core.OpRead, core.OpList},
 		Help:           "Pass-through secret storage: read and write arbitrary JSON objects.",
 	}}
 }

@@ -33,7 +33,10 @@ func (b *Backend) encryptRoute() framework.Route {
 			"type":                  {Type: framework.TypeString, Default: string(defaultType), Description: "Type of the key created when it does not exist yet."},
 			"convergent_encryption": {Type: framework.TypeBool, Description: "Create the missing key with convergent encryption (needs context)."},
 		}),
-		Operations:     map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.encrypt},
+		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.encrypt},
+		// Key creation happens only as OpCreate (the existence check), so
+		// OpUpdate reads the key and changes nothing.
+		SideEffectFree: []core.Operation{core.OpUpdate},
 		ExistenceCheck: b.keyExists,
 		Help:           "Encrypt base64 plaintext (or a batch) with a named key, creating the key on first use.",
 	}
@@ -213,7 +216,9 @@ func (b *Backend) decryptRoute() framework.Route {
 			"ciphertext": {Type: framework.TypeString, Description: "The vault:v<N>:... ciphertext to decrypt."},
 		}),
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.decrypt},
-		Help:       "Decrypt a ciphertext (or a batch) with a named key; the plaintext comes back base64-encoded.",
+		// Decrypting reads the key and changes nothing.
+		SideEffectFree: []core.Operation{core.OpUpdate},
+		Help:           "Decrypt a ciphertext (or a batch) with a named key; the plaintext comes back base64-encoded.",
 	}
 }
 

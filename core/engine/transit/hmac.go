@@ -22,7 +22,9 @@ func (b *Backend) hmacRoute() framework.Route {
 			"batch_input":  batchField(),
 		},
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.hmac},
-		Help:       "HMAC base64 input with a named key.",
+		// Reads the key and changes nothing.
+		SideEffectFree: []core.Operation{core.OpUpdate},
+		Help:           "HMAC base64 input with a named key.",
 	}
 }
 

@@ -36,7 +36,9 @@ func (b *Backend) signRoute() framework.Route {
 			"key_version": {Type: framework.TypeInt, Description: "Version to sign with (0 = latest); not below min_encryption_version."},
 		}),
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.sign},
-		Help:       "Sign base64 input with a named ed25519, ECDSA or RSA key.",
+		// Reads the key and changes nothing.
+		SideEffectFree: []core.Operation{core.OpUpdate},
+		Help:           "Sign base64 input with a named ed25519, ECDSA or RSA key.",
 	}
 }
 
@@ -48,7 +50,9 @@ func (b *Backend) verifyRoute() framework.Route {
 			"hmac":      {Type: framework.TypeString, Description: "The vault:v<N>:... HMAC to verify."},
 		}),
 		Operations: map[core.Operation]framework.HandlerFunc{core.OpUpdate: b.verify},
-		Help:       "Verify a signature or an HMAC made with a named key.",
+		// Reads the key and changes nothing.
+		SideEffectFree: []core.Operation{core.OpUpdate},
+		Help:           "Verify a signature or an HMAC made with a named key.",
 	}
 }
 

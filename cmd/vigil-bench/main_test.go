@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +12,34 @@ import (
 	"github.com/vigilsec/vigil/bench"
 )
 
+type cliResult struct {
+	code     int
+	out, err string
+}
+
+// runCLI runs the command with captured output.
+func runCLI(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	var o, e bytes.Buffer
+	stdout, stderr = &o, &e
+	t.Cleanup(func() { stdout, stderr = os.Stdout, os.Stderr })
+	code := runBench(args)
+	return cliResult{code: code, out: o.String(), err: e.String()}
+}
+
+// fakeVigil points $VIGIL_BENCH_VIGIL_BIN at an (unused) file.
+func fakeVigil(t *testing.T) string {
+	t.Helper()
+	b := filepath.Join(t.TempDir(), "vigil")
+	if err := os.WriteFile(b, []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(vigilBinEnv, b)
+	return b
+}
+
 func TestBenchFlagsStandard(t *testing.T) {
+	vb := fakeVigil(t)
 	o, err := parseBenchFlags([]string{"--standard", "--quiet"})
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +51,7 @@ func TestBenchFlagsStandard(t *testing.T) {
 	if !slices.Equal(s.Audit, []string{"off", "file", "file+kafka", "file+clickhouse"}) {
 		t.Errorf("audit = %v", s.Audit)
 	}
-	if s.Target != "vigil" || s.VigilBin == "" || s.Connections != 32 || s.Rounds != 2 || s.Duration != 8*time.Second {
+	if s.Target != "vigil" || s.VigilBin != vb || s.Connections != 32 || s.Rounds != 2 || s.Duration != 8*time.Second {
 		t.Errorf("settings = %+v", s)
 	}
 	if o.out != "bench/results/latest.json" || o.md != "bench/results/latest.md" {
@@ -33,6 +63,7 @@ func TestBenchFlagsStandard(t *testing.T) {
 }
 
 func TestBenchFlagsOverrideStandard(t *testing.T) {
+	fakeVigil(t)
 	o, err := parseBenchFlags([]string{"--standard", "--duration", "3s", "--audit", "off,file", "--out", "x/r.json"})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +100,8 @@ func TestBenchFlagsExternalAndOpenLoop(t *testing.T) {
 }
 
 func TestBenchList(t *testing.T) {
-	r := runCLI(t, "bench", "--list")
+	t.Setenv(vigilBinEnv, "")
+	r := runCLI(t, "--list")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
@@ -84,16 +116,30 @@ func TestBenchList(t *testing.T) {
 func TestBenchRejectsBadSettings(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "")
 	t.Setenv("VIGIL_TOKEN", "")
-	r := runCLI(t, "bench", "--scenario", "nope", "--quiet")
+	fakeVigil(t)
+	r := runCLI(t, "--scenario", "nope", "--quiet")
 	if r.code == 0 || !strings.Contains(r.err, `unknown scenario "nope"`) {
 		t.Fatalf("unknown scenario: exit %d, stderr %s", r.code, r.err)
 	}
-	r = runCLI(t, "bench", "--audit", "file+nfs", "--quiet")
+	r = runCLI(t, "--audit", "file+nfs", "--quiet")
 	if r.code == 0 || !strings.Contains(r.err, "unknown --audit") {
 		t.Fatalf("bad audit mode: exit %d, stderr %s", r.code, r.err)
 	}
-	r = runCLI(t, "bench", "--addr", "http://127.0.0.1:1", "--quiet")
+	r = runCLI(t, "--addr", "http://127.0.0.1:1", "--quiet")
 	if r.code == 0 || !strings.Contains(r.err, "--addr needs --token") {
 		t.Fatalf("--addr without token: exit %d, stderr %s", r.code, r.err)
+	}
+}
+
+// Without --vigil-bin or $VIGIL_BENCH_VIGIL_BIN, the vigil binary next to
+// this one is required (the test binary has none beside it).
+func TestBenchNeedsVigilBinary(t *testing.T) {
+	t.Setenv(vigilBinEnv, "")
+	if _, err := parseBenchFlags([]string{"--quiet"}); err == nil || !strings.Contains(err.Error(), "--vigil-bin") {
+		t.Fatalf("err = %v", err)
+	}
+	o, err := parseBenchFlags([]string{"--quiet", "--vigil-bin", "/x/vigil"})
+	if err != nil || o.settings.VigilBin != "/x/vigil" {
+		t.Fatalf("--vigil-bin: %v %+v", err, o)
 	}
 }
