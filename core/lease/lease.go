@@ -384,8 +384,8 @@ var errRecord = errors.New("lease: record the revocation")
 // never shows two independent revocations of one lease. Revocations of one
 // lease on this node are serialised.
 //
-// On failure e carries the stored record (with its mark) for the retry
-// bookkeeping; e is nil-safe for callers that only need the error.
+// e is replaced by the stored record (with its mark), which the retry
+// bookkeeping of a failed revocation updates.
 //
 // A token's lease is revoked with a request on its mount's path
 // ("auth/userpass/"), not its login path: an entry on a login path is a
