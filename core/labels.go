@@ -36,4 +36,9 @@ const (
 	// LabelWrappedBy and LabelWrappedByEntityID name who wrapped it.
 	LabelWrappedBy         = "wrapped_by"
 	LabelWrappedByEntityID = "wrapped_by_entity_id"
+	// LabelResumesRequestID is, on a lease revocation that completes an
+	// interrupted one (the node that started it crashed or stopped being
+	// the active node before it deleted the lease), the id of the
+	// revocation request it completes: the two records are one revocation.
+	LabelResumesRequestID = "resumes_request_id"
 )

@@ -58,6 +58,14 @@ type Entry struct {
 	// paths (the namespace's path in front), so the internal requests that
 	// revoke or renew the lease find their namespace from the path.
 	NamespaceID string `json:"namespace_id,omitempty"`
+	// Revoking is the id of the first revocation request sent for this
+	// lease, stored before that request is dispatched. A lease found with
+	// it set had its revocation interrupted (a crash, or a node that
+	// stopped being active, between the engine's revoke and the deletion
+	// of the lease): the next revocation completes that one, is audited
+	// with core.LabelResumesRequestID naming it, and the lease can no
+	// longer be renewed.
+	Revoking string `json:"revoking,omitempty"`
 }
 
 // Secret returns the core.Secret handed to the engine on revoke/renew (for
@@ -102,15 +110,27 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Tick bounds how long the expiry loop sleeps (default 1s).
 	Tick time.Duration
+	// Confirm returns nil while this node may revoke stored leases: on a
+	// cluster, while it is the raft leader confirmed by a quorum
+	// (raftstore.Store.ConfirmLeader). It is asked before each revocation
+	// is dispatched, so a node that has lost leadership (and whose
+	// manager is not yet stopped) revokes nothing. nil: always.
+	Confirm func(ctx context.Context) error
 }
+
+// ErrNotActive is returned (wrapped) by revocations refused because this
+// node may not revoke leases (Config.Confirm failed): another node is, or
+// is about to become, the active one.
+var ErrNotActive = core.Errorf(core.CodeUnavailable, "lease: this node is not the active node; leases are revoked by the active node")
 
 // Manager tracks leases. It is safe for concurrent use.
 type Manager struct {
 	cfg Config
 
 	mu      sync.Mutex
-	pending pq               // by next action time
-	index   map[string]*item // lease id → heap item
+	pending pq                       // by next action time
+	index   map[string]*item         // lease id → heap item
+	busy    map[string]chan struct{} // lease id → closed when its revocation ends
 	wake    chan struct{}
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -158,7 +178,7 @@ func New(cfg Config) *Manager {
 	if cfg.Tick == 0 {
 		cfg.Tick = time.Second
 	}
-	return &Manager{cfg: cfg, index: map[string]*item{}, wake: make(chan struct{}, 1)}
+	return &Manager{cfg: cfg, index: map[string]*item{}, busy: map[string]chan struct{}{}, wake: make(chan struct{}, 1)}
 }
 
 func leaseKey(id string) string { return idPrefix + id }
@@ -210,6 +230,9 @@ func (m *Manager) Stop() {
 }
 
 func nextAction(e *Entry) time.Time {
+	if e.Revoking != "" && e.NextAttempt.IsZero() {
+		return time.Time{} // an interrupted revocation: complete it now
+	}
 	if !e.NextAttempt.IsZero() && e.NextAttempt.After(e.ExpireTime) {
 		return e.NextAttempt
 	}
@@ -299,18 +322,29 @@ func (m *Manager) expire(ctx context.Context, id string) error {
 	if err != nil || e == nil {
 		return err
 	}
-	if e.Token && e.RevokeAttempts == 0 {
-		if err := m.followToken(ctx, e); err != nil {
-			return err
+	if e.Revoking == "" {
+		if e.Token && e.RevokeAttempts == 0 {
+			if err := m.followToken(ctx, e); err != nil {
+				return err
+			}
 		}
-	}
-	if e.ExpireTime.After(m.cfg.Now()) && (e.NextAttempt.IsZero() || e.NextAttempt.After(m.cfg.Now())) {
-		m.schedule(id, nextAction(e)) // renewed meanwhile
-		return nil
+		if e.ExpireTime.After(m.cfg.Now()) && (e.NextAttempt.IsZero() || e.NextAttempt.After(m.cfg.Now())) {
+			m.schedule(id, nextAction(e)) // renewed meanwhile
+			return nil
+		}
 	}
 	rerr := m.revokeEntry(ctx, e, "expiration")
 	if rerr == nil {
 		return nil
+	}
+	if errors.Is(rerr, ErrNotActive) || errors.Is(rerr, errRecord) || ctx.Err() != nil {
+		// Not an attempt: nothing reached the engine. The manager is
+		// about to stop (the lease is resumed by the active node), or the
+		// storage is failing: try again later.
+		if ctx.Err() == nil {
+			m.schedule(id, m.cfg.Now().Add(m.cfg.Tick))
+		}
+		return rerr
 	}
 	e.RevokeAttempts++
 	e.LastError = rerr.Error()
@@ -333,24 +367,122 @@ func (m *Manager) expire(ctx context.Context, id string) error {
 	return rerr
 }
 
-// revokeEntry asks the engine to revoke through the Dispatcher (for a
-// token's lease, the server revokes the token), then deletes the lease.
+// errRecord marks a revocation that could not be recorded as started (the
+// revoking mark could not be stored): nothing was dispatched.
+var errRecord = errors.New("lease: record the revocation")
+
+// revokeEntry revokes a stored lease: it asks the engine to revoke through
+// the Dispatcher (for a token's lease, the server revokes the token), then
+// deletes the lease. It is crash-safe and fails closed:
+//
+//  1. this node must be allowed to revoke (Config.Confirm), else
+//     ErrNotActive and nothing happens;
+//  2. the lease is re-read (gone: already revoked, nil) and, unless a
+//     revocation was started before, marked Revoking with the id of the
+//     request about to be dispatched — durably, before the dispatch;
+//  3. the revoke request is dispatched (a resumed revocation carries
+//     core.LabelResumesRequestID naming the first request);
+//  4. the lease is deleted.
+//
+// A crash between 3 and 4 leaves the mark: whichever node revokes the
+// lease next completes that revocation, audited as such, so the trail
+// never shows two independent revocations of one lease. Revocations of one
+// lease on this node are serialised.
+//
+// e is replaced by the stored record (with its mark), which the retry
+// bookkeeping of a failed revocation updates.
 //
 // A token's lease is revoked with a request on its mount's path
 // ("auth/userpass/"), not its login path: an entry on a login path is a
 // login to every reader of the audit trail (reports, OCSF, CEF), and this is
 // not one. The lease ID is in the request's data.
 func (m *Manager) revokeEntry(ctx context.Context, e *Entry, actor string) error {
-	path := e.Path
-	if e.Token && e.MountPath != "" {
-		path = e.MountPath
+	release := m.acquire(e.LeaseID)
+	defer release()
+	if err := m.confirm(ctx); err != nil {
+		return err
 	}
-	req := &core.Request{Operation: core.OpRevoke, Path: path, Internal: true, InternalActor: actor,
-		Secret: e.Secret(), Data: map[string]any{"lease_id": e.LeaseID}, Time: m.cfg.Now()}
+	cur, err := m.get(ctx, e.LeaseID)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		m.unschedule(e.LeaseID)
+		return nil // revoked meanwhile
+	}
+	*e = *cur
+	req := m.revokeRequest(e, actor)
+	if e.Revoking == "" {
+		e.Revoking = req.ID
+		if err := m.put(ctx, e); err != nil {
+			e.Revoking = ""
+			return fmt.Errorf("%w: %w", errRecord, err)
+		}
+	} else {
+		req.Label(core.LabelResumesRequestID, e.Revoking)
+	}
+	// The mark is stored: confirm again just before the engine acts (a
+	// stepped-down node fails here without a round trip).
+	if err := m.confirm(ctx); err != nil {
+		return err
+	}
 	if _, err := m.cfg.Dispatch(ctx, req); err != nil {
 		return err
 	}
 	return m.delete(ctx, e)
+}
+
+// revokeUnrecorded revokes the secret of a lease that could not be stored
+// (Register): there is no record to mark, and the secret must not outlive
+// every record of it, so neither the mark nor Confirm applies. The lease
+// is deleted afterwards in case its write did commit.
+func (m *Manager) revokeUnrecorded(ctx context.Context, e *Entry, actor string) error {
+	if _, err := m.cfg.Dispatch(ctx, m.revokeRequest(e, actor)); err != nil {
+		return err
+	}
+	return m.delete(ctx, e)
+}
+
+func (m *Manager) revokeRequest(e *Entry, actor string) *core.Request {
+	path := e.Path
+	if e.Token && e.MountPath != "" {
+		path = e.MountPath
+	}
+	return &core.Request{ID: uuid.NewString(), Operation: core.OpRevoke, Path: path, Internal: true, InternalActor: actor,
+		Secret: e.Secret(), Data: map[string]any{"lease_id": e.LeaseID}, Time: m.cfg.Now()}
+}
+
+// confirm is Config.Confirm, wrapped in ErrNotActive.
+func (m *Manager) confirm(ctx context.Context) error {
+	if m.cfg.Confirm == nil {
+		return nil
+	}
+	if err := m.cfg.Confirm(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotActive, err)
+	}
+	return nil
+}
+
+// acquire serialises the revocations of one lease on this manager; it
+// returns the release function.
+func (m *Manager) acquire(id string) func() {
+	for {
+		m.mu.Lock()
+		ch, ok := m.busy[id]
+		if !ok {
+			ch = make(chan struct{})
+			m.busy[id] = ch
+			m.mu.Unlock()
+			return func() {
+				m.mu.Lock()
+				delete(m.busy, id)
+				m.mu.Unlock()
+				close(ch)
+			}
+		}
+		m.mu.Unlock()
+		<-ch
+	}
 }
 
 func (m *Manager) get(ctx context.Context, id string) (*Entry, error) {
@@ -427,7 +559,7 @@ func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Re
 	}
 	if err := storage.Txn(ctx, m.cfg.Storage, ops); err != nil {
 		err = fmt.Errorf("lease: store: %w", err)
-		if rerr := m.revokeEntry(ctx, e, "lease-registration"); rerr != nil {
+		if rerr := m.revokeUnrecorded(ctx, e, "lease-registration"); rerr != nil {
 			m.cfg.Logger.Error("secret issued without a lease could not be revoked", "path", req.Path, "error", rerr)
 			return errors.Join(err, fmt.Errorf("lease: revoke the unrecorded secret: %w", rerr))
 		}
@@ -476,6 +608,9 @@ func (m *Manager) Renew(ctx context.Context, id string, increment time.Duration)
 	}
 	if !e.Renewable {
 		return nil, core.Invalid("lease is not renewable")
+	}
+	if e.Revoking != "" {
+		return nil, core.Invalid("lease is being revoked")
 	}
 	if increment <= 0 {
 		increment = e.TTL
@@ -542,6 +677,9 @@ func (m *Manager) RevokePrefix(ctx context.Context, prefix string, force bool) e
 			continue
 		}
 		if rerr := m.revokeEntry(ctx, e, "revoke-prefix"); rerr != nil {
+			if errors.Is(rerr, ErrNotActive) {
+				return rerr // not this node's to revoke, nor to delete
+			}
 			if force {
 				m.cfg.Logger.Warn("revoke-force: deleting lease whose revocation failed", "lease_id", id, "error", rerr)
 				if err := m.delete(ctx, e); err != nil {

@@ -24,6 +24,9 @@ type Host interface {
 	AddPrefixMover(f func(ctx context.Context, from, to string) error)
 	// TokenExpiry follows the tokens behind token leases (see Tokens).
 	TokenExpiry(ctx context.Context, hash string) (expire time.Time, renewable, ok bool, err error)
+	// ConfirmLeader returns nil while this node leads the cluster,
+	// confirmed by a quorum (see Config.Confirm).
+	ConfirmLeader(ctx context.Context) error
 }
 
 // Subsystem plugs the lease manager into a server.
@@ -43,6 +46,7 @@ func (l *Subsystem) Provision(h Host) error {
 		Dispatch: h.Handle,
 		TTLs:     h.MountTTLs,
 		Tokens:   h,
+		Confirm:  h.ConfirmLeader,
 		Now:      h.Now,
 		Logger:   h.Logger().With("component", "lease"),
 	})

@@ -62,6 +62,12 @@ type Host struct{ s *Server }
 // Now is the server's clock.
 func (h *Host) Now() time.Time { return h.s.now() }
 
+// ConfirmLeader returns nil when this node is the raft leader, confirmed by
+// a quorum within the leader lease (raftstore.Store.ConfirmLeader). Work
+// that only the active node may do (lease revocation) checks it before it
+// acts.
+func (h *Host) ConfirmLeader(ctx context.Context) error { return h.s.raft.ConfirmLeader(ctx) }
+
 // Logger is the server's logger.
 func (h *Host) Logger() *slog.Logger { return h.s.log }
 

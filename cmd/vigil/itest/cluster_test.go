@@ -287,11 +287,26 @@ func TestClusterFailoverKill9(t *testing.T) {
 			}
 		}
 	}
+	// The short leases expire and are revoked: wait until the active node
+	// lists none (a lease is deleted after its revocation's response entry
+	// is durable).
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		left, err := c.client(c.active()).Logical().List("sys/leases/lookup/pki/issue/short/")
+		if err == nil && left == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leases not revoked: %v %v", left, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	// Every acknowledged request in some node's chain, every chain verifying.
-	time.Sleep(8 * time.Second) // the short leases expire and are revoked
 	seen := map[string]bool{}
-	revoked := map[string]int{}
+	revoked := map[string]int{}        // independent revocations (not resumptions)
 	revokedBy := map[string][]string{} // lease: node@time of each revocation
+	revokeReqs := map[string]string{}  // revoke request id: its lease
+	resumed := map[string]string{}     // resumed revocation's lease: the request it resumes
 	for _, nd := range c.nodes {
 		pub := fetchKeyTLS(t, hc, nd.url(), c.root)
 		rep, err := chain.VerifyLog(context.Background(), nd.auditLog, chain.VerifyOptions{PublicKey: pub, NodeID: nd.id, Strict: true})
@@ -303,12 +318,36 @@ func TestClusterFailoverKill9(t *testing.T) {
 				seen[l.requestID()] = true
 				if l.Request["operation"] == "revoke" {
 					if d, ok := l.Request["data"].(map[string]any); ok {
-						revoked[fmt.Sprint(d["lease_id"])]++
-						revokedBy[fmt.Sprint(d["lease_id"])] = append(revokedBy[fmt.Sprint(d["lease_id"])], nd.id+"@"+l.Time)
+						lid := fmt.Sprint(d["lease_id"])
+						by := nd.id + "@" + l.Time
+						// A revocation that completes one interrupted by a
+						// crash names it; it is the same revocation.
+						flags, _ := l.Vigil["flags"].(map[string]any)
+						if r, ok := flags["resumes_request_id"].(string); ok && r != "" {
+							resumed[lid] = r
+							by += " (resumes " + r + ")"
+						} else {
+							revoked[lid]++
+						}
+						revokedBy[lid] = append(revokedBy[lid], by)
 					}
 				}
 			}
+			if l.Type == "request" && l.Request["operation"] == "revoke" {
+				if d, ok := l.Request["data"].(map[string]any); ok {
+					revokeReqs[l.requestID()] = fmt.Sprint(d["lease_id"])
+				}
+			}
 		}
+	}
+	for lid, r := range resumed {
+		if other, ok := revokeReqs[r]; ok && other != lid {
+			t.Fatalf("revocation of lease %s resumes request %s, a revocation of lease %s", lid, r, other)
+		}
+		if revoked[lid] == 0 {
+			revoked[lid] = 1 // its first request crashed before its response
+		}
+		t.Logf("lease %s: revocation %s resumed after a crash (its response recorded: %v): %v (kills at %v)", lid, r, seen[r], revokedBy[lid], kills)
 	}
 	for _, a := range acked {
 		if !seen[a.id] {
