@@ -27,6 +27,9 @@ type Segment struct {
 // ok is false when there is nothing to open yet: no segment, none at
 // wantIndex, or a file renamed, compressed or rotated meanwhile (list
 // again later). The caller compares Info.FirstSeq with next for gaps.
+// With wantIndex != 0 it may return a later segment than wantIndex when
+// that one is missing; the Tailer does not use it to follow the chain for
+// that reason (see Tailer.following).
 func OpenSegment(path string, wantIndex, next uint64) (seg *Segment, ok bool, err error) {
 	infos, err := chain.ListSegments(path)
 	if err != nil {
