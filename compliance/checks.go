@@ -78,6 +78,9 @@ type Result struct {
 	// Findings are all findings, most severe first.
 	Findings   []Finding  `json:"findings"`
 	Thresholds Thresholds `json:"thresholds"`
+	// Namespace is the path of the namespace the checks were scoped to
+	// (absent for the whole server).
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Thresholds tune the checks. Zero values take the defaults.
@@ -206,6 +209,9 @@ type Env struct {
 	Backups  []BackupSchedule
 	Seal     *core.SealShares
 	Recovery *RecoveryProcedure
+	// Namespace is the namespace the checks are scoped to (the zero value
+	// and the root namespace: the whole server). See GatherIn.
+	Namespace core.Namespace
 	// KeyCustody is the key-drill evidence for the current key (nil: not
 	// gathered).
 	KeyCustody *custody.Evidence
@@ -285,8 +291,12 @@ func Checks() []CheckInfo {
 // thresholds give the same result.
 func Run(env *Env, th Thresholds) *Result {
 	th = th.WithDefaults()
-	res := &Result{Time: env.Now.UTC(), NodeID: env.NodeID, Severity: map[string]int{}, Thresholds: th, Findings: []Finding{}}
+	res := &Result{Time: env.Now.UTC(), NodeID: env.NodeID, Severity: map[string]int{}, Thresholds: th, Findings: []Finding{},
+		Namespace: env.Namespace.Path}
 	for _, c := range checks {
+		if env.Namespace.Path != "" && serverWide[c.id] {
+			continue
+		}
 		fs, unknown := c.run(env, th)
 		cr := CheckResult{ID: c.id, Title: c.title, Controls: c.controls, Status: StatusPass, Findings: fs}
 		switch {

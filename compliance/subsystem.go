@@ -313,12 +313,12 @@ func ParseDays(v string) (time.Duration, error) {
 	return d, nil
 }
 
-func (r routes) checks(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (r routes) checks(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	th, err := ParseThresholds(d.String)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.s.Run(ctx, th)
+	res, err := r.s.RunIn(ctx, req.NS(), th)
 	if err != nil {
 		return nil, err
 	}

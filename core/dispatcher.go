@@ -25,6 +25,15 @@ type Target struct {
 	Unaudited       bool
 	SealedOK        bool
 	Sudo            bool
+	// Namespace, when set, is the namespace the request is in and Path
+	// its path relative to that namespace: the dispatcher sets
+	// Request.Namespace and Request.Path from them.
+	Namespace *Namespace
+	Path      string
+	// Refused, when set, refuses the request before authentication (an
+	// unknown or locked namespace, a root-only path in a namespace): it is
+	// audited, request and response entries, and returned.
+	Refused error
 	// DefersTokenUse: the route spends the caller's response-wrapping
 	// token itself (see Request.DeferTokenUse).
 	DefersTokenUse bool
@@ -258,6 +267,9 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 	if rerr != nil && target == nil {
 		target = &Target{}
 	}
+	if target.Namespace != nil {
+		req.Namespace, req.Path = target.Namespace, target.Path
+	}
 	req.Mount = target.Mount
 	req.MountPath = target.MountPath
 
@@ -266,6 +278,9 @@ func (d *Dispatcher) Handle(ctx context.Context, req *Request) (resp *Response, 
 			return d.serve(ctx, target, req)
 		}
 		return d.reject(ctx, req, ErrSealed)
+	}
+	if target.Refused != nil {
+		return d.reject(ctx, req, target.Refused)
 	}
 	if target.Unaudited && target.Found {
 		return d.serve(ctx, target, req)

@@ -16,4 +16,7 @@ type EntitySummary struct {
 	Aliases []string `json:"aliases,omitempty"`
 	// MergedEntityIDs are entities merged into this one.
 	MergedEntityIDs []string `json:"merged_entity_ids,omitempty"`
+	// NamespaceID is the namespace the entity belongs to ("" for the
+	// root namespace).
+	NamespaceID string `json:"namespace_id,omitempty"`
 }

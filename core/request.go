@@ -81,6 +81,12 @@ type Request struct {
 	Malformed error
 
 	// Set by the dispatcher.
+
+	// Namespace is the namespace the request is in (nil: the root
+	// namespace; read it with NS). Path is then relative to it: the
+	// dispatcher strips the namespace prefix the client may have put in
+	// front of the path.
+	Namespace *Namespace
 	Mount     *MountInfo // mount the path resolved to (nil for none)
 	MountPath string     // path relative to the mount
 	Principal *Principal // authenticated caller (nil when unauthenticated)
@@ -107,7 +113,10 @@ func (r *Request) Header(name string) string {
 
 // MountInfo describes the mount a request resolved to.
 type MountInfo struct {
-	Path        string            // e.g. "secret/" or "auth/userpass/"
+	// Path is the mount's full path, its namespace's path in front (e.g.
+	// "secret/", "auth/userpass/" or "hospital-a/secret/"), as Vault's
+	// audit entries give mount_point.
+	Path        string
 	Type        string            // e.g. "kv", "transit", "system", "token"
 	Accessor    string            // e.g. "kv_1a2b3c4d"
 	UUID        string            // storage identity of the mount
@@ -118,6 +127,9 @@ type MountInfo struct {
 	Local       bool
 	SealWrap    bool
 	Config      MountConfig
+	// NamespaceID is the id of the namespace the mount belongs to ("" or
+	// "root" for the root namespace).
+	NamespaceID string
 }
 
 // MountConfig is a mount's tunable configuration.
@@ -159,12 +171,20 @@ type Principal struct {
 	// Identity is the entity behind the token, resolved by the server on
 	// every request; nil when the token has no entity.
 	Identity *Identity
+	// Namespace is the namespace the token belongs to (nil: the root
+	// namespace). Its policies are that namespace's policies, and it acts
+	// only in that namespace and its descendants.
+	Namespace *Namespace
 }
 
 // PolicyRef names a policy that contributed to a decision.
 type PolicyRef struct {
 	Name string `json:"name"`
 	Type string `json:"type"` // "acl" or "rego"
+	// NamespaceID and NamespacePath name the namespace the policy belongs
+	// to (empty for the root namespace).
+	NamespaceID   string `json:"namespace_id,omitempty"`
+	NamespacePath string `json:"namespace_path,omitempty"`
 }
 
 // Decision is the authorization result for one request.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/authz"
 	"github.com/vigilsec/vigil/reports/query"
 )
@@ -69,7 +70,9 @@ func (g *gen) policyGrants() map[string]map[string]grant {
 			prefix := g.scopePrefix(entry)
 			var gr grant
 			for _, r := range p.Paths {
-				if !overlaps(r.Pattern, prefix) || slices.Contains(r.Capabilities, authz.CapDeny) {
+				// A namespace's policies name paths relative to it; the
+				// scope entries are full paths.
+				if !overlaps(g.p.Namespace.Path+r.Pattern, prefix) || slices.Contains(r.Capabilities, authz.CapDeny) {
 					continue
 				}
 				for _, c := range r.Capabilities {
@@ -102,6 +105,17 @@ func accessText(gr grant) string {
 	return "read"
 }
 
+// ownNamespace reports whether an entity or token of namespace id ("" or
+// "root" for the root) is the report's: policies are matched by name, and
+// a name means another policy in every namespace, so a holder is counted
+// in its own namespace only.
+func (g *gen) ownNamespace(id string) bool {
+	if ns := g.p.Namespace; !ns.IsRoot() {
+		return id == ns.ID
+	}
+	return id == "" || id == core.RootNamespaceID
+}
+
 // holder is an entity or a token that can reach a scope entry.
 type holder struct {
 	kind, name, through string
@@ -126,7 +140,7 @@ func (g *gen) holders(entry string, grants map[string]map[string]grant) []holder
 		return gr, via
 	}
 	for _, e := range g.env.Entities {
-		if e.Disabled {
+		if e.Disabled || !g.ownNamespace(e.NamespaceID) {
 			continue
 		}
 		gr, via := union(e.Policies)
@@ -160,7 +174,7 @@ func (g *gen) holders(entry string, grants map[string]map[string]grant) []holder
 		out = append(out, holder{kind: "entity", name: name, through: through, key: "entity\x00" + e.ID, gr: gr})
 	}
 	for _, t := range g.env.Tokens {
-		if !t.ExpireTime.IsZero() && !g.env.Now.Before(t.ExpireTime) {
+		if !t.ExpireTime.IsZero() && !g.env.Now.Before(t.ExpireTime) || !g.ownNamespace(t.NamespaceID) {
 			continue
 		}
 		gr, via := union(t.Policies)

@@ -201,7 +201,7 @@ func Generate(ctx context.Context, src Source, p Params) (*Report, error) {
 	for _, m := range p.ScopeMounts {
 		m = strings.Trim(strings.TrimSpace(m), "/")
 		if m != "" {
-			g.inSc[m+"/"] = true
+			g.inSc[p.Namespace.Path+m+"/"] = true
 		}
 	}
 	for m := range g.inSc {
@@ -273,13 +273,13 @@ func (g *gen) bucketLabel(i int) string {
 }
 
 func (g *gen) scan(ctx context.Context) error {
-	f := query.Filter{Since: g.p.From, Until: g.p.To}
+	f := query.Filter{Since: g.p.From, Until: g.p.To, Namespace: g.p.Namespace.Path}
 	cp, err := g.src.Backend.Scan(ctx, f, g.add)
 	if err != nil {
 		return fmt.Errorf("reports: scan audit records: %w", err)
 	}
 	g.cp, g.backend = cp, g.src.Backend.Name()
-	res, err := g.src.Backend.Query(ctx, query.Filter{Limit: 1})
+	res, err := g.src.Backend.Query(ctx, query.Filter{Limit: 1, Namespace: g.p.Namespace.Path})
 	if err != nil {
 		return fmt.Errorf("reports: oldest record: %w", err)
 	}

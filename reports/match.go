@@ -149,6 +149,9 @@ func (g *gen) queryString(kv ...string) string {
 	for i := 0; i+1 < len(kv); i += 2 {
 		v.Set(kv[i], kv[i+1])
 	}
+	if g.p.NamespaceQuery != "" {
+		v.Set("namespace", g.p.NamespaceQuery)
+	}
 	return v.Encode()
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/compliance"
+	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/reports/query"
 )
 
@@ -82,6 +83,9 @@ type Report struct {
 	Charts        []Chart              `json:"charts"`
 	// Controls are the cited controls, with their confidence labels.
 	Controls []compliance.Control `json:"controls"`
+	// Namespace is the path of the namespace the report covers (absent for
+	// the whole server).
+	Namespace string `json:"namespace,omitempty"`
 	// Proof (proofs=true) is the RFC 9162 inclusion proof of the line at
 	// Checkpoint.Seq against the newest signed checkpoint (`vigil audit
 	// verify-proof`).
@@ -278,6 +282,16 @@ type Params struct {
 	// Top is how many identities the top-identities chart shows (default
 	// 10) and paths the heat map shows (at least 15).
 	Top int
+	// Namespace scopes the report to a namespace and its children (the
+	// zero value: the whole server). Its access figures count requests
+	// made there, its identity and token facts are that namespace's; the
+	// audit trail's own evidence (devices, verification, retention) is the
+	// server's, which covers every namespace.
+	Namespace core.Namespace
+	// NamespaceQuery is the namespace= parameter the figures' audit
+	// queries carry ("" when the report was asked for in the namespace it
+	// covers: a query there is scoped to it already).
+	NamespaceQuery string
 	// Rows is how many rows each table prints in the HTML and PDF (default
 	// 25); the CSV lists every row.
 	Rows int

@@ -92,6 +92,10 @@ func (g *gen) build() *Report {
 	for _, id := range cited {
 		r.Controls = append(r.Controls, compliance.MustLookup(id))
 	}
+	if ns := g.p.Namespace; !ns.IsRoot() && ns.Path != "" {
+		r.Namespace = ns.Path
+		r.Caveats = append(r.Caveats, "Scoped to namespace "+ns.Path+": the access, login, break-glass and privileged-operation figures count the requests made in it and in its child namespaces; its tokens and policies are the namespace's own. The audit trail's evidence (devices, verification, retention, snapshots) is the server's, which records every namespace.")
+	}
 	for i := range r.Sections {
 		for j := range r.Sections[i].Tables {
 			bound(&r.Sections[i].Tables[j], g.p.Rows)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ type Host interface {
 	Now() time.Time
 	Version() string
 	AddSysPart(framework.Part)
+	// NamespaceByPath returns the namespace at a full path ("hospital-a/");
+	// false when there is none.
+	NamespaceByPath(path string) (core.Namespace, bool)
 }
 
 // Subsystem serves the reports:
@@ -71,6 +75,7 @@ type Subsystem struct {
 	opts    Options
 	now     func() time.Time
 	version string
+	host    Host
 }
 
 // NewSubsystem returns the reports subsystem. List it after the compliance
@@ -89,6 +94,7 @@ func (s *Subsystem) Provision(srv Host) error {
 	if s.now == nil {
 		s.now = srv.Now
 	}
+	s.host = srv
 	s.version = srv.Version()
 	srv.AddSysPart(routes{s})
 	return nil
@@ -109,7 +115,7 @@ func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool, own str
 			return nil, fmt.Errorf("reports: verify the audit chain: %w", err)
 		}
 	}
-	env, err := s.opts.Compliance.Gather(ctx)
+	env, err := s.opts.Compliance.GatherFor(ctx, p.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +137,9 @@ func (s *Subsystem) Generate(ctx context.Context, p Params, verify bool, own str
 	tagged, truncated, err := s.opts.Compliance.TaggedSecrets(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if ns := p.Namespace.Path; ns != "" {
+		tagged = slices.DeleteFunc(tagged, func(t compliance.TaggedSecret) bool { return !strings.HasPrefix(t.Mount, ns) })
 	}
 	return Generate(ctx, Source{Backend: b, Env: env, Tagged: tagged, TaggedTruncated: truncated, Exclude: own}, p)
 }
@@ -176,7 +185,7 @@ func ParseTimeIn(v string, loc *time.Location) (time.Time, error) {
 }
 
 // ParamNames are the report parameters (anything else is refused).
-var ParamNames = []string{"from", "to", "fiscal_year", "format", "scope", "business_hours", "tz", "top", "rows", "verify", "proofs"}
+var ParamNames = []string{"from", "to", "fiscal_year", "format", "scope", "business_hours", "tz", "top", "rows", "verify", "proofs", "namespace"}
 
 // ParamsFrom builds Params from string values (the API's query parameters
 // and the CLI's flags): tz (default Asia/Kathmandu for NRB, UTC for
@@ -265,6 +274,11 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 	}
 	p, err := ParamsFrom(d.String("kind"), d.String, r.s.now())
 	p.GeneratedAt = r.s.now()
+	// In a namespace, namespace= is relative to it and the report never
+	// leaves it; in the root it names any namespace.
+	if err == nil {
+		p.Namespace, p.NamespaceQuery, err = r.s.scope(req.NS(), d.String("namespace"))
+	}
 	if err == nil {
 		err = p.defaults()
 	}
@@ -294,6 +308,9 @@ func (r routes) report(ctx context.Context, req *core.Request, d *framework.Fiel
 	// (none of it is secret; an examiner reads it without sys/audit-hash).
 	facts := map[string]string{"report.kind": rep.Kind, "report.from": rep.From.Format(time.RFC3339), "report.to": rep.To.Format(time.RFC3339),
 		"report.time_zone": rep.TimeZone, "report.format": format, "report.scope": strings.Join(append(append([]string(nil), rep.Scope.Mounts...), rep.Scope.Secrets...), ",")}
+	if ns := p.Namespace.Path; ns != "" {
+		facts["report.namespace"] = ns
+	}
 	if rep.Period != "" {
 		facts["report.period"] = rep.Period
 	}
@@ -342,4 +359,18 @@ func (s *Subsystem) attachProof(rep *Report) error {
 	}
 	rep.Proof = raw
 	return nil
+}
+
+// scope is the namespace a report asked for in namespace in covers, with
+// the namespace= value its figures' queries carry.
+func (s *Subsystem) scope(in core.Namespace, param string) (core.Namespace, string, error) {
+	rel := query.CanonicalNamespace(param)
+	if rel == "" {
+		return in, "", nil
+	}
+	ns, ok := s.host.NamespaceByPath(in.Path + rel)
+	if !ok {
+		return core.Namespace{}, "", fmt.Errorf("%w: namespace %q not found", ErrInvalid, in.Path+rel)
+	}
+	return ns, rel, nil
 }

@@ -32,6 +32,7 @@ type clientFlags struct {
 	field      string
 	clientCert string
 	clientKey  string
+	namespace  string
 	// wrapTTL asks the server to wrap every response (-wrap-ttl), headers
 	// are extra request headers (-header, on read/write/list/delete).
 	wrapTTL string
@@ -48,6 +49,8 @@ func newFlags(name string, cf *clientFlags) *flag.FlagSet {
 	fs.StringVar(&cf.field, "field", "", "print only this field's value")
 	fs.StringVar(&cf.clientCert, "client-cert", envOr("VIGIL_CLIENT_CERT", os.Getenv("VAULT_CLIENT_CERT")), "PEM client certificate for TLS (cert auth)")
 	fs.StringVar(&cf.clientKey, "client-key", envOr("VIGIL_CLIENT_KEY", os.Getenv("VAULT_CLIENT_KEY")), "PEM key of -client-cert")
+	fs.StringVar(&cf.namespace, "namespace", envOr("VIGIL_NAMESPACE", os.Getenv("VAULT_NAMESPACE")), "namespace the request is made in (X-Vault-Namespace; default $VIGIL_NAMESPACE or $VAULT_NAMESPACE)")
+	fs.StringVar(&cf.namespace, "ns", cf.namespace, "alias of -namespace")
 	fs.StringVar(&cf.wrapTTL, "wrap-ttl", envOr("VIGIL_WRAP_TTL", os.Getenv("VAULT_WRAP_TTL")), "wrap the response in a single-use token valid this long (\"5m\"); vigil unwrap reads it")
 	return fs
 }
@@ -135,6 +138,11 @@ func (cf *clientFlags) client() (*vaultapi.Client, error) {
 		tok = storedToken()
 	}
 	c.SetToken(tok)
+	if cf.namespace != "" {
+		c.SetNamespace(cf.namespace)
+	} else {
+		c.ClearNamespace()
+	}
 	if ttl := cf.wrapTTL; ttl != "" {
 		c.SetWrappingLookupFunc(func(string, string) string { return ttl })
 	}

@@ -33,7 +33,7 @@ func mustCLIServer(t *testing.T) *servertest.Server {
 func pointCLI(t *testing.T, s *servertest.Server) {
 	t.Helper()
 	t.Setenv("HOME", t.TempDir())
-	for _, k := range []string{"VAULT_ADDR", "VAULT_TOKEN", "VIGIL_FORMAT", "VAULT_FORMAT", "VAULT_CACERT", "VIGIL_CACERT"} {
+	for _, k := range []string{"VAULT_ADDR", "VAULT_TOKEN", "VIGIL_FORMAT", "VAULT_FORMAT", "VAULT_CACERT", "VIGIL_CACERT", "VAULT_NAMESPACE", "VIGIL_NAMESPACE"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("VIGIL_ADDR", s.URL)

@@ -101,13 +101,20 @@ func (a *Authz) Authorize(ctx context.Context, req *core.Request) (*core.Decisio
 	if p == nil {
 		return failClosed(req.Operation, errors.New("request has no authenticated principal")), nil
 	}
+	tokNS := p.NamespaceOf()
+	r, pols, inside := forPrincipal(req)
+	if !inside {
+		return &core.Decision{Allowed: false, Operation: req.Operation, DenyReasons: []string{
+			fmt.Sprintf("a token of namespace %q cannot act in namespace %q", nsName(tokNS), nsName(req.NS()))}}, nil
+	}
+	req = r
 	if st.broken != "" {
-		if p.Root {
+		if p.Root && tokNS.IsRoot() {
 			return rootDecision(req.Operation), nil
 		}
 		return failClosed(req.Operation, errors.New(st.broken)), nil
 	}
-	v, err := st.view(p.Policies)
+	v, err := st.view(pols)
 	if err != nil {
 		return failClosed(req.Operation, err), nil
 	}
@@ -127,6 +134,7 @@ func (a *Authz) Authorize(ctx context.Context, req *core.Request) (*core.Decisio
 		a.cfg.Logger.Error("policy evaluation failed; request denied", "path", req.Path, "operation", req.Operation, "error", err)
 		return failClosed(req.Operation, err), nil
 	}
+	annotate(d, tokNS)
 	if cacheable && st.cache != nil {
 		st.cache.put(key, d)
 		c := *d
@@ -165,10 +173,21 @@ func (a *Authz) decide(ctx context.Context, st *state, v *setView, req *core.Req
 // ("root" for root tokens, "deny" when nothing is granted). Custom modules
 // do not take part, as in Vault.
 func (a *Authz) Capabilities(ctx context.Context, policies []string, path string) ([]string, error) {
+	return a.CapabilitiesNS(ctx, core.RootNamespace, policies, path)
+}
+
+// CapabilitiesNS is Capabilities for a token of namespace ns: policies are
+// that namespace's, and path is a full path (the namespace's path of the
+// request in front). A token has no capability outside its namespace.
+func (a *Authz) CapabilitiesNS(ctx context.Context, ns core.Namespace, policies []string, path string) ([]string, error) {
 	st := a.cur.Load()
 	if st == nil {
 		return nil, core.Errorf(core.CodeUnavailable, "%v", errNotLoaded)
 	}
+	if !strings.HasPrefix(strings.TrimPrefix(path, "/"), ns.Path) {
+		return []string{CapDeny}, nil
+	}
+	policies = qualifyAll(ns, policies)
 	v, err := st.view(policies)
 	if err != nil {
 		return nil, core.Errorf(core.CodeInternal, "capabilities: %v", err)

@@ -346,10 +346,15 @@ func newSetView(key string, names []string, compiled map[string][]*PathRule) (*s
 			v.root = true
 		}
 		rules, ok := compiled[n]
+		if !ok {
+			rules, ok = wrappingRules(n)
+		}
 		if !ok || slices.Contains(v.policies, n) {
 			continue
 		}
 		v.policies = append(v.policies, n)
+		// Entries name policies plainly: a set is one namespace's.
+		shown := unqualify(n)
 		for _, r := range rules {
 			e := byPattern[r.Pattern]
 			if e == nil {
@@ -357,7 +362,7 @@ func newSetView(key string, names []string, compiled map[string][]*PathRule) (*s
 				byPattern[r.Pattern] = e
 				order = append(order, e)
 			}
-			e.add(n, r)
+			e.add(shown, r)
 		}
 	}
 	txn := iradix.New().Txn()

@@ -56,6 +56,11 @@
 //	input.mount.tags, options                {string: string}; tags are the mount's
 //	                                         options except "version" (phi=true)
 //	input.mount.local                        bool
+//	input.namespace.id, path                 the request's namespace: {"id": "root",
+//	                                         "path": ""} in the root namespace. In
+//	                                         another namespace input.request.path and
+//	                                         input.mount.path are full paths, the
+//	                                         namespace's path in front
 //
 // input.acl (the ACL entries and the values of value-constrained parameters)
 // is removed before custom modules are evaluated.

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -47,15 +48,23 @@ func (a *Authz) Explain(ctx context.Context, req *core.Request) (*Explanation, e
 		return nil, core.Invalid("explain needs a token or an accessor")
 	}
 	ex := &Explanation{Revision: st.revision}
+	tokNS := req.Principal.NamespaceOf()
+	r, pols, inside := forPrincipal(req)
+	if !inside {
+		ex.Decision = &core.Decision{Allowed: false, Operation: req.Operation, DenyReasons: []string{
+			fmt.Sprintf("a token of namespace %q cannot act in namespace %q", nsName(tokNS), nsName(req.NS()))}}
+		return ex, nil
+	}
+	req = r
 	if st.broken != "" {
 		d := failClosed(req.Operation, errors.New(st.broken))
-		if req.Principal.Root {
+		if req.Principal.Root && tokNS.IsRoot() {
 			d = rootDecision(req.Operation)
 		}
 		ex.Decision = d
 		return ex, nil
 	}
-	v, err := st.view(req.Principal.Policies)
+	v, err := st.view(pols)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +81,7 @@ func (a *Authz) Explain(ctx context.Context, req *core.Request) (*Explanation, e
 		ex.Decision = failClosed(req.Operation, err)
 		return ex, nil
 	}
+	annotate(d, tokNS)
 	ex.Decision = d
 	if e := doc.ACL.Entry; e != nil {
 		ex.MatchedRule = &MatchedRule{Pattern: e.pattern, Kind: e.rule.Kind(), Policies: e.sortedPolicies(), Capabilities: e.capList()}
@@ -111,7 +121,8 @@ func (p *API) explain(ctx context.Context, caller *core.Request, d *framework.Fi
 	if err != nil {
 		return nil, err
 	}
-	if pr == nil {
+	if pr == nil || !caller.NS().Contains(pr.NamespaceOf()) {
+		// A token of another namespace is unknown here.
 		return nil, core.Invalid("invalid token or accessor")
 	}
 	op := core.Operation(d.String("operation"))
@@ -123,7 +134,7 @@ func (p *API) explain(ctx context.Context, caller *core.Request, d *framework.Fi
 		path += "/"
 	}
 	req := &core.Request{ID: caller.ID, Path: path, Operation: op, Principal: pr, Time: caller.Time,
-		RemoteAddr: d.String("remote_addr"), Headers: http.Header{}}
+		RemoteAddr: d.String("remote_addr"), Headers: http.Header{}, Namespace: caller.Namespace}
 	if raw, ok := d.GetOk("parameters"); ok {
 		req.Data = map[string]any{}
 		for _, v := range raw.([]any) {
@@ -141,7 +152,7 @@ func (p *API) explain(ctx context.Context, caller *core.Request, d *framework.Fi
 		req.Headers.Set(k, v)
 	}
 	if p.paths != nil {
-		if m, sudo, err := p.paths.ResolvePath(path); err == nil {
+		if m, sudo, err := p.paths.ResolvePath(caller.NS().Path + path); err == nil {
 			req.Mount, req.SudoRequired = m, sudo
 		}
 	}
@@ -155,7 +166,11 @@ func (p *API) explain(ctx context.Context, caller *core.Request, d *framework.Fi
 	dec := ex.Decision
 	granting := []any{}
 	for _, g := range dec.GrantingPolicies {
-		granting = append(granting, map[string]any{"name": g.Name, "type": g.Type})
+		gp := map[string]any{"name": g.Name, "type": g.Type}
+		if g.NamespaceID != "" {
+			gp["namespace_id"], gp["namespace_path"] = g.NamespaceID, g.NamespacePath
+		}
+		granting = append(granting, gp)
 	}
 	flags := map[string]any{}
 	for k, v := range dec.Flags {

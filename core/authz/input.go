@@ -124,11 +124,16 @@ func (a *Authz) buildInputFor(req *core.Request, now time.Time, cands []*entry, 
 		mount = ast.NewObject(item("path", str("")), item("type", str("")), item("accessor", str("")), item("class", str("")),
 			item("tags", strMap(nil)), item("options", strMap(nil)), item("local", boolean(false)))
 	}
+	ns := req.NS()
+	if ns.IsRoot() {
+		ns = core.RootNamespace
+	}
 	return ast.NewObject(
 		item("token", ast.NewTerm(token)),
 		item("identity", identityTerm(p.Identity)),
 		item("request", ast.NewTerm(request)),
 		item("mount", ast.NewTerm(mount)),
+		item("namespace", ast.ObjectTerm(item("id", str(ns.ID)), item("path", str(ns.Path)))),
 		item("acl", aclObj),
 	)
 }

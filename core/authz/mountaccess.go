@@ -15,18 +15,28 @@ import (
 // Vault's test; custom Rego modules do not take part, as Sentinel does not
 // in Vault. Errors are *core.Error values (policies not loaded).
 func (a *Authz) MountAccess(ctx context.Context, policies []string, mountPath string) (bool, error) {
+	return a.MountAccessNS(ctx, core.RootNamespace, policies, mountPath)
+}
+
+// MountAccessNS is MountAccess for a token of namespace ns: policies are
+// that namespace's and mountPath is the mount's full path
+// ("hospital-a/secret/"). A mount outside ns is never visible.
+func (a *Authz) MountAccessNS(ctx context.Context, ns core.Namespace, policies []string, mountPath string) (bool, error) {
 	st := a.cur.Load()
 	if st == nil {
 		return false, core.Errorf(core.CodeUnavailable, "%v", errNotLoaded)
 	}
-	v, err := st.view(policies)
+	if !strings.HasPrefix(mountPath, ns.Path) {
+		return false, nil
+	}
+	v, err := st.view(qualifyAll(ns, policies))
 	if err != nil {
 		return false, core.Errorf(core.CodeInternal, "mount access: %v", err)
 	}
 	if v.root {
 		return true, nil
 	}
-	caps, err := a.Capabilities(ctx, policies, mountPath)
+	caps, err := a.CapabilitiesNS(ctx, ns, policies, mountPath)
 	if err != nil {
 		return false, err
 	}

@@ -100,8 +100,8 @@ func (p *API) legacy(h framework.HandlerFunc) framework.HandlerFunc {
 }
 
 func (p *API) listACL(withPolicies bool) framework.HandlerFunc {
-	return func(context.Context, *core.Request, *framework.FieldData) (*core.Response, error) {
-		names := p.authz.ListACL()
+	return func(_ context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+		names := p.authz.ListACLIn(req.NS())
 		data := map[string]any{"keys": names}
 		if withPolicies {
 			data["policies"] = names
@@ -111,9 +111,9 @@ func (p *API) listACL(withPolicies bool) framework.HandlerFunc {
 }
 
 func (p *API) readACL(field string) framework.HandlerFunc {
-	return func(_ context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return func(_ context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 		name := sanitizeName(d.String("name"))
-		raw, ok := p.authz.GetACL(name)
+		raw, ok := p.authz.GetACLIn(req.NS(), name)
 		if !ok {
 			return nil, core.ErrNotFound
 		}
@@ -134,21 +134,28 @@ func policyText(d *framework.FieldData) string {
 	return s
 }
 
-func (p *API) putACL(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	if err := p.authz.PutACL(ctx, d.String("name"), policyText(d)); err != nil {
+func (p *API) putACL(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if err := p.authz.PutACLIn(ctx, req.NS(), d.String("name"), policyText(d)); err != nil {
 		return nil, err
 	}
 	return &core.Response{}, nil
 }
 
-func (p *API) deleteACL(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	if err := p.authz.DeleteACL(ctx, d.String("name")); err != nil {
+func (p *API) deleteACL(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if err := p.authz.DeleteACLIn(ctx, req.NS(), d.String("name")); err != nil {
 		return nil, err
 	}
 	return &core.Response{}, nil
 }
 
-func (p *API) listRego(context.Context, *core.Request, *framework.FieldData) (*core.Response, error) {
+// errRegoRootOnly refuses custom Rego modules outside the root namespace:
+// they apply to every request of every namespace.
+var errRegoRootOnly = core.Invalid("custom Rego policies apply to every namespace and are managed in the root namespace only")
+
+func (p *API) listRego(_ context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	if !req.NS().IsRoot() {
+		return nil, errRegoRootOnly
+	}
 	names := p.authz.ListModules()
 	if len(names) == 0 {
 		return nil, core.ErrNotFound // as Vault answers an empty list
@@ -156,7 +163,10 @@ func (p *API) listRego(context.Context, *core.Request, *framework.FieldData) (*c
 	return &core.Response{Data: map[string]any{"keys": names}}, nil
 }
 
-func (p *API) readRego(_ context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (p *API) readRego(_ context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if !req.NS().IsRoot() {
+		return nil, errRegoRootOnly
+	}
 	m, ok := p.authz.GetModule(d.String("name"))
 	if !ok {
 		return nil, core.ErrNotFound
@@ -164,7 +174,10 @@ func (p *API) readRego(_ context.Context, _ *core.Request, d *framework.FieldDat
 	return &core.Response{Data: map[string]any{"name": m.Name, "policy": m.Source, "enforcement_level": m.Level}}, nil
 }
 
-func (p *API) putRego(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (p *API) putRego(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if !req.NS().IsRoot() {
+		return nil, errRegoRootOnly
+	}
 	m := Module{Name: d.String("name"), Source: policyText(d), Level: d.String("enforcement_level")}
 	if err := p.authz.PutModule(ctx, m); err != nil {
 		return nil, err
@@ -172,7 +185,10 @@ func (p *API) putRego(ctx context.Context, _ *core.Request, d *framework.FieldDa
 	return &core.Response{}, nil
 }
 
-func (p *API) deleteRego(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (p *API) deleteRego(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	if !req.NS().IsRoot() {
+		return nil, errRegoRootOnly
+	}
 	if err := p.authz.DeleteModule(ctx, d.String("name")); err != nil {
 		return nil, err
 	}
@@ -207,7 +223,7 @@ func (p *API) capabilities(kind string) framework.HandlerFunc {
 			if pr, err = p.tokens.PrincipalByToken(ctx, tok); err != nil {
 				return nil, err
 			}
-			if pr == nil {
+			if pr == nil || !req.NS().Contains(pr.NamespaceOf()) {
 				return nil, core.Invalid("invalid token")
 			}
 		case "accessor":
@@ -218,13 +234,13 @@ func (p *API) capabilities(kind string) framework.HandlerFunc {
 			if pr, err = p.tokens.PrincipalByAccessor(ctx, acc); err != nil {
 				return nil, err
 			}
-			if pr == nil {
+			if pr == nil || !req.NS().Contains(pr.NamespaceOf()) {
 				return nil, core.Invalid("invalid accessor")
 			}
 		}
 		data := map[string]any{}
 		for _, path := range paths {
-			caps, err := p.authz.Capabilities(ctx, pr.Policies, path)
+			caps, err := p.authz.CapabilitiesNS(ctx, pr.NamespaceOf(), pr.Policies, req.NS().Path+strings.TrimPrefix(path, "/"))
 			if err != nil {
 				return nil, err
 			}

@@ -28,6 +28,10 @@ const (
 type storedACL struct {
 	Name   string `json:"name"`
 	Policy string `json:"policy"`
+	// NamespaceID and NamespacePath name the namespace of a policy of a
+	// namespace other than the root (see namespace.go).
+	NamespaceID   string `json:"namespace_id,omitempty"`
+	NamespacePath string `json:"namespace_path,omitempty"`
 }
 
 type revisionDoc struct {
@@ -115,6 +119,11 @@ func (a *Authz) readAll(ctx context.Context) (map[string]*Policy, map[string]*Mo
 		}
 		acls[n] = p
 	}
+	nsErrs, err := a.readNamespaced(ctx, acls)
+	if err != nil {
+		return nil, nil, err
+	}
+	errs = append(errs, nsErrs...)
 	mnames, err := storage.ListAll(ctx, s, regoPrefix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("authz: list rego policies: %w", err)
@@ -140,6 +149,11 @@ func putJSON(key string, v any) storage.TxnOp {
 // transaction, then makes it the enforced revision. Nothing is stored when
 // validation fails.
 func (a *Authz) write(ctx context.Context, op storage.TxnOp, apply func(acls map[string]*Policy, mods map[string]*Module)) error {
+	return a.writeOps(ctx, []storage.TxnOp{op}, apply)
+}
+
+// writeOps is write with several storage operations in the transaction.
+func (a *Authz) writeOps(ctx context.Context, ops []storage.TxnOp, apply func(acls map[string]*Policy, mods map[string]*Module)) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur := a.cur.Load()
@@ -167,7 +181,7 @@ func (a *Authz) write(ctx context.Context, op storage.TxnOp, apply func(acls map
 	if err != nil {
 		return err
 	}
-	if err := storage.Txn(ctx, a.cfg.Storage, []storage.TxnOp{op, putJSON(revisionKey, revisionDoc{Revision: rev})}); err != nil {
+	if err := storage.Txn(ctx, a.cfg.Storage, append(ops[:len(ops):len(ops)], putJSON(revisionKey, revisionDoc{Revision: rev}))); err != nil {
 		return fmt.Errorf("authz: store policy: %w", err)
 	}
 	a.cur.Store(st)
@@ -221,7 +235,7 @@ func (a *Authz) GetACL(name string) (raw string, ok bool) {
 		return "", true
 	}
 	st := a.cur.Load()
-	if st == nil {
+	if st == nil || strings.Contains(name, nsSep) {
 		return "", false
 	}
 	p, ok := st.acl[name]
@@ -237,7 +251,9 @@ func (a *Authz) ListACL() []string {
 	var out []string
 	if st != nil {
 		for n := range st.acl {
-			out = append(out, n)
+			if !strings.Contains(n, nsSep) {
+				out = append(out, n)
+			}
 		}
 	}
 	sort.Strings(out)
@@ -308,6 +324,11 @@ func (a *Authz) ModuleCaching() (uncacheable string, keyed []string) {
 func checkPolicyName(n string) error {
 	if n == "" {
 		return core.Invalid("policy name is required")
+	}
+	for _, r := range n {
+		if r < 0x20 || r == 0x7f {
+			return core.Invalid("invalid policy name %q: control characters are not allowed", n)
+		}
 	}
 	for _, seg := range strings.Split(n, "/") {
 		if seg == "" || seg == "." || seg == ".." {

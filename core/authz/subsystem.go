@@ -23,6 +23,9 @@ type Host interface {
 	SetAuthorizer(core.Authorizer)
 	AddApplyHook(f func(keys []string))
 	AddSysPart(framework.Part)
+	// OnNamespace registers what to do when a namespace is created (store
+	// its default policy) and deleted (delete its policies).
+	OnNamespace(created, deleting func(ctx context.Context, ns core.Namespace) error)
 }
 
 // Subsystem plugs the authorizer into a server: it becomes the server's
@@ -82,6 +85,7 @@ func (s *Subsystem) Provision(h Host) error {
 	h.SetAuthorizer(s.A)
 	h.AddApplyHook(s.OnApply)
 	h.AddSysPart(NewAPI(s.A, h, h))
+	h.OnNamespace(s.A.CreateNamespace, s.A.DeleteNamespace)
 	return nil
 }
 

@@ -37,7 +37,7 @@ func (b *Backend) aliasData(a *Alias) map[string]any {
 	m := map[string]any{
 		"id": a.ID, "canonical_id": a.CanonicalID, "mount_accessor": a.MountAccessor, "name": a.Name,
 		"metadata": kv(a.Metadata), "custom_metadata": kv(a.CustomMetadata),
-		"merged_from_canonical_ids": strs(a.MergedFromCanonicalIDs), "namespace_id": "root", "local": false,
+		"merged_from_canonical_ids": strs(a.MergedFromCanonicalIDs), "namespace_id": nsOf(b.aliasNS(a)), "local": false,
 		"creation_time": ts(a.CreationTime), "last_update_time": ts(a.LastUpdateTime),
 	}
 	b.mountInfo(m, a.MountAccessor)
@@ -49,7 +49,8 @@ func (b *Backend) aliasData(a *Alias) map[string]any {
 // or entity: canonical_id moves it); otherwise mount_accessor and name are
 // required, and an existing alias with them is updated, else one is
 // created — on canonical_id's entity, or on a new entity.
-func (b *Backend) aliasWrite(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) aliasWrite(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	id, name, acc := d.String("id"), d.String("name"), d.String("mount_accessor")
 	canon := d.String("canonical_id")
 	if canon == "" {
@@ -59,7 +60,7 @@ func (b *Backend) aliasWrite(ctx context.Context, _ *core.Request, d *framework.
 	err := b.s.update(ctx, func(ix *index, c *change) error {
 		var cur *Alias
 		if id != "" {
-			if cur = ix.aliases[id]; cur == nil {
+			if cur = ix.aliasAt(ns, id); cur == nil {
 				return core.Invalid("invalid alias ID provided")
 			}
 		} else {
@@ -69,21 +70,21 @@ func (b *Backend) aliasWrite(ctx context.Context, _ *core.Request, d *framework.
 			cur = ix.aliasByFactorsOrNil(acc, name)
 		}
 		if acc != "" {
-			if _, _, ok := b.s.mountPath(acc); !ok {
-				return core.Invalid("invalid mount accessor %q", acc)
+			if err := b.s.mountIn(ns, acc); err != nil {
+				return err
 			}
 		}
 		now := b.s.cfg.Now().UTC()
 		if cur == nil {
 			var e *Entity
 			if canon != "" {
-				if ix.entities[canon] == nil {
+				if ix.entityAt(ns, canon) == nil {
 					return core.Invalid("invalid canonical ID")
 				}
 				e = c.entity(ix, canon)
 			} else {
 				nid := uuid.NewString()
-				e = &Entity{ID: nid, Name: autoName("entity_", nid), CreationTime: now}
+				e = &Entity{ID: nid, Name: autoName("entity_", nid), CreationTime: now, NamespaceID: ns}
 				c.putEntity(e)
 			}
 			for _, a := range e.Aliases {
@@ -118,7 +119,7 @@ func (b *Backend) aliasWrite(ctx context.Context, _ *core.Request, d *framework.
 		if other := ix.aliasByFactorsOrNil(newAcc, newName); other != nil && other.ID != cur.ID {
 			return core.Invalid("alias with combination of mount accessor and name already exists")
 		}
-		if ix.entities[newCanon] == nil {
+		if ix.entityAt(ns, newCanon) == nil {
 			return core.Invalid("given 'canonical_id' is not associated with an entity")
 		}
 		dst := c.entity(ix, newCanon)
@@ -146,10 +147,10 @@ func (b *Backend) aliasWrite(ctx context.Context, _ *core.Request, d *framework.
 	return resp, err
 }
 
-func (b *Backend) aliasRead(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) aliasRead(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	var data map[string]any
 	err := b.s.view(func(ix *index) error {
-		if a := ix.aliases[d.String("id")]; a != nil {
+		if a := ix.aliasAt(nsID(req.NS()), d.String("id")); a != nil {
 			data = b.aliasData(a)
 		}
 		return nil
@@ -163,11 +164,11 @@ func (b *Backend) aliasRead(ctx context.Context, _ *core.Request, d *framework.F
 	return &core.Response{Data: data}, nil
 }
 
-func (b *Backend) aliasDelete(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) aliasDelete(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	id := d.String("id")
 	return nil, b.s.update(ctx, func(ix *index, c *change) error {
-		a := ix.aliases[id]
-		if a == nil || ix.entities[a.CanonicalID] == nil {
+		a := ix.aliasAt(nsID(req.NS()), id)
+		if a == nil {
 			return nil
 		}
 		e := c.entity(ix, a.CanonicalID)
@@ -176,11 +177,15 @@ func (b *Backend) aliasDelete(ctx context.Context, _ *core.Request, d *framework
 	})
 }
 
-func (b *Backend) aliasList(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+func (b *Backend) aliasList(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	var keys []string
 	info := map[string]any{}
 	err := b.s.view(func(ix *index) error {
 		for id, a := range ix.aliases {
+			if ix.entityAt(ns, a.CanonicalID) == nil {
+				continue
+			}
 			keys = append(keys, id)
 			m := map[string]any{"canonical_id": a.CanonicalID, "custom_metadata": kv(a.CustomMetadata), "local": false,
 				"mount_accessor": a.MountAccessor, "name": a.Name}

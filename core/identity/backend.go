@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/core"
@@ -86,9 +87,17 @@ func listResponse(keys []string, info map[string]any) (*core.Response, error) {
 	return &core.Response{Data: map[string]any{"keys": keys, "key_info": info}}, nil
 }
 
-// mountInfo adds mount_path and mount_type of an alias's mount to m.
+// mountInfo adds mount_path (relative to the mount's namespace) and
+// mount_type of an alias's mount to m.
 func (b *Backend) mountInfo(m map[string]any, accessor string) {
 	if path, typ, ok := b.s.mountPath(accessor); ok {
-		m["mount_path"], m["mount_type"] = path, typ
+		_, nsPath, _ := b.s.mountNS(accessor)
+		m["mount_path"], m["mount_type"] = strings.TrimPrefix(path, nsPath), typ
 	}
+}
+
+// aliasNS is the namespace id of an alias: its mount's.
+func (b *Backend) aliasNS(a *Alias) string {
+	id, _, _ := b.s.mountNS(a.MountAccessor)
+	return id
 }

@@ -44,7 +44,8 @@ func (b *Backend) entityRoutes() []framework.Route {
 // entityWrite creates or updates an entity. by is "" (identity/entity:
 // id or name in the body), "id" or "name" (the path names it).
 func (b *Backend) entityWrite(by string) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		ns := nsID(req.NS())
 		id, name := d.String("id"), d.String("name")
 		pol := normPolicies(d.Strings("policies"))
 		if slices.Contains(pol, "root") {
@@ -54,12 +55,12 @@ func (b *Backend) entityWrite(by string) framework.HandlerFunc {
 		err := b.s.update(ctx, func(ix *index, c *change) error {
 			var e *Entity
 			if id != "" {
-				if e = ix.entities[id]; e == nil {
+				if e = ix.entityAt(ns, id); e == nil {
 					return core.Invalid("entity not found from id")
 				}
 			}
 			if name != "" {
-				byName := ix.entityByNameOrNil(name)
+				byName := ix.entityByNameOrNil(ns, name)
 				switch {
 				case byName == nil:
 				case e == nil:
@@ -75,7 +76,7 @@ func (b *Backend) entityWrite(by string) framework.HandlerFunc {
 			created := e == nil
 			if created {
 				nid := uuid.NewString()
-				e = &Entity{ID: nid, Name: name, CreationTime: now}
+				e = &Entity{ID: nid, Name: name, CreationTime: now, NamespaceID: ns}
 				if name == "" {
 					e.Name = autoName("entity_", nid)
 				}
@@ -104,19 +105,20 @@ func (b *Backend) entityWrite(by string) framework.HandlerFunc {
 	}
 }
 
-// entityByKey finds the entity a path names ("id" or "name").
-func entityByKey(ix *index, by string, d *framework.FieldData) *Entity {
+// entityByKey finds the entity of namespace ns a path names ("id" or
+// "name").
+func entityByKey(ix *index, ns, by string, d *framework.FieldData) *Entity {
 	if by == "id" {
-		return ix.entities[d.String("id")]
+		return ix.entityAt(ns, d.String("id"))
 	}
-	return ix.entityByNameOrNil(d.String("name"))
+	return ix.entityByNameOrNil(ns, d.String("name"))
 }
 
 func (b *Backend) entityRead(by string) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 		var data map[string]any
 		err := b.s.view(func(ix *index) error {
-			if e := entityByKey(ix, by, d); e != nil {
+			if e := entityByKey(ix, nsID(req.NS()), by, d); e != nil {
 				data = b.entityData(ix, e)
 			}
 			return nil
@@ -140,7 +142,7 @@ func (b *Backend) entityData(ix *index, e *Entity) map[string]any {
 	direct, inherited := ix.groupsOf(e.ID)
 	return map[string]any{
 		"id": e.ID, "name": e.Name, "metadata": kv(e.Metadata), "merged_entity_ids": strs(e.MergedEntityIDs),
-		"policies": strs(e.Policies), "disabled": e.Disabled, "namespace_id": "root",
+		"policies": strs(e.Policies), "disabled": e.Disabled, "namespace_id": nsOf(e.NamespaceID),
 		"creation_time": ts(e.CreationTime), "last_update_time": ts(e.LastUpdateTime), "aliases": aliases,
 		"direct_group_ids": strs(direct), "inherited_group_ids": strs(inherited),
 		"group_ids": append(strs(direct), inherited...),
@@ -148,9 +150,9 @@ func (b *Backend) entityData(ix *index, e *Entity) map[string]any {
 }
 
 func (b *Backend) entityDelete(by string) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 		return nil, b.s.update(ctx, func(ix *index, c *change) error {
-			if e := entityByKey(ix, by, d); e != nil {
+			if e := entityByKey(ix, nsID(req.NS()), by, d); e != nil {
 				deleteEntity(ix, c, e.ID)
 			}
 			return nil
@@ -193,14 +195,15 @@ func (c *change) entity(ix *index, id string) *Entity {
 	return e
 }
 
-func (b *Backend) entityBatchDelete(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) entityBatchDelete(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	ids := dedupe(d.Strings("entity_ids"))
 	if len(ids) == 0 {
 		return nil, core.Invalid("missing entity ids to delete")
 	}
 	return nil, b.s.update(ctx, func(ix *index, c *change) error {
 		for _, id := range ids {
-			if ix.entities[id] != nil {
+			if ix.entityAt(ns, id) != nil {
 				deleteEntity(ix, c, id)
 			}
 		}
@@ -209,11 +212,15 @@ func (b *Backend) entityBatchDelete(ctx context.Context, _ *core.Request, d *fra
 }
 
 func (b *Backend) entityList(byID bool) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+		ns := nsID(req.NS())
 		var keys []string
 		info := map[string]any{}
 		err := b.s.view(func(ix *index) error {
 			for _, e := range ix.entities {
+				if e.NamespaceID != ns {
+					continue
+				}
 				if byID {
 					keys = append(keys, e.ID)
 				} else {

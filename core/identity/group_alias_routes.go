@@ -42,14 +42,15 @@ func (b *Backend) groupAliasData(a *GroupAlias) map[string]any {
 // groupAliasWrite creates a group alias (name, mount_accessor and the
 // external group's id as canonical_id), or updates the one with id. A group
 // has at most one alias, and (mount_accessor, name) maps to one group.
-func (b *Backend) groupAliasWrite(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) groupAliasWrite(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	id, name, acc, canon := d.String("id"), d.String("name"), d.String("mount_accessor"), d.String("canonical_id")
 	var resp *core.Response
 	err := b.s.update(ctx, func(ix *index, c *change) error {
 		var cur *GroupAlias
 		if id != "" {
 			gid, ok := ix.groupAliasByID[id]
-			if !ok {
+			if !ok || ix.groupAt(ns, gid) == nil {
 				return core.Invalid("invalid group alias ID")
 			}
 			cur = ix.groups[gid].Alias
@@ -58,8 +59,8 @@ func (b *Backend) groupAliasWrite(ctx context.Context, _ *core.Request, d *frame
 			return core.Invalid("missing alias name or mount accessor")
 		}
 		if acc != "" {
-			if _, _, ok := b.s.mountPath(acc); !ok {
-				return core.Invalid("invalid mount accessor %q", acc)
+			if err := b.s.mountIn(ns, acc); err != nil {
+				return err
 			}
 		}
 		now := b.s.cfg.Now().UTC()
@@ -80,7 +81,7 @@ func (b *Backend) groupAliasWrite(ctx context.Context, _ *core.Request, d *frame
 		if a.CanonicalID == "" {
 			return core.Invalid("missing canonical_id: the id of the external group the alias maps to")
 		}
-		g := ix.groups[a.CanonicalID]
+		g := ix.groupAt(ns, a.CanonicalID)
 		switch {
 		case g == nil:
 			return core.Invalid("invalid group ID given in 'canonical_id'")
@@ -108,10 +109,10 @@ func (b *Backend) groupAliasWrite(ctx context.Context, _ *core.Request, d *frame
 	return resp, err
 }
 
-func (b *Backend) groupAliasRead(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) groupAliasRead(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	var data map[string]any
 	err := b.s.view(func(ix *index) error {
-		if gid, ok := ix.groupAliasByID[d.String("id")]; ok {
+		if gid, ok := ix.groupAliasByID[d.String("id")]; ok && ix.groupAt(nsID(req.NS()), gid) != nil {
 			data = b.groupAliasData(ix.groups[gid].Alias)
 		}
 		return nil
@@ -127,10 +128,10 @@ func (b *Backend) groupAliasRead(ctx context.Context, _ *core.Request, d *framew
 
 // groupAliasDelete removes the alias; the external group loses the members
 // logins gave it.
-func (b *Backend) groupAliasDelete(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) groupAliasDelete(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	return nil, b.s.update(ctx, func(ix *index, c *change) error {
 		gid, ok := ix.groupAliasByID[d.String("id")]
-		if !ok {
+		if !ok || ix.groupAt(nsID(req.NS()), gid) == nil {
 			return nil
 		}
 		g := c.group(ix, gid)
@@ -139,11 +140,15 @@ func (b *Backend) groupAliasDelete(ctx context.Context, _ *core.Request, d *fram
 	})
 }
 
-func (b *Backend) groupAliasList(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+func (b *Backend) groupAliasList(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	var keys []string
 	info := map[string]any{}
 	err := b.s.view(func(ix *index) error {
 		for id, gid := range ix.groupAliasByID {
+			if ix.groupAt(ns, gid) == nil {
+				continue
+			}
 			a := ix.groups[gid].Alias
 			keys = append(keys, id)
 			m := map[string]any{"canonical_id": a.CanonicalID, "mount_accessor": a.MountAccessor, "name": a.Name}

@@ -44,7 +44,8 @@ func (b *Backend) groupRoutes() []framework.Route {
 // given any. A member group that would make the membership cyclic is
 // refused.
 func (b *Backend) groupWrite(by string) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		ns := nsID(req.NS())
 		id, name := d.String("id"), d.String("name")
 		pol := normPolicies(d.Strings("policies"))
 		if slices.Contains(pol, "root") {
@@ -55,19 +56,19 @@ func (b *Backend) groupWrite(by string) framework.HandlerFunc {
 			var g *Group
 			switch {
 			case id != "":
-				if g = ix.groups[id]; g == nil {
+				if g = ix.groupAt(ns, id); g == nil {
 					return core.Invalid("invalid group ID")
 				}
 			case by == "id":
 				return core.Invalid("empty group ID")
 			case name != "":
-				g = ix.groupByNameOrNil(name)
+				g = ix.groupByNameOrNil(ns, name)
 			}
 			now := b.s.cfg.Now().UTC()
 			created := g == nil
 			if created {
 				nid := uuid.NewString()
-				g = &Group{ID: nid, Name: name, CreationTime: now}
+				g = &Group{ID: nid, Name: name, CreationTime: now, NamespaceID: ns}
 				if name == "" {
 					g.Name = autoName("group_", nid)
 				}
@@ -75,7 +76,7 @@ func (b *Backend) groupWrite(by string) framework.HandlerFunc {
 				g = g.clone()
 			}
 			if name != "" && name != g.Name {
-				if other := ix.groupByNameOrNil(name); other != nil && other.ID != g.ID {
+				if other := ix.groupByNameOrNil(ns, name); other != nil && other.ID != g.ID {
 					return core.Invalid("group name is already in use")
 				}
 				g.Name = name
@@ -104,7 +105,7 @@ func (b *Backend) groupWrite(by string) framework.HandlerFunc {
 				}
 				var members []string
 				for _, m := range dedupe(d.Strings("member_entity_ids")) {
-					e := ix.entity(m)
+					e := ix.entityIn(ns, m)
 					if e == nil {
 						return core.Invalid("entity %q does not exist", m)
 					}
@@ -120,7 +121,7 @@ func (b *Backend) groupWrite(by string) framework.HandlerFunc {
 				}
 				members := dedupe(d.Strings("member_group_ids"))
 				for _, m := range members {
-					if ix.groups[m] == nil {
+					if ix.groupAt(ns, m) == nil {
 						return core.Invalid("group %q does not exist", m)
 					}
 					// g contains m: m must not contain g, directly or not.
@@ -140,18 +141,18 @@ func (b *Backend) groupWrite(by string) framework.HandlerFunc {
 	}
 }
 
-func groupByKey(ix *index, by string, d *framework.FieldData) *Group {
+func groupByKey(ix *index, ns, by string, d *framework.FieldData) *Group {
 	if by == "id" {
-		return ix.groups[d.String("id")]
+		return ix.groupAt(ns, d.String("id"))
 	}
-	return ix.groupByNameOrNil(d.String("name"))
+	return ix.groupByNameOrNil(ns, d.String("name"))
 }
 
 func (b *Backend) groupRead(by string) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 		var data map[string]any
 		err := b.s.view(func(ix *index) error {
-			if g := groupByKey(ix, by, d); g != nil {
+			if g := groupByKey(ix, nsID(req.NS()), by, d); g != nil {
 				data = b.groupData(ix, g)
 			}
 			return nil
@@ -175,15 +176,15 @@ func (b *Backend) groupData(ix *index, g *Group) map[string]any {
 	return map[string]any{
 		"id": g.ID, "name": g.Name, "type": g.Type, "policies": strs(g.Policies), "metadata": kv(g.Metadata),
 		"member_entity_ids": strs(g.MemberEntityIDs), "member_group_ids": strs(g.MemberGroupIDs),
-		"parent_group_ids": strs(ix.parents[g.ID]), "alias": alias, "namespace_id": "root",
+		"parent_group_ids": strs(ix.parents[g.ID]), "alias": alias, "namespace_id": nsOf(g.NamespaceID),
 		"creation_time": ts(g.CreationTime), "last_update_time": ts(g.LastUpdateTime), "modify_index": g.ModifyIndex,
 	}
 }
 
 func (b *Backend) groupDelete(by string) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 		return nil, b.s.update(ctx, func(ix *index, c *change) error {
-			g := groupByKey(ix, by, d)
+			g := groupByKey(ix, nsID(req.NS()), by, d)
 			if g == nil {
 				return nil
 			}
@@ -198,11 +199,15 @@ func (b *Backend) groupDelete(by string) framework.HandlerFunc {
 }
 
 func (b *Backend) groupList(byID bool) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	return func(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+		ns := nsID(req.NS())
 		var keys []string
 		info := map[string]any{}
 		err := b.s.view(func(ix *index) error {
 			for _, g := range ix.groups {
+				if g.NamespaceID != ns {
+					continue
+				}
 				if byID {
 					keys = append(keys, g.ID)
 				} else {

@@ -36,7 +36,7 @@ func newIndex() *index {
 func (ix *index) putEntity(e *Entity) {
 	ix.deleteEntity(e.ID)
 	ix.entities[e.ID] = e
-	ix.entityByName[fold(e.Name)] = e.ID
+	ix.entityByName[nameKey(e.NamespaceID, e.Name)] = e.ID
 	for _, a := range e.Aliases {
 		ix.aliases[a.ID] = a
 		ix.aliasByFactors[factorKey(a.MountAccessor, a.Name)] = a.ID
@@ -54,8 +54,8 @@ func (ix *index) deleteEntity(id string) {
 		return
 	}
 	delete(ix.entities, id)
-	if ix.entityByName[fold(old.Name)] == id {
-		delete(ix.entityByName, fold(old.Name))
+	if k := nameKey(old.NamespaceID, old.Name); ix.entityByName[k] == id {
+		delete(ix.entityByName, k)
 	}
 	for _, a := range old.Aliases {
 		if cur := ix.aliases[a.ID]; cur != nil && cur.CanonicalID == id {
@@ -77,7 +77,7 @@ func (ix *index) deleteEntity(id string) {
 func (ix *index) putGroup(g *Group) {
 	ix.deleteGroup(g.ID)
 	ix.groups[g.ID] = g
-	ix.groupByName[fold(g.Name)] = g.ID
+	ix.groupByName[nameKey(g.NamespaceID, g.Name)] = g.ID
 	if a := g.Alias; a != nil {
 		ix.groupAliasByFactors[factorKey(a.MountAccessor, a.Name)] = g.ID
 		ix.groupAliasByID[a.ID] = g.ID
@@ -96,8 +96,8 @@ func (ix *index) deleteGroup(id string) {
 		return
 	}
 	delete(ix.groups, id)
-	if ix.groupByName[fold(old.Name)] == id {
-		delete(ix.groupByName, fold(old.Name))
+	if k := nameKey(old.NamespaceID, old.Name); ix.groupByName[k] == id {
+		delete(ix.groupByName, k)
 	}
 	if a := old.Alias; a != nil {
 		if k := factorKey(a.MountAccessor, a.Name); ix.groupAliasByFactors[k] == id {
@@ -132,18 +132,53 @@ func (ix *index) entity(id string) *Entity {
 	return nil
 }
 
-func (ix *index) entityByNameOrNil(name string) *Entity {
-	if id, ok := ix.entityByName[fold(name)]; ok {
+// entityIn returns the entity with id in namespace ns (following merges),
+// or nil: an entity of another namespace is not found.
+func (ix *index) entityIn(ns, id string) *Entity {
+	if e := ix.entity(id); e != nil && e.NamespaceID == ns {
+		return e
+	}
+	return nil
+}
+
+// entityAt returns the entity with exactly id in namespace ns, or nil.
+func (ix *index) entityAt(ns, id string) *Entity {
+	if e := ix.entities[id]; e != nil && e.NamespaceID == ns {
+		return e
+	}
+	return nil
+}
+
+func (ix *index) entityByNameOrNil(ns, name string) *Entity {
+	if id, ok := ix.entityByName[nameKey(ns, name)]; ok {
 		return ix.entities[id]
 	}
 	return nil
 }
 
-func (ix *index) groupByNameOrNil(name string) *Group {
-	if id, ok := ix.groupByName[fold(name)]; ok {
+// groupAt returns the group with id in namespace ns, or nil.
+func (ix *index) groupAt(ns, id string) *Group {
+	if g := ix.groups[id]; g != nil && g.NamespaceID == ns {
+		return g
+	}
+	return nil
+}
+
+func (ix *index) groupByNameOrNil(ns, name string) *Group {
+	if id, ok := ix.groupByName[nameKey(ns, name)]; ok {
 		return ix.groups[id]
 	}
 	return nil
+}
+
+// aliasAt returns the entity alias with id whose entity is in namespace
+// ns, or nil.
+func (ix *index) aliasAt(ns, id string) *Alias {
+	a := ix.aliases[id]
+	if a == nil || ix.entityAt(ns, a.CanonicalID) == nil {
+		return nil
+	}
+	return a
 }
 
 // aliasByFactorsOrNil returns the entity alias of (accessor, name).

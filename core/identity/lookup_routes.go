@@ -53,7 +53,8 @@ func criterion(d *framework.FieldData) (string, error) {
 }
 
 // lookupEntity answers the entity's read shape, or 204 when none matches.
-func (b *Backend) lookupEntity(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) lookupEntity(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	crit, err := criterion(d)
 	if err != nil {
 		return nil, err
@@ -63,16 +64,16 @@ func (b *Backend) lookupEntity(ctx context.Context, _ *core.Request, d *framewor
 		var e *Entity
 		switch crit {
 		case "id":
-			e = ix.entity(d.String("id"))
+			e = ix.entityIn(ns, d.String("id"))
 		case "name":
-			e = ix.entityByNameOrNil(d.String("name"))
+			e = ix.entityByNameOrNil(ns, d.String("name"))
 		case "alias_id":
-			if a := ix.aliases[d.String("alias_id")]; a != nil {
+			if a := ix.aliasAt(ns, d.String("alias_id")); a != nil {
 				e = ix.entities[a.CanonicalID]
 			}
 		case "alias":
 			if a := ix.aliasByFactorsOrNil(d.String("alias_mount_accessor"), d.String("alias_name")); a != nil {
-				e = ix.entities[a.CanonicalID]
+				e = ix.entityAt(ns, a.CanonicalID)
 			}
 		}
 		if e != nil {
@@ -87,7 +88,8 @@ func (b *Backend) lookupEntity(ctx context.Context, _ *core.Request, d *framewor
 }
 
 // lookupGroup answers the group's read shape, or 204 when none matches.
-func (b *Backend) lookupGroup(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) lookupGroup(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	crit, err := criterion(d)
 	if err != nil {
 		return nil, err
@@ -97,13 +99,13 @@ func (b *Backend) lookupGroup(ctx context.Context, _ *core.Request, d *framework
 		var g *Group
 		switch crit {
 		case "id":
-			g = ix.groups[d.String("id")]
+			g = ix.groupAt(ns, d.String("id"))
 		case "name":
-			g = ix.groupByNameOrNil(d.String("name"))
+			g = ix.groupByNameOrNil(ns, d.String("name"))
 		case "alias_id":
-			g = ix.groups[ix.groupAliasByID[d.String("alias_id")]]
+			g = ix.groupAt(ns, ix.groupAliasByID[d.String("alias_id")])
 		case "alias":
-			g = ix.groups[ix.groupAliasByFactors[factorKey(d.String("alias_mount_accessor"), d.String("alias_name"))]]
+			g = ix.groupAt(ns, ix.groupAliasByFactors[factorKey(d.String("alias_mount_accessor"), d.String("alias_name"))])
 		}
 		if g != nil {
 			data = b.groupData(ix, g)

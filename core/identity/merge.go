@@ -17,7 +17,8 @@ import (
 // deleted. Policies and metadata are not merged. Two aliases on the same
 // mount conflict: one of them must be named in
 // conflicting_alias_ids_to_keep (the other is deleted), else 400.
-func (b *Backend) entityMerge(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) entityMerge(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	ns := nsID(req.NS())
 	to := d.String("to_entity_id")
 	if to == "" {
 		return nil, core.Invalid("missing entity id to merge to")
@@ -31,7 +32,7 @@ func (b *Backend) entityMerge(ctx context.Context, _ *core.Request, d *framework
 		return nil, core.Invalid("alias conflicts cannot be resolved with multiple from entity ids - merge one entity at a time")
 	}
 	return nil, b.s.update(ctx, func(ix *index, c *change) error {
-		if ix.entities[to] == nil {
+		if ix.entityAt(ns, to) == nil {
 			return core.Invalid("entity id to merge to is invalid")
 		}
 		target := c.entity(ix, to)
@@ -40,7 +41,7 @@ func (b *Backend) entityMerge(ctx context.Context, _ *core.Request, d *framework
 			if fid == to {
 				return core.Invalid("to_entity_id should not be present in from_entity_ids")
 			}
-			src := ix.entities[fid]
+			src := ix.entityAt(ns, fid)
 			if src == nil {
 				return core.Invalid("entity id to merge from is invalid")
 			}

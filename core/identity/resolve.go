@@ -79,7 +79,8 @@ func (s *Store) identityOf(ix *index, e *Entity, aliasID string) *core.Identity 
 	alias := ""
 	if a := ix.aliases[aliasID]; a != nil && a.CanonicalID == e.ID {
 		if path, _, ok := s.mountPath(a.MountAccessor); ok {
-			alias = mountName(path) + "/" + a.Name
+			_, nsPath, _ := s.mountNS(a.MountAccessor)
+			alias = nsPath + mountName(strings.TrimPrefix(path, nsPath)) + "/" + a.Name
 		}
 	}
 	return &core.Identity{
@@ -89,7 +90,9 @@ func (s *Store) identityOf(ix *index, e *Entity, aliasID string) *core.Identity 
 }
 
 // mountName is a mount path as people write it: "auth/userpass/" is
-// "userpass".
+// "userpass". In a namespace the alias is named with the namespace's path
+// in front ("hospital-a/userpass/carol"), so two tenants' users of the same
+// name stay apart in the audit trail.
 func mountName(path string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(path, "auth/"), "/")
 }
@@ -158,6 +161,7 @@ func (s *Store) Login(ctx context.Context, accessor string, a *core.Alias, group
 	if accessor == "" {
 		return nil, core.Invalid("login alias has no mount accessor")
 	}
+	ns, _, _ := s.mountNS(accessor)
 	res := &LoginResult{}
 	err := s.update(ctx, func(ix *index, c *change) error {
 		now := s.cfg.Now().UTC()
@@ -166,7 +170,7 @@ func (s *Store) Login(ctx context.Context, accessor string, a *core.Alias, group
 		switch {
 		case al == nil:
 			id := uuid.NewString()
-			e = &Entity{ID: id, Name: autoName("entity_", id), CreationTime: now}
+			e = &Entity{ID: id, Name: autoName("entity_", id), CreationTime: now, NamespaceID: ns}
 			al = &Alias{ID: uuid.NewString(), CanonicalID: id, MountAccessor: accessor, Name: a.Name,
 				Metadata: cloneMap(a.Metadata), CreationTime: now, LastUpdateTime: now}
 			e.Aliases = []*Alias{al}
@@ -239,18 +243,26 @@ func sameMap(a, b map[string]string) bool {
 // EntityIDs returns the ids audit records of the entity named by actor
 // may carry: when actor is an entity's id (current or merged into it) or
 // its name (case-insensitive), the entity's id followed by the ids merged
-// into it; else nil. Audit queries use it so that filtering by a person's
-// entity finds them through every auth method and every merge. Nil while
-// sealed.
+// into it; else nil. A name is looked up in every namespace (each
+// namespace's entity of that name counts). Audit queries use it so that
+// filtering by a person's entity finds them through every auth method and
+// every merge. Nil while sealed.
 func (s *Store) EntityIDs(actor string) []string {
 	var out []string
 	_ = s.view(func(ix *index) error {
-		e := ix.entity(actor)
-		if e == nil {
-			e = ix.entityByNameOrNil(actor)
-		}
-		if e != nil {
+		if e := ix.entity(actor); e != nil {
 			out = append([]string{e.ID}, e.MergedEntityIDs...)
+			return nil
+		}
+		var named []*Entity
+		for _, e := range ix.entities {
+			if fold(e.Name) == fold(actor) {
+				named = append(named, e)
+			}
+		}
+		sort.Slice(named, func(i, j int) bool { return named[i].NamespaceID < named[j].NamespaceID })
+		for _, e := range named {
+			out = append(append(out, e.ID), e.MergedEntityIDs...)
 		}
 		return nil
 	})
@@ -266,7 +278,7 @@ func (s *Store) Summaries() ([]core.EntitySummary, error) {
 		for _, e := range ix.entities {
 			d := s.derive(ix, e)
 			sum := core.EntitySummary{ID: e.ID, Name: e.Name, Disabled: e.Disabled, Policies: slices.Clone(d.policies),
-				Groups: slices.Clone(d.groups), MergedEntityIDs: slices.Clone(e.MergedEntityIDs)}
+				Groups: slices.Clone(d.groups), MergedEntityIDs: slices.Clone(e.MergedEntityIDs), NamespaceID: e.NamespaceID}
 			for _, a := range e.Aliases {
 				p, _, ok := s.mountPath(a.MountAccessor)
 				if !ok {

@@ -45,6 +45,14 @@ type Mounts interface {
 	MountByAccessor(accessor string) (path, typ string, ok bool)
 }
 
+// NamespacedMounts is implemented by Mounts that know namespaces: it names
+// the namespace of the mount with the accessor (id "" or "root" and path ""
+// for the root namespace). Without it every mount is in the root
+// namespace.
+type NamespacedMounts interface {
+	MountNamespace(accessor string) (id, path string, ok bool)
+}
+
 // Config configures a Store.
 type Config struct {
 	// Storage is the barrier. Required.
@@ -378,4 +386,50 @@ func (s *Store) mountPath(accessor string) (path, typ string, ok bool) {
 		return "", "", false
 	}
 	return s.cfg.Mounts.MountByAccessor(accessor)
+}
+
+// mountNS returns the namespace id ("" for the root) and path of the mount
+// with the accessor; ok is false when there is no such mount.
+func (s *Store) mountNS(accessor string) (id, path string, ok bool) {
+	if _, _, ok := s.mountPath(accessor); !ok {
+		return "", "", false
+	}
+	nm, isNS := s.cfg.Mounts.(NamespacedMounts)
+	if !isNS {
+		return "", "", true
+	}
+	id, path, ok = nm.MountNamespace(accessor)
+	if id == core.RootNamespaceID {
+		id = ""
+	}
+	return id, path, ok
+}
+
+// mountIn checks that the mount with the accessor exists in namespace ns.
+func (s *Store) mountIn(ns, accessor string) error {
+	if id, _, ok := s.mountNS(accessor); !ok || id != ns {
+		return core.Invalid("invalid mount accessor %q", accessor)
+	}
+	return nil
+}
+
+// DeleteNamespace deletes every entity and group of the namespace with id
+// (its deletion). It is safe to run again.
+func (s *Store) DeleteNamespace(ctx context.Context, id string) error {
+	if id == "" || id == core.RootNamespaceID {
+		return core.Invalid("the root namespace cannot be deleted")
+	}
+	return s.update(ctx, func(ix *index, c *change) error {
+		for eid, e := range ix.entities {
+			if e.NamespaceID == id {
+				c.delEntity = append(c.delEntity, eid)
+			}
+		}
+		for gid, g := range ix.groups {
+			if g.NamespaceID == id {
+				c.delGroup = append(c.delGroup, gid)
+			}
+		}
+		return nil
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vigilsec/vigil/core"
 )
 
 // Group types, as in Vault.
@@ -28,6 +30,11 @@ type Entity struct {
 	MergedEntityIDs []string  `json:"merged_entity_ids,omitempty"`
 	CreationTime    time.Time `json:"creation_time"`
 	LastUpdateTime  time.Time `json:"last_update_time"`
+	// NamespaceID is the namespace the entity belongs to ("" for the root
+	// namespace). Its name is unique within that namespace, its aliases
+	// are on that namespace's auth mounts, and its groups are that
+	// namespace's groups.
+	NamespaceID string `json:"namespace_id,omitempty"`
 }
 
 // Alias ties an entity to the name one auth mount vouches for: the user
@@ -64,6 +71,9 @@ type Group struct {
 	CreationTime   time.Time   `json:"creation_time"`
 	LastUpdateTime time.Time   `json:"last_update_time"`
 	ModifyIndex    uint64      `json:"modify_index"`
+	// NamespaceID is the namespace the group belongs to ("" for the root
+	// namespace); its members are entities and groups of that namespace.
+	NamespaceID string `json:"namespace_id,omitempty"`
 }
 
 // GroupAlias maps an external group name of one auth mount to an external
@@ -170,5 +180,30 @@ func dedupe(in []string) []string {
 }
 
 func fold(s string) string { return strings.ToLower(s) }
+
+// nameKey is the index key of an entity or group name in a namespace
+// (names are unique per namespace and compare case-insensitively).
+func nameKey(ns, name string) string {
+	if ns == "" {
+		return fold(name)
+	}
+	return ns + "\x00" + fold(name)
+}
+
+// nsID is the identity store's spelling of a namespace: "" for the root.
+func nsID(n core.Namespace) string {
+	if n.IsRoot() {
+		return ""
+	}
+	return n.ID
+}
+
+// nsOf returns the namespace id of an object as the API shows it.
+func nsOf(id string) string {
+	if id == "" {
+		return core.RootNamespaceID
+	}
+	return id
+}
 
 func factorKey(accessor, name string) string { return accessor + "\x00" + fold(name) }

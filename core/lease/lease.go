@@ -53,6 +53,11 @@ type Entry struct {
 	// Irrevocable is set after the retry budget is exhausted; the lease is
 	// kept for an operator (revoke-force or tidy).
 	Irrevocable bool `json:"irrevocable,omitempty"`
+	// NamespaceID is the namespace of the request that created the lease
+	// ("" for the root namespace). LeaseID, Path and MountPath are full
+	// paths (the namespace's path in front), so the internal requests that
+	// revoke or renew the lease find their namespace from the path.
+	NamespaceID string `json:"namespace_id,omitempty"`
 }
 
 // Secret returns the core.Secret handed to the engine on revoke/renew (for
@@ -404,7 +409,8 @@ func (m *Manager) Register(ctx context.Context, req *core.Request, resp *core.Re
 		return core.Errorf(core.CodeInternal, "lease: refusing to create a lease without a TTL for %s", req.Path)
 	}
 	now := m.cfg.Now().UTC()
-	e := &Entry{LeaseID: strings.TrimSuffix(req.Path, "/") + "/" + uuid.NewString(), Path: req.Path, MountPath: req.Mount.Path,
+	full := req.FullPath()
+	e := &Entry{LeaseID: strings.TrimSuffix(full, "/") + "/" + uuid.NewString(), Path: full, MountPath: req.Mount.Path, NamespaceID: nsID(req.NS()),
 		InternalData: s.InternalData, Renewable: s.Renewable, TTL: ttl, MaxTTL: maxTTL, IssueTime: now,
 		ExpireTime: now.Add(ttl)}
 	if req.Principal != nil && req.Principal.ClientToken != "" {

@@ -44,12 +44,12 @@ func leaseID(d *framework.FieldData) (string, error) {
 	return id, nil
 }
 
-func (m *Manager) hLookup(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (m *Manager) hLookup(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	id, err := leaseID(d)
 	if err != nil {
 		return nil, err
 	}
-	e, err := m.Lookup(ctx, id)
+	e, err := m.lookupIn(ctx, req, id)
 	if err != nil {
 		return nil, err
 	}
@@ -69,9 +69,9 @@ func (m *Manager) hLookup(ctx context.Context, _ *core.Request, d *framework.Fie
 	}}, nil
 }
 
-func (m *Manager) hList(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	prefix := d.String("prefix")
-	ids, err := m.List(ctx, prefix)
+func (m *Manager) hList(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	prefix := req.NS().Path + d.String("prefix")
+	ids, err := m.listIn(ctx, req, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +93,12 @@ func (m *Manager) hList(ctx context.Context, _ *core.Request, d *framework.Field
 	return &core.Response{Data: map[string]any{"keys": keys}}, nil
 }
 
-func (m *Manager) hRenew(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (m *Manager) hRenew(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	id, err := leaseID(d)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := m.lookupIn(ctx, req, id); err != nil {
 		return nil, err
 	}
 	e, err := m.Renew(ctx, id, d.Duration("increment"))
@@ -105,24 +108,35 @@ func (m *Manager) hRenew(ctx context.Context, _ *core.Request, d *framework.Fiel
 	return &core.Response{Secret: &core.Secret{LeaseID: e.LeaseID, TTL: e.TTL, Renewable: e.Renewable}}, nil
 }
 
-func (m *Manager) hRevoke(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (m *Manager) hRevoke(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	id, err := leaseID(d)
 	if err != nil {
 		return nil, err
+	}
+	if e, err := m.get(ctx, id); err != nil {
+		return nil, err
+	} else if e == nil || e.NamespaceID != nsID(req.NS()) {
+		return nil, nil // as for any unknown lease
 	}
 	return nil, m.Revoke(ctx, id)
 }
 
 func (m *Manager) hRevokePrefix(force bool) framework.HandlerFunc {
-	return func(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-		return nil, m.RevokePrefix(ctx, d.String("prefix"), force)
+	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+		// In the root namespace too: "hospital-a/" there names no lease of
+		// the root's, and hospital-a/'s leases are revoked from inside it.
+		ns := req.NS()
+		return nil, m.revokePrefixIn(ctx, ns, ns.Path+d.String("prefix"), force)
 	}
 }
 
 // hTidy serves sys/leases/tidy. Vigil tidies before answering (it is quick:
 // one pass over the lease index), but answers as Vault does, 202 Accepted
 // with its warning, so clients that expect that shape work unchanged.
-func (m *Manager) hTidy(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+func (m *Manager) hTidy(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	if !req.NS().IsRoot() {
+		return nil, core.Invalid("lease tidy covers every namespace and runs in the root namespace only")
+	}
 	n, err := m.Tidy(ctx)
 	if err != nil {
 		return nil, err
@@ -131,8 +145,8 @@ func (m *Manager) hTidy(ctx context.Context, _ *core.Request, _ *framework.Field
 		Warnings: []string{"Tidy operation successfully started. Any information from the operation will be printed to Vigil's server logs."}}, nil
 }
 
-func (m *Manager) hCount(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
-	ids, err := m.List(ctx, "")
+func (m *Manager) hCount(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	ids, err := m.listIn(ctx, req, req.NS().Path)
 	if err != nil {
 		return nil, err
 	}

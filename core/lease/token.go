@@ -33,9 +33,10 @@ func (m *Manager) registerToken(ctx context.Context, req *core.Request, a *core.
 	}
 	sum := sha256.Sum256([]byte("token-lease:" + h))
 	now := m.cfg.Now().UTC()
-	e := &Entry{LeaseID: strings.TrimSuffix(req.Path, "/") + "/h" + hex.EncodeToString(sum[:]), Path: req.Path,
+	full := req.FullPath()
+	e := &Entry{LeaseID: strings.TrimSuffix(full, "/") + "/h" + hex.EncodeToString(sum[:]), Path: full,
 		MountPath: req.Mount.Path, TokenHash: h, Token: true, Renewable: renewable, TTL: exp.Sub(now),
-		IssueTime: now, ExpireTime: exp.UTC()}
+		IssueTime: now, ExpireTime: exp.UTC(), NamespaceID: nsID(req.NS())}
 	b, err := jsonMarshal(e)
 	if err != nil {
 		return err

@@ -51,6 +51,16 @@ func (r *Router) Mount(ctx context.Context, e *MountEntry) error {
 			}
 		}
 	}
+	ns := core.Namespace{ID: e.NamespaceID, Path: e.NamespacePath}
+	if e.NamespaceID == "" || e.NamespaceID == core.RootNamespaceID {
+		ns, e.NamespaceID, e.NamespacePath = core.RootNamespace, "", ""
+	} else if e.NamespacePath == "" {
+		return core.Invalid("a mount of namespace %s needs the namespace's path", e.NamespaceID)
+	}
+	if err := r.checkNamespaced(ns, p); err != nil {
+		return err
+	}
+	p = ns.Path + p
 	e.Path = p
 	if e.Type == "kv-v2" {
 		e.Type = "kv"
@@ -362,17 +372,28 @@ func (r *Router) Remount(ctx context.Context, from, to string, move func(ctx con
 		return core.Invalid("cannot remount %s", src)
 	case src == dst:
 		return core.Invalid("the source and destination of a remount are the same: %s", src)
+	case !strings.HasPrefix(dst, m.entry.NamespacePath):
+		return core.Invalid("cannot remount %s to %s: a mount stays in its namespace", src, dst)
 	}
+	// The checks below are on the path within the mount's namespace.
+	ns := core.Namespace{ID: m.entry.NamespaceID, Path: m.entry.NamespacePath}
+	if ns.ID == "" {
+		ns = core.RootNamespace
+	}
+	rel := strings.TrimPrefix(dst, ns.Path)
 	if m.entry.Class == "auth" {
-		if !strings.HasPrefix(dst, "auth/") || dst == "auth/" || dst == "auth/token/" {
+		if !strings.HasPrefix(rel, "auth/") || rel == "auth/" || rel == "auth/token/" {
 			return core.Invalid("cannot remount to destination %s: an auth method must move to another path under auth/", dst)
 		}
 	} else {
 		for _, rp := range reservedPrefixes {
-			if strings.HasPrefix(dst, rp) {
+			if strings.HasPrefix(rel, rp) {
 				return core.Invalid("cannot remount to destination %s: path is reserved", dst)
 			}
 		}
+	}
+	if err := r.checkNamespaced(ns, rel); err != nil {
+		return err
 	}
 	r.mu.RLock()
 	for existing := range r.mounts {

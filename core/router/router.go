@@ -45,6 +45,11 @@ type MountEntry struct {
 	Local       bool              `json:"local,omitempty"`
 	SealWrap    bool              `json:"seal_wrap,omitempty"`
 	Created     time.Time         `json:"created"`
+	// NamespaceID and NamespacePath name the namespace the mount belongs
+	// to (empty for the root namespace). Path is then the full path, the
+	// namespace's path in front ("hospital-a/secret/").
+	NamespaceID   string `json:"namespace_id,omitempty"`
+	NamespacePath string `json:"namespace_path,omitempty"`
 	// Static mounts (sys/, auth/token/) are built in and never persisted.
 	Static bool `json:"-"`
 }
@@ -60,7 +65,8 @@ func (e *MountEntry) Info() core.MountInfo {
 		}
 	}
 	return core.MountInfo{Path: e.Path, Type: e.Type, Accessor: e.Accessor, UUID: e.UUID, Class: e.Class,
-		Description: e.Description, Options: opts, Tags: tags, Local: e.Local, SealWrap: e.SealWrap, Config: e.Config}
+		Description: e.Description, Options: opts, Tags: tags, Local: e.Local, SealWrap: e.SealWrap, Config: e.Config,
+		NamespaceID: e.NamespaceID}
 }
 
 type mount struct {
@@ -85,11 +91,14 @@ type Config struct {
 
 // Router routes requests to mounted engines. It is safe for concurrent use.
 type Router struct {
-	cfg    Config
-	mu     sync.RWMutex
-	mounts map[string]*mount // by path
-	order  []string          // paths, longest first
-	static map[string]*mount
+	cfg Config
+	// nsConflict names a namespace a new mount would collide with (see
+	// SetNamespaceConflict).
+	nsConflict func(ns core.Namespace, path string) string
+	mu         sync.RWMutex
+	mounts     map[string]*mount // by path
+	order      []string          // paths, longest first
+	static     map[string]*mount
 }
 
 const (
@@ -301,10 +310,17 @@ func (r *Router) resolve(path string, internal bool) (*Resolved, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	m, rel := r.match(path)
-	if m == nil {
+	if m == nil || m.entry.NamespaceID != "" {
+		// A mount of a namespace is reached through ResolveIn only.
 		return nil, core.Errorf(core.CodeNotFound, "no handler for route %q. route entry not found.", path)
 	}
-	res := &Resolved{Mount: m.entry.Info(), MountPath: rel, engine: m.engine}
+	return r.resolved(m, rel, m.entry.Info(), internal), nil
+}
+
+// resolved picks m's route for rel (Internal routes only for internal
+// requests). The caller holds r.mu (read).
+func (r *Router) resolved(m *mount, rel string, info core.MountInfo, internal bool) *Resolved {
+	res := &Resolved{Mount: info, MountPath: rel, engine: m.engine}
 	best := -1
 	for i := range m.routes {
 		if m.routes[i].Internal && !internal {
@@ -317,7 +333,7 @@ func (r *Router) resolve(path string, internal bool) (*Resolved, error) {
 			}
 		}
 	}
-	return res, nil
+	return res
 }
 
 func (r *Router) match(path string) (*mount, string) {

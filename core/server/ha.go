@@ -153,6 +153,11 @@ func (s *Server) activateLocked(ctx context.Context) error {
 	if err := s.barrier.Reload(ctx); err != nil {
 		return err
 	}
+	// The namespace tree as the previous active node left it: mounts,
+	// tokens and identity are resolved in it.
+	if err := s.nss.Load(ctx); err != nil {
+		return core.Errorf(core.CodeInternal, "namespaces failed to load: %v", err)
+	}
 	// Identity decides policies and disabled entities: without it the
 	// node does not serve (fail closed).
 	if err := s.ident.Load(ctx); err != nil {

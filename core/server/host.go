@@ -156,7 +156,15 @@ func (h *Host) Mounts(class string) []core.MountInfo {
 // ResolvePath tells which mount serves path and whether its route needs
 // sudo, as the dispatcher would see it.
 func (h *Host) ResolvePath(path string) (*core.MountInfo, bool, error) {
-	res, err := h.s.router.Resolve(path)
+	e, rel, err := h.s.nss.Resolve("", path)
+	if err != nil {
+		return nil, false, err
+	}
+	ns := core.RootNamespace
+	if e != nil {
+		ns = e.Namespace()
+	}
+	res, err := h.s.router.ResolveIn(ns, rel, false)
 	if err != nil {
 		return nil, false, err
 	}

@@ -163,6 +163,13 @@ func (s *Server) unsealedLocked(ctx context.Context) error {
 		}
 		cancel()
 	}
+	// The namespace tree resolves every request (a standby's too, before
+	// it forwards one).
+	if err := s.nss.Load(ctx); err != nil {
+		s.dropClusterTLS()
+		s.seal.Seal()
+		return core.Errorf(core.CodeInternal, "unseal: namespaces failed to load: %v", err)
+	}
 	var started []Subsystem
 	for _, sub := range s.opts.Subsystems {
 		if !everyNode(sub) {
@@ -248,6 +255,7 @@ func (s *Server) teardownLocked(ctx context.Context) {
 		s.bounded("engines", func() { s.router.Unload(ctx) })
 	}
 	s.ident.Clear()
+	s.nss.Clear()
 }
 
 // bounded runs fn and waits for it at most Options.TeardownTimeout; past
@@ -385,8 +393,11 @@ func (s *Server) RevokePrefix(ctx context.Context, prefix string) error {
 			return err
 		}
 	}
-	if strings.HasPrefix(prefix, "auth/") && prefix != "auth/" {
-		n, err := s.tokens.RevokeByPathPrefix(ctx, prefix)
+	// A token's creation path is relative to its namespace, as the
+	// mount's path is to the mount's namespace.
+	ns, rel := s.namespaceOfPath(prefix)
+	if strings.HasPrefix(rel, "auth/") && rel != "auth/" {
+		n, err := s.tokens.RevokeByPathPrefix(ctx, ns, rel)
 		if err != nil {
 			return fmt.Errorf("revoke tokens under %s: %w", prefix, err)
 		}
@@ -406,8 +417,9 @@ func (s *Server) MovePrefix(ctx context.Context, from, to string) error {
 			return err
 		}
 	}
-	if strings.HasPrefix(from, "auth/") {
-		if _, err := s.tokens.MovePathPrefix(ctx, from, to); err != nil {
+	ns, relFrom := s.namespaceOfPath(from)
+	if relTo, ok := ns.Relative(to); ok && strings.HasPrefix(relFrom, "auth/") {
+		if _, err := s.tokens.MovePathPrefix(ctx, ns, relFrom, relTo); err != nil {
 			return fmt.Errorf("move token paths from %s: %w", from, err)
 		}
 	}

@@ -17,16 +17,16 @@ type resolver struct{ s *Server }
 
 // Resolve implements core.Resolver on top of the router.
 func (r resolver) Resolve(ctx context.Context, req *core.Request) (*core.Target, error) {
-	resolve := r.s.router.Resolve
-	if req.Internal {
-		resolve = r.s.router.ResolveInternal
+	ns, rel, refused := r.s.namespaceOf(req)
+	if refused != nil {
+		return &core.Target{Namespace: &ns, Path: rel, Refused: refused}, refused
 	}
-	res, err := resolve(req.Path)
+	res, err := r.s.router.ResolveIn(ns, rel, req.Internal)
 	if err != nil {
-		return nil, err
+		return &core.Target{Namespace: &ns, Path: rel}, err
 	}
 	info := res.Mount
-	t := &core.Target{Mount: &info, MountPath: res.MountPath}
+	t := &core.Target{Mount: &info, MountPath: res.MountPath, Namespace: &ns, Path: rel}
 	rt := r.s.router
 	t.Serve = func(ctx context.Context, req *core.Request) (*core.Response, error) { return rt.Route(ctx, res, req) }
 	if req.Operation == core.OpRevoke || req.Operation == core.OpRenew {
@@ -147,6 +147,7 @@ func (s *Server) issueLoginToken(ctx context.Context, req *core.Request, resp *c
 		TTL: ttl, ExplicitMaxTTL: explicit, Period: a.Period, Renewable: a.Renewable, Orphan: true,
 		Type: a.TokenType, Path: req.Path, EntityID: entityID, AliasID: aliasID, InternalData: a.InternalData,
 		BoundCIDRs: a.BoundCIDRs,
+		Namespace:  req.NS(),
 	})
 	if err != nil {
 		return err
@@ -211,14 +212,17 @@ var _ = router.Resolved{}
 // authorizer when it can (authz.Authz); otherwise only root sees mounts.
 type mountAccess struct{ s *Server }
 
+// MountAccess takes path in full (the namespace's path in front) and the
+// principal's policies as its namespace's.
 func (m mountAccess) MountAccess(ctx context.Context, p *core.Principal, path string) (bool, error) {
-	if p.Root {
+	ns := p.NamespaceOf()
+	if p.Root && ns.IsRoot() {
 		return true, nil
 	}
 	if a, ok := m.s.authz.(interface {
-		MountAccess(ctx context.Context, policies []string, mountPath string) (bool, error)
+		MountAccessNS(ctx context.Context, ns core.Namespace, policies []string, mountPath string) (bool, error)
 	}); ok {
-		return a.MountAccess(ctx, p.Policies, path)
+		return a.MountAccessNS(ctx, ns, p.Policies, path)
 	}
 	return false, nil
 }

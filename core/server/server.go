@@ -28,6 +28,7 @@ import (
 	"github.com/vigilsec/vigil/core/framework"
 	"github.com/vigilsec/vigil/core/httpapi"
 	"github.com/vigilsec/vigil/core/identity"
+	"github.com/vigilsec/vigil/core/namespace"
 	"github.com/vigilsec/vigil/core/raftstore"
 	"github.com/vigilsec/vigil/core/router"
 	"github.com/vigilsec/vigil/core/seal"
@@ -83,11 +84,14 @@ type Server struct {
 	router  *router.Router
 	tokens  *token.Store
 	ident   *identity.Store
+	nss     *namespace.Store
 	// cubby is the cubbyhole engine, wrapping the response-wrapping and
 	// control-group service (see wrapping.go).
 	cubby    *cubbyhole.Backend
 	wrapping *wrapping.Service
 	sys      *system.Backend
+	// nsCreated and nsDeleting are the subsystems' namespace hooks.
+	nsCreated, nsDeleting []func(ctx context.Context, ns core.Namespace) error
 
 	dispatcher  *core.Dispatcher
 	authz       core.Authorizer
@@ -241,12 +245,15 @@ func New(opts Options) (*Server, error) {
 	})
 	s.tokens = token.NewStore(s.barrier, token.Config{DefaultTTL: cfg.TokenDefaultTTL, MaxTTL: cfg.TokenMaxTTL, Now: opts.Now, Logger: opts.Logger})
 	s.ident = identity.New(identity.Config{Storage: s.barrier, Mounts: s.router, Now: opts.Now, Logger: opts.Logger.With("component", "identity")})
-	s.applyHooks = append(s.applyHooks, s.ident.Invalidate)
+	s.nss = namespace.New(s.barrier, opts.Now, opts.Logger.With("component", "namespaces"))
+	s.router.SetNamespaceConflict(s.nss.MountConflict)
+	s.tokens.SetNamespaces(s.nss.Namespace)
+	s.applyHooks = append(s.applyHooks, s.ident.Invalidate, s.nss.Invalidate)
 	s.authz = rootOnly{}
 	s.auditor = noAudit{}
 	s.forwardAuditor = noAudit{}
 	s.postHooks = []core.PostHook{s.issueLoginToken}
-	s.parts = []framework.Part{metricsPart{s}, sealPart{s}}
+	s.parts = []framework.Part{metricsPart{s}, sealPart{s}, namespace.NewRoutes(s.nss, nsHost{s})}
 	s.initWrapping()
 	host := &Host{s}
 	for i, sub := range opts.Subsystems {
@@ -262,8 +269,9 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.sys = system.New(system.Deps{Core: s, Access: mountAccess{s}, Router: s.router, Snapshots: snapshotter{s}, Version: Version, Now: opts.Now, Parts: s.parts,
-		Cluster: s,
-		Records: barrierStorage{s.barrier},
+		Namespace: s.namespaceOfPath,
+		Cluster:   s,
+		Records:   barrierStorage{s.barrier},
 		SnapshotTest: func(ctx context.Context) core.SnapshotTestRecord {
 			return runSnapshotTest(ctx, snapshotter{s}, s.raft, s.cfg.Storage.Path, s.now)
 		}})
@@ -277,7 +285,9 @@ func New(opts Options) (*Server, error) {
 		Config: core.MountConfig{AuditNonHMACResponseKeys: AuditClearKeys}}, s.sys, "sys/"); err != nil {
 		return nil, err
 	}
-	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "auth/token/", Type: "token", Class: "auth", Description: "token based credentials"}, token.NewBackend(s.tokens), "sys/token-backend/"); err != nil {
+	tokenBackend := token.NewBackend(s.tokens)
+	s.nsDeleting = append(s.nsDeleting, tokenBackend.DeleteNamespace) // its token roles
+	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "auth/token/", Type: "token", Class: "auth", Description: "token based credentials"}, tokenBackend, "sys/token-backend/"); err != nil {
 		return nil, err
 	}
 	if err := s.router.MountStatic(bg, &router.MountEntry{Path: "identity/", Type: "identity", Class: "secret", Description: "identity store"}, identity.NewBackend(s.ident), "sys/identity-backend/"); err != nil {

@@ -101,7 +101,7 @@ func relPath(class, p string) string {
 func (b *Backend) listMounts(class string) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
 		data := map[string]any{}
-		for _, e := range b.d.Router.Mounts(class) {
+		for _, e := range b.d.Router.MountsIn(req.NS(), class) {
 			data[relPath(class, e.Path)] = MountData(e)
 		}
 		return &core.Response{Data: data, Legacy: true}, nil
@@ -125,7 +125,7 @@ func (b *Backend) readMount(class string) framework.HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		e, ok := b.d.Router.Entry(p)
+		e, ok := b.d.Router.EntryIn(req.NS(), p)
 		if !ok {
 			return nil, core.Invalid("No %s engine mounted at %s", map[string]string{"secret": "secret", "auth": "auth"}[class], p)
 		}
@@ -156,6 +156,9 @@ func (b *Backend) enable(class string) framework.HandlerFunc {
 		}
 		e := &router.MountEntry{Path: d.String("path"), Type: typ, Class: class, Description: d.String("description"),
 			Options: d.KV("options"), Local: d.Bool("local"), SealWrap: d.Bool("seal_wrap")}
+		if ns := req.NS(); !ns.IsRoot() {
+			e.NamespaceID, e.NamespacePath = ns.ID, ns.Path
+		}
 		if cfg := d.Map("config"); cfg != nil {
 			var err error
 			if e.Config.DefaultLeaseTTL, err = ttlFromMap(cfg, "default_lease_ttl"); err != nil {
@@ -188,7 +191,7 @@ func (b *Backend) enable(class string) framework.HandlerFunc {
 
 func (b *Backend) disable(class string) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
-		p, err := fullPath(class, d.String("path"))
+		p, err := b.nsPath(req, class, d.String("path"))
 		if err != nil {
 			return nil, err
 		}
@@ -202,11 +205,11 @@ func (b *Backend) readTune(class string) framework.HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		e, ok := b.d.Router.Entry(p)
+		e, ok := b.d.Router.EntryIn(req.NS(), p)
 		if !ok {
 			return nil, core.Invalid("cannot fetch sysview for path %q", p)
 		}
-		def, max := b.d.Router.Effective(p)
+		def, max := b.d.Router.Effective(req.NS().Path + p)
 		data := map[string]any{"default_lease_ttl": secs(def), "max_lease_ttl": secs(max), "force_no_cache": false,
 			"description": e.Description}
 		if len(e.Options) > 0 {
@@ -224,7 +227,7 @@ func (b *Backend) readTune(class string) framework.HandlerFunc {
 
 func (b *Backend) writeTune(class string) framework.HandlerFunc {
 	return func(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
-		p, err := fullPath(class, d.String("path"))
+		p, err := b.nsPath(req, class, d.String("path"))
 		if err != nil {
 			return nil, err
 		}
@@ -287,9 +290,10 @@ func (b *Backend) visible(ctx context.Context, req *core.Request, path string) (
 func (b *Backend) uiMounts(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
 	secret := map[string]any{}
 	auth := map[string]any{}
+	ns := req.NS()
 	for _, class := range []string{"secret", "auth"} {
-		for _, e := range b.d.Router.Mounts(class) {
-			ok, err := b.visible(ctx, req, e.Path)
+		for _, e := range b.d.Router.MountsIn(ns, class) {
+			ok, err := b.visible(ctx, req, ns.Path+e.Path)
 			if err != nil {
 				return nil, err
 			}
@@ -309,9 +313,16 @@ func (b *Backend) uiMounts(ctx context.Context, req *core.Request, _ *framework.
 // uiMount describes the mount serving a path, to a caller with some
 // capability on that mount (403 otherwise, as in Vault).
 func (b *Backend) uiMount(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	// The path may continue into a child namespace ("icu/secret/x"), as
+	// the Vault CLI's preflight for `kv get icu/secret/x` sends it: the
+	// answer's path is then relative to the request's namespace too.
 	p := d.String("path")
-	res, err := b.d.Router.Resolve(p)
-	if err != nil || res.Mount.Path == "sys/" {
+	ns, rel := req.NS(), p
+	if b.d.Namespace != nil {
+		ns, rel = b.d.Namespace(req.NS().Path + p)
+	}
+	res, err := b.d.Router.ResolveIn(ns, rel, false)
+	if err != nil || res.Mount.Path == ns.Path+"sys/" {
 		return nil, core.ErrPermissionDenied
 	}
 	ok, err := b.visible(ctx, req, res.Mount.Path)
@@ -321,8 +332,44 @@ func (b *Backend) uiMount(ctx context.Context, req *core.Request, d *framework.F
 	if !ok {
 		return nil, core.ErrPermissionDenied
 	}
-	e, _ := b.d.Router.Entry(res.Mount.Path)
+	e, _ := b.d.Router.EntryIn(ns, strings.TrimPrefix(res.Mount.Path, ns.Path))
 	data := MountData(e)
-	data["path"] = relPath(e.Class, e.Path)
+	data["path"] = strings.TrimPrefix(ns.Path, req.NS().Path) + relPath(e.Class, strings.TrimPrefix(e.Path, e.NamespacePath))
 	return &core.Response{Data: data}, nil
+}
+
+// nsPath is the full path of the mount at p (relative to req's namespace)
+// when it is one of that namespace's own: the built-in mounts and other
+// namespaces' mounts are never changed from a namespace.
+func (b *Backend) nsPath(req *core.Request, class, p string) (string, error) {
+	rel, err := fullPath(class, p)
+	if err != nil {
+		return "", err
+	}
+	ns := req.NS()
+	if err := b.ownMount(ns, rel); err != nil {
+		return "", err
+	}
+	if ns.IsRoot() {
+		return rel, nil
+	}
+	if e, ok := b.d.Router.EntryIn(ns, rel); ok && e.Static {
+		return "", core.Invalid("cannot change the built-in mount %s", rel)
+	}
+	return ns.Path + rel, nil
+}
+
+// ownMount refuses a path (relative to ns) at which another namespace has
+// its mount: "icu/secret/" in hospital-a/ is hospital-a/icu/'s mount, and
+// "hospital-a/secret/" in the root is hospital-a/'s. A mount is changed
+// from its own namespace only, where policies naming it apply.
+func (b *Backend) ownMount(ns core.Namespace, rel string) error {
+	e, ok := b.d.Router.Entry(ns.Path + rel)
+	if !ok {
+		return nil
+	}
+	if e.NamespaceID == ns.ID || ns.IsRoot() && (e.NamespaceID == "" || e.NamespaceID == core.RootNamespaceID) {
+		return nil
+	}
+	return core.Invalid("no mount at %s in this namespace", rel)
 }

@@ -23,6 +23,9 @@ type migration struct {
 	Error  string    `json:"error,omitempty"`
 	Start  time.Time `json:"start_time"`
 	End    time.Time `json:"end_time"`
+	// NamespaceID is the namespace the remount was made in ("" for the
+	// root): its status is shown there only.
+	NamespaceID string `json:"namespace_id,omitempty"`
 }
 
 // remountRoute is sys/remount (sudo) and sys/remount/status/:migration_id.
@@ -42,7 +45,7 @@ func (b *Backend) remountRoute() framework.Route {
 		Help:       "Move a mount to another path."}
 }
 
-func (b *Backend) remount(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) remount(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	if d.String("migration_id") != "" {
 		return nil, core.ErrUnsupportedOp
 	}
@@ -59,7 +62,16 @@ func (b *Backend) remount(ctx context.Context, _ *core.Request, d *framework.Fie
 		return nil, err
 	}
 	mig := migration{ID: uuid.NewString(), Source: src, Target: dst, Start: b.d.Now().UTC()}
-	err = b.d.Router.Remount(ctx, src, dst, b.d.Core.MovePrefix)
+	// In a namespace both paths are its own: a mount never moves to
+	// another namespace (the router refuses it).
+	ns := req.NS()
+	if !ns.IsRoot() {
+		mig.NamespaceID = ns.ID
+	}
+	if err := b.ownMount(ns, src); err != nil {
+		return nil, err
+	}
+	err = b.d.Router.Remount(ctx, ns.Path+src, ns.Path+dst, b.d.Core.MovePrefix)
 	if core.CodeOf(err) == core.CodeInvalid {
 		return nil, err // refused before anything moved: no migration happened
 	}
@@ -77,7 +89,7 @@ func (b *Backend) remount(ctx context.Context, _ *core.Request, d *framework.Fie
 		Warnings: []string{"Mount moved. Its outcome is also available at sys/remount/status/" + mig.ID}}, nil
 }
 
-func (b *Backend) remountStatus(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) remountStatus(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	id := d.String("migration_id")
 	if id == "" {
 		return nil, core.ErrUnsupportedOp
@@ -87,7 +99,7 @@ func (b *Backend) remountStatus(ctx context.Context, _ *core.Request, d *framewo
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if want := req.NS(); !ok || mig.NamespaceID != "" && mig.NamespaceID != want.ID || mig.NamespaceID == "" && !want.IsRoot() {
 		return nil, core.Invalid("no remount with migration ID %q", id)
 	}
 	info := map[string]any{"source_mount": mig.Source, "target_mount": mig.Target, "status": mig.Status,

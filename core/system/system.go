@@ -130,6 +130,10 @@ type Deps struct {
 	Now     func() time.Time
 	// Parts are other subsystems' sys/ routes.
 	Parts []framework.Part
+	// Namespace resolves a full path ("hospital-a/secret/x") to the
+	// deepest namespace it is in and the path relative to it. nil: there
+	// are no namespaces but the root.
+	Namespace func(full string) (core.Namespace, string)
 }
 
 // Backend is the sys/ mount engine.

@@ -76,25 +76,38 @@ func (b *Backend) roleRoutes() []framework.Route {
 	}
 }
 
-func (b *Backend) getRole(ctx context.Context, name string) (*Role, error) {
+// rolesOf is where the token roles of namespace ns are kept: each
+// namespace has its own.
+func rolesOf(ns core.Namespace) string {
+	if ns.IsRoot() {
+		return rolePrefix
+	}
+	return NamespaceRolePrefix(ns.ID)
+}
+
+// NamespaceRolePrefix is where the token roles of the namespace with id are
+// kept in the token backend's storage (deleted with the namespace).
+func NamespaceRolePrefix(id string) string { return "ns/" + id + "/" + rolePrefix }
+
+func (b *Backend) getRole(ctx context.Context, ns core.Namespace, name string) (*Role, error) {
 	if b.storage == nil {
 		return nil, nil
 	}
 	var r Role
-	ok, err := storage.GetJSON(ctx, b.storage, rolePrefix+strings.ToLower(name), &r)
+	ok, err := storage.GetJSON(ctx, b.storage, rolesOf(ns)+strings.ToLower(name), &r)
 	if err != nil || !ok {
 		return nil, err
 	}
 	return &r, nil
 }
 
-func (b *Backend) roleExists(ctx context.Context, _ *core.Request, d *framework.FieldData) (bool, error) {
-	r, err := b.getRole(ctx, d.String("role_name"))
+func (b *Backend) roleExists(ctx context.Context, req *core.Request, d *framework.FieldData) (bool, error) {
+	r, err := b.getRole(ctx, req.NS(), d.String("role_name"))
 	return r != nil, err
 }
 
-func (b *Backend) listRoles(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
-	keys, err := b.storage.List(ctx, rolePrefix)
+func (b *Backend) listRoles(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	keys, err := b.storage.List(ctx, rolesOf(req.NS()))
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +124,8 @@ func nonNil(ss []string) []string {
 	return ss
 }
 
-func (b *Backend) readRole(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	r, err := b.getRole(ctx, d.String("role_name"))
+func (b *Backend) readRole(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	r, err := b.getRole(ctx, req.NS(), d.String("role_name"))
 	if err != nil || r == nil {
 		return nil, err
 	}
@@ -140,11 +153,11 @@ func lowerAll(in []string) []string {
 	return out
 }
 
-func (b *Backend) writeRole(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
+func (b *Backend) writeRole(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	name := strings.ToLower(d.String("role_name"))
 	b.roleMu.Lock()
 	defer b.roleMu.Unlock()
-	r, err := b.getRole(ctx, name)
+	r, err := b.getRole(ctx, req.NS(), name)
 	if err != nil {
 		return nil, err
 	}
@@ -214,16 +227,25 @@ func (b *Backend) writeRole(ctx context.Context, _ *core.Request, d *framework.F
 			return nil, err
 		}
 	}
-	return nil, storage.PutJSON(ctx, b.storage, rolePrefix+name, r)
+	return nil, storage.PutJSON(ctx, b.storage, rolesOf(req.NS())+name, r)
 }
 
-func (b *Backend) deleteRole(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	return nil, b.storage.Delete(ctx, rolePrefix+strings.ToLower(d.String("role_name")))
+func (b *Backend) deleteRole(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	return nil, b.storage.Delete(ctx, rolesOf(req.NS())+strings.ToLower(d.String("role_name")))
+}
+
+// DeleteNamespace deletes the token roles of the namespace with id (its
+// deletion).
+func (b *Backend) DeleteNamespace(ctx context.Context, ns core.Namespace) error {
+	if b.storage == nil || ns.IsRoot() {
+		return nil
+	}
+	return storage.DeletePrefix(ctx, b.storage, NamespaceRolePrefix(ns.ID))
 }
 
 func (b *Backend) createWithRole(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	name := d.String("role_name")
-	r, err := b.getRole(ctx, name)
+	r, err := b.getRole(ctx, req.NS(), name)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -173,7 +174,7 @@ func (b *Backend) createToken(ctx context.Context, req *core.Request, d *framewo
 		ID: d.String("id"), Policies: pols, NoDefault: noDefault, Meta: d.KV("meta"),
 		DisplayName: name, NumUses: d.Int("num_uses"), TTL: ttl, ExplicitMaxTTL: d.Duration("explicit_max_ttl"),
 		Period: d.Duration("period"), Renewable: d.Bool("renewable"), Orphan: orphan, Type: d.String("type"),
-		Path: req.Path, Creator: parent,
+		Path: req.Path, Creator: parent, Namespace: req.NS(),
 	}
 	if role != nil {
 		if err := role.apply(&p); err != nil {
@@ -289,7 +290,7 @@ func (b *Backend) lookup(ctx context.Context, req *core.Request, d *framework.Fi
 	if err != nil {
 		return nil, err
 	}
-	if e == nil {
+	if e == nil || !InNamespace(e, req.NS()) {
 		return nil, core.Errorf(core.CodePermissionDenied, "bad token")
 	}
 	return &core.Response{Data: b.lookupData(raw, e)}, nil
@@ -307,7 +308,9 @@ func (b *Backend) lookupSelf(ctx context.Context, req *core.Request, _ *framewor
 	return &core.Response{Data: b.lookupData(req.Principal.ClientToken, e)}, nil
 }
 
-func (b *Backend) byAccessor(ctx context.Context, d *framework.FieldData) (*Entry, error) {
+// byAccessor finds the token with the request's accessor among the tokens
+// of the request's namespace.
+func (b *Backend) byAccessor(ctx context.Context, req *core.Request, d *framework.FieldData) (*Entry, error) {
 	acc := d.String("accessor")
 	if acc == "" {
 		return nil, core.Invalid("missing accessor")
@@ -316,14 +319,14 @@ func (b *Backend) byAccessor(ctx context.Context, d *framework.FieldData) (*Entr
 	if err != nil {
 		return nil, err
 	}
-	if e == nil {
+	if e == nil || !InNamespace(e, req.NS()) {
 		return nil, core.Invalid("invalid accessor")
 	}
 	return e, nil
 }
 
-func (b *Backend) lookupAccessor(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	e, err := b.byAccessor(ctx, d)
+func (b *Backend) lookupAccessor(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	e, err := b.byAccessor(ctx, req, d)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +348,7 @@ func (b *Backend) renew(ctx context.Context, req *core.Request, d *framework.Fie
 	if err != nil {
 		return nil, err
 	}
-	if e == nil {
+	if e == nil || !InNamespace(e, req.NS()) {
 		return nil, core.Invalid("invalid token")
 	}
 	e, err = b.store.Renew(ctx, e, d.Duration("increment"))
@@ -371,8 +374,8 @@ func (b *Backend) renewSelf(ctx context.Context, req *core.Request, d *framework
 	return resp, nil
 }
 
-func (b *Backend) renewAccessor(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	e, err := b.byAccessor(ctx, d)
+func (b *Backend) renewAccessor(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	e, err := b.byAccessor(ctx, req, d)
 	if err != nil {
 		return nil, err
 	}
@@ -390,6 +393,13 @@ func (b *Backend) revoke(orphan bool) framework.HandlerFunc {
 			return nil, core.Invalid("missing token")
 		}
 		h := Hash(raw)
+		e, err := b.store.Lookup(ctx, raw)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil || !InNamespace(e, req.NS()) {
+			return nil, nil // as for any unknown token: nothing to revoke
+		}
 		if orphan {
 			return nil, b.store.RevokeOrphan(ctx, h)
 		}
@@ -404,23 +414,33 @@ func (b *Backend) revokeSelf(ctx context.Context, req *core.Request, _ *framewor
 	return nil, b.store.Revoke(ctx, Hash(req.Principal.ClientToken))
 }
 
-func (b *Backend) revokeAccessor(ctx context.Context, _ *core.Request, d *framework.FieldData) (*core.Response, error) {
-	e, err := b.byAccessor(ctx, d)
+func (b *Backend) revokeAccessor(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
+	e, err := b.byAccessor(ctx, req, d)
 	if err != nil {
 		return nil, err
 	}
 	return nil, b.store.Revoke(ctx, e.Hash)
 }
 
-func (b *Backend) listAccessors(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
-	accs, err := b.store.Accessors(ctx)
+func (b *Backend) listAccessors(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	entries, err := b.store.All(ctx)
 	if err != nil {
 		return nil, err
 	}
+	accs := []string{}
+	for _, e := range entries {
+		if InNamespace(e, req.NS()) {
+			accs = append(accs, e.Accessor)
+		}
+	}
+	sort.Strings(accs)
 	return &core.Response{Data: map[string]any{"keys": accs}}, nil
 }
 
-func (b *Backend) tidy(ctx context.Context, _ *core.Request, _ *framework.FieldData) (*core.Response, error) {
+func (b *Backend) tidy(ctx context.Context, req *core.Request, _ *framework.FieldData) (*core.Response, error) {
+	if !req.NS().IsRoot() {
+		return nil, core.Invalid("token tidy covers every namespace and runs in the root namespace only")
+	}
 	n, err := b.store.Tidy(ctx)
 	if err != nil {
 		return nil, err

@@ -63,6 +63,10 @@ type Entry struct {
 	AliasID         string `json:"alias_id,omitempty"`
 	CreatorAccessor string `json:"creator_accessor,omitempty"`
 	CreatorEntityID string `json:"creator_entity_id,omitempty"`
+	// NamespaceID is the namespace the token belongs to ("" for the root
+	// namespace): its policies are that namespace's, and it acts only in
+	// that namespace and below it.
+	NamespaceID string `json:"namespace_id,omitempty"`
 }
 
 // IsRoot reports whether the token carries the root policy.
@@ -100,6 +104,9 @@ type Store struct {
 	useMu sync.Mutex
 	// decoded spares re-decoding unchanged entries (see decodeCache).
 	decoded decodeCache
+	// namespaces resolves a token's namespace id (nil: only the root
+	// namespace exists).
+	namespaces func(id string) (core.Namespace, bool)
 }
 
 // NewStore returns a token store over s (the barrier).
@@ -185,6 +192,10 @@ type CreateParams struct {
 	// NoExpiry creates a token without TTL. Only init and dev mode use it,
 	// for the initial root token.
 	NoExpiry bool
+	// Namespace is the namespace the token belongs to (the zero value: the
+	// root namespace). Outside the root its id and accessor end in
+	// ".<namespace id>" and it may not carry the root policy.
+	Namespace core.Namespace
 }
 
 // Create stores a new token and returns the raw token and its entry.
@@ -206,6 +217,10 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 	if len(pol) == 0 {
 		return "", nil, core.Invalid("token must have at least one policy")
 	}
+	inNS := p.Namespace.ID != "" && !p.Namespace.IsRoot()
+	if inNS && slices.Contains(pol, "root") {
+		return "", nil, core.Invalid("root tokens may not be created in a namespace")
+	}
 	raw := p.ID
 	if raw == "" {
 		r, err := randomString(24)
@@ -224,12 +239,18 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (string, *Entry, err
 	if err != nil {
 		return "", nil, err
 	}
+	if inNS {
+		raw, acc = raw+"."+p.Namespace.ID, acc+"."+p.Namespace.ID
+	}
 	e := &Entry{
 		Hash: Hash(raw), Accessor: acc, Policies: pol, Meta: p.Meta, DisplayName: p.DisplayName,
 		NumUses: p.NumUses, CreationTime: now, ExplicitMaxTTL: p.ExplicitMaxTTL, Period: p.Period,
 		Renewable: p.Renewable && p.Type == "service", Orphan: p.Orphan || p.Parent == nil, Type: p.Type,
 		Path: p.Path, EntityID: p.EntityID, AliasID: p.AliasID, InternalData: p.InternalData,
 		BoundCIDRs: slices.Clone(p.BoundCIDRs), Role: p.Role,
+	}
+	if inNS {
+		e.NamespaceID = p.Namespace.ID
 	}
 	if p.Parent != nil && !p.Orphan {
 		e.Parent = p.Parent.Hash
@@ -550,7 +571,7 @@ func (s *Store) All(ctx context.Context) ([]*Entry, error) {
 // RevokeByPathPrefix revokes every token (with its children and leases)
 // whose creation path starts with prefix, e.g. "auth/userpass/" when that
 // auth method is disabled. It returns how many tokens were revoked.
-func (s *Store) RevokeByPathPrefix(ctx context.Context, prefix string) (int, error) {
+func (s *Store) RevokeByPathPrefix(ctx context.Context, ns core.Namespace, prefix string) (int, error) {
 	if prefix == "" {
 		return 0, core.Invalid("token: refusing to revoke by an empty path prefix")
 	}
@@ -560,7 +581,7 @@ func (s *Store) RevokeByPathPrefix(ctx context.Context, prefix string) (int, err
 	}
 	n := 0
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Path, prefix) {
+		if !strings.HasPrefix(e.Path, prefix) || !InNamespace(e, ns) {
 			continue
 		}
 		if cur, err := s.get(ctx, e.Hash); err != nil {
@@ -580,14 +601,14 @@ func (s *Store) RevokeByPathPrefix(ctx context.Context, prefix string) (int, err
 // from to lie under to instead (sys/remount of an auth method), so that
 // disabling the method at its new path still finds them. It returns how
 // many tokens were changed.
-func (s *Store) MovePathPrefix(ctx context.Context, from, to string) (int, error) {
+func (s *Store) MovePathPrefix(ctx context.Context, ns core.Namespace, from, to string) (int, error) {
 	entries, err := s.All(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Path, from) {
+		if !strings.HasPrefix(e.Path, from) || !InNamespace(e, ns) {
 			continue
 		}
 		e.Path = to + strings.TrimPrefix(e.Path, from)
@@ -638,6 +659,7 @@ func (s *Store) Principal(raw string, e *Entry) *core.Principal {
 		EntityID: e.EntityID, TokenType: e.Type, TTL: e.TTL, IssueTime: e.CreationTime,
 		ExpireTime: e.ExpireTime, Root: e.IsRoot(), Orphan: e.Orphan, NumUsesLeft: e.NumUses,
 		CreationPath: e.Path, AliasID: e.AliasID, CreatorAccessor: e.CreatorAccessor, CreatorEntityID: e.CreatorEntityID,
+		Namespace: s.principalNamespace(e),
 	}
 }
 
@@ -652,6 +674,9 @@ func (s *Store) Authenticate(ctx context.Context, req *core.Request) (*core.Prin
 	}
 	if e == nil {
 		return nil, core.Errorf(core.CodePermissionDenied, "permission denied: invalid token")
+	}
+	if err := s.checkNamespace(e, req.NS()); err != nil {
+		return nil, err
 	}
 	// Checked before a use is consumed: a refused request costs nothing.
 	if !tokenutil.AddrAllowed(req.RemoteAddr, e.BoundCIDRs) {
@@ -668,6 +693,20 @@ func (s *Store) Authenticate(ctx context.Context, req *core.Request) (*core.Prin
 	p := s.Principal(req.ClientToken, e)
 	p.NumUsesLeft = left
 	return p, nil
+}
+
+// checkNamespace refuses a token outside its namespace: a token acts in
+// its own namespace and below it, and a token of a namespace that no
+// longer exists is no token at all. It runs before a use is consumed.
+func (s *Store) checkNamespace(e *Entry, in core.Namespace) error {
+	ns, ok := s.NamespaceOf(e)
+	if !ok {
+		return core.Errorf(core.CodePermissionDenied, "permission denied: invalid token")
+	}
+	if !ns.Contains(in) {
+		return core.Errorf(core.CodePermissionDenied, "permission denied: the token belongs to namespace %q and cannot be used in %q", nsName(ns), nsName(in))
+	}
+	return nil
 }
 
 var _ core.Authenticator = (*Store)(nil)

@@ -7,12 +7,13 @@ import (
 
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/token"
 )
 
 // controlGroup finds the control-group request of a wrapping token's
 // accessor. The token must be live: an expired request (or one already
 // executed) is gone.
-func (s *Service) controlGroup(ctx context.Context, d *framework.FieldData) (*tokenEntry, *cgRecord, error) {
+func (s *Service) controlGroup(ctx context.Context, req *core.Request, d *framework.FieldData) (*tokenEntry, *cgRecord, error) {
 	acc := strings.TrimSpace(d.String("accessor"))
 	if acc == "" {
 		return nil, nil, core.Invalid("missing accessor")
@@ -21,7 +22,7 @@ func (s *Service) controlGroup(ctx context.Context, d *framework.FieldData) (*to
 	if err != nil {
 		return nil, nil, err
 	}
-	if e == nil || !e.IsWrapping() {
+	if e == nil || !e.IsWrapping() || !token.InNamespace(e, req.NS()) {
 		return nil, nil, core.Invalid("no control group request has this accessor: it is unknown, has expired or was already executed")
 	}
 	var cg cgRecord
@@ -46,7 +47,7 @@ func (s *Service) controlGroup(ctx context.Context, d *framework.FieldData) (*to
 func (s *Service) authorize(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, cg, err := s.controlGroup(ctx, d)
+	e, cg, err := s.controlGroup(ctx, req, d)
 	if err != nil {
 		return nil, err
 	}

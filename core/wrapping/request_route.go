@@ -14,7 +14,7 @@ import (
 // audit records), reason, expiration and per-factor state. Anyone holding
 // the accessor may look (the default policy allows it, as in Vault).
 func (s *Service) request(ctx context.Context, req *core.Request, d *framework.FieldData) (*core.Response, error) {
-	_, cg, err := s.controlGroup(ctx, d)
+	_, cg, err := s.controlGroup(ctx, req, d)
 	if err != nil {
 		return nil, err
 	}

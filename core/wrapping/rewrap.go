@@ -7,6 +7,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/cubbyhole"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/token"
 )
 
 // rewrap answers sys/wrapping/rewrap: the wrapped response moves to a new
@@ -24,7 +25,7 @@ func (s *Service) rewrap(ctx context.Context, req *core.Request, d *framework.Fi
 	if err != nil {
 		return nil, err
 	}
-	if e == nil || !e.IsWrapping() {
+	if e == nil || !e.IsWrapping() || !token.InNamespace(e, req.NS()) {
 		return nil, ErrInvalidToken
 	}
 	var rec wrapRecord

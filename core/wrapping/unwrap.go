@@ -6,6 +6,7 @@ import (
 	"github.com/vigilsec/vigil/core"
 	"github.com/vigilsec/vigil/core/cubbyhole"
 	"github.com/vigilsec/vigil/core/framework"
+	"github.com/vigilsec/vigil/core/token"
 )
 
 // wrappingToken is the token an unwrap or rewrap names: the body's
@@ -46,7 +47,7 @@ func (s *Service) unwrap(ctx context.Context, req *core.Request, d *framework.Fi
 	if err != nil {
 		return nil, err
 	}
-	if e == nil || !e.IsWrapping() {
+	if e == nil || !e.IsWrapping() || !token.InNamespace(e, req.NS()) {
 		return nil, ErrInvalidToken
 	}
 	var cg cgRecord

@@ -151,6 +151,11 @@ func (s *Service) newToken(ctx context.Context, req *core.Request, path string, 
 	if pr := req.Principal; pr != nil && pr.Accessor != "" {
 		p.Creator = &token.Entry{Accessor: pr.Accessor, EntityID: pr.EntityID}
 	}
+	// The token belongs to the namespace the wrapped request was made in:
+	// it is unwrapped there, and is unknown anywhere else.
+	if ns := req.NS(); !ns.IsRoot() {
+		p.Namespace = ns
+	}
 	raw, e, err := s.cfg.Tokens.Create(ctx, p)
 	if err != nil {
 		return "", nil, fmt.Errorf("wrapping: create the wrapping token: %w", err)

@@ -68,7 +68,7 @@ func TestNoExternalResourcesAndReadOnly(t *testing.T) {
 		!regexp.MustCompile(`"/oidc/auth_url", \{ method: "POST"`).MatchString(s) {
 		t.Errorf("the dashboard makes %d POST calls; only the sign-ins may", n)
 	}
-	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "sys/reports/evidence", "X-Vault-Token"} {
+	for _, api := range []string{"sys/compliance/checks", "sys/audit/query", "sys/reports/", "sys/reports/evidence", "X-Vault-Token", "X-Vault-Namespace"} {
 		if !strings.Contains(s, api) {
 			t.Errorf("dashboard does not call %s", api)
 		}

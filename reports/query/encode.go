@@ -18,7 +18,7 @@ import (
 func CSVHeader() []string {
 	return []string{"time", "node_id", "seq", "request_id", "display_name", "entity_id", "accessor", "remote_address", "remote_port",
 		"operation", "path", "mount_point", "mount_type", "allowed", "error", "status", "error_code", "granting_policies",
-		"deny_reasons", "flags", "policies", "token_type", "internal", "incomplete", "actor", "entity_name"}
+		"deny_reasons", "flags", "policies", "token_type", "internal", "incomplete", "actor", "entity_name", "namespace"}
 }
 
 // CSVRow renders r in CSVHeader's column order. Lists are joined with
@@ -36,7 +36,7 @@ func CSVRow(r *Record) []string {
 	return []string{r.Time.UTC().Format(time.RFC3339Nano), r.NodeID, itoa(r.Seq), r.RequestID, r.DisplayName, r.EntityID, r.Accessor,
 		r.RemoteAddr, port, r.Operation, r.Path, r.MountPoint, r.MountType, strconv.FormatBool(r.Allowed), r.Error, status, r.ErrorCode,
 		strings.Join(r.GrantingPolicies, ";"), strings.Join(r.DenyReasons, ";"), FlagsString(r.Flags), strings.Join(r.Policies, ";"),
-		r.TokenType, strconv.FormatBool(r.Internal), strconv.FormatBool(r.Incomplete), r.Actor, r.EntityName}
+		r.TokenType, strconv.FormatBool(r.Internal), strconv.FormatBool(r.Incomplete), r.Actor, r.EntityName, r.Namespace}
 }
 
 // FlagsString renders flags as sorted "name=value" pairs joined by ";".

@@ -93,11 +93,34 @@ func (f Filter) Normalize() (Filter, error) {
 		f.Mount += "/"
 	}
 	f.Path = strings.TrimPrefix(f.Path, "/")
+	f.Namespace = CanonicalNamespace(f.Namespace)
 	if err := f.normalizeExtra(); err != nil {
 		return f, err
 	}
 	return f, nil
 }
+
+// CanonicalNamespace is a namespace filter as records spell namespaces:
+// "hospital-a/" for "hospital-a", "/hospital-a/" or "hospital-a/"; "" for
+// the root namespace ("", "root", "/").
+func CanonicalNamespace(ns string) string {
+	ns = strings.Trim(strings.TrimSpace(ns), "/")
+	if ns == "" || ns == core.RootNamespaceID {
+		return ""
+	}
+	return ns + "/"
+}
+
+// ScopeNamespace is the namespace filter of a query made in namespace ns:
+// param (a namespace path relative to ns, "" for ns itself) under ns. A
+// query in a namespace never sees outside it.
+func ScopeNamespace(ns core.Namespace, param string) string {
+	return ns.Path + CanonicalNamespace(param)
+}
+
+// MatchNamespace applies the namespace rule: the record's namespace is the
+// filter's or one of its descendants.
+func (m *Matcher) MatchNamespace(ns string) bool { return strings.HasPrefix(ns, m.F.Namespace) }
 
 // Compile validates f (see Normalize) and compiles it. actorHashes are the
 // HMAC'd forms of f.Actor to match against stored accessors besides
@@ -224,6 +247,7 @@ func (m *Matcher) Match(r *Record) bool {
 		(f.Mount == "" || r.MountPoint == f.Mount) &&
 		(f.Allowed == nil || r.Allowed == *f.Allowed) &&
 		m.MatchPath(r.Path) &&
+		m.MatchNamespace(r.Namespace) &&
 		m.MatchActor(r) &&
 		m.MatchFlags(r.Flags) &&
 		m.MatchExtra(r)

@@ -12,7 +12,7 @@ import (
 // report checks' query strings). Anything else is refused (UnknownParams).
 var paramNames = []string{"since", "until", "actor", "path", "exact_path", "operation", "allowed", "mount", "node_id", "flag",
 	"remote_address", "request_id", "policy", "status", "error_code", "login", "auth_method", "entity", "category",
-	"off_hours", "business_hours", "tz", "incomplete", "has", "preflight", "limit", "after", "format", "count", "proofs"}
+	"off_hours", "business_hours", "tz", "incomplete", "has", "preflight", "namespace", "limit", "after", "format", "count", "proofs"}
 
 // ParamNames returns the accepted query parameters (a copy).
 func ParamNames() []string { return slices.Clone(paramNames) }
@@ -44,7 +44,7 @@ func FilterFromParams(get func(string) string, limit int, now time.Time) (Filter
 		Policy: strings.TrimSpace(get("policy")), ErrorCode: strings.TrimSpace(get("error_code")),
 		Login: strings.TrimSpace(get("login")), AuthMethod: strings.TrimSpace(get("auth_method")),
 		Entity: strings.TrimSpace(get("entity")), Category: strings.TrimSpace(get("category")),
-		Preflight: strings.TrimSpace(get("preflight"))}
+		Preflight: strings.TrimSpace(get("preflight")), Namespace: get("namespace")}
 	var err error
 	if f.Since, err = ParseTime(get("since"), now); err != nil {
 		return f, err
@@ -156,5 +156,6 @@ func (f Filter) Params() [][2]string {
 	add("incomplete", tb(f.Incomplete))
 	add("has", strings.Join(f.Has, ","))
 	add("preflight", f.Preflight)
+	add("namespace", f.Namespace)
 	return out
 }

@@ -110,6 +110,10 @@ type Filter struct {
 	Has []string
 	// Preflight is "" (all records), "exclude" or "only" (IsPreflight).
 	Preflight string
+	// Namespace scopes the records to requests made in a namespace and its
+	// descendants: a namespace path such as "hospital-a/" (Record.Namespace
+	// has it as a prefix). "" and "root" select every namespace.
+	Namespace string
 	// Limit caps the records returned by Query (default 1000, max 100000).
 	Limit int
 	// After continues a previous Query (the Next cursor it returned).
@@ -140,7 +144,10 @@ type Record struct {
 	Path       string `json:"path"`
 	MountPoint string `json:"mount_point,omitempty"`
 	MountType  string `json:"mount_type,omitempty"`
-	Allowed    bool   `json:"allowed"`
+	// Namespace is the path of the namespace the request was made in
+	// (request.namespace.path: "hospital-a/"), "" for the root namespace.
+	Namespace string `json:"namespace,omitempty"`
+	Allowed   bool   `json:"allowed"`
 	// Error is the error returned to the client ("" on success).
 	Error string `json:"error,omitempty"`
 	// Status is the HTTP status answered (response entries; 0 when not

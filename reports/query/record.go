@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/audit/format/logline"
+	"github.com/vigilsec/vigil/audit/format/vault"
 )
 
 // Kind classifies a log line for record building.
@@ -44,7 +45,7 @@ func FromLine(l *logline.Line) (Record, bool) {
 		NodeID: l.NodeID, Seq: l.Seq, RequestID: req.ID, Time: normTime(l.At),
 		DisplayName: auth.DisplayName, Actor: l.Actor(), EntityName: l.EntityName(), EntityID: auth.EntityID, Accessor: auth.Accessor,
 		RemoteAddr: req.RemoteAddr, RemotePort: req.RemotePort,
-		Operation: req.Operation, Path: req.Path, MountPoint: req.MountPoint, MountType: req.MountType,
+		Operation: req.Operation, Path: req.Path, MountPoint: req.MountPoint, MountType: req.MountType, Namespace: namespacePath(req),
 		Allowed: l.Allowed(), Error: l.Error, Status: vg.Status, ErrorCode: vg.ErrorCode,
 		Policies: nonEmpty(auth.Policies), TokenType: auth.TokenType,
 		DenyReasons: nonEmpty(vg.DenyReasons), Internal: vg.Actor != "",
@@ -92,6 +93,8 @@ type Fields struct {
 
 	RequestID, DisplayName, Actor, EntityName, EntityID, Accessor, RemoteAddr, Operation, Path,
 	MountPoint, MountType, Error, ErrorCode, TokenType []byte
+	// Namespace is request.namespace.path ("" in the root namespace).
+	Namespace                     []byte
 	RemotePort, Status            int
 	Allowed, Internal, Incomplete bool
 	// Sealed marks an entry made while the server was sealed (a request
@@ -125,7 +128,7 @@ func (f *Fields) Record() Record {
 		NodeID: string(f.NodeID), Seq: f.Seq, RequestID: string(f.RequestID),
 		DisplayName: string(f.DisplayName), Actor: string(f.Actor), EntityName: string(f.EntityName), EntityID: string(f.EntityID),
 		Accessor: string(f.Accessor), RemoteAddr: string(f.RemoteAddr), RemotePort: f.RemotePort, Operation: string(f.Operation), Path: string(f.Path),
-		MountPoint: string(f.MountPoint), MountType: string(f.MountType), Allowed: f.Allowed, Error: string(f.Error),
+		MountPoint: string(f.MountPoint), MountType: string(f.MountType), Namespace: string(f.Namespace), Allowed: f.Allowed, Error: string(f.Error),
 		Status: f.Status, ErrorCode: string(f.ErrorCode), GrantingPolicies: toStrings(f.Granting),
 		DenyReasons: toStrings(f.DenyReasons), Policies: toStrings(f.Policies), TokenType: string(f.TokenType),
 		Internal: f.Internal, Incomplete: f.Incomplete,
@@ -438,3 +441,12 @@ func Compare(a, b *Record) int {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// namespacePath is the path of the namespace an entry's request was made in
+// ("" for the root namespace).
+func namespacePath(req *vault.Request) string {
+	if req == nil || req.Namespace == nil {
+		return ""
+	}
+	return req.Namespace.Path
+}

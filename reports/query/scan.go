@@ -353,7 +353,7 @@ func (p *Parser) fastFields(line []byte, f *Fields) (kind Kind, ok bool) {
 		return true
 	}
 	var respAuth struct{ dn, ent, acc []byte }
-	var prSeen, flagsSeen, identitySeen bool
+	var prSeen, flagsSeen, identitySeen, nsSeen bool
 	top := s.members(func(k []byte) bool {
 		var ok bool
 		switch string(k) {
@@ -453,8 +453,21 @@ func (p *Parser) fastFields(line []byte, f *Fields) (kind Kind, ok bool) {
 					f.RemoteAddr, ok = s.str()
 				case "remote_port":
 					f.RemotePort, ok = s.integer()
+				case "namespace":
+					if nsSeen {
+						return false
+					}
+					nsSeen = true
+					ok = s.members(func(k []byte) bool {
+						if string(k) == "path" {
+							var ok bool
+							f.Namespace, ok = s.str()
+							return ok
+						}
+						return !folds(k, "path") && s.skipLax()
+					})
 				default:
-					ok = !folds(k, "id", "operation", "path", "mount_point", "mount_type", "remote_address", "remote_port") && s.skipLax()
+					ok = !folds(k, "id", "operation", "path", "mount_point", "mount_type", "remote_address", "remote_port", "namespace") && s.skipLax()
 				}
 				return ok
 			})

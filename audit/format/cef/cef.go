@@ -38,6 +38,8 @@
 //	             denied_regulated, denied, root_token, failed)
 //	cn1          seq                                 cn1Label=seq
 //	cn2          HTTP status                         cn2Label=httpStatus
+//	vigilNamespace, vigilNamespaceId  the namespace's path and id, outside
+//	             the root namespace (vendor-defined keys)
 //	vigilPrevHash, vigilHash  the chain members (vendor-defined keys)
 //	vigilRawLine the original log line, byte for byte (vendor-defined key;
 //	             left out with Options.OmitRaw), so the chain can be
@@ -155,6 +157,12 @@ func Build(l *logline.Line, raw []byte, o Options) []byte {
 	e.labelled("cn1", "seq", strconv.FormatUint(l.Seq, 10))
 	if !l.IsRecord() && l.Vigil().Status != 0 {
 		e.labelled("cn2", "httpStatus", strconv.Itoa(l.Vigil().Status))
+	}
+	if !l.IsRecord() {
+		if ns := l.Request().Namespace; ns != nil && ns.Path != "" {
+			e.add("vigilNamespace", ns.Path)
+			e.add("vigilNamespaceId", ns.ID)
+		}
 	}
 	e.add("vigilPrevHash", l.PrevHash)
 	e.add("vigilHash", l.Hash)

@@ -208,15 +208,19 @@ type Endpoint struct {
 
 // Unmapped holds what OCSF has no attribute for. Chain members first.
 type Unmapped struct {
-	Seq        uint64          `json:"seq"`
-	NodeID     string          `json:"node_id"`
-	PrevHash   string          `json:"prev_hash"`
-	Hash       string          `json:"hash"`
-	VaultType  string          `json:"vault_type"`
-	MountPoint string          `json:"mount_point,omitempty"`
-	Policies   []string        `json:"policies,omitempty"`
-	Vigil      *vault.Vigil    `json:"vigil,omitempty"`
-	Record     json.RawMessage `json:"record,omitempty"`
+	Seq        uint64 `json:"seq"`
+	NodeID     string `json:"node_id"`
+	PrevHash   string `json:"prev_hash"`
+	Hash       string `json:"hash"`
+	VaultType  string `json:"vault_type"`
+	MountPoint string `json:"mount_point,omitempty"`
+	// Namespace is the entry's request.namespace ({id, path}) for a
+	// request made in a namespace other than the root; absent for the
+	// root namespace.
+	Namespace *vault.Namespace `json:"namespace,omitempty"`
+	Policies  []string         `json:"policies,omitempty"`
+	Vigil     *vault.Vigil     `json:"vigil,omitempty"`
+	Record    json.RawMessage  `json:"record,omitempty"`
 }
 
 // Format renders one local log line (without its newline) as an OCSF event.
@@ -318,6 +322,9 @@ func buildRecord(ev *Event, l *logline.Line, um *Unmapped) {
 func buildEntry(ev *Event, l *logline.Line, um *Unmapped, o Options) {
 	req, auth, vg := l.Request(), l.Auth(), l.Vigil()
 	um.MountPoint, um.Policies = req.MountPoint, auth.Policies
+	if ns := req.Namespace; ns != nil && ns.Path != "" {
+		um.Namespace = ns
+	}
 	if l.Entry.Vigil != nil {
 		um.Vigil = l.Entry.Vigil
 	}

@@ -62,7 +62,15 @@ func appendEvent(b []byte, ev *core.AuditEvent, o Options) ([]byte, error) {
 		o2.tokenStr("client_token", f.appendToken(buf[:0], req.ClientToken), clearTok)
 	}
 	o2.key("namespace")
-	o2.b = append(o2.b, `{"id":"root"}`...)
+	if ns := req.NS(); ns.IsRoot() {
+		o2.b = append(o2.b, `{"id":"root"}`...)
+	} else {
+		o2.b = append(o2.b, `{"id":`...)
+		o2.b = appendString(o2.b, ns.ID)
+		o2.b = append(o2.b, `,"path":`...)
+		o2.b = appendString(o2.b, ns.Path)
+		o2.b = append(o2.b, '}')
+	}
 	o2.str("path", req.Path)
 	var skip []string
 	if m := req.Mount; m != nil {
@@ -168,7 +176,8 @@ func (f formatter) appendCallerAuth(b []byte, req *core.Request, tok, acc []byte
 				}
 				p := newObjV(o.b)
 				p.str("name", g.Name)
-				p.str("namespace_id", "root")
+				p.str("namespace_id", policyNamespace(g))
+				p.str("namespace_path", g.NamespacePath)
 				p.key("type")
 				p.b = appendString(p.b, g.Type)
 				o.b = p.end()

@@ -102,8 +102,17 @@ func directEvents() []*core.AuditEvent {
 			TokenPolicies: []string{"default"}, Metadata: map[string]string{"u": "a"}, EntityID: "e", TokenType: "batch",
 			TTL: time.Hour, NumUses: 2},
 		WrapInfo: &core.WrapInfo{TTL: 60, Token: "wrap-tok", Accessor: "wrap-acc", CreationTime: t0, CreationPath: "p", WrappedAccessor: "wa"}}
+	// A request in a namespace, by a token of that namespace.
+	hospA := core.Namespace{ID: "HtLcGY", Path: "hospital-a/"}
+	inNS := req()
+	inNS.Namespace = &hospA
+	nsp := *p
+	nsp.Namespace = &hospA
+	inNS.Principal = &nsp
+	inNS.Mount = &core.MountInfo{Path: "hospital-a/secret/", Type: "kv", Accessor: "kv_2", Class: "secret", NamespaceID: hospA.ID}
+	inNS.Decision = &core.Decision{Allowed: true, GrantingPolicies: []core.PolicyRef{{Name: "app", Type: "acl", NamespaceID: hospA.ID, NamespacePath: hospA.Path}}}
 	var evs []*core.AuditEvent
-	for _, r := range []*core.Request{req(), noPrincipal, internal, internalAnon, empty, withIdentity, withCreator, login} {
+	for _, r := range []*core.Request{req(), noPrincipal, internal, internalAnon, empty, withIdentity, withCreator, login, inNS} {
 		evs = append(evs,
 			&core.AuditEvent{Type: "request", Time: t0, Request: r},
 			&core.AuditEvent{Type: "odd", Time: time.Time{}, Request: r, Err: core.ErrPermissionDenied},

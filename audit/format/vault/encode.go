@@ -113,6 +113,7 @@ func appendAuth(b []byte, a *Auth) []byte {
 				p := newObj(o.b)
 				p.str("name", g.Name)
 				p.str("namespace_id", g.NamespaceID)
+				p.str("namespace_path", g.NamespacePath)
 				p.key("type")
 				p.b = appendString(p.b, g.Type)
 				o.b = p.end()
@@ -145,6 +146,10 @@ func appendRequest(b []byte, r *Request) ([]byte, error) {
 		o.key("namespace")
 		o.b = append(o.b, `{"id":`...)
 		o.b = appendString(o.b, r.Namespace.ID)
+		if r.Namespace.Path != "" {
+			o.b = append(o.b, `,"path":`...)
+			o.b = appendString(o.b, r.Namespace.Path)
+		}
 		o.b = append(o.b, '}')
 	}
 	o.str("path", r.Path)

@@ -60,16 +60,38 @@ type PolicyResults struct {
 	GrantingPolicies []PolicyInfo `json:"granting_policies,omitempty"`
 }
 
-// PolicyInfo names a granting policy.
+// PolicyInfo names a granting policy, with the id and (outside the root
+// namespace) the path of the namespace it belongs to, as Vault writes it.
 type PolicyInfo struct {
-	Name        string `json:"name,omitempty"`
-	NamespaceID string `json:"namespace_id,omitempty"`
-	Type        string `json:"type"`
+	Name          string `json:"name,omitempty"`
+	NamespaceID   string `json:"namespace_id,omitempty"`
+	NamespacePath string `json:"namespace_path,omitempty"`
+	Type          string `json:"type"`
 }
 
-// Namespace is always the root namespace: Vigil has no namespaces.
+// Namespace is the namespace the request was made in: {"id": "root"} for
+// the root namespace, {"id": "<id>", "path": "hospital-a/"} for another.
 type Namespace struct {
-	ID string `json:"id"`
+	ID   string `json:"id"`
+	Path string `json:"path,omitempty"`
+}
+
+// namespaceOf is the entry's namespace member for req.
+func namespaceOf(req *core.Request) *Namespace {
+	ns := req.NS()
+	if ns.IsRoot() {
+		return &Namespace{ID: core.RootNamespaceID}
+	}
+	return &Namespace{ID: ns.ID, Path: ns.Path}
+}
+
+// policyNamespace is a granting policy's namespace id ("root" when the
+// policy names none).
+func policyNamespace(g core.PolicyRef) string {
+	if g.NamespaceID == "" {
+		return core.RootNamespaceID
+	}
+	return g.NamespaceID
 }
 
 // Request is the request part of both entry types.
@@ -399,7 +421,7 @@ func (f formatter) callerAuth(req *core.Request) *Auth {
 	if d := req.Decision; d != nil {
 		pr := &PolicyResults{Allowed: d.Allowed}
 		for _, g := range d.GrantingPolicies {
-			pr.GrantingPolicies = append(pr.GrantingPolicies, PolicyInfo{Name: g.Name, NamespaceID: "root", Type: g.Type})
+			pr.GrantingPolicies = append(pr.GrantingPolicies, PolicyInfo{Name: g.Name, NamespaceID: policyNamespace(g), NamespacePath: g.NamespacePath, Type: g.Type})
 		}
 		a.PolicyResults = pr
 	}
@@ -409,7 +431,7 @@ func (f formatter) callerAuth(req *core.Request) *Auth {
 func (f formatter) request(req *core.Request) *Request {
 	r := &Request{
 		ID: req.ID, Operation: string(req.Operation), Path: req.Path,
-		Namespace:  &Namespace{ID: "root"},
+		Namespace:  namespaceOf(req),
 		RemoteAddr: req.RemoteAddr, RemotePort: req.RemotePort,
 	}
 	var skip []string

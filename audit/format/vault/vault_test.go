@@ -81,6 +81,16 @@ func cases() []struct {
 	login := &core.Request{ID: "req-5", Operation: core.OpUpdate, Path: "auth/userpass/login/alice", Unauthenticated: true,
 		Mount: &core.MountInfo{Path: "auth/userpass/", Type: "userpass", Accessor: "auth_userpass_1", Class: "auth"},
 		Data:  map[string]any{"password": "alice-pw"}}
+	// A write in namespace hospital-a/ by a token of that namespace,
+	// granted by the namespace's own policy.
+	hospA := core.Namespace{ID: "HtLcGY", Path: "hospital-a/"}
+	inNS := writeReq()
+	inNS.Namespace = &hospA
+	nsPrincipal := *principal
+	nsPrincipal.Namespace = &hospA
+	inNS.Principal = &nsPrincipal
+	inNS.Mount = &core.MountInfo{Path: "hospital-a/secret/", Type: "kv", Accessor: "kv_a1b2c3d4", Class: "secret", NamespaceID: hospA.ID}
+	inNS.Decision = &core.Decision{Allowed: true, GrantingPolicies: []core.PolicyRef{{Name: "phi-reader", Type: "acl", NamespaceID: hospA.ID, NamespacePath: hospA.Path}}}
 	return []struct {
 		name string
 		ev   *core.AuditEvent
@@ -106,6 +116,7 @@ func cases() []struct {
 			TokenType: "service", Metadata: map[string]string{"username": "carol"},
 			Identity: &core.Identity{EntityID: "ent-carol", EntityName: "carol", Actor: "carol", Alias: "userpass/carol",
 				Groups: []string{"icu-clinicians"}, Policies: []string{"icu"}}}}}, std},
+		{"namespace_request", &core.AuditEvent{Type: "request", Time: t0, Request: inNS}, std},
 	}
 }
 

@@ -28,7 +28,7 @@ var layers = []layer{
 	{"audit heart", []string{"audit"}},
 	{"engines", []string{"core/engine/...", "core/auth/..."}},
 	{"http", []string{"core/httpapi"}},
-	{"machinery", []string{"core/barrier", "core/seal/...", "core/raftstore", "core/router", "core/token", "core/identity", "core/clustertls", "core/system",
+	{"machinery", []string{"core/barrier", "core/seal/...", "core/raftstore", "core/router", "core/token", "core/identity", "core/namespace", "core/clustertls", "core/system",
 		"core/cubbyhole", "core/wrapping"}},
 	{"subsystems", []string{"core/authz", "core/lease", "audit/auditsvc", "audit/ship/...", "reports/...", "compliance", "core/autosnapshot"}},
 	{"assembly", []string{"core/server/..."}},

@@ -6,8 +6,18 @@
 (function () {
   const $ = (s) => document.querySelector(s);
   const KEY = "vigil-dashboard-token";
+  const NSKEY = "vigil-dashboard-namespace";
   const SVG = "http://www.w3.org/2000/svg";
   const token = () => sessionStorage.getItem(KEY) || "";
+  // The namespace the requests are made in (X-Vault-Namespace): queries,
+  // reports and checks made in a namespace cover it and its children only.
+  const namespace = () => sessionStorage.getItem(NSKEY) || "";
+  // nsHeaders adds X-Vault-Namespace to a request's headers when a
+  // namespace is set (the sign-in too: a namespace's auth methods are its own).
+  function nsHeaders(h) {
+    if (namespace()) h["X-Vault-Namespace"] = namespace();
+    return h;
+  }
 
   // HIDDEN is every character that does not display as itself: controls,
   // bidirectional overrides and isolates (U+202E...), zero-width and other
@@ -50,7 +60,7 @@
   async function api(path, params, raw) {
     if (!token()) throw new Error("sign in first");
     const qs = query(params);
-    const resp = await fetch("/v1/" + path + (qs ? "?" + qs : ""), { headers: { "X-Vault-Token": token() }, credentials: "omit", cache: "no-store" });
+    const resp = await fetch("/v1/" + path + (qs ? "?" + qs : ""), { headers: nsHeaders({ "X-Vault-Token": token() }), credentials: "omit", cache: "no-store" });
     if (!resp.ok) throw await errorOf(resp);
     return raw ? resp : resp.json();
   }
@@ -81,7 +91,7 @@
     const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
     const redirect = $("#oidc-redirect").value.trim() || location.origin + "/ui/oidc/callback";
     const resp = await fetch("/v1/auth/" + mount + "/oidc/auth_url", { method: "POST", credentials: "omit", cache: "no-store",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ role: $("#oidc-role").value.trim(), redirect_uri: redirect, client_nonce: nonce }) });
+      headers: nsHeaders({ "Content-Type": "application/json" }), body: JSON.stringify({ role: $("#oidc-role").value.trim(), redirect_uri: redirect, client_nonce: nonce }) });
     if (!resp.ok) throw await errorOf(resp);
     const b = await resp.json();
     if (!b.data || !b.data.auth_url) throw new Error("the provider's login URL is missing: check the role's allowed_redirect_uris");
@@ -96,7 +106,7 @@
     if (!pending) throw new Error("no OIDC sign-in was started in this tab");
     if (q.get("error")) throw new Error("the provider refused: " + q.get("error") + " " + (q.get("error_description") || ""));
     const resp = await fetch("/v1/auth/" + pending.mount + "/oidc/callback?" + new URLSearchParams({ state: q.get("state") || "",
-      code: q.get("code") || "", client_nonce: pending.nonce }).toString(), { credentials: "omit", cache: "no-store" });
+      code: q.get("code") || "", client_nonce: pending.nonce }).toString(), { headers: nsHeaders({}), credentials: "omit", cache: "no-store" });
     if (!resp.ok) throw await errorOf(resp);
     const b = await resp.json();
     if (!b.auth || !b.auth.client_token) throw new Error("the callback returned no token");
@@ -107,12 +117,14 @@
     try {
       const s = await api("auth/token/lookup-self");
       const d = s.data || {};
-      $("#who").textContent = "Signed in as " + shown(d.display_name || "?") + " (policies: " + shown((d.policies || []).join(", ")) + ")";
+      $("#who").textContent = "Signed in as " + shown(d.display_name || "?") + " (policies: " + shown((d.policies || []).join(", ")) + ")" +
+        (namespace() ? ", namespace " + shown(namespace()) : "");
     } catch (e) { $("#who").textContent = "Signed in (" + shown(e.message) + ")"; }
   }
   $("#login").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const who = $("#who");
+    sessionStorage.setItem(NSKEY, $("#namespace").value.trim());
     try {
       if ($("#method").value === "token") {
         sessionStorage.setItem(KEY, $("#token").value.trim());
@@ -124,7 +136,7 @@
         const mount = encodeURIComponent($("#mount").value.trim() || "userpass");
         const user = encodeURIComponent($("#user").value.trim());
         const resp = await fetch("/v1/auth/" + mount + "/login/" + user, { method: "POST", credentials: "omit", cache: "no-store",
-          headers: { "Content-Type": "application/json" }, body: JSON.stringify({ password: $("#password").value }) });
+          headers: nsHeaders({ "Content-Type": "application/json" }), body: JSON.stringify({ password: $("#password").value }) });
         $("#password").value = "";
         if (!resp.ok) throw await errorOf(resp);
         const b = await resp.json();
@@ -134,7 +146,7 @@
       await whoami();
     } catch (e) { who.textContent = "Sign-in failed: " + shown(e.message); }
   });
-  $("#forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); $("#who").textContent = "Signed out."; });
+  $("#forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(NSKEY); $("#who").textContent = "Signed out."; });
   if (location.pathname === "/ui/oidc/callback") {
     oidcFinish().then(whoami, (e) => { $("#who").textContent = "Sign-in failed: " + shown(e.message); });
   } else if (token()) whoami();

@@ -103,6 +103,11 @@ func (p *plan) conditions() (pre, where []string) {
 		where = append(where, fmt.Sprintf("(display_name IN %[1]s OR entity_id IN %[2]s OR accessor IN %[1]s OR %[3]s)",
 			in, "("+strings.Join(ents, ", ")+")", strings.Join(raw, " OR ")))
 	}
+	if f.Namespace != "" {
+		// Approximate: the namespace lives in the raw line only
+		// (request.namespace.path). Records are re-checked exactly.
+		where = append(where, "position(raw, "+lit(`"path":"`+jsonEscape(f.Namespace))+") > 0")
+	}
 	where = append(where, extraConditions(f)...)
 	if f.Flag != "" {
 		// Approximate: flags live in the raw line only. Records are

@@ -39,6 +39,7 @@ const (
 	cPolicies // list
 	cActor
 	cEntityName
+	cNamespace
 	nCols
 )
 
@@ -195,7 +196,7 @@ func (v *view) record(i int) query.Record {
 		DisplayName: v.str(cDisplay, i), Actor: v.str(cActor, i), EntityName: v.str(cEntityName, i),
 		EntityID: v.str(cEntity, i), Accessor: v.str(cAccessor, i),
 		RemoteAddr: v.str(cRemote, i), RemotePort: int(c.port[i]), Operation: v.str(cOperation, i), Path: v.str(cPath, i),
-		MountPoint: v.str(cMount, i), MountType: v.str(cMountType, i), Allowed: b&bitAllowed != 0,
+		MountPoint: v.str(cMount, i), MountType: v.str(cMountType, i), Namespace: v.str(cNamespace, i), Allowed: b&bitAllowed != 0,
 		Error: v.str(cError, i), Status: int(c.status[i]), ErrorCode: v.str(cErrorCode, i),
 		GrantingPolicies: decodeList(v.str(cGranting, i)), DenyReasons: decodeList(v.str(cDeny, i)),
 		Flags: decodeFlags(v.str(cFlags, i)), Policies: decodeList(v.str(cPolicies, i)), TokenType: v.str(cTokenType, i),

@@ -123,7 +123,7 @@ type Config struct {
 	Logger         *slog.Logger
 }
 
-const stateVersion = 2 // 2: actor and entity name columns
+const stateVersion = 3 // 2: actor and entity name columns; 3: namespace column
 
 // ServerVerification is the outcome of the server's last full verification
 // of the log (sys/audit/verify).
@@ -625,6 +625,7 @@ func fillRow(r *raw, f *query.Fields, scratch *[nCols][]byte) {
 	r.cols[cRemote], r.cols[cOperation], r.cols[cPath] = f.RemoteAddr, f.Operation, f.Path
 	r.cols[cMount], r.cols[cMountType], r.cols[cError] = f.MountPoint, f.MountType, f.Error
 	r.cols[cErrorCode], r.cols[cTokenType] = f.ErrorCode, f.TokenType
+	r.cols[cNamespace] = f.Namespace
 	scratch[cGranting] = encodeList(scratch[cGranting][:0], f.Granting)
 	scratch[cDeny] = encodeList(scratch[cDeny][:0], f.DenyReasons)
 	scratch[cPolicies] = encodeList(scratch[cPolicies][:0], f.Policies)

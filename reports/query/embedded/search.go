@@ -202,7 +202,7 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 		}
 		return out
 	}
-	var pathOK, opOK, mountOK, flagOK []bool
+	var pathOK, opOK, mountOK, flagOK, nsOK []bool
 	var actorOK [5][]bool
 	if f.Path != "" || m.NeedsRecord() {
 		pathOK = make([]bool, len(c.vals[cPath]))
@@ -250,6 +250,12 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 			}
 		}
 	}
+	if f.Namespace != "" {
+		nsOK = make([]bool, len(c.vals[cNamespace]))
+		for i, s := range c.vals[cNamespace] {
+			nsOK[i] = m.MatchNamespace(s)
+		}
+	}
 	if f.Flag != "" {
 		flagOK = make([]bool, len(c.vals[cFlags]))
 		for i, s := range c.vals[cFlags] {
@@ -257,7 +263,7 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 		}
 	}
 	// Whole dictionaries that match nothing end the scan early.
-	for _, ok := range [][]bool{pathOK, opOK, mountOK, flagOK, remoteOK, errCodeOK, entityOK, policyOK} {
+	for _, ok := range [][]bool{pathOK, opOK, mountOK, flagOK, remoteOK, errCodeOK, entityOK, policyOK, nsOK} {
 		if ok != nil && !slices.Contains(ok, true) {
 			*scanned += int64(n)
 			return nil
@@ -280,7 +286,8 @@ func chunkMatches(v *view, m *query.Matcher, b *bounds, scanned *int64) []hit {
 			continue
 		}
 		if pathOK != nil && !pathOK[c.ids[cPath][i]] || opOK != nil && !opOK[c.ids[cOperation][i]] ||
-			mountOK != nil && !mountOK[c.ids[cMount][i]] || flagOK != nil && !flagOK[c.ids[cFlags][i]] {
+			mountOK != nil && !mountOK[c.ids[cMount][i]] || flagOK != nil && !flagOK[c.ids[cFlags][i]] ||
+			nsOK != nil && !nsOK[c.ids[cNamespace][i]] {
 			continue
 		}
 		if f.Actor != "" && !actorOK[0][c.ids[cDisplay][i]] && !actorOK[1][c.ids[cEntity][i]] && !actorOK[2][c.ids[cAccessor][i]] &&

@@ -63,6 +63,9 @@ func (r routes) query(ctx context.Context, req *core.Request, d *framework.Field
 	if err != nil {
 		return nil, err
 	}
+	// In a namespace, namespace= is relative to it and the answer never
+	// leaves it: a namespace's auditor sees that namespace alone.
+	f.Namespace = query.ScopeNamespace(req.NS(), d.String("namespace"))
 	mapped := s.kvLogicalPath(&f)
 	facts := map[string]string{}
 	for _, kv := range f.Params() {

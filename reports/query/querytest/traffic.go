@@ -148,10 +148,12 @@ func one(rng *rand.Rand, i int, id string, at time.Time, step time.Duration) Req
 		req.Secret = &core.Secret{LeaseID: fmt.Sprintf("database/creds/readonly/lease-%d", i)}
 		principal, dec = nil, nil
 	case roll < 25: // rejected while sealed: no principal or decision (nothing was evaluated)
+		inNamespace(req, i)
 		r := Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req, Err: core.ErrSealed, Sealed: true}}
 		r.Resp = &core.AuditEvent{Type: "response", Time: respTime, Request: req, Err: core.ErrSealed, Sealed: true}
 		return r
 	case roll < 26: // incomplete: the response entry was never written
+		inNamespace(req, i)
 		req.Principal, req.Decision = principal, dec
 		return Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req}}
 	default:
@@ -161,10 +163,42 @@ func one(rng *rand.Rand, i int, id string, at time.Time, step time.Duration) Req
 			resp = &core.Response{Data: map[string]any{"version": 4}}
 		}
 	}
+	inNamespace(req, i)
 	req.Principal, req.Decision = principal, dec
 	r := Request{Req: &core.AuditEvent{Type: "request", Time: reqTime, Request: req, Err: err}}
 	r.Resp = &core.AuditEvent{Type: "response", Time: respTime, Request: req, Response: resp, Err: err}
 	return r
+}
+
+// Namespaces of the generated traffic: one request in ten is made in
+// hospital-a/, one in twenty in its child hospital-a/icu/ and one in
+// twenty in hospital-b/; the rest in the root namespace.
+var (
+	NamespaceA   = core.Namespace{ID: "HosPtA", Path: "hospital-a/"}
+	NamespaceICU = core.Namespace{ID: "HosICU", Path: "hospital-a/icu/"}
+	NamespaceB   = core.Namespace{ID: "HosPtB", Path: "hospital-b/"}
+)
+
+// inNamespace puts request i in its namespace (by i alone, so the random
+// draws, and with them the rest of the traffic, do not change).
+func inNamespace(req *core.Request, i int) {
+	var ns core.Namespace
+	switch {
+	case i%10 == 4:
+		ns = NamespaceA
+	case i%20 == 9:
+		ns = NamespaceICU
+	case i%20 == 19:
+		ns = NamespaceB
+	default:
+		return
+	}
+	req.Namespace = &ns
+	if req.Mount != nil {
+		m := *req.Mount
+		m.Path = ns.Path + m.Path
+		req.Mount = &m
+	}
 }
 
 // Log is a chain written by the real audit broker.
