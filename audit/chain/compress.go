@@ -34,7 +34,7 @@ func (w *Writer) compressLoop() {
 			continue
 		}
 		for _, sf := range files {
-			if sf.active || sf.compressed {
+			if sf.active || sf.compressed || sf.vanished {
 				continue
 			}
 			select {

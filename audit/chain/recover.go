@@ -247,7 +247,7 @@ func (w *Writer) newestBackup() (*backupTail, error) {
 	}
 	var best *backupTail
 	for _, sf := range segs {
-		if sf.active {
+		if sf.active || sf.vanished {
 			continue
 		}
 		h, err := readHeaderFile(sf.path)

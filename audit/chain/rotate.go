@@ -330,7 +330,7 @@ func (w *Writer) findRenamed() (string, bool) {
 		return "", false
 	}
 	for _, sf := range files {
-		if sf.active || sf.compressed {
+		if sf.active || sf.compressed || sf.vanished {
 			continue
 		}
 		if fi, err := os.Lstat(sf.path); err == nil && os.SameFile(fi, s.id) {

@@ -63,13 +63,39 @@ func (w *Writer) Segments() ([]SegmentInfo, error) {
 // LastHash of the active segment are left 0 and "".
 func ListSegments(path string) ([]SegmentInfo, error) { return segmentInfos(filepath.Clean(path)) }
 
+// listAttempts bounds how often segmentInfos lists the directory again
+// when a file vanishes between the directory read and opening it.
+const listAttempts = 10
+
 func segmentInfos(path string) ([]SegmentInfo, error) {
+	var err error
+	for attempt := 0; attempt < listAttempts; attempt++ {
+		var infos []SegmentInfo
+		if infos, err = segmentInfosOnce(path); err == nil {
+			return infos, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// segmentInfosOnce lists the segments once. A listed file that is gone by
+// the time it is opened (rotated away, or compressed and removed, after the
+// directory was read) fails the listing with an error wrapping
+// fs.ErrNotExist instead of being left out: a listing never silently
+// omits a segment.
+func segmentInfosOnce(path string) ([]SegmentInfo, error) {
 	files, err := listSegmentFiles(path)
 	if err != nil {
 		return nil, err
 	}
 	infos := make([]SegmentInfo, 0, len(files))
 	for _, sf := range files {
+		if sf.vanished {
+			return nil, fmt.Errorf("audit chain: segment %s vanished while listing: %w", sf.path, fs.ErrNotExist)
+		}
 		rc, err := openSegment(sf.path)
 		if err != nil {
 			return nil, err
@@ -147,11 +173,24 @@ type segFile struct {
 	size       int64
 	active     bool
 	compressed bool
+	// vanished: the directory listed the file, but it was gone when
+	// stat'ed (and, for a rotated segment, no .gz had replaced it).
+	vanished bool
 }
+
+// afterReadDir, when set (tests only), runs between the directory read
+// and the stat of its entries in listSegmentFiles, to force a rotation or
+// compression into that window.
+var afterReadDir func()
 
 // listSegmentFiles returns the active file (if present) and the rotated
 // segments next to it. When both x and x.gz exist (compression interrupted
-// after the rename), x is listed.
+// after the rename), x is listed. The directory read and the stat of each
+// entry are not atomic: a rotated x whose stat finds it gone was compressed
+// meanwhile (the compressor removes x only after x.gz is complete and
+// durable) and x.gz is listed in its place; a file gone without such a
+// replacement is returned with vanished set, for callers that must not
+// miss a segment (segmentInfos lists again).
 func listSegmentFiles(path string) ([]segFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -163,14 +202,28 @@ func listSegmentFiles(path string) ([]segFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if afterReadDir != nil {
+		afterReadDir()
+	}
 	plain := map[string]bool{}
 	var out []segFile
 	add := func(name string, active, gz bool) {
-		fi, err := os.Stat(filepath.Join(dir, name))
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) && !active && !gz {
+			if zfi, zerr := os.Stat(p + ".gz"); zerr == nil && zfi.Mode().IsRegular() {
+				out = append(out, segFile{path: p + ".gz", size: zfi.Size(), compressed: true})
+				return
+			}
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			out = append(out, segFile{path: p, active: active, compressed: gz, vanished: true})
+			return
+		}
 		if err != nil || !fi.Mode().IsRegular() {
 			return
 		}
-		out = append(out, segFile{path: filepath.Join(dir, name), size: fi.Size(), active: active, compressed: gz})
+		out = append(out, segFile{path: p, size: fi.Size(), active: active, compressed: gz})
 	}
 	var gzs []string
 	for _, e := range ents {

@@ -303,6 +303,9 @@ func highestSeq(path string) uint64 {
 	}
 	var top uint64
 	for _, sf := range files {
+		if sf.vanished {
+			continue
+		}
 		rc, err := openSegment(sf.path)
 		if err != nil {
 			continue

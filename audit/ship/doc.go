@@ -31,6 +31,13 @@
 //   - Only durable lines are shipped: lines past the device writer's
 //     durable head (a batch whose fsync may still fail and be truncated)
 //     are held back, so a sink never holds a line the local chain lost.
+//   - No segment is skipped: after segment k the tailer opens only the
+//     segment whose header index is k+1 and which starts at the next seq,
+//     whatever the file names or the directory listing say while the
+//     writer rotates and gzips. If it stays missing while a later segment
+//     is on disk (TailerConfig.MissingSegmentWait), the stream stalls with
+//     ErrSegmentMissing instead of jumping ahead. Lines deleted before the
+//     segment a session starts in are reported as a gap (metrics, status).
 //   - Nothing unshipped is deleted: each stream registers a
 //     diskwatch.SegmentGuard, and retention never deletes a segment the
 //     stream's acknowledged cursor has not passed.

@@ -27,6 +27,9 @@ type Segment struct {
 // ok is false when there is nothing to open yet: no segment, none at
 // wantIndex, or a file renamed, compressed or rotated meanwhile (list
 // again later). The caller compares Info.FirstSeq with next for gaps.
+// With wantIndex != 0 it may return a later segment than wantIndex when
+// that one is missing; the Tailer does not use it to follow the chain for
+// that reason (see Tailer.following).
 func OpenSegment(path string, wantIndex, next uint64) (seg *Segment, ok bool, err error) {
 	infos, err := chain.ListSegments(path)
 	if err != nil {
@@ -57,21 +60,27 @@ func OpenSegment(path string, wantIndex, next uint64) (seg *Segment, ok bool, er
 			}
 		}
 	}
-	s := &Segment{Info: *pick}
-	if pick.Compressed {
-		s.RC, err = chain.FileSource(pick.Path).Open()
+	return openInfo(*pick)
+}
+
+// openInfo opens the listed segment info. ok is false when the file was
+// renamed, compressed or rotated since it was listed (list again later).
+func openInfo(info chain.SegmentInfo) (seg *Segment, ok bool, err error) {
+	s := &Segment{Info: info}
+	if info.Compressed {
+		s.RC, err = chain.FileSource(info.Path).Open()
 	} else {
-		s.File, err = os.Open(pick.Path)
+		s.File, err = os.Open(info.Path)
 		s.RC = s.File
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, false, nil
 		}
-		return nil, false, fmt.Errorf("open %s: %w", pick.Path, err)
+		return nil, false, fmt.Errorf("open %s: %w", info.Path, err)
 	}
-	if pick.Active {
-		if ok, err := startsAt(s.File, pick.FirstSeq); err != nil || !ok {
+	if info.Active {
+		if ok, err := startsAt(s.File, info.FirstSeq); err != nil || !ok {
 			_ = s.File.Close()
 			return nil, false, err
 		}

@@ -49,11 +49,20 @@ var (
 	// malformed complete line). Shipping stops: sending it would put a
 	// broken chain in the sink.
 	ErrChainMismatch = errors.New("audit stream: local log does not continue the shipped chain")
+	// ErrSegmentMissing: the segment that continues the chain after the
+	// one just read (header index + 1) stayed absent for
+	// TailerConfig.MissingSegmentWait while a later segment is on disk.
+	// The tailer never skips to the later one; errors with it also match
+	// ErrChainMismatch (shipping stalls, loudly).
+	ErrSegmentMissing = errors.New("audit stream: the next segment of the chain is missing")
 )
 
 // Gap records lines that were deleted before the tailer read them
 // (From..To inclusive): only possible when segments are removed by hand or
-// by retention without a guard.
+// by retention without a guard, and only before the segment the tailer
+// starts in (its After position lies before the oldest segment on disk).
+// Once reading, the tailer follows segments by header index and never
+// jumps over a missing one (ErrSegmentMissing).
 type Gap struct {
 	From, To uint64
 	At       time.Time
@@ -73,9 +82,20 @@ type TailerConfig struct {
 	Head HeadFunc
 	// Poll is how often Next looks for new lines (default 10ms).
 	Poll time.Duration
-	// Now stamps gaps (default time.Now).
+	// Now stamps gaps and times MissingSegmentWait (default time.Now).
 	Now func() time.Time
+	// MissingSegmentWait is how long a segment may be absent from the
+	// directory listing, while a later one is present, before the tailer
+	// believes it is gone (default 10s): the next segment in chain order
+	// then fails Next with ErrSegmentMissing; a gap before the starting
+	// segment is recorded as a Gap. Until then the tailer lists again
+	// every Poll: a listing taken while the writer rotates or compresses
+	// must never make it skip a segment.
+	MissingSegmentWait time.Duration
 }
+
+// DefaultMissingSegmentWait is TailerConfig.MissingSegmentWait's default.
+const DefaultMissingSegmentWait = 10 * time.Second
 
 // Tailer reads a log's lines in seq order across segment files: rotated,
 // gzip'd and the active one, following rotation, compression and
@@ -111,6 +131,9 @@ type Tailer struct {
 
 	gaps     []Gap
 	lastRead uint64
+	// missingSince is when the segment the tailer waits for was first
+	// seen missing while a later one was listed (zero: not missing).
+	missingSince time.Time
 }
 
 // NewTailer returns a tailer; it opens files lazily in Next.
@@ -120,6 +143,9 @@ func NewTailer(cfg TailerConfig) *Tailer {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MissingSegmentWait <= 0 {
+		cfg.MissingSegmentWait = DefaultMissingSegmentWait
 	}
 	t := &Tailer{cfg: cfg}
 	if cfg.After.Seq > 0 {
@@ -403,14 +429,31 @@ func (t *Tailer) closeSeg() {
 // open opens the segment to read next. ok is false when there is nothing
 // to open yet.
 func (t *Tailer) open() (bool, error) {
-	seg, ok, err := OpenSegment(t.cfg.Path, t.wantIndex, t.next)
+	infos, err := chain.ListSegments(t.cfg.Path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil // files kept vanishing while listing: list again
+		}
+		return false, fmt.Errorf("audit stream: list segments of %s: %w", t.cfg.Path, err)
+	}
+	var pick *chain.SegmentInfo
+	if t.wantIndex != 0 {
+		pick, err = t.following(infos)
+	} else {
+		pick, err = t.positioning(infos)
+	}
+	if err != nil || pick == nil {
+		return false, err
+	}
+	seg, ok, err := openInfo(*pick)
 	if err != nil || !ok {
 		if err != nil {
 			err = fmt.Errorf("audit stream: %w", err)
 		}
 		return false, err
 	}
-	if t.next != 0 && seg.Info.FirstSeq > t.next {
+	t.missingSince = time.Time{}
+	if t.wantIndex == 0 && t.next != 0 && seg.Info.FirstSeq > t.next {
 		g := Gap{From: t.next, To: seg.Info.FirstSeq - 1, At: t.cfg.Now()}
 		t.gaps = append(t.gaps, g)
 		t.next, t.prev = seg.Info.FirstSeq, ""
@@ -427,4 +470,70 @@ func (t *Tailer) open() (bool, error) {
 	t.commitNext, t.commitPrev = t.next, t.prev
 	t.wantIndex = 0
 	return true, nil
+}
+
+// following picks the segment that continues the chain after the one just
+// read: header index wantIndex, starting at seq next. nil means not yet:
+// it has not been written, or it is missing from this listing (a file
+// being rotated or compressed) and has not been missing for
+// MissingSegmentWait. A later segment is never picked instead.
+func (t *Tailer) following(infos []chain.SegmentInfo) (*chain.SegmentInfo, error) {
+	var later *chain.SegmentInfo
+	for i := range infos {
+		s := &infos[i]
+		if s.Index == t.wantIndex {
+			if t.next != 0 && s.FirstSeq != t.next {
+				return nil, fmt.Errorf("%w: %s: segment %d starts at seq %d, but segment %d ended at seq %d",
+					ErrChainMismatch, s.Path, s.Index, s.FirstSeq, t.wantIndex-1, t.next-1)
+			}
+			return s, nil
+		}
+		if s.Index > t.wantIndex && later == nil {
+			later = s
+		}
+	}
+	if later == nil {
+		t.missingSince = time.Time{} // the writer has not started it yet
+		return nil, nil
+	}
+	if since, gone := t.missingFor(); gone {
+		return nil, fmt.Errorf("%w: %w: segment %d (from seq %d) has not been on disk for %v, but segment %d (from seq %d, %s) is: seq %d..%d would be skipped",
+			ErrChainMismatch, ErrSegmentMissing, t.wantIndex, t.next, since.Round(time.Millisecond), later.Index, later.FirstSeq, later.Path, t.next, later.FirstSeq-1)
+	}
+	return nil, nil
+}
+
+// positioning picks the segment to start in: the last whose first seq is
+// at most next (the first segment when next is 0 or none is). When the
+// lines from next on start only in a later segment, the pick is made (and
+// the gap recorded by open) only once that has held for
+// MissingSegmentWait: a segment missing from one listing may be a file
+// being rotated or compressed.
+func (t *Tailer) positioning(infos []chain.SegmentInfo) (*chain.SegmentInfo, error) {
+	if len(infos) == 0 {
+		return nil, nil
+	}
+	pick := &infos[0]
+	for i := range infos {
+		if t.next != 0 && infos[i].FirstSeq <= t.next {
+			pick = &infos[i]
+		}
+	}
+	if t.next != 0 && pick.FirstSeq > t.next {
+		if _, gone := t.missingFor(); !gone {
+			return nil, nil
+		}
+	}
+	return pick, nil
+}
+
+// missingFor notes that a segment is missing now and reports for how long
+// it has been, and whether that reached MissingSegmentWait.
+func (t *Tailer) missingFor() (time.Duration, bool) {
+	now := t.cfg.Now()
+	if t.missingSince.IsZero() {
+		t.missingSince = now
+	}
+	since := now.Sub(t.missingSince)
+	return since, since >= t.cfg.MissingSegmentWait
 }

@@ -120,17 +120,43 @@ func TestTailerFollowsRotationAndCompression(t *testing.T) {
 	if recs[0].Seq != 1 {
 		t.Fatalf("first seq %d", recs[0].Seq)
 	}
-	verifyRecords(t, recs, nil)
-	segs, _ := w.Segments()
+	rep := verifyRecords(t, recs, nil)
+	// Every rotation is in what the tailer returned: one segment header
+	// per segment, all seven of them.
+	if rep.Segments != 7 {
+		t.Fatalf("the tailer returned %d segment headers, want 7 (6 rotations)", rep.Segments)
+	}
+	// And on disk: once the background compressor has gzip'd all six
+	// rotated segments, the listing holds each segment exactly once.
+	waitCond(t, "all rotated segments compressed", func() bool { return w.Stats().Compressed >= 6 })
+	segs, err := w.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
 	gz := 0
-	for _, s := range segs {
+	for i, s := range segs {
+		if s.Index != uint64(i+1) {
+			t.Fatalf("segment %d on disk has index %d", i, s.Index)
+		}
 		if s.Compressed {
 			gz++
 		}
 	}
 	t.Logf("%d lines over %d segments (%d gzip'd)", len(recs), len(segs), gz)
-	if len(segs) < 7 {
-		t.Fatalf("expected rotations, got %d segments", len(segs))
+	if len(segs) != 7 || gz != 6 {
+		t.Fatalf("got %d segments (%d gzip'd), want 7 (6 gzip'd)", len(segs), gz)
+	}
+}
+
+// waitCond polls cond until it holds, failing after 20s.
+func waitCond(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -251,7 +277,7 @@ func TestTailerReportsDeletedSegments(t *testing.T) {
 	if err := os.Remove(segs[0].Path); err != nil {
 		t.Fatal(err)
 	}
-	tl := NewTailer(TailerConfig{Path: pathOf(t, w), After: Position{Seq: 5}, Head: writerHead(w)})
+	tl := NewTailer(TailerConfig{Path: pathOf(t, w), After: Position{Seq: 5}, Head: writerHead(w), MissingSegmentWait: 20 * time.Millisecond})
 	head, _ := w.Head()
 	recs := collect(t, tl, head)
 	gaps := tl.Gaps()
