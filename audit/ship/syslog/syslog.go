@@ -43,8 +43,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -70,6 +71,15 @@ type Config struct {
 	Hostname  string        // default: the node id
 	DialWait  time.Duration // default 5s
 	WriteWait time.Duration // default 10s
+	// ReplayGrace is how long a message stays in the replay buffer after
+	// the receiver's TCP stack has acknowledged it (default 10s); see
+	// Sink.
+	ReplayGrace time.Duration
+	// ReplayMaxBytes bounds the replay buffer (default 64 MiB): past it,
+	// with bytes the receiver has not acknowledged, the connection is
+	// dropped and the write fails, so the stream retries instead of
+	// buffering without end.
+	ReplayMaxBytes int
 }
 
 var facilities = map[string]int{"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
@@ -164,11 +174,36 @@ func ParseBlock(b config.Block) (Config, error) {
 }
 
 // Sink writes to one syslog receiver over one connection at a time.
+//
+// Syslog over TCP has no acknowledgements: a message written to a
+// connection the receiver (or a relay on the way) then drops is lost
+// although the write succeeded. So the sink keeps every framed message it
+// has written in a replay buffer, and after a broken connection it writes
+// the buffer again on the next one before anything new: delivery is at
+// least once, and a reader drops repeats by (node_id, seq). A message
+// leaves the buffer once the receiver's TCP stack has acknowledged every
+// byte written (TCP_INFO, where the platform reports it) and ReplayGrace
+// has passed since, which covers a receiver that dies with the message
+// still unread in its socket buffer.
 type Sink struct {
 	cfg  Config
 	mu   sync.Mutex
 	conn net.Conn
 	bw   *bufio.Writer
+	// replay holds the framed messages written and not yet known to be
+	// delivered, oldest first; replayBytes is their size. ackedAt is when
+	// the connection last reported everything written as acknowledged.
+	replay      []sent
+	replayBytes int
+	// resend is set when the connection broke with messages in replay:
+	// the next connection writes them first.
+	resend bool
+}
+
+// sent is one framed message in the replay buffer.
+type sent struct {
+	msg []byte
+	at  time.Time // when it was written
 }
 
 var (
@@ -195,6 +230,12 @@ func NewSink(cfg Config) *Sink {
 	}
 	if cfg.WriteWait <= 0 {
 		cfg.WriteWait = 10 * time.Second
+	}
+	if cfg.ReplayGrace <= 0 {
+		cfg.ReplayGrace = 10 * time.Second
+	}
+	if cfg.ReplayMaxBytes <= 0 {
+		cfg.ReplayMaxBytes = 64 << 20
 	}
 	return &Sink{cfg: cfg}
 }
@@ -236,10 +277,46 @@ func (s *Sink) dropLocked() {
 		_ = s.conn.Close()
 	}
 	s.conn, s.bw = nil, nil
+	if len(s.replay) > 0 {
+		s.resend = true
+	}
+}
+
+// frame returns msg framed for the configured framing.
+func (s *Sink) frame(msg []byte) []byte {
+	if s.cfg.Framing == "lf" {
+		return append([]byte(strings.ReplaceAll(string(msg), "\n", " ")), '\n')
+	}
+	out := make([]byte, 0, len(msg)+8)
+	out = strconv.AppendInt(out, int64(len(msg)), 10)
+	out = append(out, ' ')
+	return append(out, msg...)
+}
+
+// trimLocked drops from the replay buffer what the receiver has: when the
+// connection reports every byte written as acknowledged, the messages
+// written at least ReplayGrace ago, and then the oldest while the buffer
+// is over ReplayMaxBytes (at high rates the grace is cut short rather than
+// the stream stopped). It reports false when the buffer is over its bound
+// and the receiver has not acknowledged what was written.
+func (s *Sink) trimLocked(now time.Time) bool {
+	if s.conn == nil || !allAcked(s.conn) {
+		return s.replayBytes <= s.cfg.ReplayMaxBytes
+	}
+	cut := 0
+	for cut < len(s.replay) && (now.Sub(s.replay[cut].at) >= s.cfg.ReplayGrace || s.replayBytes > s.cfg.ReplayMaxBytes) {
+		s.replayBytes -= len(s.replay[cut].msg)
+		cut++
+	}
+	if cut > 0 {
+		s.replay = append(s.replay[:0:0], s.replay[cut:]...)
+	}
+	return true
 }
 
 // Write implements ship.Sink: every record (with per_request, every one a
-// stream sends) as one framed message, then a flush.
+// stream sends) as one framed message, then a flush. After a broken
+// connection the messages of the replay buffer go first.
 func (s *Sink) Write(ctx context.Context, recs []ship.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,25 +328,38 @@ func (s *Sink) Write(ctx context.Context, recs []ship.Record) error {
 		deadline = d
 	}
 	_ = s.conn.SetWriteDeadline(deadline)
-	for _, r := range s.cfg.Render.Batch(recs) {
-		msg := s.message(r)
-		var err error
-		if s.cfg.Framing == "lf" {
-			_, err = s.bw.Write(append([]byte(strings.ReplaceAll(string(msg), "\n", " ")), '\n'))
-		} else {
-			_, err = s.bw.WriteString(strconv.Itoa(len(msg)) + " ")
-			if err == nil {
-				_, err = s.bw.Write(msg)
+	if s.resend {
+		for _, m := range s.replay {
+			if _, err := s.bw.Write(m.msg); err != nil {
+				s.dropLocked()
+				return fmt.Errorf("syslog %s: replaying %d messages: %w", s.cfg.Address, len(s.replay), err)
 			}
 		}
-		if err != nil {
+		s.resend = false
+	}
+	now := time.Now()
+	n := len(s.replay)
+	for _, r := range s.cfg.Render.Batch(recs) {
+		m := s.frame(s.message(r))
+		s.replay = append(s.replay, sent{msg: m, at: now})
+		s.replayBytes += len(m)
+		if _, err := s.bw.Write(m); err != nil {
+			s.forgetLocked(n)
 			s.dropLocked()
 			return fmt.Errorf("syslog %s: seq %d: %w", s.cfg.Address, r.Seq, err)
 		}
 	}
 	if err := s.bw.Flush(); err != nil {
+		s.forgetLocked(n)
 		s.dropLocked()
 		return fmt.Errorf("syslog %s: %w", s.cfg.Address, err)
+	}
+	if !s.trimLocked(time.Now()) {
+		// The receiver has not acknowledged this much: stop here; the
+		// stream retries and the buffer is written again on reconnect.
+		s.forgetLocked(n)
+		s.dropLocked()
+		return fmt.Errorf("syslog %s: %d bytes written are not acknowledged by the receiver", s.cfg.Address, s.replayBytes)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -277,12 +367,48 @@ func (s *Sink) Write(ctx context.Context, recs []ship.Record) error {
 	return nil
 }
 
-// Close implements ship.Sink.
+// forgetLocked removes from the replay buffer the messages of a write that
+// failed (from index n on): the stream sends those records again itself.
+func (s *Sink) forgetLocked(n int) {
+	for _, m := range s.replay[n:] {
+		s.replayBytes -= len(m.msg)
+	}
+	s.replay = s.replay[:n]
+}
+
+// Close implements ship.Sink. It closes the connection gracefully: it
+// ends its side and waits (up to DialWait) for the receiver to close
+// its own, which a receiver does once it has read everything; only then
+// is the replay buffer known to be delivered and emptied. Otherwise the
+// buffer is written again on the next connection.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conn != nil && s.closeGracefullyLocked() {
+		s.replay, s.replayBytes = nil, 0
+	}
 	s.dropLocked()
 	return nil
+}
+
+// closeGracefullyLocked half-closes the connection and reports whether
+// the receiver then closed its side (it read everything written).
+func (s *Sink) closeGracefullyLocked() bool {
+	type closeWriter interface{ CloseWrite() error }
+	cw, ok := s.conn.(closeWriter)
+	if !ok {
+		return false
+	}
+	_ = s.conn.SetDeadline(time.Now().Add(s.cfg.DialWait))
+	if err := cw.CloseWrite(); err != nil {
+		return false
+	}
+	var b [512]byte
+	for {
+		if _, err := s.conn.Read(b[:]); err != nil {
+			return errors.Is(err, io.EOF)
+		}
+	}
 }
 
 // severities maps logline severity levels to syslog severities (RFC 5424:
