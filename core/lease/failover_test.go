@@ -185,3 +185,45 @@ func TestDeposedNodeStopsRevoking(t *testing.T) {
 		t.Fatalf("new active node revoked %v, want only %s", engB.revoked, left)
 	}
 }
+
+// A revocation that happens while a renewal is in its engine waits for the
+// renewal: the renewal never writes back a lease revoked meanwhile.
+func TestRenewDuringRevocationDoesNotRestoreTheLease(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	st := storage.NewMemory()
+	eng := &engine{}
+	inRenew, release := make(chan struct{}), make(chan struct{})
+	m := New(Config{Storage: st, Now: clk.Now, TTLs: func(string) (time.Duration, time.Duration) { return time.Hour, 2 * time.Hour },
+		Dispatch: func(ctx context.Context, req *core.Request) (*core.Response, error) {
+			if req.Operation == core.OpRenew {
+				close(inRenew)
+				<-release
+			}
+			return eng.dispatch(ctx, req)
+		}})
+	id := register(t, m, time.Minute, "")
+	renewed := make(chan error, 1)
+	go func() { _, err := m.Renew(ctx, id, time.Hour); renewed <- err }()
+	<-inRenew
+	revoked := make(chan error, 1)
+	go func() { revoked <- m.Revoke(ctx, id) }()
+	select {
+	case err := <-revoked:
+		t.Fatalf("the revocation finished while the renewal was in its engine (%v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-renewed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-revoked; err != nil {
+		t.Fatal(err)
+	}
+	if e, err := m.get(ctx, id); err != nil || e != nil {
+		t.Fatalf("lease stored after its revocation: %+v %v", e, err)
+	}
+	if eng.count() != 1 {
+		t.Fatalf("revoked %d times: %v", eng.count(), eng.revoked)
+	}
+}

@@ -593,12 +593,24 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Entry, error) {
 	return e, nil
 }
 
-// Renew extends a lease through its engine.
+// Renew extends a lease through its engine. It holds the lease's lock from
+// the read to the write, as a revocation does: a renewal can neither bring
+// back a lease revoked meanwhile nor erase a revocation mark.
 func (m *Manager) Renew(ctx context.Context, id string, increment time.Duration) (*Entry, error) {
 	e, err := m.Lookup(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	release := m.acquire(e.LeaseID)
+	defer release()
+	cur, err := m.get(ctx, e.LeaseID)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return nil, core.Invalid("invalid lease")
+	}
+	e = cur
 	if e.Token {
 		return nil, core.Invalid("tokens cannot be renewed through this endpoint: use auth/token/renew")
 	}
