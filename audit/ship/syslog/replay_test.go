@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -163,5 +164,58 @@ func TestCleanCloseRepeatsNothing(t *testing.T) {
 		if seen[r.Hash] != 1 {
 			t.Fatalf("seq %d (%s) arrived %d times", r.Seq, r.Hash, seen[r.Hash])
 		}
+	}
+}
+
+// The replay buffer empties as the receiver acknowledges, and is bounded
+// without ever failing a write while it does not.
+func TestReplayBufferTrimsAndIsBounded(t *testing.T) {
+	recs := mustRecords(t, "node-trim", 40)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	ctx := context.Background()
+	sink := NewSink(Config{Address: ln.Addr().String(), Framing: "lf", Render: ship.Render{Format: ship.FormatVault}, ReplayGrace: time.Nanosecond})
+	defer sink.Close()
+	if err := sink.Write(ctx, recs[:20]); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !allAcked(sink.conn) {
+		if time.Now().After(deadline) {
+			t.Fatal("never acknowledged")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := sink.Write(ctx, recs[20:21]); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.replay) != 1 {
+		t.Fatalf("%d messages kept, want only the last write's", len(sink.replay))
+	}
+
+	small := NewSink(Config{Address: ln.Addr().String(), Framing: "lf", Render: ship.Render{Format: ship.FormatVault}, ReplayGrace: time.Hour, ReplayMaxBytes: 2000})
+	defer small.Close()
+	for i := range recs {
+		if err := small.Write(ctx, recs[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+		if small.replayBytes > 2000 || small.replayBytes < 0 {
+			t.Fatalf("replay buffer holds %d bytes (bound 2000)", small.replayBytes)
+		}
+	}
+	if len(small.replay) == 0 || len(small.replay) == len(recs) {
+		t.Fatalf("replay buffer holds %d of %d messages", len(small.replay), len(recs))
 	}
 }

@@ -71,14 +71,12 @@ type Config struct {
 	Hostname  string        // default: the node id
 	DialWait  time.Duration // default 5s
 	WriteWait time.Duration // default 10s
-	// ReplayGrace is how long a message stays in the replay buffer after
-	// the receiver's TCP stack has acknowledged it (default 10s); see
-	// Sink.
+	// ReplayGrace is how long after its writing a message stays in the
+	// replay buffer at least (default 10s); see Sink.
 	ReplayGrace time.Duration
-	// ReplayMaxBytes bounds the replay buffer (default 64 MiB): past it,
-	// with bytes the receiver has not acknowledged, the connection is
-	// dropped and the write fails, so the stream retries instead of
-	// buffering without end.
+	// ReplayMaxBytes bounds the replay buffer (default 64 MiB, far more
+	// than a connection holds unacknowledged): past it the oldest messages
+	// leave it, so a stream never stalls on it.
 	ReplayMaxBytes int
 }
 
@@ -180,19 +178,20 @@ func ParseBlock(b config.Block) (Config, error) {
 // although the write succeeded. So the sink keeps every framed message it
 // has written in a replay buffer, and after a broken connection it writes
 // the buffer again on the next one before anything new: delivery is at
-// least once, and a reader drops repeats by (node_id, seq). A message
-// leaves the buffer once the receiver's TCP stack has acknowledged every
-// byte written (TCP_INFO, where the platform reports it) and ReplayGrace
-// has passed since, which covers a receiver that dies with the message
-// still unread in its socket buffer.
+// least once, and a reader drops repeats by (node_id, seq). Before each
+// write the sink asks the connection (TCP_INFO, where the platform reports
+// it) whether the receiver's TCP stack has acknowledged every byte written
+// so far; if so, the messages written at least ReplayGrace ago leave the
+// buffer (the grace covers a receiver that dies with messages still unread
+// in its socket buffer). The buffer is bounded by ReplayMaxBytes: under a
+// steady flow the oldest leave it once it is full.
 type Sink struct {
 	cfg  Config
 	mu   sync.Mutex
 	conn net.Conn
 	bw   *bufio.Writer
 	// replay holds the framed messages written and not yet known to be
-	// delivered, oldest first; replayBytes is their size. ackedAt is when
-	// the connection last reported everything written as acknowledged.
+	// delivered, oldest first; replayBytes is their size.
 	replay      []sent
 	replayBytes int
 	// resend is set when the connection broke with messages in replay:
@@ -294,24 +293,19 @@ func (s *Sink) frame(msg []byte) []byte {
 }
 
 // trimLocked drops from the replay buffer what the receiver has: when the
-// connection reports every byte written as acknowledged, the messages
-// written at least ReplayGrace ago, and then the oldest while the buffer
-// is over ReplayMaxBytes (at high rates the grace is cut short rather than
-// the stream stopped). It reports false when the buffer is over its bound
-// and the receiver has not acknowledged what was written.
-func (s *Sink) trimLocked(now time.Time) bool {
-	if s.conn == nil || !allAcked(s.conn) {
-		return s.replayBytes <= s.cfg.ReplayMaxBytes
-	}
+// connection reports every byte written so far as acknowledged, the
+// messages written at least ReplayGrace ago; then, acknowledged or not,
+// the oldest while the buffer is over ReplayMaxBytes.
+func (s *Sink) trimLocked(now time.Time) {
+	acked := s.conn != nil && allAcked(s.conn)
 	cut := 0
-	for cut < len(s.replay) && (now.Sub(s.replay[cut].at) >= s.cfg.ReplayGrace || s.replayBytes > s.cfg.ReplayMaxBytes) {
+	for cut < len(s.replay) && ((acked && now.Sub(s.replay[cut].at) >= s.cfg.ReplayGrace) || s.replayBytes > s.cfg.ReplayMaxBytes) {
 		s.replayBytes -= len(s.replay[cut].msg)
 		cut++
 	}
 	if cut > 0 {
 		s.replay = append(s.replay[:0:0], s.replay[cut:]...)
 	}
-	return true
 }
 
 // Write implements ship.Sink: every record (with per_request, every one a
@@ -328,6 +322,7 @@ func (s *Sink) Write(ctx context.Context, recs []ship.Record) error {
 		deadline = d
 	}
 	_ = s.conn.SetWriteDeadline(deadline)
+	now := time.Now()
 	if s.resend {
 		for _, m := range s.replay {
 			if _, err := s.bw.Write(m.msg); err != nil {
@@ -336,8 +331,11 @@ func (s *Sink) Write(ctx context.Context, recs []ship.Record) error {
 			}
 		}
 		s.resend = false
+	} else {
+		// Acknowledgements of the earlier writes on this connection have
+		// had time to arrive.
+		s.trimLocked(now)
 	}
-	now := time.Now()
 	n := len(s.replay)
 	for _, r := range s.cfg.Render.Batch(recs) {
 		m := s.frame(s.message(r))
@@ -354,12 +352,8 @@ func (s *Sink) Write(ctx context.Context, recs []ship.Record) error {
 		s.dropLocked()
 		return fmt.Errorf("syslog %s: %w", s.cfg.Address, err)
 	}
-	if !s.trimLocked(time.Now()) {
-		// The receiver has not acknowledged this much: stop here; the
-		// stream retries and the buffer is written again on reconnect.
-		s.forgetLocked(n)
-		s.dropLocked()
-		return fmt.Errorf("syslog %s: %d bytes written are not acknowledged by the receiver", s.cfg.Address, s.replayBytes)
+	if s.replayBytes > s.cfg.ReplayMaxBytes {
+		s.trimLocked(time.Now())
 	}
 	if err := ctx.Err(); err != nil {
 		return err
