@@ -137,7 +137,17 @@ func (p *linkedPair) LogResponse(ctx context.Context, ev *core.AuditEvent) (erro
 	}
 	if reqErr := p.WaitRequest(); reqErr != nil {
 		if ferr == nil {
-			second.Wait(context.Background()) // fails with ErrFirstNotWritten
+			// Normally this fails with ErrFirstNotWritten. A request entry
+			// whose wait gave up (its write timeout runs from the moment it
+			// was queued, before the handler) may still have been written;
+			// the response entry is then durable too, and the trail says
+			// the answer was given: give it, so the trail stays true.
+			if _, err := second.Wait(context.Background()); err == nil {
+				p.reqErr = nil
+				p.d.note(nil)
+				p.b.cfg.Metrics.recordedOn(p.d, "response")
+				return nil, nil
+			}
 		}
 		return reqErr, nil
 	}
